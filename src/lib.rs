@@ -1,0 +1,9 @@
+//! kcpx: the KCP reliable-UDP protocol in safe, sans-IO Rust.
+//!
+//! * [`kcp`] is the protocol core (`ikcp.c` 1.7.1 behaviour, byte for byte).
+//! * `ffi` exports the C ABI (`ikcp_*` drop-in, `kcpx_*` extensions); it is the
+//!   only module that contains `unsafe` code.
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod kcp;
+mod ffi;
