@@ -6,4 +6,4 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod kcp;
-mod ffi;
+pub mod ffi;

@@ -445,6 +445,11 @@ impl<A: Allocator + Clone> Kcp<A> {
         self.log_enabled && (mask & self.v.logmask as u32) != 0
     }
 
+    /// Whether log lines are waiting to be taken.
+    pub fn has_logs(&self) -> bool {
+        !self.logs.is_empty()
+    }
+
     /// Takes the log lines queued so far (leaving an empty queue behind).
     pub fn take_logs(&mut self) -> LogLines<A> {
         core::mem::replace(&mut self.logs, LogLines::new_in(self.alloc.clone()))

@@ -169,11 +169,6 @@ impl<T, A: Allocator + Clone> Ring<T, A> {
         (0..self.len).filter_map(move |i| self.get(i))
     }
 
-    pub(crate) fn clear(&mut self) {
-        while self.pop_front().is_some() {}
-        self.head = 0;
-    }
-
     /// Bytes of heap this ring holds (for memory accounting).
     pub(crate) fn heap_bytes(&self) -> usize {
         self.slots.capacity() * core::mem::size_of::<Option<T>>()
@@ -224,7 +219,7 @@ mod tests {
                 assert_eq!(ring.back(), model.back());
             }
         }
-        ring.clear();
+        while ring.pop_front().is_some() {}
         assert!(ring.is_empty() && ring.front().is_none() && ring.back_mut().is_none());
     }
 }
