@@ -11,7 +11,7 @@
 //! a.send(b"hello").unwrap();
 //! let mut wire = Vec::new();
 //! a.update(0, |_| {}); // ikcp.c's cwnd starts at 0: data leaves on the next flush
-//! a.update(10, |d| wire.push(d.to_vec()));
+//! a.update(100, |d| wire.push(d.to_vec()));
 //! for d in &wire { b.input(d).unwrap(); }
 //! let mut buf = [0u8; 64];
 //! let n = b.recv(&mut buf).unwrap();
