@@ -14,8 +14,7 @@
 
 use super::alloc::{raw_free, raw_malloc, HookAlloc};
 use super::guard;
-use crate::kcp::Kcp;
-use allocator_api2::vec::Vec;
+use crate::kcp::{clock_step, FlushBuf, Kcp, Vars};
 use core::ffi::{c_char, c_int, c_long, c_void};
 
 /// 32-bit unsigned integer (`unsigned int` on LP64 platforms).
@@ -154,90 +153,71 @@ unsafe fn handle<'a>(kcp: *const ikcpcb) -> Option<&'a mut Handle> {
     unsafe { (kcp as *mut Handle).as_mut() }
 }
 
-/// Reads the fields C may have written into the core.
+/// `Vars` mirrors three runs of `IKCPCB` fields: (offset in IKCPCB,
+/// offset in Vars, length in bytes).
+const MIRRORED_RUNS: [(usize, usize, usize); 3] = {
+    use core::mem::offset_of;
+    [
+        // conv ..= xmit
+        (offset_of!(IKCPCB, conv), offset_of!(Vars, conv), offset_of!(IKCPCB, nrcv_buf)),
+        // nodelay ..= incr
+        (offset_of!(IKCPCB, nodelay), offset_of!(Vars, nodelay), 6 * 4),
+        // fastresend ..= logmask
+        (offset_of!(IKCPCB, fastresend), offset_of!(Vars, fastresend), 5 * 4),
+    ]
+};
+
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    // Every mirrored field sits at the same place relative to its run.
+    assert!(offset_of!(Vars, xmit) == offset_of!(IKCPCB, xmit));
+    assert!(offset_of!(Vars, rx_minrto) == offset_of!(IKCPCB, rx_minrto));
+    assert!(offset_of!(Vars, incr) - offset_of!(Vars, nodelay) == offset_of!(IKCPCB, incr) - offset_of!(IKCPCB, nodelay));
+    assert!(offset_of!(Vars, nodelay) == offset_of!(Vars, xmit) + 4);
+    assert!(offset_of!(Vars, fastresend) == offset_of!(Vars, incr) + 4);
+    assert!(offset_of!(Vars, logmask) - offset_of!(Vars, fastresend) == offset_of!(IKCPCB, logmask) - offset_of!(IKCPCB, fastresend));
+    assert!(size_of::<Vars>() == offset_of!(Vars, logmask) + 4);
+    assert!(offset_of!(IKCPCB, nodelay) == offset_of!(IKCPCB, nsnd_que) + 4);
+};
+
+/// Reads the fields C may have written into the core (all mirrored fields
+/// but the sequence numbers, which only the protocol moves).
 fn sync_in(h: &mut Handle) {
-    let (c, k) = (&h.cb, &mut h.kcp);
-    let v = &mut k.v;
-    v.conv = c.conv;
-    v.mtu = c.mtu;
-    v.mss = c.mss;
-    v.state = c.state;
-    v.ts_recent = c.ts_recent;
-    v.ts_lastack = c.ts_lastack;
-    v.ssthresh = c.ssthresh;
-    v.rx_rttval = c.rx_rttval;
-    v.rx_srtt = c.rx_srtt;
-    v.rx_rto = c.rx_rto;
-    v.rx_minrto = c.rx_minrto;
-    v.snd_wnd = c.snd_wnd;
-    v.rcv_wnd = c.rcv_wnd;
-    v.rmt_wnd = c.rmt_wnd;
-    v.cwnd = c.cwnd;
-    v.probe = c.probe;
-    v.current = c.current;
-    v.interval = c.interval;
-    v.ts_flush = c.ts_flush;
-    v.xmit = c.xmit;
-    v.nodelay = c.nodelay;
-    v.updated = c.updated;
-    v.ts_probe = c.ts_probe;
-    v.probe_wait = c.probe_wait;
-    v.dead_link = c.dead_link;
-    v.incr = c.incr;
-    v.fastresend = c.fastresend;
-    v.fastlimit = c.fastlimit;
-    v.nocwnd = c.nocwnd;
-    v.stream = c.stream;
-    v.logmask = c.logmask;
-    k.set_log_enabled(c.writelog.is_some());
+    let v = &mut h.kcp.v;
+    let owned = (v.snd_una, v.snd_nxt, v.rcv_nxt);
+    for (at_c, at_v, len) in MIRRORED_RUNS {
+        // SAFETY: the runs lie inside both structs (asserted above), both are
+        // plain old data of u32/i32 fields, and they do not overlap.
+        unsafe {
+            let src = (&h.cb as *const IKCPCB as *const u8).add(at_c);
+            let dst = (v as *mut Vars as *mut u8).add(at_v);
+            core::ptr::copy_nonoverlapping(src, dst, len);
+        }
+    }
+    (v.snd_una, v.snd_nxt, v.rcv_nxt) = owned;
+    let log = h.cb.writelog.is_some();
+    h.kcp.set_log_enabled(log);
 }
 
 /// Writes the core's state into the public struct.
 fn sync_out(h: &mut Handle) {
     let (c, k) = (&mut h.cb, &h.kcp);
-    let v = &k.v;
-    c.conv = v.conv;
-    c.mtu = v.mtu;
-    c.mss = v.mss;
-    c.state = v.state;
-    c.snd_una = v.snd_una;
-    c.snd_nxt = v.snd_nxt;
-    c.rcv_nxt = v.rcv_nxt;
-    c.ts_recent = v.ts_recent;
-    c.ts_lastack = v.ts_lastack;
-    c.ssthresh = v.ssthresh;
-    c.rx_rttval = v.rx_rttval;
-    c.rx_srtt = v.rx_srtt;
-    c.rx_rto = v.rx_rto;
-    c.rx_minrto = v.rx_minrto;
-    c.snd_wnd = v.snd_wnd;
-    c.rcv_wnd = v.rcv_wnd;
-    c.rmt_wnd = v.rmt_wnd;
-    c.cwnd = v.cwnd;
-    c.probe = v.probe;
-    c.current = v.current;
-    c.interval = v.interval;
-    c.ts_flush = v.ts_flush;
-    c.xmit = v.xmit;
+    for (at_c, at_v, len) in MIRRORED_RUNS {
+        // SAFETY: as in `sync_in`, in the other direction.
+        unsafe {
+            let src = (&k.v as *const Vars as *const u8).add(at_v);
+            let dst = (c as *mut IKCPCB as *mut u8).add(at_c);
+            core::ptr::copy_nonoverlapping(src, dst, len);
+        }
+    }
     c.nrcv_buf = k.nrcv_buf();
     c.nsnd_buf = k.nsnd_buf();
     c.nrcv_que = k.nrcv_que();
     c.nsnd_que = k.nsnd_que();
-    c.nodelay = v.nodelay;
-    c.updated = v.updated;
-    c.ts_probe = v.ts_probe;
-    c.probe_wait = v.probe_wait;
-    c.dead_link = v.dead_link;
-    c.incr = v.incr;
     c.acklist = k.acklist_ptr() as *mut IUINT32;
     c.ackcount = k.ackcount();
     c.ackblock = k.ackblock();
     c.buffer = k.buffer_ptr() as *mut c_char;
-    c.fastresend = v.fastresend;
-    c.fastlimit = v.fastlimit;
-    c.nocwnd = v.nocwnd;
-    c.stream = v.stream;
-    c.logmask = v.logmask;
 }
 
 /// Runs `op` on the core between a sync-in and a sync-out, then hands the
@@ -260,12 +240,23 @@ unsafe fn with_core<T>(kcp: *const ikcpcb, fallback: T, op: impl FnOnce(&mut Kcp
 ///
 /// # Safety
 /// `kcp` is live; no borrow of the handle is held by the caller.
+#[inline]
 unsafe fn deliver_logs(kcp: *mut ikcpcb) {
+    // SAFETY: live per contract.
+    if unsafe { handle(kcp) }.is_some_and(|h| h.kcp.has_logs()) {
+        // SAFETY: forwarded.
+        unsafe { deliver_queued_logs(kcp) }
+    }
+}
+
+/// The part of [`deliver_logs`] that runs when logging is on.
+///
+/// # Safety
+/// As [`deliver_logs`].
+#[cold]
+unsafe fn deliver_queued_logs(kcp: *mut ikcpcb) {
     // SAFETY: live per contract; dropped before the callbacks.
     let Some(h) = (unsafe { handle(kcp) }) else { return };
-    if !h.kcp.has_logs() {
-        return;
-    }
     let lines = h.kcp.take_logs();
     for (_, line) in lines.iter() {
         // SAFETY: re-derived after each callback, which may have written fields.
@@ -292,8 +283,12 @@ unsafe fn deliver_logs(kcp: *mut ikcpcb) {
 unsafe fn run_flush(kcp: *mut ikcpcb) {
     // SAFETY: live per contract.
     let Some(h) = (unsafe { handle(kcp) }) else { return };
-    let mut buf: Vec<u8, HookAlloc> = h.kcp.take_flush_buffer();
     h.kcp.begin_flush();
+    if !h.kcp.flush_in_progress() {
+        sync_out(h); // an idle connection: nothing to emit
+        return;
+    }
+    let mut buf: FlushBuf<HookAlloc> = h.kcp.take_flush_buffer();
     loop {
         // SAFETY: live; the reference ends before the callbacks below.
         let Some(h) = (unsafe { handle(kcp) }) else { return };
@@ -313,7 +308,8 @@ unsafe fn run_flush(kcp: *mut ikcpcb) {
         if let Some(output) = output {
             // SAFETY: user callback; `buf` is owned by this frame, so the
             // callback re-entering kcpx cannot free or move it.
-            unsafe { output(buf.as_ptr() as *const c_char, buf.len() as c_int, kcp, user) };
+            let d = buf.as_slice();
+            unsafe { output(d.as_ptr() as *const c_char, d.len() as c_int, kcp, user) };
             // SAFETY: re-derived after the callback.
             if let Some(h) = unsafe { handle(kcp) } {
                 sync_in(h);
@@ -451,20 +447,35 @@ pub unsafe extern "C" fn ikcp_send(kcp: *mut ikcpcb, buffer: *const c_char, len:
 /// `kcp` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn ikcp_update(kcp: *mut ikcpcb, current: IUINT32) {
+    // The timer step is wrapping integer arithmetic that cannot panic, so it
+    // runs before the panic boundary: most calls end here, and idle servers
+    // make many of them.
+    // SAFETY: per contract.
+    let Some(h) = (unsafe { handle(kcp) }) else { return };
+    let c = &mut h.cb;
+    c.current = current;
+    // On the C struct only: one cache line, like ikcp.c.
+    if !clock_step(current, &mut c.updated, &mut c.ts_flush, c.interval) {
+        return;
+    }
     guard((), || {
-        // SAFETY: per contract.
+        // SAFETY: per contract; the previous reference is no longer used.
         let Some(h) = (unsafe { handle(kcp) }) else { return };
-        // Fast path for idle connections: only the timer fields are involved.
-        let v = &mut h.kcp.v;
-        (v.updated, v.ts_flush, v.interval) = (h.cb.updated, h.cb.ts_flush, h.cb.interval);
-        let due = h.kcp.advance_clock(current);
-        let v = &h.kcp.v;
-        (h.cb.current, h.cb.updated, h.cb.ts_flush) = (v.current, v.updated, v.ts_flush);
-        if due {
-            sync_in(h);
-            // SAFETY: live; `h` is not used again.
-            unsafe { run_flush(kcp) };
+        if h.kcp.is_quiet() && h.cb.probe == 0 && h.cb.rmt_wnd != 0 {
+            // A flush of a quiet connection sends nothing; its only effects
+            // are these (see Kcp::begin_flush). Applied in place, they spare
+            // idle connections two struct syncs and the cache lines they touch.
+            (h.cb.ts_probe, h.cb.probe_wait) = (0, 0);
+            if h.cb.cwnd < 1 {
+                (h.cb.cwnd, h.cb.incr) = (1, h.cb.mss);
+            }
+            h.kcp.shed_idle_memory();
+            h.cb.buffer = core::ptr::null_mut();
+            return;
         }
+        sync_in(h);
+        // SAFETY: live; `h` is not used again.
+        unsafe { run_flush(kcp) };
     })
 }
 

@@ -10,10 +10,10 @@
 //! congestion-window epilogue.
 
 use super::log::mask;
+use super::flushbuf::FlushBuf;
 use super::segment::{Header, OVERHEAD};
 use super::{consts::*, timediff, Kcp};
 use allocator_api2::alloc::Allocator;
-use allocator_api2::vec::Vec;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) enum Stage {
@@ -36,25 +36,33 @@ impl<A: Allocator + Clone> Kcp<A> {
         self.begin_flush();
         while self.flush_next(&mut buf) {
             if !buf.is_empty() {
-                output(&buf);
+                output(buf.as_slice());
             }
         }
         self.restore_flush_buffer(buf);
     }
 
     /// Lends the flush buffer to the caller for the duration of a flush.
-    pub(crate) fn take_flush_buffer(&mut self) -> Vec<u8, A> {
-        core::mem::replace(&mut self.buffer, Vec::new_in(self.alloc.clone()))
+    pub(crate) fn take_flush_buffer(&mut self) -> FlushBuf<A> {
+        core::mem::replace(&mut self.buffer, FlushBuf::new_in(self.alloc.clone()))
     }
 
-    /// Returns the lent flush buffer. It is kept only while segments are in
-    /// flight, so idle connections hold no buffer.
-    pub(crate) fn restore_flush_buffer(&mut self, mut buf: Vec<u8, A>) {
+    /// Returns the lent flush buffer (unless it grew past twice the MTU).
+    pub(crate) fn restore_flush_buffer(&mut self, mut buf: FlushBuf<A>) {
         buf.clear();
-        let busy = self.nsnd_buf > 0 || !self.snd_queue.is_empty();
-        if busy && self.buffer.capacity() == 0 && buf.capacity() <= 2 * self.v.mtu as usize {
+        if self.buffer.capacity() == 0 && buf.capacity() <= 2 * self.v.mtu as usize {
             self.buffer = buf;
         }
+    }
+
+    /// Frees what only an active connection needs (flush buffer, pooled
+    /// payloads): a quiet connection holds no memory beyond its state.
+    #[inline]
+    pub(crate) fn shed_idle_memory(&mut self) {
+        if self.buffer.capacity() != 0 {
+            self.buffer = FlushBuf::new_in(self.alloc.clone());
+        }
+        self.payloads.clear();
     }
 
     /// Starts a flush; [`Kcp::flush_next`] then produces its datagrams.
@@ -63,7 +71,19 @@ impl<A: Allocator + Clone> Kcp<A> {
             self.cursor.stage = Stage::Idle;
             return;
         }
-        let v = &self.v;
+        let quiet = self.is_quiet();
+        let v = &mut self.v;
+        if quiet && v.probe == 0 && v.rmt_wnd != 0 {
+            // Nothing to send: only the side effects of a full flush remain.
+            self.shed_idle_memory();
+            let v = &mut self.v;
+            (v.ts_probe, v.probe_wait) = (0, 0);
+            if v.cwnd < 1 {
+                (v.cwnd, v.incr) = (1, v.mss);
+            }
+            self.cursor.stage = Stage::Idle;
+            return;
+        }
         let wnd = v.rcv_wnd.saturating_sub(self.rcv_queue.len() as u32);
         self.cursor = super::FlushCursor {
             stage: Stage::Acks,
@@ -75,10 +95,21 @@ impl<A: Allocator + Clone> Kcp<A> {
         };
     }
 
+    /// No ACK to send and nothing queued or in flight.
+    #[inline]
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.acklist.is_empty() && self.snd_queue.is_empty() && self.snd_buf.is_empty()
+    }
+
+    /// Whether a flush begun by [`Kcp::begin_flush`] has datagrams to produce.
+    pub(crate) fn flush_in_progress(&self) -> bool {
+        self.cursor.stage != Stage::Idle
+    }
+
     /// Advances the flush started by [`Kcp::begin_flush`]. Returns true when
     /// `buf` holds a datagram to emit (possibly empty: ikcp.c logs those but
     /// does not send them), false once the flush is complete.
-    pub(crate) fn flush_next(&mut self, buf: &mut Vec<u8, A>) -> bool {
+    pub(crate) fn flush_next(&mut self, buf: &mut FlushBuf<A>) -> bool {
         if self.cursor.emitted {
             buf.clear();
             self.cursor.emitted = false;
@@ -92,7 +123,10 @@ impl<A: Allocator + Clone> Kcp<A> {
                         if self.must_emit(buf, OVERHEAD) {
                             return true;
                         }
-                        self.encode_ctrl(buf, CMD_ACK, sn, ts);
+                        // ikcp.c builds every control segment from one template
+                        // that keeps the last ACK's sn/ts: WASK/WINS carry them.
+                        (self.cursor.last_sn, self.cursor.last_ts) = (sn, ts);
+                        self.encode_ctrl(buf, CMD_ACK);
                         self.cursor.next_ack += 1;
                     }
                     self.acklist.clear();
@@ -107,7 +141,7 @@ impl<A: Allocator + Clone> Kcp<A> {
                         if self.must_emit(buf, OVERHEAD) {
                             return true;
                         }
-                        self.encode_ctrl(buf, CMD_WASK, 0, 0);
+                        self.encode_ctrl(buf, CMD_WASK);
                     }
                     self.cursor.stage = Stage::AskTell;
                 }
@@ -116,7 +150,7 @@ impl<A: Allocator + Clone> Kcp<A> {
                         if self.must_emit(buf, OVERHEAD) {
                             return true;
                         }
-                        self.encode_ctrl(buf, CMD_WINS, 0, 0);
+                        self.encode_ctrl(buf, CMD_WINS);
                     }
                     self.v.probe = 0;
                     self.cursor.stage = Stage::MoveQueue;
@@ -151,7 +185,7 @@ impl<A: Allocator + Clone> Kcp<A> {
     /// emitted first. After an emit the next check is skipped so that a
     /// segment larger than the MTU is still written (into an empty buffer).
     #[inline]
-    fn must_emit(&mut self, buf: &Vec<u8, A>, need: u32) -> bool {
+    fn must_emit(&mut self, buf: &FlushBuf<A>, need: u32) -> bool {
         if self.cursor.skip_check {
             self.cursor.skip_check = false;
             return false;
@@ -173,12 +207,13 @@ impl<A: Allocator + Clone> Kcp<A> {
     }
 
     /// Appends an ACK / WASK / WINS segment built from the flush template.
-    fn encode_ctrl(&mut self, buf: &mut Vec<u8, A>, cmd: u8, sn: u32, ts: u32) {
-        if buf.try_reserve(OVERHEAD as usize).is_err() {
+    fn encode_ctrl(&mut self, buf: &mut FlushBuf<A>, cmd: u8) {
+        if !buf.reserve(OVERHEAD as usize, self.v.mtu as usize) {
             return;
         }
         let c = &self.cursor;
-        Header { conv: self.v.conv, cmd, frg: 0, wnd: c.wnd as u16, ts, sn, una: c.una, len: 0 }.encode(buf);
+        let (conv, wnd, ts, sn, una) = (self.v.conv, c.wnd as u16, c.last_ts, c.last_sn, c.una);
+        buf.put(&Header { conv, cmd, frg: 0, wnd, ts, sn, una, len: 0 }.to_bytes());
     }
 
     /// Window probing: when the peer advertised a zero window, ask it for
@@ -228,6 +263,7 @@ impl<A: Allocator + Clone> Kcp<A> {
             seg.xmit = 0;
             match self.snd_buf.push_back(Some(seg)) {
                 Ok(()) => {
+                    self.scan_hint.valid = false;
                     self.nsnd_buf += 1;
                     self.v.snd_nxt = self.v.snd_nxt.wrapping_add(1);
                 }
@@ -246,17 +282,33 @@ impl<A: Allocator + Clone> Kcp<A> {
         c.rtomin = if v.nodelay == 0 { (v.rx_rto >> 3) as u32 } else { 0 };
         c.next_sn = self.v.snd_nxt.wrapping_sub(self.snd_buf.len() as u32);
         c.end_sn = self.v.snd_nxt;
+        let h = self.scan_hint;
+        if h.valid && timediff(current, h.due_at) < 0 && h.max_fastack < c.resent {
+            // No segment is new, timed out or fast-acked enough: nothing to send.
+            c.next_sn = c.end_sn;
+        }
+        (c.scan_from_start, c.scan_due, c.scan_fastack) = (true, i32::MAX, 0);
     }
 
     /// Scans the send buffer in sequence order. Returns true when `buf` must
     /// be emitted before the scan can go on.
-    fn flush_segments(&mut self, buf: &mut Vec<u8, A>) -> bool {
+    fn flush_segments(&mut self, buf: &mut FlushBuf<A>) -> bool {
         while self.cursor.next_sn != self.cursor.end_sn {
             let sn = self.cursor.next_sn;
             let base = self.v.snd_nxt.wrapping_sub(self.snd_buf.len() as u32);
             let index = sn.wrapping_sub(base) as usize;
             if !self.cursor.pending {
-                if !matches!(self.snd_buf.get(index), Some(Some(_))) || !self.decide_send(index) {
+                if !matches!(self.snd_buf.get(index), Some(Some(_))) {
+                    self.cursor.next_sn = sn.wrapping_add(1);
+                    continue;
+                }
+                let send = self.decide_send(index);
+                if let Some(Some(seg)) = self.snd_buf.get(index) {
+                    let c = &mut self.cursor;
+                    c.scan_due = c.scan_due.min(timediff(seg.resendts, c.current));
+                    c.scan_fastack = c.scan_fastack.max(seg.fastack);
+                }
+                if !send {
                     self.cursor.next_sn = sn.wrapping_add(1);
                     continue;
                 }
@@ -273,7 +325,7 @@ impl<A: Allocator + Clone> Kcp<A> {
                 return true;
             }
             let Some(Some(seg)) = self.snd_buf.get(index) else { continue };
-            if buf.try_reserve(need as usize).is_ok() {
+            if buf.reserve(need as usize, self.v.mtu as usize) {
                 let h = Header {
                     conv: seg.conv,
                     cmd: CMD_PUSH,
@@ -284,14 +336,23 @@ impl<A: Allocator + Clone> Kcp<A> {
                     una: seg.una,
                     len: seg.data.len() as u32,
                 };
-                h.encode(buf);
-                buf.extend_from_slice(&seg.data);
+                buf.put(&h.to_bytes());
+                buf.put(&seg.data);
             }
             if seg.xmit >= self.v.dead_link {
                 self.v.state = u32::MAX;
             }
             self.cursor.pending = false;
             self.cursor.next_sn = sn.wrapping_add(1);
+        }
+        let c = &mut self.cursor;
+        if c.scan_from_start && c.scan_due != i32::MAX {
+            c.scan_from_start = false;
+            self.scan_hint = super::ScanHint {
+                valid: true,
+                due_at: c.current.wrapping_add(c.scan_due as u32),
+                max_fastack: c.scan_fastack,
+            };
         }
         false
     }

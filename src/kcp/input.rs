@@ -5,7 +5,6 @@ use super::log::mask;
 use super::segment::{Header, RcvSeg, OVERHEAD};
 use super::{consts::*, timediff, InputError, Kcp};
 use allocator_api2::alloc::Allocator;
-use allocator_api2::vec::Vec;
 
 impl<A: Allocator + Clone> Kcp<A> {
     /// Feeds one received datagram (one or more segments). On error the
@@ -149,7 +148,9 @@ impl<A: Allocator + Clone> Kcp<A> {
         }
         if let Some(i) = self.snd_index(sn) {
             if let Some(Some(_)) = self.snd_buf.get(i) {
-                self.snd_buf.replace(i, None);
+                if let Some(Some(seg)) = self.snd_buf.replace(i, None) {
+                    self.payloads.recycle(seg.data);
+                }
                 self.nsnd_buf -= 1;
                 self.pop_acked_front();
             }
@@ -161,7 +162,9 @@ impl<A: Allocator + Clone> Kcp<A> {
             if timediff(una, seg.sn) <= 0 {
                 break;
             }
-            self.snd_buf.pop_front();
+            if let Some(Some(seg)) = self.snd_buf.pop_front() {
+                self.payloads.recycle(seg.data);
+            }
             self.nsnd_buf -= 1;
             self.pop_acked_front();
         }
@@ -190,6 +193,7 @@ impl<A: Allocator + Clone> Kcp<A> {
             if let Some(Some(seg)) = self.snd_buf.get_mut(i) {
                 if timediff(ts, seg.ts) >= 0 {
                     seg.fastack = seg.fastack.wrapping_add(1);
+                    self.scan_hint.max_fastack = self.scan_hint.max_fastack.max(seg.fastack);
                 }
             }
         }
@@ -234,12 +238,11 @@ impl<A: Allocator + Clone> Kcp<A> {
         };
         let repeat = matches!(self.rcv_buf.get(at), Some(s) if s.sn == sn);
         if !repeat {
-            let mut data = Vec::new_in(self.alloc.clone());
-            if data.try_reserve_exact(payload.len()).is_ok() {
-                data.extend_from_slice(payload);
-                // On allocation failure the segment is dropped like a lost
-                // datagram; the peer retransmits it.
-                let _ = self.rcv_buf.insert(at, RcvSeg { sn, frg, data });
+            // On allocation failure the segment is dropped like a lost
+            // datagram; the peer retransmits it.
+            if let Some(data) = self.payloads.filled(payload, 0) {
+                let seg = RcvSeg { sn, frg, data };
+                let _ = if at == n { self.rcv_buf.push_back(seg) } else { self.rcv_buf.insert(at, seg) };
             }
         }
         self.move_to_rcv_queue();

@@ -87,7 +87,7 @@ impl<A: Allocator> fmt::Write for Writer<'_, A> {
             self.ok = false;
             return Err(fmt::Error);
         }
-        self.out.extend_from_slice(s.as_bytes());
+        super::segment::put_bytes(self.out, s.as_bytes());
         Ok(())
     }
 }

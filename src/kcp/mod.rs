@@ -19,14 +19,16 @@
 //! ```
 //!
 //! Unlike ikcp.c, the four segment queues are contiguous rings (see
-//! `ring.rs`), the flush buffer is allocated only while something is sent,
+//! `ring.rs`), the flush buffer is held only while the connection is active,
 //! and no input can make the core panic or allocate without bound beyond
 //! what the windows admit.
 #![forbid(unsafe_code)]
 
 mod flush;
+mod flushbuf;
 mod input;
 pub mod log;
+mod pool;
 mod queue;
 mod ring;
 mod segment;
@@ -34,9 +36,11 @@ mod segment;
 use allocator_api2::alloc::{Allocator, Global};
 use allocator_api2::vec::Vec;
 
+pub use flushbuf::FlushBuf;
 pub use log::LogLines;
 pub use segment::OVERHEAD;
 use ring::Ring;
+use pool::PayloadPool;
 use segment::{RcvSeg, SndSeg};
 
 /// Protocol constants of ikcp.c 1.7.1.
@@ -66,8 +70,11 @@ pub mod consts {
 }
 use consts::*;
 
-/// The scalar state of a KCP control block, named and typed as the fields of
-/// ikcp.h's `struct IKCPCB` (the C layer mirrors them there).
+/// The scalar state of a KCP control block, named, typed and ordered as the
+/// fields of ikcp.h's `struct IKCPCB` (minus the queue counters, which the
+/// core derives from its queues): the C layer mirrors it there with three
+/// block copies, and asserts the layouts agree.
+#[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Vars {
     pub conv: u32,
@@ -153,6 +160,30 @@ pub(crate) fn timediff(later: u32, earlier: u32) -> i32 {
     later.wrapping_sub(earlier) as i32
 }
 
+/// The timer step of ikcp_update on the fields it touches: starts the clock
+/// on the first call, resynchronises `ts_flush` when it is more than 10 s
+/// away, and returns whether a flush is due (advancing `ts_flush`).
+#[inline]
+pub(crate) fn clock_step(current: u32, updated: &mut u32, ts_flush: &mut u32, interval: u32) -> bool {
+    if *updated == 0 {
+        *updated = 1;
+        *ts_flush = current;
+    }
+    let mut slap = timediff(current, *ts_flush);
+    if !(-10000..10000).contains(&slap) {
+        *ts_flush = current;
+        slap = 0;
+    }
+    if slap < 0 {
+        return false;
+    }
+    *ts_flush = ts_flush.wrapping_add(interval);
+    if timediff(current, *ts_flush) >= 0 {
+        *ts_flush = current.wrapping_add(interval);
+    }
+    true
+}
+
 /// Why [`Kcp::send`] refused a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendError {
@@ -201,9 +232,12 @@ impl InputError {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct FlushCursor {
     stage: flush::Stage,
-    /// The ACK template: window and una computed when the flush started.
+    /// The control-segment template: window and una computed when the
+    /// flush started, sn/ts of the last ACK written.
     wnd: u32,
     una: u32,
+    last_sn: u32,
+    last_ts: u32,
     current: u32,
     next_ack: usize,
     ack_count: usize,
@@ -214,12 +248,30 @@ pub(crate) struct FlushCursor {
     end_sn: u32,
     change: u32,
     lost: bool,
+    /// The segment scan started at the first segment: when it completes,
+    /// `scan_due` / `scan_fastack` describe the whole send buffer.
+    scan_from_start: bool,
+    scan_due: i32,
+    scan_fastack: u32,
     /// The last step emitted a full buffer; encode before checking again.
     skip_check: bool,
     /// A segment was chosen for sending but not yet encoded.
     pending: bool,
     /// The buffer holds an emitted datagram; clear it before writing again.
     emitted: bool,
+}
+
+/// What the last complete scan of the send buffer found, so that a flush can
+/// skip the scan when no segment can be due. Only the scan changes a
+/// segment's `resendts`; new segments invalidate the hint; ACK removals only
+/// make it conservative; fast-ACK counts are tracked as they grow.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ScanHint {
+    valid: bool,
+    /// Earliest `resendts` of the send buffer.
+    due_at: u32,
+    /// Largest `fastack` of the send buffer.
+    max_fastack: u32,
 }
 
 /// A KCP control block. `A` is the allocator its queues use (the C layer
@@ -237,8 +289,10 @@ pub struct Kcp<A: Allocator + Clone = Global> {
     acklist: Vec<[u32; 2], A>,
     /// The capacity ikcp.c's acklist would have (8, 16, 32… entries).
     ackblock: u32,
-    buffer: Vec<u8, A>,
+    buffer: FlushBuf<A>,
+    payloads: PayloadPool<A>,
     cursor: FlushCursor,
+    scan_hint: ScanHint,
     log_enabled: bool,
     logs: LogLines<A>,
     alloc: A,
@@ -264,8 +318,10 @@ impl<A: Allocator + Clone> Kcp<A> {
             rcv_queue: Ring::new_in(alloc.clone()),
             acklist: Vec::new_in(alloc.clone()),
             ackblock: 0,
-            buffer: Vec::new_in(alloc.clone()),
+            buffer: FlushBuf::new_in(alloc.clone()),
+            payloads: PayloadPool::new_in(alloc.clone()),
             cursor: FlushCursor::default(),
+            scan_hint: ScanHint::default(),
             log_enabled: false,
             logs: LogLines::new_in(alloc.clone()),
             alloc,
@@ -282,7 +338,7 @@ impl<A: Allocator + Clone> Kcp<A> {
         }
         self.v.mtu = mtu;
         self.v.mss = mtu - OVERHEAD;
-        self.buffer = Vec::new_in(self.alloc.clone());
+        self.buffer = FlushBuf::new_in(self.alloc.clone());
         Ok(())
     }
 
@@ -417,11 +473,7 @@ impl<A: Allocator + Clone> Kcp<A> {
     }
     /// Pointer to the flush buffer (NULL while none is allocated).
     pub(crate) fn buffer_ptr(&self) -> *const u8 {
-        if self.buffer.capacity() == 0 {
-            core::ptr::null()
-        } else {
-            self.buffer.as_ptr()
-        }
+        self.buffer.as_ptr()
     }
 
     /// Heap bytes held by this control block beyond `size_of::<Kcp>()`.
@@ -436,6 +488,7 @@ impl<A: Allocator + Clone> Kcp<A> {
             + self.rcv_queue.iter().map(|s| s.data.capacity()).sum::<usize>()
             + self.acklist.capacity() * 8
             + self.buffer.capacity()
+            + self.payloads.heap_bytes()
     }
 
     // ----- logging -----
@@ -477,23 +530,7 @@ impl<A: Allocator + Clone> Kcp<A> {
     pub(crate) fn advance_clock(&mut self, current: u32) -> bool {
         let v = &mut self.v;
         v.current = current;
-        if v.updated == 0 {
-            v.updated = 1;
-            v.ts_flush = current;
-        }
-        let mut slap = timediff(current, v.ts_flush);
-        if !(-10000..10000).contains(&slap) {
-            v.ts_flush = current;
-            slap = 0;
-        }
-        if slap >= 0 {
-            v.ts_flush = v.ts_flush.wrapping_add(v.interval);
-            if timediff(current, v.ts_flush) >= 0 {
-                v.ts_flush = current.wrapping_add(v.interval);
-            }
-            return true;
-        }
-        false
+        clock_step(current, &mut v.updated, &mut v.ts_flush, v.interval)
     }
 
     /// When to call [`Kcp::update`] next (absolute ms), at most one interval

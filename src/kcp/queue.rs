@@ -2,7 +2,7 @@
 //! ikcp_recv / ikcp_peeksize (reassembling from the receive queue).
 
 use super::log::mask;
-use super::segment::{RcvSeg, SndSeg};
+use super::segment::{put_bytes, RcvSeg, SndSeg};
 use super::{consts::*, Kcp, RecvError, SendError};
 use allocator_api2::alloc::Allocator;
 use allocator_api2::vec::Vec;
@@ -61,11 +61,7 @@ impl<A: Allocator + Clone> Kcp<A> {
         }
         for i in 0..count {
             let size = len.min(mss as i32);
-            let mut payload = Vec::new_in(self.alloc.clone());
-            if payload.try_reserve_exact(size as usize).is_err() {
-                return -2;
-            }
-            append(&mut payload, &mut src, size as usize);
+            let Some(payload) = self.take_payload(&mut src, size as usize) else { return -2 };
             let frg = if self.v.stream == 0 { count - i - 1 } else { 0 };
             let seg = SndSeg {
                 conv: 0,
@@ -157,10 +153,14 @@ impl<A: Allocator + Clone> Kcp<A> {
             };
             let Some(seg) = seg else { break };
             let (sn, frg, data) = seg.parts();
+            let len = data.len();
             if let Some(dst) = buf.as_deref_mut().and_then(|b| b.get_mut(copied..copied + data.len())) {
                 dst.copy_from_slice(data);
             }
-            copied += data.len();
+            copied += len;
+            if let SegRef::Owned(seg) = seg {
+                self.payloads.recycle(seg.data);
+            }
             if self.can_log(mask::RECV) {
                 self.logs.push(mask::RECV, format_args!("recv sn={sn}"));
             }
@@ -211,13 +211,26 @@ impl<A: Allocator> SegRef<'_, A> {
     }
 }
 
+impl<A: Allocator + Clone> Kcp<A> {
+    /// A payload of `n` bytes taken from the front of `src` (zeros once it
+    /// is exhausted, or for a NULL source).
+    fn take_payload(&mut self, src: &mut Option<&[u8]>, n: usize) -> Option<Vec<u8, A>> {
+        let s = src.unwrap_or(&[]);
+        let (head, rest) = s.split_at(n.min(s.len()));
+        if src.is_some() {
+            *src = Some(rest);
+        }
+        self.payloads.filled(head, n - head.len())
+    }
+}
+
 /// Appends `n` bytes from the front of `src` (zeros once `src` is exhausted
 /// or for a NULL source) to `dst`, whose capacity the caller reserved.
 fn append<A: Allocator>(dst: &mut Vec<u8, A>, src: &mut Option<&[u8]>, n: usize) {
     match src {
         Some(s) => {
             let take = n.min(s.len());
-            dst.extend_from_slice(&s[..take]);
+            put_bytes(dst, &s[..take]);
             *s = &s[take..];
             dst.resize(dst.len() + (n - take), 0);
         }

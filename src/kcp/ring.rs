@@ -87,10 +87,13 @@ impl<T, A: Allocator + Clone> Ring<T, A> {
     }
 
     /// Makes room for one more element.
+    #[inline]
     fn reserve_one(&mut self) -> bool {
-        if self.len < self.slots.len() {
-            return true;
-        }
+        self.len < self.slots.len() || self.grow()
+    }
+
+    #[cold]
+    fn grow(&mut self) -> bool {
         let new_cap = (self.slots.len() * 2).max(4);
         let mut slots: Vec<Option<T>, A> = Vec::new_in(self.slots.allocator().clone());
         if slots.try_reserve_exact(new_cap).is_err() {
@@ -107,6 +110,7 @@ impl<T, A: Allocator + Clone> Ring<T, A> {
     }
 
     /// Appends `value`; gives it back if memory could not be allocated.
+    #[inline]
     pub(crate) fn push_back(&mut self, value: T) -> Result<(), T> {
         if !self.reserve_one() {
             return Err(value);
