@@ -10,7 +10,7 @@
  *     and nothing was freed through the hook that the hook did not allocate;
  *   - after ikcp_allocator(NULL, NULL) the hooks are no longer called.
  * It also checks that libkcpx survives the MTU shrink that overruns ikcp.c's
- * flush buffer.
+ * flush buffer, and answers refused allocations the way ikcp.c does.
  */
 #include <stdio.h>
 #include <string.h>
@@ -138,6 +138,33 @@ static void shrink_mtu_with_queued_data(void)
 #endif
 }
 
+/*
+ * When the hook refuses memory, ikcp.c's ikcp_create returns NULL (freeing
+ * what it had) and ikcp_setmtu returns -2 keeping the old MTU; a C program
+ * may rely on both. Every allocation position of ikcp_create is tried.
+ */
+static void refused_allocations(void)
+{
+	long long k;
+	ikcpcb *kcp = NULL;
+	for (k = 0; k < 64 && kcp == NULL; k++) {
+		count_alloc_fail_after(SLOT, k);
+		kcp = ikcp_create(9, NULL);
+		count_alloc_fail_after(SLOT, -1);
+	}
+	CHECK(k > 1); /* ikcp.c allocates the object and its buffer: the first refusal must give NULL */
+	CHECK(kcp != NULL);
+	if (kcp == NULL) return;
+	count_alloc_fail_after(SLOT, 0);
+	CHECK_EQ(ikcp_setmtu(kcp, 9000), -2);
+	count_alloc_fail_after(SLOT, -1);
+	CHECK_EQ(kcp->mtu, 1400);
+	CHECK_EQ(kcp->mss, 1376);
+	CHECK_EQ(ikcp_setmtu(kcp, 1000), 0);
+	ikcp_release(kcp);
+	CHECK(count_alloc_stats(SLOT)->refused > 0);
+}
+
 /* After ikcp_allocator(NULL, NULL) libkcpx must go back to malloc/free. */
 static void hooks_removed(void)
 {
@@ -162,6 +189,7 @@ int main(void)
 	release_while_busy();
 	many_objects();
 	shrink_mtu_with_queued_data();
+	refused_allocations();
 	CHECK(s->mallocs > 0);
 	CHECK(count_alloc_balanced(SLOT, "libkcpx"));
 	CHECK_EQ(s->bad_frees, 0);

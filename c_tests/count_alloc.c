@@ -16,10 +16,17 @@ struct block_header {
 };
 
 static struct alloc_stats stats[COUNT_ALLOC_SLOTS];
+static long long fail_after[COUNT_ALLOC_SLOTS] = {-1, -1};
 
 static void *hook_malloc(int slot, size_t size)
 {
-	struct block_header *h = malloc(sizeof(*h) + size);
+	struct block_header *h;
+	if (fail_after[slot] == 0) {
+		stats[slot].refused++;
+		return NULL;
+	}
+	if (fail_after[slot] > 0) fail_after[slot]--;
+	h = malloc(sizeof(*h) + size);
 	if (h == NULL) return NULL;
 	h->magic = LIVE_MAGIC;
 	h->size = size;
@@ -65,6 +72,11 @@ count_free_fn count_alloc_free(int slot)
 struct alloc_stats *count_alloc_stats(int slot)
 {
 	return &stats[slot];
+}
+
+void count_alloc_fail_after(int slot, long long successes)
+{
+	fail_after[slot] = successes;
 }
 
 void count_alloc_reset(int slot)

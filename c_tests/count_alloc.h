@@ -21,6 +21,7 @@ struct alloc_stats {
 	long long outstanding_bytes;    /* sum of sizes allocated and not yet freed */
 	unsigned long long bad_frees;   /* frees of pointers without our header */
 	unsigned long long null_frees;  /* free(NULL): harmless, counted apart */
+	unsigned long long refused;     /* mallocs failed on purpose (count_alloc_fail_after) */
 };
 
 typedef void *(*count_malloc_fn)(size_t size);
@@ -32,6 +33,12 @@ count_free_fn count_alloc_free(int slot);
 
 /* Live statistics of one slot. */
 struct alloc_stats *count_alloc_stats(int slot);
+
+/*
+ * Makes the slot's malloc hook return NULL once `successes` more calls have
+ * succeeded (0: the next call fails); a negative value never fails (default).
+ */
+void count_alloc_fail_after(int slot, long long successes);
 
 /* Zeroes the statistics of one slot (only when nothing is outstanding). */
 void count_alloc_reset(int slot);
