@@ -566,7 +566,7 @@ static void gen_interval(struct sim *s, struct op *op)
 	op->a = prng_chance(&s->rng, 2, 5) ? PRNG_PICK(&s->rng, special) : prng_range(&s->rng, 10, 200);
 }
 
-static long long gen_field_value(struct sim *s, enum field_id f)
+static long long gen_field_value(struct sim *s, enum field_id f, const ikcpcb *peer)
 {
 	static const long long minrto[] = {0, 1, 10, 30, 100, 200, -1};
 	static const long long fastresend[] = {-1, 0, 1, 2, 3, 1000};
@@ -586,6 +586,10 @@ static long long gen_field_value(struct sim *s, enum field_id f)
 	case FIELD_USER: return prng_chance(&s->rng, 1, 10) ? 0 : (long long)(prng_next(&s->rng) >> 16);
 	case FIELD_OUTPUT: return prng_range(&s->rng, 0, 1);
 	case FIELD_WRITELOG: return prng_range(&s->rng, 0, 2); /* 0 = NULL */
+	case FIELD_CONV: return prng_chance(&s->rng, 3, 4) ? (long long)peer->conv : (long long)prng_u32(&s->rng);
+	case FIELD_SND_WND:
+	case FIELD_RCV_WND: return prng_chance(&s->rng, 1, 10) ? 0 : prng_range(&s->rng, 1, 1024);
+	case FIELD_NODELAY: return prng_range(&s->rng, 0, 3);
 	default: return 0;
 	}
 }
@@ -626,7 +630,7 @@ static void gen_kind_args(struct sim *s, const struct world *ref, struct op *op)
 	case OP_INTERVAL: gen_interval(s, op); break;
 	case OP_FIELD:
 		op->a = prng_below(&s->rng, FIELD_IDS);
-		op->b = gen_field_value(s, (enum field_id)op->a);
+		op->b = gen_field_value(s, (enum field_id)op->a, ref->kcp[1 - op->ep]);
 		break;
 	case OP_SETOUTPUT: op->a = prng_range(&s->rng, 0, 1); break;
 	case OP_LOG:
@@ -677,6 +681,7 @@ const char *field_name(enum field_id f)
 	static const char *names[FIELD_IDS] = {
 		"rx_minrto", "fastresend", "fastlimit", "nocwnd", "stream", "interval",
 		"logmask", "dead_link", "user", "output", "writelog",
+		"conv", "snd_wnd", "rcv_wnd", "nodelay",
 	};
 	return (unsigned)f < FIELD_IDS ? names[f] : "?";
 }

@@ -161,6 +161,10 @@ static void field_write(struct world *w, ikcpcb *kcp, enum field_id f, long long
 	case FIELD_USER: kcp->user = (void *)(uintptr_t)v; break;
 	case FIELD_OUTPUT: set_output(w, kcp, 0, (int)v); break;
 	case FIELD_WRITELOG: kcp->writelog = writelog_cb[v]; break;
+	case FIELD_CONV: kcp->conv = (IUINT32)v; break;
+	case FIELD_SND_WND: kcp->snd_wnd = (IUINT32)v; break;
+	case FIELD_RCV_WND: kcp->rcv_wnd = (IUINT32)v; break;
+	case FIELD_NODELAY: kcp->nodelay = (IUINT32)v; break;
 	default: break;
 	}
 }

@@ -41,10 +41,15 @@ enum op_kind {
 	OP_KINDS
 };
 
-/* Public fields a C user may write directly (OP_FIELD). */
+/*
+ * Public fields a C user may write directly (OP_FIELD): the tunables, the
+ * callbacks, and a few a program might set instead of calling the API
+ * (conv, the windows, nodelay).
+ */
 enum field_id {
 	FIELD_RX_MINRTO, FIELD_FASTRESEND, FIELD_FASTLIMIT, FIELD_NOCWND, FIELD_STREAM,
 	FIELD_INTERVAL, FIELD_LOGMASK, FIELD_DEAD_LINK, FIELD_USER, FIELD_OUTPUT, FIELD_WRITELOG,
+	FIELD_CONV, FIELD_SND_WND, FIELD_RCV_WND, FIELD_NODELAY,
 	FIELD_IDS
 };
 
