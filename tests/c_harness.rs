@@ -582,9 +582,25 @@ fn latency() {
 #[test]
 fn sanitizers() {
     in_build("sanitizers", true, |b| {
-        run_abi(b);
-        run_allocator(b);
-        run_latency(b);
-        run_differential(b, Some(SANITIZER_DIFF_OPS));
+        // Every part runs even if an earlier one fails: one run shows all problems.
+        let parts: [(&str, fn(&Build)); 4] = [
+            ("abi", run_abi),
+            ("allocator", run_allocator),
+            ("latency", run_latency),
+            ("differential", |b| {
+                run_differential(b, Some(SANITIZER_DIFF_OPS))
+            }),
+        ];
+        let failed: Vec<&str> = parts
+            .iter()
+            .filter(|(_, part)| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| part(b))).is_err()
+            })
+            .map(|(name, _)| *name)
+            .collect();
+        assert!(
+            failed.is_empty(),
+            "failed under -fsanitize=address,undefined: {failed:?} (see the messages above)"
+        );
     });
 }
