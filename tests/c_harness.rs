@@ -6,7 +6,9 @@
 //!   include/ikcp.h (both builds must print the same layout), then an exchange
 //!   configured by direct field writes, linked once with libkcpx.so and once
 //!   with libkcpx.a;
-//! * `allocator`: counting `ikcp_allocator` hooks, no leak, hooks really used;
+//! * `allocator`: counting `ikcp_allocator` hooks: no leak, hooks really used,
+//!   refused allocations answered as ikcp.c does, and the MTU shrink that
+//!   overruns ikcp.c's own buffer survived;
 //! * `differential`: c_tests/diff_harness.c runs pristine ikcp.c (symbols
 //!   renamed `ref_*`) and libkcpx side by side on the same seeded operations
 //!   and compares everything after every operation;
@@ -19,6 +21,10 @@
 //! The pristine reference comes from `c_tests/fetch-pristine.sh` (sha256
 //! checked). Build products go to `target/<profile>/c_harness/<pid>/<test>/`,
 //! removed when the test passes and kept (the path is printed) when it fails.
+//!
+//! The differential harness draws its seed from the clock unless `KCPX_SEED`
+//! is set; it prints the seed first, and on failure the seed, operation and a
+//! `KCPX_SEED=... KCPX_DIFF_OPS=...` line that reproduces it.
 //!
 //! Environment: `KCPX_SEED`, `KCPX_DIFF_OPS`, `KCPX_DIFF_STRICT_CALLBACKS`
 //! (see c_tests/diff_harness.c); `CC` (default `cc`); `KCPX_HARNESS_STANDIN=1`
