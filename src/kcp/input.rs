@@ -149,7 +149,7 @@ impl<A: Allocator + Clone> Kcp<A> {
         if let Some(i) = self.snd_index(sn) {
             if let Some(Some(_)) = self.snd_buf.get(i) {
                 if let Some(Some(seg)) = self.snd_buf.replace(i, None) {
-                    self.payloads.recycle(seg.data);
+                    self.recycle_payload(seg.data);
                 }
                 self.nsnd_buf -= 1;
                 self.pop_acked_front();
@@ -163,7 +163,7 @@ impl<A: Allocator + Clone> Kcp<A> {
                 break;
             }
             if let Some(Some(seg)) = self.snd_buf.pop_front() {
-                self.payloads.recycle(seg.data);
+                self.recycle_payload(seg.data);
             }
             self.nsnd_buf -= 1;
             self.pop_acked_front();
