@@ -205,3 +205,24 @@ fn dead_link_after_repeated_timeouts() {
     assert!(k.is_dead());
     assert!(k.xmit() >= 2);
 }
+
+#[test]
+fn recovered_input_skips_rtt_and_remote_window() {
+    let mut a = Kcp::new(5);
+    a.send(b"data").unwrap();
+    let mut out = vec![];
+    a.update(0, |_| {});
+    a.update(100, |d| out.push(d.to_vec()));
+    let mut b = Kcp::new(5);
+    b.update(100, |_| {});
+    b.input(&out[0]).unwrap();
+    let mut acks = vec![];
+    b.flush(|d| acks.push(d.to_vec()));
+    let mut ack = acks[0].clone();
+    ack[6..8].copy_from_slice(&7u16.to_le_bytes()); // a distinctive window
+    a.update(200, |_| {});
+    let (srtt, rmt) = (a.srtt(), a.v.rmt_wnd);
+    a.input_recovered(&ack).unwrap();
+    assert_eq!((a.srtt(), a.v.rmt_wnd), (srtt, rmt), "no RTT sample, no window update");
+    assert_eq!(a.wait_snd(), 0, "but the ACK itself counts");
+}
