@@ -283,7 +283,7 @@ impl PacketCrypt {
     /// reproducing a capture). The caller is responsible for never reusing a nonce.
     pub fn seal_with_nonce(&self, datagram: &mut [u8], nonce: &[u8; NONCE_LEN]) -> Result<(), CryptError> {
         write_header(datagram, nonce)?;
-        with_cipher!(self, c => c.encrypt_with_backend(CfbEncrypt(datagram)), none => ());
+        self.encrypt_in_place(datagram);
         Ok(())
     }
 
@@ -292,13 +292,37 @@ impl PacketCrypt {
     /// faster than one by one). Lengths may differ. If any datagram is shorter
     /// than 20 bytes, nothing is changed and [`CryptError::TooShort`] is returned.
     pub fn seal_many<B: AsMut<[u8]>>(&self, datagrams: &mut [B]) -> Result<(), CryptError> {
+        self.seal_lanes(datagrams, |nonces| self.nonces.fill(nonces))
+    }
+
+    /// [`PacketCrypt::seal_many`] with caller-supplied nonces, one per datagram
+    /// (known-answer tests). Panics if `nonces` is shorter than `datagrams`.
+    pub fn seal_many_with_nonces<B: AsMut<[u8]>>(
+        &self,
+        datagrams: &mut [B],
+        nonces: &[[u8; NONCE_LEN]],
+    ) -> Result<(), CryptError> {
+        assert!(nonces.len() >= datagrams.len(), "one nonce per datagram");
+        let mut next = nonces.iter();
+        self.seal_lanes(datagrams, |out| {
+            for (block, nonce) in out.iter_mut().zip(&mut next) {
+                *block = Block::from(*nonce);
+            }
+        })
+    }
+
+    fn seal_lanes<B: AsMut<[u8]>>(
+        &self,
+        datagrams: &mut [B],
+        mut nonces_for: impl FnMut(&mut [Block]),
+    ) -> Result<(), CryptError> {
         if datagrams.iter_mut().any(|d| d.as_mut().len() < HEADER_LEN) {
             return Err(CryptError::TooShort);
         }
         for group in datagrams.chunks_mut(SEAL_LANES) {
             let count = group.len();
             let mut nonces = [Block::default(); SEAL_LANES];
-            self.nonces.fill(&mut nonces[..count]);
+            nonces_for(&mut nonces[..count]);
             let mut lanes: [&mut [u8]; SEAL_LANES] = Default::default();
             for ((lane, datagram), nonce) in lanes.iter_mut().zip(group.iter_mut()).zip(&nonces) {
                 let datagram = datagram.as_mut();
@@ -311,6 +335,17 @@ impl PacketCrypt {
         Ok(())
     }
 
+    /// Encrypts the whole buffer with kcp-go's CFB, without writing any header:
+    /// what kcp-go's `BlockCrypt.Encrypt` does. The "none" method leaves it as is.
+    pub fn encrypt_in_place(&self, buf: &mut [u8]) {
+        with_cipher!(self, c => c.encrypt_with_backend(CfbEncrypt(buf)), none => ());
+    }
+
+    /// Decrypts the whole buffer, checking nothing: kcp-go's `BlockCrypt.Decrypt`.
+    pub fn decrypt_in_place(&self, buf: &mut [u8]) {
+        with_cipher!(self, c => c.encrypt_with_backend(CfbDecrypt(buf)), none => ());
+    }
+
     /// Opens one datagram in place: decrypts it, checks the CRC-32 and returns the
     /// payload (`datagram[20..]`). On [`CryptError::BadChecksum`] the buffer holds
     /// the (garbage) decryption. Never panics, whatever the input.
@@ -318,7 +353,7 @@ impl PacketCrypt {
         if datagram.len() < HEADER_LEN {
             return Err(CryptError::TooShort);
         }
-        with_cipher!(self, c => c.encrypt_with_backend(CfbDecrypt(datagram)), none => ());
+        self.decrypt_in_place(datagram);
         let (header, payload) = datagram.split_at_mut(HEADER_LEN);
         let stored = u32::from_le_bytes(header[NONCE_LEN..].try_into().expect("4 bytes"));
         if crc32fast::hash(payload) != stored {
@@ -498,9 +533,9 @@ mod tests {
             for len in 0..300 {
                 let data = pattern(len, len as u8);
                 let mut ours = data.clone();
-                with_cipher!(crypt, c => c.encrypt_with_backend(CfbEncrypt(&mut ours)), none => unreachable!());
+                crypt.encrypt_in_place(&mut ours);
                 assert_eq!(ours, reference_cfb(&key, &data), "{method:?} len {len}");
-                with_cipher!(crypt, c => c.encrypt_with_backend(CfbDecrypt(&mut ours)), none => unreachable!());
+                crypt.decrypt_in_place(&mut ours);
                 assert_eq!(ours, data, "{method:?} len {len} decrypt");
             }
         }

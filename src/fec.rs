@@ -392,6 +392,7 @@ pub struct FecDecoder {
     done: [Option<u32>; DONE_GROUPS],
     done_next: usize,
     streak: usize,
+    sync_threshold: usize,
     stats: FecStats,
 }
 
@@ -422,6 +423,7 @@ impl FecDecoder {
             done: [None; DONE_GROUPS],
             done_next: 0,
             streak: 0,
+            sync_threshold: 4 * config.total_shards(),
             stats: FecStats::default(),
         }
     }
@@ -436,9 +438,17 @@ impl FecDecoder {
         self.stats
     }
 
-    /// Consecutive pattern-conforming shards needed before reconstruction: `4n`.
+    /// Consecutive pattern-conforming shards needed before reconstruction
+    /// (`4n` unless changed with [`FecDecoder::set_sync_threshold`]).
     pub fn sync_threshold(&self) -> usize {
-        4 * self.config.total_shards()
+        self.sync_threshold
+    }
+
+    /// Changes the number of consecutive pattern-conforming shards required before
+    /// reconstruction. 0 trusts the configuration from the first shard on, which
+    /// is only safe when both ends are known to use the same shard counts.
+    pub fn set_sync_threshold(&mut self, shards: usize) {
+        self.sync_threshold = shards;
     }
 
     /// Whether reconstruction is currently allowed (pattern confirmed).
