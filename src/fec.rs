@@ -27,7 +27,10 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use reed_solomon_erasure::galois_8::{self, ReedSolomon};
+use reed_solomon_erasure::galois_8::ReedSolomon;
+
+mod gf;
+use gf::Multiplier;
 
 /// Bytes of the FEC header common to data and parity: seqid + type.
 pub const FEC_HEADER_LEN: usize = 6;
@@ -182,8 +185,8 @@ pub struct FecEncoder {
     config: FecConfig,
     header_offset: usize,
     max_datagram: usize,
-    /// `coefficients[j * data_shards + i]`: weight of data shard `i` in parity `j`.
-    coefficients: Vec<u8>,
+    /// `coefficients[i * parity_shards + j]`: weight of data shard `i` in parity `j`.
+    coefficients: Vec<Multiplier>,
     parity: Vec<ParityDatagram>,
     /// Bytes of the parity buffers that may be non-zero (written or sealed).
     dirty: usize,
@@ -211,14 +214,12 @@ impl FecEncoder {
         let (ds, ps) = (config.data_shards, config.parity_shards);
         // Read the parity rows of the encoding matrix: encode unit vectors.
         let codec = config.codec();
-        let mut coefficients = vec![0u8; ps * ds];
+        let mut coefficients = Vec::with_capacity(ds * ps);
         for i in 0..ds {
             let mut shards = vec![[0u8; 1]; ds + ps];
             shards[i][0] = 1;
             codec.encode(&mut shards).expect("shard counts match");
-            for j in 0..ps {
-                coefficients[j * ds + i] = shards[ds + j][0];
-            }
+            coefficients.extend(shards[ds..].iter().map(|s| Multiplier::new(s[0])));
         }
         let parity = (0..ps).map(|_| ParityDatagram { buf: vec![0; max_datagram], len: 0 }).collect();
         FecEncoder {
@@ -279,10 +280,18 @@ impl FecEncoder {
         datagram[shard_start..shard_start + 2].copy_from_slice(&(shard_len as u16).to_le_bytes());
 
         let ds = self.config.data_shards;
+        let ps = self.config.parity_shards;
         let shard = &datagram[shard_start..];
-        for (j, parity) in self.parity.iter_mut().enumerate() {
-            let weight = self.coefficients[j * ds + self.shard_count];
-            galois_8::mul_slice_xor(weight, shard, &mut parity.buf[shard_start..datagram.len()]);
+        let weights = &self.coefficients[self.shard_count * ps..][..ps];
+        let unused = Multiplier::new(0);
+        let mut rows: [(&Multiplier, &mut [u8]); 4] = core::array::from_fn(|_| (&unused, &mut [][..]));
+        let mut parity = self.parity.iter_mut();
+        for weights in weights.chunks(rows.len()) {
+            let group = &mut rows[..weights.len()];
+            for ((row, weight), p) in group.iter_mut().zip(weights).zip(&mut parity) {
+                *row = (weight, &mut p.buf[shard_start..datagram.len()]);
+            }
+            gf::mul_add(shard, group);
         }
         self.max_size = self.max_size.max(datagram.len());
         self.dirty = self.max_size;
