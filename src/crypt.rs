@@ -217,6 +217,8 @@ impl NonceSource {
 pub struct PacketCrypt {
     method: CryptMethod,
     cipher: Cipher,
+    /// The cipher applied to [`KCPGO_IV`]: every datagram's first keystream block.
+    iv_keystream: Block,
     nonces: NonceSource,
 }
 
@@ -256,7 +258,14 @@ impl PacketCrypt {
             CryptMethod::Aes192 => Cipher::Aes192(Aes192Enc::new_from_slice(key).expect("length checked")),
             CryptMethod::Aes256 => Cipher::Aes256(Aes256Enc::new_from_slice(key).expect("length checked")),
         };
-        Ok(PacketCrypt { method, cipher, nonces })
+        let mut iv_keystream = Block::from(KCPGO_IV);
+        match &cipher {
+            Cipher::None => {}
+            Cipher::Aes128(c) => c.encrypt_block(&mut iv_keystream),
+            Cipher::Aes192(c) => c.encrypt_block(&mut iv_keystream),
+            Cipher::Aes256(c) => c.encrypt_block(&mut iv_keystream),
+        }
+        Ok(PacketCrypt { method, cipher, iv_keystream, nonces })
     }
 
     /// The cipher this sealer uses.
@@ -330,7 +339,7 @@ impl PacketCrypt {
                 *lane = datagram;
             }
             let lanes = &mut lanes[..count];
-            with_cipher!(self, c => c.encrypt_with_backend(CfbEncryptLanes(lanes)), none => ());
+            with_cipher!(self, c => c.encrypt_with_backend(CfbEncryptLanes((lanes, self.iv_keystream))), none => ());
         }
         Ok(())
     }
@@ -338,7 +347,7 @@ impl PacketCrypt {
     /// Encrypts the whole buffer with kcp-go's CFB, without writing any header:
     /// what kcp-go's `BlockCrypt.Encrypt` does. The "none" method leaves it as is.
     pub fn encrypt_in_place(&self, buf: &mut [u8]) {
-        with_cipher!(self, c => c.encrypt_with_backend(CfbEncrypt(buf)), none => ());
+        with_cipher!(self, c => c.encrypt_with_backend(CfbEncrypt((buf, self.iv_keystream))), none => ());
     }
 
     /// Decrypts the whole buffer, checking nothing: kcp-go's `BlockCrypt.Decrypt`.
@@ -415,7 +424,7 @@ fn encrypt_registers<B: BlockBackend<BlockSize = U16>, const N: usize>(backend: 
 /// Declares a CFB routine as a [`BlockClosure`], so that it runs inside the
 /// cipher's backend (no CPU-feature dispatch per block).
 macro_rules! cfb_closure {
-    ($(#[$doc:meta])* $name:ident<$lt:lifetime>($field:ty), |$this:ident, $backend:ident| $body:block) => {
+    ($(#[$doc:meta])* $name:ident<$lt:lifetime>($field:ty), |$this:pat, $backend:ident| $body:block) => {
         $(#[$doc])*
         struct $name<$lt>($field);
 
@@ -434,10 +443,15 @@ macro_rules! cfb_closure {
 }
 
 cfb_closure! {
-    /// Standard CFB-128 encryption of a buffer in place, from [`KCPGO_IV`].
-    CfbEncrypt<'a>(&'a mut [u8]), |buf, backend| {
-        let mut register = Block::from(KCPGO_IV);
-        for chunk in buf.chunks_mut(16) {
+    /// Standard CFB-128 encryption of a buffer in place, from [`KCPGO_IV`], given
+    /// the IV's encryption (the first keystream block, the same for every datagram).
+    CfbEncrypt<'a>((&'a mut [u8], Block)), |(buf, first), backend| {
+        let mut register = first;
+        let mut chunks = buf.chunks_mut(16);
+        if let Some(chunk) = chunks.next() {
+            xor_feedback(chunk, &mut register);
+        }
+        for chunk in chunks {
             backend.proc_block_inplace(&mut register);
             xor_feedback(chunk, &mut register);
         }
@@ -446,12 +460,13 @@ cfb_closure! {
 
 cfb_closure! {
     /// CFB-128 encryption of up to [`SEAL_LANES`] independent buffers in lock-step:
-    /// block `i` of every buffer goes through one pipelined backend call.
-    CfbEncryptLanes<'a>(&'a mut [&'a mut [u8]]), |lanes, backend| {
+    /// block `i` of every buffer goes through one pipelined backend call. `first`
+    /// is the IV's encryption, the keystream of every buffer's block 0.
+    CfbEncryptLanes<'a>((&'a mut [&'a mut [u8]], Block)), |(lanes, first), backend| {
         debug_assert!(lanes.len() <= SEAL_LANES);
         // Longest first, so that the lanes still running are always a prefix.
         lanes.sort_unstable_by_key(|lane| core::cmp::Reverse(lane.len()));
-        let mut registers = [Block::from(KCPGO_IV); SEAL_LANES];
+        let mut registers = [first; SEAL_LANES];
         let mut active = lanes.len();
         let mut offset = 0;
         loop {
@@ -462,7 +477,9 @@ cfb_closure! {
                 return;
             }
             // All eight registers: the full parallel path costs the same as fewer.
-            encrypt_registers(backend, &mut registers);
+            if offset > 0 {
+                encrypt_registers(backend, &mut registers);
+            }
             for (lane, register) in lanes[..active].iter_mut().zip(registers.iter_mut()) {
                 let end = lane.len().min(offset + 16);
                 xor_feedback(&mut lane[offset..end], register);
