@@ -616,6 +616,12 @@ mod tests {
     }
 
     #[test]
+    fn sealer_is_shareable_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<PacketCrypt>();
+    }
+
+    #[test]
     fn key_length_is_checked() {
         assert_eq!(
             PacketCrypt::new(CryptMethod::Aes192, &[0; 16]).unwrap_err(),
