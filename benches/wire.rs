@@ -80,6 +80,16 @@ fn main() {
             let _ = black_box(aes128.open(&mut dgram));
         }),
     );
+    let mut eight = vec![vec![0x5au8; 1500]; 8];
+    report(
+        "AES-128 seal_many(8)+open 1500 B, counted as kcp-go (2x bytes)",
+        mbps(budget, 8 * 2 * 1500, || {
+            aes128.seal_many(black_box(&mut eight)).unwrap();
+            for d in &mut eight {
+                let _ = black_box(aes128.open(d));
+            }
+        }),
+    );
     report("AES-128 seal 1400 B (one datagram at a time)", mbps(budget, 1400, || {
         aes128.seal(black_box(&mut dgram[..1400])).unwrap()
     }));
