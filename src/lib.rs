@@ -10,4 +10,4 @@
 pub mod kcp;
 pub mod crypt;
 pub mod fec;
-mod ffi;
+pub mod ffi;

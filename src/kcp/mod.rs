@@ -1,1 +1,569 @@
+//! The KCP protocol core: safe, sans-IO, and byte-for-byte the behaviour of
+//! `ikcp.c` 1.7.1 (skywind3000/kcp), quirks included.
+//!
+//! Bytes and the time go in ([`Kcp::input`], [`Kcp::send`], [`Kcp::update`]),
+//! datagrams come out through a closure, and [`Kcp::check`] tells when to
+//! call [`Kcp::update`] next. No sockets, clocks or threads.
+//!
+//! ```
+//! use kcpx::kcp::Kcp;
+//! let (mut a, mut b) = (Kcp::new(7), Kcp::new(7));
+//! a.send(b"hello").unwrap();
+//! let mut wire = Vec::new();
+//! a.update(0, |_| {}); // ikcp.c's cwnd starts at 0: data leaves on the next flush
+//! a.update(100, |d| wire.push(d.to_vec()));
+//! for d in &wire { b.input(d).unwrap(); }
+//! let mut buf = [0u8; 64];
+//! let n = b.recv(&mut buf).unwrap();
+//! assert_eq!(&buf[..n], b"hello");
+//! ```
+//!
+//! Unlike ikcp.c, the four segment queues are contiguous rings (see
+//! `ring.rs`), the flush buffer is held only while the connection is active,
+//! and no input can make the core panic or allocate without bound beyond
+//! what the windows admit.
 #![forbid(unsafe_code)]
+
+mod flush;
+mod flushbuf;
+mod input;
+pub mod log;
+mod pool;
+mod queue;
+mod ring;
+mod segment;
+
+use allocator_api2::alloc::{Allocator, Global};
+use allocator_api2::vec::Vec;
+
+pub use flushbuf::FlushBuf;
+pub use log::LogLines;
+pub use segment::OVERHEAD;
+use ring::Ring;
+use pool::PayloadPool;
+use segment::{RcvSeg, SndSeg};
+
+/// Protocol constants of ikcp.c 1.7.1.
+pub mod consts {
+    pub const RTO_NDL: u32 = 30;
+    pub const RTO_MIN: u32 = 100;
+    pub const RTO_DEF: u32 = 200;
+    pub const RTO_MAX: u32 = 60000;
+    pub const CMD_PUSH: u8 = 81;
+    pub const CMD_ACK: u8 = 82;
+    pub const CMD_WASK: u8 = 83;
+    pub const CMD_WINS: u8 = 84;
+    pub const ASK_SEND: u32 = 1;
+    pub const ASK_TELL: u32 = 2;
+    pub const WND_SND: u32 = 32;
+    pub const WND_RCV: u32 = 128;
+    pub const MTU_DEF: u32 = 1400;
+    pub const INTERVAL: u32 = 100;
+    pub const DEADLINK: u32 = 20;
+    pub const THRESH_INIT: u32 = 2;
+    pub const THRESH_MIN: u32 = 2;
+    pub const PROBE_INIT: u32 = 7000;
+    pub const PROBE_LIMIT: u32 = 120000;
+    pub const FASTACK_LIMIT: i32 = 5;
+    /// Most fragments one message may have.
+    pub const MAX_FRAGMENTS: u32 = WND_RCV - 1;
+}
+use consts::*;
+
+/// The scalar state of a KCP control block, named, typed and ordered as the
+/// fields of ikcp.h's `struct IKCPCB` (minus the queue counters, which the
+/// core derives from its queues): the C layer mirrors it there with three
+/// block copies, and asserts the layouts agree.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Vars {
+    pub conv: u32,
+    pub mtu: u32,
+    pub mss: u32,
+    pub state: u32,
+    pub snd_una: u32,
+    pub snd_nxt: u32,
+    pub rcv_nxt: u32,
+    pub ts_recent: u32,
+    pub ts_lastack: u32,
+    pub ssthresh: u32,
+    pub rx_rttval: i32,
+    pub rx_srtt: i32,
+    pub rx_rto: i32,
+    pub rx_minrto: i32,
+    pub snd_wnd: u32,
+    pub rcv_wnd: u32,
+    pub rmt_wnd: u32,
+    pub cwnd: u32,
+    pub probe: u32,
+    pub current: u32,
+    pub interval: u32,
+    pub ts_flush: u32,
+    pub xmit: u32,
+    pub nodelay: u32,
+    pub updated: u32,
+    pub ts_probe: u32,
+    pub probe_wait: u32,
+    pub dead_link: u32,
+    pub incr: u32,
+    pub fastresend: i32,
+    pub fastlimit: i32,
+    pub nocwnd: i32,
+    pub stream: i32,
+    pub logmask: i32,
+}
+
+impl Vars {
+    fn new(conv: u32) -> Vars {
+        Vars {
+            conv,
+            mtu: MTU_DEF,
+            mss: MTU_DEF - OVERHEAD,
+            state: 0,
+            snd_una: 0,
+            snd_nxt: 0,
+            rcv_nxt: 0,
+            ts_recent: 0,
+            ts_lastack: 0,
+            ssthresh: THRESH_INIT,
+            rx_rttval: 0,
+            rx_srtt: 0,
+            rx_rto: RTO_DEF as i32,
+            rx_minrto: RTO_MIN as i32,
+            snd_wnd: WND_SND,
+            rcv_wnd: WND_RCV,
+            rmt_wnd: WND_RCV,
+            cwnd: 0,
+            probe: 0,
+            current: 0,
+            interval: INTERVAL,
+            ts_flush: INTERVAL,
+            xmit: 0,
+            nodelay: 0,
+            updated: 0,
+            ts_probe: 0,
+            probe_wait: 0,
+            dead_link: DEADLINK,
+            incr: 0,
+            fastresend: 0,
+            fastlimit: FASTACK_LIMIT,
+            nocwnd: 0,
+            stream: 0,
+            logmask: 0,
+        }
+    }
+}
+
+/// Wrap-safe difference of two 32-bit times or sequence numbers.
+#[inline]
+pub(crate) fn timediff(later: u32, earlier: u32) -> i32 {
+    later.wrapping_sub(earlier) as i32
+}
+
+/// The timer step of ikcp_update on the fields it touches: starts the clock
+/// on the first call, resynchronises `ts_flush` when it is more than 10 s
+/// away, and returns whether a flush is due (advancing `ts_flush`).
+#[inline]
+pub(crate) fn clock_step(current: u32, updated: &mut u32, ts_flush: &mut u32, interval: u32) -> bool {
+    if *updated == 0 {
+        *updated = 1;
+        *ts_flush = current;
+    }
+    let mut slap = timediff(current, *ts_flush);
+    if !(-10000..10000).contains(&slap) {
+        *ts_flush = current;
+        slap = 0;
+    }
+    if slap < 0 {
+        return false;
+    }
+    *ts_flush = ts_flush.wrapping_add(interval);
+    if timediff(current, *ts_flush) >= 0 {
+        *ts_flush = current.wrapping_add(interval);
+    }
+    true
+}
+
+/// Why [`Kcp::send`] refused a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// The message needs more than 127 fragments (ikcp_send's -2), or memory
+    /// could not be allocated.
+    TooLarge,
+    /// The MSS is 0 (only possible after a direct write of the field).
+    NoMss,
+}
+
+/// Why [`Kcp::recv`] or [`Kcp::peek`] returned no message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvError {
+    /// Nothing received yet (ikcp_recv's -1).
+    Empty,
+    /// The first message has not fully arrived (-2).
+    Incomplete,
+    /// The buffer is smaller than the next message (-3).
+    BufferTooSmall,
+}
+
+/// Why [`Kcp::input`] stopped. Segments before the bad one keep their
+/// effects, exactly as in ikcp.c.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputError {
+    /// Shorter than one header, or a segment of another conversation (-1).
+    ConvOrShort,
+    /// A segment's length field exceeds the datagram (-2).
+    BadLength,
+    /// Unknown command byte (-3).
+    BadCommand,
+}
+
+impl InputError {
+    /// The ikcp_input return code.
+    pub fn code(self) -> i32 {
+        match self {
+            InputError::ConvOrShort => -1,
+            InputError::BadLength => -2,
+            InputError::BadCommand => -3,
+        }
+    }
+}
+
+/// Where a resumable flush stands (see `flush.rs`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FlushCursor {
+    stage: flush::Stage,
+    /// The control-segment template: window and una computed when the
+    /// flush started, sn/ts of the last ACK written.
+    wnd: u32,
+    una: u32,
+    last_sn: u32,
+    last_ts: u32,
+    current: u32,
+    next_ack: usize,
+    ack_count: usize,
+    cwnd: u32,
+    resent: u32,
+    rtomin: u32,
+    next_sn: u32,
+    end_sn: u32,
+    change: u32,
+    lost: bool,
+    /// The segment scan started at the first segment: when it completes,
+    /// `scan_due` / `scan_fastack` describe the whole send buffer.
+    scan_from_start: bool,
+    scan_due: i32,
+    scan_fastack: u32,
+    /// The last step emitted a full buffer; encode before checking again.
+    skip_check: bool,
+    /// A segment was chosen for sending but not yet encoded.
+    pending: bool,
+    /// The buffer holds an emitted datagram; clear it before writing again.
+    emitted: bool,
+}
+
+/// What the last complete scan of the send buffer found, so that a flush can
+/// skip the scan when no segment can be due. Only the scan changes a
+/// segment's `resendts`; new segments invalidate the hint; ACK removals only
+/// make it conservative; fast-ACK counts are tracked as they grow.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ScanHint {
+    valid: bool,
+    /// Earliest `resendts` of the send buffer.
+    due_at: u32,
+    /// Largest `fastack` of the send buffer.
+    max_fastack: u32,
+}
+
+/// A KCP control block. `A` is the allocator its queues use (the C layer
+/// passes one that honours `ikcp_allocator`).
+pub struct Kcp<A: Allocator + Clone = Global> {
+    pub(crate) v: Vars,
+    snd_queue: Ring<SndSeg<A>, A>,
+    /// In-flight segments, consecutive sequence numbers ending at `snd_nxt`;
+    /// acknowledged segments in the middle become `None` (tombstones).
+    snd_buf: Ring<Option<SndSeg<A>>, A>,
+    nsnd_buf: u32,
+    rcv_buf: Ring<RcvSeg<A>, A>,
+    rcv_queue: Ring<RcvSeg<A>, A>,
+    /// `(sn, ts)` pairs, the same memory layout as ikcp.c's `acklist`.
+    acklist: Vec<[u32; 2], A>,
+    /// The capacity ikcp.c's acklist would have (8, 16, 32… entries).
+    ackblock: u32,
+    buffer: FlushBuf<A>,
+    payloads: PayloadPool<A>,
+    cursor: FlushCursor,
+    scan_hint: ScanHint,
+    log_enabled: bool,
+    logs: LogLines<A>,
+    alloc: A,
+}
+
+impl Kcp<Global> {
+    /// A control block for conversation `conv` with ikcp.c's defaults:
+    /// windows 32/128, MTU 1400, interval 100 ms, RTO 200 ms.
+    pub fn new(conv: u32) -> Self {
+        Kcp::new_in(conv, Global)
+    }
+}
+
+impl<A: Allocator + Clone> Kcp<A> {
+    /// Like [`Kcp::new`], with every allocation made through `alloc`.
+    pub fn new_in(conv: u32, alloc: A) -> Self {
+        Kcp {
+            v: Vars::new(conv),
+            snd_queue: Ring::new_in(alloc.clone()),
+            snd_buf: Ring::new_in(alloc.clone()),
+            nsnd_buf: 0,
+            rcv_buf: Ring::new_in(alloc.clone()),
+            rcv_queue: Ring::new_in(alloc.clone()),
+            acklist: Vec::new_in(alloc.clone()),
+            ackblock: 0,
+            buffer: FlushBuf::new_in(alloc.clone()),
+            payloads: PayloadPool::new_in(alloc.clone()),
+            cursor: FlushCursor::default(),
+            scan_hint: ScanHint::default(),
+            log_enabled: false,
+            logs: LogLines::new_in(alloc.clone()),
+            alloc,
+        }
+    }
+
+    // ----- configuration (ikcp_setmtu, ikcp_wndsize, ikcp_nodelay, …) -----
+
+    /// Sets the MTU (whole datagram); the MSS becomes `mtu - 24`. Segments
+    /// already queued are not re-split. Fails for `mtu < 50`.
+    pub fn set_mtu(&mut self, mtu: u32) -> Result<(), ()> {
+        if mtu < 50 || mtu > i32::MAX as u32 {
+            return Err(());
+        }
+        self.v.mtu = mtu;
+        self.v.mss = mtu - OVERHEAD;
+        self.buffer = FlushBuf::new_in(self.alloc.clone());
+        Ok(())
+    }
+
+    /// Sets the send and receive windows in segments; 0 keeps the current
+    /// value. The receive window never drops below 128 (the largest message).
+    pub fn set_window(&mut self, snd: u32, rcv: u32) {
+        self.set_window_c(snd as i32, rcv as i32)
+    }
+
+    pub(crate) fn set_window_c(&mut self, snd: i32, rcv: i32) {
+        if snd > 0 {
+            self.v.snd_wnd = snd as u32;
+        }
+        if rcv > 0 {
+            self.v.rcv_wnd = (rcv as u32).max(WND_RCV);
+        }
+    }
+
+    /// ikcp_nodelay: `nodelay` 0 normal, 1 no-delay RTO (min RTO 30 ms), 2
+    /// gentler backoff; `interval` clamped to 10..=5000 ms; `resend` fast
+    /// retransmit after that many duplicate ACKs (0 off); `nc` 1 disables
+    /// congestion control. A negative argument leaves that setting alone.
+    pub fn set_nodelay(&mut self, nodelay: i32, interval: i32, resend: i32, nc: i32) {
+        if nodelay >= 0 {
+            self.v.nodelay = nodelay as u32;
+            self.v.rx_minrto = if nodelay != 0 { RTO_NDL as i32 } else { RTO_MIN as i32 };
+        }
+        if interval >= 0 {
+            self.set_interval(interval);
+        }
+        if resend >= 0 {
+            self.v.fastresend = resend;
+        }
+        if nc >= 0 {
+            self.v.nocwnd = nc;
+        }
+    }
+
+    /// Sets the flush interval, clamped to 10..=5000 ms.
+    pub fn set_interval(&mut self, interval: i32) {
+        self.v.interval = interval.clamp(10, 5000) as u32;
+    }
+
+    /// Stream mode: messages are concatenated into full segments (frg 0).
+    pub fn set_stream(&mut self, on: bool) {
+        self.v.stream = on as i32;
+    }
+
+    /// Lower bound of the retransmission timeout in ms.
+    pub fn set_min_rto(&mut self, ms: i32) {
+        self.v.rx_minrto = ms;
+    }
+
+    /// A segment transmitted this many times marks the link dead.
+    pub fn set_dead_link(&mut self, xmits: u32) {
+        self.v.dead_link = xmits;
+    }
+
+    /// Enables log lines whose mask intersects `mask` (see [`log::mask`]);
+    /// read them with [`Kcp::take_logs`]. 0 disables logging.
+    pub fn set_log_mask(&mut self, mask: i32) {
+        self.v.logmask = mask;
+        self.log_enabled = mask != 0;
+    }
+
+    /// Whether log lines are produced (the C layer enables this only while a
+    /// `writelog` callback is installed).
+    pub(crate) fn set_log_enabled(&mut self, on: bool) {
+        self.log_enabled = on;
+    }
+
+    // ----- state -----
+
+    /// The conversation id.
+    pub fn conv(&self) -> u32 {
+        self.v.conv
+    }
+    /// Current MTU.
+    pub fn mtu(&self) -> u32 {
+        self.v.mtu
+    }
+    /// Current MSS (payload bytes per segment).
+    pub fn mss(&self) -> u32 {
+        self.v.mss
+    }
+    /// Segments waiting to be sent or acknowledged (ikcp_waitsnd).
+    pub fn wait_snd(&self) -> u32 {
+        self.nsnd_buf.wrapping_add(self.snd_queue.len() as u32)
+    }
+    /// True once one segment was transmitted `dead_link` times.
+    pub fn is_dead(&self) -> bool {
+        self.v.state == u32::MAX
+    }
+    /// Smoothed RTT in ms.
+    pub fn srtt(&self) -> i32 {
+        self.v.rx_srtt
+    }
+    /// Current retransmission timeout in ms.
+    pub fn rto(&self) -> i32 {
+        self.v.rx_rto
+    }
+    /// Total retransmissions by timeout.
+    pub fn xmit(&self) -> u32 {
+        self.v.xmit
+    }
+    pub(crate) fn nrcv_buf(&self) -> u32 {
+        self.rcv_buf.len() as u32
+    }
+    pub(crate) fn nsnd_buf(&self) -> u32 {
+        self.nsnd_buf
+    }
+    pub(crate) fn nrcv_que(&self) -> u32 {
+        self.rcv_queue.len() as u32
+    }
+    pub(crate) fn nsnd_que(&self) -> u32 {
+        self.snd_queue.len() as u32
+    }
+    pub(crate) fn ackcount(&self) -> u32 {
+        self.acklist.len() as u32
+    }
+    pub(crate) fn ackblock(&self) -> u32 {
+        self.ackblock
+    }
+    /// Pointer to the pending `(sn, ts)` ACK pairs (NULL when none are
+    /// stored), mirrored into `IKCPCB.acklist`.
+    pub(crate) fn acklist_ptr(&self) -> *const [u32; 2] {
+        if self.acklist.capacity() == 0 {
+            core::ptr::null()
+        } else {
+            self.acklist.as_ptr()
+        }
+    }
+    /// Pointer to the flush buffer (NULL while none is allocated).
+    pub(crate) fn buffer_ptr(&self) -> *const u8 {
+        self.buffer.as_ptr()
+    }
+
+    /// Heap bytes held by this control block beyond `size_of::<Kcp>()`.
+    pub fn heap_bytes(&self) -> usize {
+        self.snd_queue.heap_bytes()
+            + self.snd_buf.heap_bytes()
+            + self.rcv_buf.heap_bytes()
+            + self.rcv_queue.heap_bytes()
+            + self.snd_queue.iter().map(|s| s.data.capacity()).sum::<usize>()
+            + self.snd_buf.iter().flatten().map(|s| s.data.capacity()).sum::<usize>()
+            + self.rcv_buf.iter().map(|s| s.data.capacity()).sum::<usize>()
+            + self.rcv_queue.iter().map(|s| s.data.capacity()).sum::<usize>()
+            + self.acklist.capacity() * 8
+            + self.buffer.capacity()
+            + self.payloads.heap_bytes()
+    }
+
+    // ----- logging -----
+
+    #[inline]
+    fn can_log(&self, mask: u32) -> bool {
+        self.log_enabled && (mask & self.v.logmask as u32) != 0
+    }
+
+    /// Whether log lines are waiting to be taken.
+    pub fn has_logs(&self) -> bool {
+        !self.logs.is_empty()
+    }
+
+    /// Takes the log lines queued so far (leaving an empty queue behind).
+    pub fn take_logs(&mut self) -> LogLines<A> {
+        core::mem::replace(&mut self.logs, LogLines::new_in(self.alloc.clone()))
+    }
+
+    /// Gives back a drained line queue so its memory is reused.
+    pub fn restore_logs(&mut self, mut lines: LogLines<A>) {
+        if self.logs.is_empty() {
+            lines.clear();
+            self.logs = lines;
+        }
+    }
+
+    // ----- time -----
+
+    /// Advances the clock to `current` (ms, wrapping) and flushes when the
+    /// interval has elapsed; datagrams go to `output`.
+    pub fn update(&mut self, current: u32, output: impl FnMut(&[u8])) {
+        if self.advance_clock(current) {
+            self.flush(output);
+        }
+    }
+
+    /// The timer part of ikcp_update: returns whether a flush is due.
+    pub(crate) fn advance_clock(&mut self, current: u32) -> bool {
+        let v = &mut self.v;
+        v.current = current;
+        clock_step(current, &mut v.updated, &mut v.ts_flush, v.interval)
+    }
+
+    /// When to call [`Kcp::update`] next (absolute ms), at most one interval
+    /// from `current`; `current` itself if an update is due now.
+    pub fn check(&self, current: u32) -> u32 {
+        let v = &self.v;
+        if v.updated == 0 {
+            return current;
+        }
+        let mut ts_flush = v.ts_flush;
+        let d = timediff(current, ts_flush);
+        if !(-10000..10000).contains(&d) {
+            ts_flush = current;
+        }
+        if timediff(current, ts_flush) >= 0 {
+            return current;
+        }
+        let tm_flush = timediff(ts_flush, current);
+        let mut tm_packet = i32::MAX;
+        for seg in self.snd_buf.iter().flatten() {
+            let diff = timediff(seg.resendts, current);
+            if diff <= 0 {
+                return current;
+            }
+            tm_packet = tm_packet.min(diff);
+        }
+        let mut minimal = tm_packet.min(tm_flush) as u32;
+        if minimal >= v.interval {
+            minimal = v.interval;
+        }
+        current.wrapping_add(minimal)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,666 @@
+//! `ikcp_*`: the binary drop-in for ikcp.c 1.7.1.
+//!
+//! Each `ikcpcb*` handed to C points at a [`Handle`]: the public
+//! `struct IKCPCB` (exact v1 layout, at offset 0) followed by the safe core.
+//! The struct is a mirror: before every call the fields C may write
+//! (tunables such as `rx_minrto`, `stream`, `interval`, and in fact every
+//! scalar except the sequence numbers and queue counters) are read into the
+//! core, and after the call — and before any callback — every field is
+//! written back, so C sees the values ikcp.c would hold.
+//!
+//! Callbacks (`output`, `writelog`) run with no Rust borrow alive: the
+//! handle is re-derived from the raw pointer after each one, so C may call
+//! any `ikcp_*` function from inside them.
+
+use super::alloc::{raw_free, raw_malloc, HookAlloc};
+use super::guard;
+use crate::kcp::{clock_step, FlushBuf, Kcp, Vars};
+use core::ffi::{c_char, c_int, c_long, c_void};
+
+/// 32-bit unsigned integer (`unsigned int` on LP64 platforms).
+pub type IUINT32 = u32;
+/// 32-bit signed integer.
+pub type IINT32 = i32;
+
+/// Doubly linked list head of ikcp.h. kcpx keeps its queues elsewhere:
+/// the four heads in `IKCPCB` are always empty lists (pointing to themselves).
+#[repr(C)]
+pub struct IQUEUEHEAD {
+    pub next: *mut IQUEUEHEAD,
+    pub prev: *mut IQUEUEHEAD,
+}
+
+/// Segment type of ikcp.h, declared for source compatibility only: kcpx
+/// never hands segments to C.
+#[repr(C)]
+pub struct IKCPSEG {
+    pub node: IQUEUEHEAD,
+    pub conv: IUINT32,
+    pub cmd: IUINT32,
+    pub frg: IUINT32,
+    pub wnd: IUINT32,
+    pub ts: IUINT32,
+    pub sn: IUINT32,
+    pub una: IUINT32,
+    pub len: IUINT32,
+    pub resendts: IUINT32,
+    pub rto: IUINT32,
+    pub fastack: IUINT32,
+    pub xmit: IUINT32,
+    pub data: [c_char; 1],
+}
+
+/// The KCP control block, with the exact field layout of ikcp.c 1.7.1.
+///
+/// Fields C may write between calls and kcpx honours on the next call:
+/// every scalar from `conv` to `incr` except `snd_una`, `snd_nxt`,
+/// `rcv_nxt` and the four `n*_buf`/`n*_que` counters, plus `user`,
+/// `fastresend`, `fastlimit`, `nocwnd`, `stream`, `logmask`, `output` and
+/// `writelog`. The rest is read-only state, refreshed after every call.
+/// The queue heads are always empty lists; `acklist` points at the pending
+/// (sn, ts) pairs and `buffer` at the flush buffer (NULL when idle):
+/// kcpx owns that memory.
+#[repr(C)]
+pub struct IKCPCB {
+    pub conv: IUINT32,
+    pub mtu: IUINT32,
+    pub mss: IUINT32,
+    pub state: IUINT32,
+    pub snd_una: IUINT32,
+    pub snd_nxt: IUINT32,
+    pub rcv_nxt: IUINT32,
+    pub ts_recent: IUINT32,
+    pub ts_lastack: IUINT32,
+    pub ssthresh: IUINT32,
+    pub rx_rttval: IINT32,
+    pub rx_srtt: IINT32,
+    pub rx_rto: IINT32,
+    pub rx_minrto: IINT32,
+    pub snd_wnd: IUINT32,
+    pub rcv_wnd: IUINT32,
+    pub rmt_wnd: IUINT32,
+    pub cwnd: IUINT32,
+    pub probe: IUINT32,
+    pub current: IUINT32,
+    pub interval: IUINT32,
+    pub ts_flush: IUINT32,
+    pub xmit: IUINT32,
+    pub nrcv_buf: IUINT32,
+    pub nsnd_buf: IUINT32,
+    pub nrcv_que: IUINT32,
+    pub nsnd_que: IUINT32,
+    pub nodelay: IUINT32,
+    pub updated: IUINT32,
+    pub ts_probe: IUINT32,
+    pub probe_wait: IUINT32,
+    pub dead_link: IUINT32,
+    pub incr: IUINT32,
+    pub snd_queue: IQUEUEHEAD,
+    pub rcv_queue: IQUEUEHEAD,
+    pub snd_buf: IQUEUEHEAD,
+    pub rcv_buf: IQUEUEHEAD,
+    pub acklist: *mut IUINT32,
+    pub ackcount: IUINT32,
+    pub ackblock: IUINT32,
+    pub user: *mut c_void,
+    pub buffer: *mut c_char,
+    pub fastresend: c_int,
+    pub fastlimit: c_int,
+    pub nocwnd: c_int,
+    pub stream: c_int,
+    pub logmask: c_int,
+    /// Called with each datagram to send; the return value is ignored.
+    pub output: Option<unsafe extern "C" fn(buf: *const c_char, len: c_int, kcp: *mut IKCPCB, user: *mut c_void) -> c_int>,
+    /// Called with each log line (see `logmask`).
+    pub writelog: Option<unsafe extern "C" fn(log: *const c_char, kcp: *mut IKCPCB, user: *mut c_void)>,
+}
+
+/// The name C code uses for the control block.
+#[allow(non_camel_case_types)]
+pub type ikcpcb = IKCPCB;
+
+#[cfg(all(target_pointer_width = "64", not(windows)))]
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(offset_of!(IKCPCB, rx_minrto) == 52);
+    assert!(offset_of!(IKCPCB, incr) == 128);
+    assert!(offset_of!(IKCPCB, snd_queue) == 136);
+    assert!(offset_of!(IKCPCB, acklist) == 200);
+    assert!(offset_of!(IKCPCB, user) == 216);
+    assert!(offset_of!(IKCPCB, fastresend) == 232);
+    assert!(offset_of!(IKCPCB, logmask) == 248);
+    assert!(offset_of!(IKCPCB, output) == 256);
+    assert!(offset_of!(IKCPCB, writelog) == 264);
+    assert!(size_of::<IKCPCB>() == 272);
+    assert!(size_of::<IKCPSEG>() == 72 && offset_of!(IKCPSEG, data) == 64);
+};
+
+/// What an `ikcpcb*` points at.
+#[repr(C)]
+struct Handle {
+    cb: IKCPCB,
+    kcp: Kcp<HookAlloc>,
+}
+
+/// The handle behind `kcp`, or None for NULL.
+///
+/// # Safety
+/// `kcp` is NULL or a live pointer from [`ikcp_create`]; the returned
+/// reference must be dropped before any user callback runs.
+unsafe fn handle<'a>(kcp: *const ikcpcb) -> Option<&'a mut Handle> {
+    // SAFETY: per the contract above; the allocation is writable even when
+    // C passes it as `const` (it came from ikcp_create).
+    unsafe { (kcp as *mut Handle).as_mut() }
+}
+
+/// `Vars` mirrors three runs of `IKCPCB` fields: (offset in IKCPCB,
+/// offset in Vars, length in bytes).
+const MIRRORED_RUNS: [(usize, usize, usize); 3] = {
+    use core::mem::offset_of;
+    [
+        // conv ..= xmit
+        (offset_of!(IKCPCB, conv), offset_of!(Vars, conv), offset_of!(IKCPCB, nrcv_buf)),
+        // nodelay ..= incr
+        (offset_of!(IKCPCB, nodelay), offset_of!(Vars, nodelay), 6 * 4),
+        // fastresend ..= logmask
+        (offset_of!(IKCPCB, fastresend), offset_of!(Vars, fastresend), 5 * 4),
+    ]
+};
+
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    // Every mirrored field sits at the same place relative to its run.
+    assert!(offset_of!(Vars, xmit) == offset_of!(IKCPCB, xmit));
+    assert!(offset_of!(Vars, rx_minrto) == offset_of!(IKCPCB, rx_minrto));
+    assert!(offset_of!(Vars, incr) - offset_of!(Vars, nodelay) == offset_of!(IKCPCB, incr) - offset_of!(IKCPCB, nodelay));
+    assert!(offset_of!(Vars, nodelay) == offset_of!(Vars, xmit) + 4);
+    assert!(offset_of!(Vars, fastresend) == offset_of!(Vars, incr) + 4);
+    assert!(offset_of!(Vars, logmask) - offset_of!(Vars, fastresend) == offset_of!(IKCPCB, logmask) - offset_of!(IKCPCB, fastresend));
+    assert!(size_of::<Vars>() == offset_of!(Vars, logmask) + 4);
+    assert!(offset_of!(IKCPCB, nodelay) == offset_of!(IKCPCB, nsnd_que) + 4);
+};
+
+/// Reads the fields C may have written into the core (all mirrored fields
+/// but the sequence numbers, which only the protocol moves).
+fn sync_in(h: &mut Handle) {
+    let v = &mut h.kcp.v;
+    let owned = (v.snd_una, v.snd_nxt, v.rcv_nxt);
+    for (at_c, at_v, len) in MIRRORED_RUNS {
+        // SAFETY: the runs lie inside both structs (asserted above), both are
+        // plain old data of u32/i32 fields, and they do not overlap.
+        unsafe {
+            let src = (&h.cb as *const IKCPCB as *const u8).add(at_c);
+            let dst = (v as *mut Vars as *mut u8).add(at_v);
+            core::ptr::copy_nonoverlapping(src, dst, len);
+        }
+    }
+    (v.snd_una, v.snd_nxt, v.rcv_nxt) = owned;
+    let log = h.cb.writelog.is_some();
+    h.kcp.set_log_enabled(log);
+}
+
+/// Writes the core's state into the public struct.
+fn sync_out(h: &mut Handle) {
+    let (c, k) = (&mut h.cb, &h.kcp);
+    for (at_c, at_v, len) in MIRRORED_RUNS {
+        // SAFETY: as in `sync_in`, in the other direction.
+        unsafe {
+            let src = (&k.v as *const Vars as *const u8).add(at_v);
+            let dst = (c as *mut IKCPCB as *mut u8).add(at_c);
+            core::ptr::copy_nonoverlapping(src, dst, len);
+        }
+    }
+    c.nrcv_buf = k.nrcv_buf();
+    c.nsnd_buf = k.nsnd_buf();
+    c.nrcv_que = k.nrcv_que();
+    c.nsnd_que = k.nsnd_que();
+    c.acklist = k.acklist_ptr() as *mut IUINT32;
+    c.ackcount = k.ackcount();
+    c.ackblock = k.ackblock();
+    c.buffer = k.buffer_ptr() as *mut c_char;
+}
+
+/// Runs `op` on the core between a sync-in and a sync-out, then hands the
+/// log lines it produced to `writelog`.
+///
+/// # Safety
+/// `kcp` is NULL or live (see [`handle`]).
+unsafe fn with_core<T>(kcp: *const ikcpcb, fallback: T, op: impl FnOnce(&mut Kcp<HookAlloc>) -> T) -> T {
+    // SAFETY: forwarded contract.
+    let Some(h) = (unsafe { handle(kcp) }) else { return fallback };
+    sync_in(h);
+    let r = op(&mut h.kcp);
+    sync_out(h);
+    // SAFETY: `h` is no longer used.
+    unsafe { deliver_logs(kcp as *mut ikcpcb) };
+    r
+}
+
+/// Calls `writelog` for each queued log line, in order.
+///
+/// # Safety
+/// `kcp` is live; no borrow of the handle is held by the caller.
+#[inline]
+unsafe fn deliver_logs(kcp: *mut ikcpcb) {
+    // SAFETY: live per contract.
+    if unsafe { handle(kcp) }.is_some_and(|h| h.kcp.has_logs()) {
+        // SAFETY: forwarded.
+        unsafe { deliver_queued_logs(kcp) }
+    }
+}
+
+/// The part of [`deliver_logs`] that runs when logging is on.
+///
+/// # Safety
+/// As [`deliver_logs`].
+#[cold]
+unsafe fn deliver_queued_logs(kcp: *mut ikcpcb) {
+    // SAFETY: live per contract; dropped before the callbacks.
+    let Some(h) = (unsafe { handle(kcp) }) else { return };
+    let lines = h.kcp.take_logs();
+    for (_, line) in lines.iter() {
+        // SAFETY: re-derived after each callback, which may have written fields.
+        let (writelog, user) = match unsafe { handle(kcp) } {
+            Some(h) => (h.cb.writelog, h.cb.user),
+            None => return,
+        };
+        if let Some(writelog) = writelog {
+            // SAFETY: a C callback installed by the user; `line` ends in NUL.
+            unsafe { writelog(line.as_ptr() as *const c_char, kcp, user) };
+        }
+    }
+    // SAFETY: as above.
+    if let Some(h) = unsafe { handle(kcp) } {
+        sync_in(h);
+        h.kcp.restore_logs(lines);
+    }
+}
+
+/// Runs a whole flush, calling `output` for each datagram.
+///
+/// # Safety
+/// `kcp` is live (see [`handle`]); the core is synced in.
+unsafe fn run_flush(kcp: *mut ikcpcb) {
+    // SAFETY: live per contract.
+    let Some(h) = (unsafe { handle(kcp) }) else { return };
+    h.kcp.begin_flush();
+    if !h.kcp.flush_in_progress() {
+        sync_out(h); // an idle connection: nothing to emit
+        return;
+    }
+    let mut buf: FlushBuf<HookAlloc> = h.kcp.take_flush_buffer();
+    loop {
+        // SAFETY: live; the reference ends before the callbacks below.
+        let Some(h) = (unsafe { handle(kcp) }) else { return };
+        let more = h.kcp.flush_next(&mut buf);
+        sync_out(h);
+        // SAFETY: no borrow held.
+        unsafe { deliver_logs(kcp) };
+        if !more {
+            break;
+        }
+        if buf.is_empty() {
+            continue; // ikcp.c logs an empty output but does not send it
+        }
+        // SAFETY: re-derived after the log callbacks.
+        let Some(h) = (unsafe { handle(kcp) }) else { return };
+        let (output, user) = (h.cb.output, h.cb.user);
+        if let Some(output) = output {
+            // SAFETY: user callback; `buf` is owned by this frame, so the
+            // callback re-entering kcpx cannot free or move it.
+            let d = buf.as_slice();
+            unsafe { output(d.as_ptr() as *const c_char, d.len() as c_int, kcp, user) };
+            // SAFETY: re-derived after the callback.
+            if let Some(h) = unsafe { handle(kcp) } {
+                sync_in(h);
+            }
+        }
+    }
+    // SAFETY: live per contract.
+    if let Some(h) = unsafe { handle(kcp) } {
+        h.kcp.restore_flush_buffer(buf);
+        sync_out(h);
+    }
+}
+
+/// Creates a control block for conversation `conv` (both ends must use the
+/// same). `user` is passed to the callbacks. Defaults as ikcp.c: MTU 1400,
+/// windows 32/128, interval 100 ms, RTO 200 ms, no output callback — set
+/// one with [`ikcp_setoutput`] or `kcp->output = fn`.
+///
+/// Memory comes from the `ikcp_allocator` hooks. Returns NULL when it
+/// cannot be allocated. Free with [`ikcp_release`].
+///
+/// Thread-safety: an ikcpcb is not thread-safe; use each one from one
+/// thread at a time (distinct objects may be used concurrently).
+#[no_mangle]
+pub extern "C" fn ikcp_create(conv: IUINT32, user: *mut c_void) -> *mut ikcpcb {
+    guard(core::ptr::null_mut(), || {
+        let p = raw_malloc(core::mem::size_of::<Handle>()) as *mut Handle;
+        if p.is_null() {
+            return core::ptr::null_mut();
+        }
+        let kcp = Kcp::new_in(conv, HookAlloc);
+        // SAFETY: every field of IKCPCB is an integer, a raw pointer or an
+        // optional function pointer, for which all-zero bytes are valid.
+        let mut cb: IKCPCB = unsafe { core::mem::zeroed() };
+        cb.user = user;
+        // SAFETY: `p` is a fresh block of the right size from a malloc-like
+        // allocator (suitably aligned); it is initialised before any read.
+        unsafe {
+            p.write(Handle { cb, kcp });
+            let h = &mut *p;
+            for head in [&mut h.cb.snd_queue, &mut h.cb.rcv_queue, &mut h.cb.snd_buf, &mut h.cb.rcv_buf] {
+                let me: *mut IQUEUEHEAD = head;
+                head.next = me;
+                head.prev = me;
+            }
+            sync_out(h);
+        }
+        p as *mut ikcpcb
+    })
+}
+
+/// Releases a control block and everything it holds. NULL is ignored.
+/// `kcp` must not be used afterwards, nor released from inside one of its
+/// own callbacks.
+///
+/// # Safety
+/// `kcp` is NULL or a live pointer from [`ikcp_create`].
+#[no_mangle]
+pub unsafe extern "C" fn ikcp_release(kcp: *mut ikcpcb) {
+    guard((), || {
+        if kcp.is_null() {
+            return;
+        }
+        let p = kcp as *mut Handle;
+        // SAFETY: live handle from ikcp_create; dropped once, then its block
+        // is returned to the allocator it came from.
+        unsafe {
+            core::ptr::drop_in_place(core::ptr::addr_of_mut!((*p).kcp));
+            raw_free(p as *mut c_void);
+        }
+    })
+}
+
+/// Sets the output callback (same as writing `kcp->output`). It receives
+/// each datagram to send; its return value is ignored. Until one is set,
+/// datagrams are dropped. NULL `kcp` is ignored.
+///
+/// # Safety
+/// `kcp` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn ikcp_setoutput(
+    kcp: *mut ikcpcb,
+    output: Option<unsafe extern "C" fn(buf: *const c_char, len: c_int, kcp: *mut ikcpcb, user: *mut c_void) -> c_int>,
+) {
+    guard((), || {
+        // SAFETY: per contract.
+        if let Some(h) = unsafe { handle(kcp) } {
+            h.cb.output = output;
+        }
+    })
+}
+
+/// Receives the next message into `buffer` (`len` bytes). Returns its size,
+/// -1 if no message is queued, -2 if the next message is incomplete, -3 if
+/// it is larger than `len`. A negative `len` peeks: copies without
+/// consuming. `buffer` may be NULL (nothing copied). NULL `kcp`: -1.
+///
+/// # Safety
+/// `kcp` is NULL or live; `buffer` is NULL or writable for `|len|` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn ikcp_recv(kcp: *mut ikcpcb, buffer: *mut c_char, len: c_int) -> c_int {
+    guard(-1, || {
+        let n = len.unsigned_abs() as usize;
+        // SAFETY: the caller provides `|len|` writable bytes at `buffer`.
+        let buf = (!buffer.is_null()).then(|| unsafe { core::slice::from_raw_parts_mut(buffer as *mut u8, n) });
+        // SAFETY: per contract.
+        unsafe { with_core(kcp, -1, |k| k.recv_c(buf, len)) }
+    })
+}
+
+/// Queues `len` bytes from `buffer` for sending and returns the number of
+/// bytes queued: a message of at most 127 fragments (-2 if larger or out of
+/// memory), or in stream mode a byte stream. -1 for `len < 0` or NULL
+/// `kcp`. `buffer` NULL with `len > 0` queues zero bytes of that length
+/// (ikcp.c would send uninitialised memory).
+///
+/// # Safety
+/// `kcp` is NULL or live; `buffer` is NULL or readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn ikcp_send(kcp: *mut ikcpcb, buffer: *const c_char, len: c_int) -> c_int {
+    guard(-1, || {
+        let data = (!buffer.is_null() && len > 0)
+            // SAFETY: the caller provides `len` readable bytes.
+            .then(|| unsafe { core::slice::from_raw_parts(buffer as *const u8, len as usize) });
+        // SAFETY: per contract.
+        unsafe { with_core(kcp, -1, |k| k.send_c(data, len)) }
+    })
+}
+
+/// Advances the clock to `current` (milliseconds, any origin, wrapping) and
+/// flushes when the interval elapsed. Call it every 10–100 ms, or when
+/// [`ikcp_check`] says. The first call starts the clock. NULL is ignored.
+///
+/// # Safety
+/// `kcp` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn ikcp_update(kcp: *mut ikcpcb, current: IUINT32) {
+    // The timer step is wrapping integer arithmetic that cannot panic, so it
+    // runs before the panic boundary: most calls end here, and idle servers
+    // make many of them.
+    // SAFETY: per contract.
+    let Some(h) = (unsafe { handle(kcp) }) else { return };
+    let c = &mut h.cb;
+    c.current = current;
+    // On the C struct only: one cache line, like ikcp.c.
+    if !clock_step(current, &mut c.updated, &mut c.ts_flush, c.interval) {
+        return;
+    }
+    guard((), || {
+        // SAFETY: per contract; the previous reference is no longer used.
+        let Some(h) = (unsafe { handle(kcp) }) else { return };
+        if h.kcp.is_quiet() && h.cb.probe == 0 && h.cb.rmt_wnd != 0 {
+            // A flush of a quiet connection sends nothing; its only effects
+            // are these (see Kcp::begin_flush). Applied in place, they spare
+            // idle connections two struct syncs and the cache lines they touch.
+            (h.cb.ts_probe, h.cb.probe_wait) = (0, 0);
+            if h.cb.cwnd < 1 {
+                (h.cb.cwnd, h.cb.incr) = (1, h.cb.mss);
+            }
+            h.kcp.shed_idle_memory();
+            h.cb.buffer = core::ptr::null_mut();
+            return;
+        }
+        sync_in(h);
+        // SAFETY: live; `h` is not used again.
+        unsafe { run_flush(kcp) };
+    })
+}
+
+/// When to call [`ikcp_update`] next: an absolute time in milliseconds, at
+/// most one interval after `current`, `current` itself if due now. NULL
+/// `kcp` returns `current`.
+///
+/// # Safety
+/// `kcp` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn ikcp_check(kcp: *const ikcpcb, current: IUINT32) -> IUINT32 {
+    guard(current, || {
+        // SAFETY: per contract.
+        let Some(h) = (unsafe { handle(kcp) }) else { return current };
+        let v = &mut h.kcp.v;
+        (v.updated, v.ts_flush, v.interval) = (h.cb.updated, h.cb.ts_flush, h.cb.interval);
+        h.kcp.check(current)
+    })
+}
+
+/// Feeds one received datagram of `size` bytes. Returns 0, or -1 (NULL,
+/// shorter than 24 bytes, or another conversation's segment), -2 (a
+/// segment's length exceeds the data), -3 (unknown command); on error the
+/// segments before the bad one keep their effects, as in ikcp.c.
+///
+/// # Safety
+/// `kcp` is NULL or live; `data` is NULL or readable for `size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn ikcp_input(kcp: *mut ikcpcb, data: *const c_char, size: c_long) -> c_int {
+    guard(-1, || {
+        let n = if size > 0 { size as usize } else { 0 };
+        // SAFETY: the caller provides `size` readable bytes.
+        let d = (!data.is_null()).then(|| unsafe { core::slice::from_raw_parts(data as *const u8, n) });
+        // SAFETY: per contract.
+        unsafe { with_core(kcp, -1, |k| k.input_c(d, size as i64)) }
+    })
+}
+
+/// Sends everything due now (ACKs, window probes, new and retransmitted
+/// data) through the output callback. Does nothing before the first
+/// [`ikcp_update`]. NULL is ignored.
+///
+/// # Safety
+/// `kcp` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn ikcp_flush(kcp: *mut ikcpcb) {
+    guard((), || {
+        // SAFETY: per contract.
+        let Some(h) = (unsafe { handle(kcp) }) else { return };
+        sync_in(h);
+        // SAFETY: live; `h` is not used again.
+        unsafe { run_flush(kcp) };
+    })
+}
+
+/// Size of the next complete message, or -1 if none (also for NULL).
+///
+/// # Safety
+/// `kcp` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn ikcp_peeksize(kcp: *const ikcpcb) -> c_int {
+    // SAFETY: per contract.
+    guard(-1, || unsafe { handle(kcp) }.map_or(-1, |h| h.kcp.peeksize_c()))
+}
+
+/// Sets the MTU (bytes per datagram, headers included); the MSS becomes
+/// `mtu - 24`. Returns 0, or -1 if `mtu < 50` or `kcp` is NULL. Queued
+/// segments are not re-split.
+///
+/// # Safety
+/// `kcp` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn ikcp_setmtu(kcp: *mut ikcpcb, mtu: c_int) -> c_int {
+    // SAFETY: per contract.
+    guard(-1, || unsafe {
+        with_core(kcp, -1, |k| if mtu < 50 { -1 } else { k.set_mtu(mtu as u32).map_or(-1, |_| 0) })
+    })
+}
+
+/// Sets the send and receive windows (segments); values <= 0 leave that
+/// window unchanged; the receive window is at least 128. Returns 0 (also
+/// for NULL, as ikcp.c).
+///
+/// # Safety
+/// `kcp` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn ikcp_wndsize(kcp: *mut ikcpcb, sndwnd: c_int, rcvwnd: c_int) -> c_int {
+    // SAFETY: per contract.
+    guard((), || unsafe { with_core(kcp, (), |k| k.set_window_c(sndwnd, rcvwnd)) });
+    0
+}
+
+/// Segments queued or in flight, not yet acknowledged (-1 for NULL). Use
+/// it to throttle senders: the send queue is unbounded.
+///
+/// # Safety
+/// `kcp` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn ikcp_waitsnd(kcp: *const ikcpcb) -> c_int {
+    // SAFETY: per contract.
+    guard(-1, || unsafe { handle(kcp) }.map_or(-1, |h| h.kcp.wait_snd() as c_int))
+}
+
+/// Tuning: `nodelay` 0 normal / 1 no-delay (min RTO 30 ms) / 2 gentler
+/// backoff; `interval` update interval in ms (clamped to 10..5000);
+/// `resend` fast retransmit after that many duplicate ACKs (0 off); `nc` 1
+/// disables congestion control. Negative values leave a setting unchanged.
+/// Fastest: `ikcp_nodelay(kcp, 1, 10, 2, 1)`. Returns 0, -1 for NULL.
+///
+/// # Safety
+/// `kcp` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn ikcp_nodelay(kcp: *mut ikcpcb, nodelay: c_int, interval: c_int, resend: c_int, nc: c_int) -> c_int {
+    // SAFETY: per contract.
+    guard(-1, || unsafe {
+        with_core(kcp, -1, |k| {
+            k.set_nodelay(nodelay, interval, resend, nc);
+            0
+        })
+    })
+}
+
+/// Sets the update interval in ms, clamped to 10..5000 (exported by
+/// ikcp.c although its header omits it). Returns 0, -1 for NULL.
+///
+/// # Safety
+/// `kcp` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn ikcp_interval(kcp: *mut ikcpcb, interval: c_int) -> c_int {
+    // SAFETY: per contract.
+    guard(-1, || unsafe {
+        with_core(kcp, -1, |k| {
+            k.set_interval(interval);
+            0
+        })
+    })
+}
+
+/// Reads the conversation id from the first 4 bytes of a datagram (little
+/// endian), e.g. to pick the ikcpcb for it. NULL returns 0.
+///
+/// # Safety
+/// `ptr` is NULL or readable for 4 bytes.
+#[no_mangle]
+pub unsafe extern "C" fn ikcp_getconv(ptr: *const c_void) -> IUINT32 {
+    if ptr.is_null() {
+        return 0;
+    }
+    // SAFETY: 4 readable bytes per contract.
+    let b = unsafe { core::ptr::read_unaligned(ptr as *const [u8; 4]) };
+    u32::from_le_bytes(b)
+}
+
+// ikcp_log lives in ikcp_log.c; referencing it here makes the linker keep
+// it in libkcpx.so and libkcpx.a.
+extern "C" {
+    /// Formats a log line like printf and passes it to `kcp->writelog`
+    /// when `(mask & kcp->logmask) != 0` and `writelog` is set. Lines
+    /// longer than 1023 bytes are truncated; NULL `kcp` or `fmt` is ignored.
+    pub fn ikcp_log(kcp: *mut ikcpcb, mask: c_int, fmt: *const c_char, ...);
+}
+#[used]
+static KEEP_IKCP_LOG: unsafe extern "C" fn(*mut ikcpcb, c_int, *const c_char, ...) = ikcp_log;
+
+/// Log mask: datagrams output.
+pub const IKCP_LOG_OUTPUT: c_int = 1;
+/// Log mask: datagrams input.
+pub const IKCP_LOG_INPUT: c_int = 2;
+/// Log mask: send (unused by ikcp.c 1.7.1).
+pub const IKCP_LOG_SEND: c_int = 4;
+/// Log mask: messages received.
+pub const IKCP_LOG_RECV: c_int = 8;
+/// Log mask: data segments input.
+pub const IKCP_LOG_IN_DATA: c_int = 16;
+/// Log mask: ACK segments input.
+pub const IKCP_LOG_IN_ACK: c_int = 32;
+/// Log mask: window probes input.
+pub const IKCP_LOG_IN_PROBE: c_int = 64;
+/// Log mask: window tells input.
+pub const IKCP_LOG_IN_WINS: c_int = 128;
+/// Log mask: data output (unused by ikcp.c 1.7.1).
+pub const IKCP_LOG_OUT_DATA: c_int = 256;
+/// Log mask: ACK output (unused by ikcp.c 1.7.1).
+pub const IKCP_LOG_OUT_ACK: c_int = 512;
+/// Log mask: probe output (unused by ikcp.c 1.7.1).
+pub const IKCP_LOG_OUT_PROBE: c_int = 1024;
+/// Log mask: window tell output (unused by ikcp.c 1.7.1).
+pub const IKCP_LOG_OUT_WINS: c_int = 2048;

@@ -1,0 +1,89 @@
+//! Recycled payload buffers.
+//!
+//! Every segment owns its payload. Allocating one per segment costs a
+//! malloc and a free per KiB moved (ikcp.c pays the same); this pool hands
+//! the buffers of acknowledged and delivered segments to new ones instead.
+//! Buffers keep their length, so refilling one is a single copy. The pool is
+//! bounded and emptied when the connection goes quiet.
+
+use allocator_api2::alloc::Allocator;
+use allocator_api2::vec::Vec;
+
+/// Most buffers kept for reuse.
+const POOL_LIMIT: usize = 128;
+
+pub(crate) struct PayloadPool<A: Allocator + Clone> {
+    free: Vec<Vec<u8, A>, A>,
+    alloc: A,
+}
+
+impl<A: Allocator + Clone> PayloadPool<A> {
+    pub(crate) fn new_in(alloc: A) -> Self {
+        PayloadPool { free: Vec::new_in(alloc.clone()), alloc }
+    }
+
+    /// A buffer holding a copy of `src` followed by `zeros` zero bytes, or
+    /// None if memory could not be allocated.
+    pub(crate) fn filled(&mut self, src: &[u8], zeros: usize) -> Option<Vec<u8, A>> {
+        let len = src.len() + zeros;
+        let mut buf = match self.free.last() {
+            Some(b) if b.capacity() >= len => self.free.pop()?,
+            _ => {
+                let mut b = Vec::new_in(self.alloc.clone());
+                b.try_reserve_exact(len).ok()?;
+                b
+            }
+        };
+        if buf.len() >= len {
+            buf.truncate(len);
+        } else {
+            buf.resize(len, 0);
+        }
+        let (head, tail) = buf.split_at_mut(src.len());
+        head.copy_from_slice(src);
+        tail.fill(0);
+        Some(buf)
+    }
+
+    /// Takes back the buffer of a segment that is done.
+    #[inline]
+    pub(crate) fn recycle(&mut self, buf: Vec<u8, A>) {
+        if buf.capacity() != 0 && self.free.len() < POOL_LIMIT && self.free.try_reserve(1).is_ok() {
+            self.free.push(buf);
+        }
+    }
+
+    /// Frees every pooled buffer.
+    pub(crate) fn clear(&mut self) {
+        if self.free.capacity() != 0 {
+            self.free = Vec::new_in(self.alloc.clone());
+        }
+    }
+
+    /// Bytes held.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.free.capacity() * core::mem::size_of::<Vec<u8, A>>() + self.free.iter().map(|b| b.capacity()).sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use allocator_api2::alloc::Global;
+
+    #[test]
+    fn reuses_buffers_and_fills_exactly() {
+        let mut pool = PayloadPool::new_in(Global);
+        let a = pool.filled(&[1, 2, 3], 2).unwrap();
+        assert_eq!(&a[..], &[1, 2, 3, 0, 0]);
+        let ptr = a.as_ptr();
+        pool.recycle(a);
+        let b = pool.filled(&[9], 1).unwrap();
+        assert_eq!((&b[..], b.as_ptr()), (&[9u8, 0][..], ptr), "same memory, new contents");
+        pool.recycle(b);
+        let c = pool.filled(&[5; 8], 0).unwrap();
+        assert_ne!(c.as_ptr(), ptr, "too small to reuse: a new buffer");
+        pool.clear();
+        assert_eq!(pool.heap_bytes(), 0);
+    }
+}

@@ -1,0 +1,207 @@
+//! Behaviour tests of the core on a virtual clock. The byte-for-byte
+//! comparison with pristine ikcp.c lives in c_tests/ (differential harness).
+
+use super::*;
+
+/// xorshift64*: deterministic, seeded, printed on failure.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Two endpoints joined by a lossy, delaying wire on a virtual clock.
+struct Pair {
+    a: Kcp,
+    b: Kcp,
+    now: u32,
+    rng: Rng,
+    loss_percent: u64,
+    /// (deliver_at, to_b, datagram)
+    wire: std::vec::Vec<(u32, bool, std::vec::Vec<u8>)>,
+}
+
+impl Pair {
+    fn new(seed: u64, loss_percent: u64) -> Pair {
+        Pair { a: Kcp::new(1), b: Kcp::new(1), now: 0, rng: Rng(seed | 1), loss_percent, wire: vec![] }
+    }
+
+    /// Advances the clock by `ms`, updating both ends and delivering.
+    fn step(&mut self, ms: u32) {
+        self.now = self.now.wrapping_add(ms);
+        let (now, loss) = (self.now, self.loss_percent);
+        let mut out = vec![];
+        self.a.update(now, |d| out.push((true, d.to_vec())));
+        self.b.update(now, |d| out.push((false, d.to_vec())));
+        for (to_b, d) in out {
+            if self.rng.below(100) >= loss {
+                let delay = 5 + self.rng.below(20) as u32;
+                self.wire.push((now.wrapping_add(delay), to_b, d));
+            }
+        }
+        let (due, later): (std::vec::Vec<_>, std::vec::Vec<_>) =
+            self.wire.drain(..).partition(|(at, _, _)| timediff(now, *at) >= 0);
+        self.wire = later;
+        for (_, to_b, d) in due {
+            let r = if to_b { self.b.input(&d) } else { self.a.input(&d) };
+            assert_eq!(r, Ok(()));
+        }
+    }
+}
+
+fn transfer(seed: u64, loss: u64, stream: bool) {
+    let mut p = Pair::new(seed, loss);
+    for k in [&mut p.a, &mut p.b] {
+        k.set_nodelay(1, 10, 2, 1);
+        k.set_window(128, 128);
+        k.set_stream(stream);
+    }
+    let mut sent = std::vec::Vec::new();
+    let mut got = std::vec::Vec::new();
+    let mut buf = vec![0u8; 200_000];
+    for i in 0..400u32 {
+        let len = p.rng.below(5000) as usize;
+        let msg: std::vec::Vec<u8> = (0..len).map(|j| (i as usize * 31 + j) as u8).collect();
+        assert_eq!(p.a.send(&msg), Ok(len), "seed {seed:#x}");
+        sent.extend_from_slice(&msg);
+        p.step(10);
+        while let Ok(n) = p.b.recv(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    for _ in 0..5000 {
+        if got.len() == sent.len() {
+            break;
+        }
+        p.step(10);
+        while let Ok(n) = p.b.recv(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    assert!(got == sent, "seed {seed:#x}: delivered {} of {} bytes intact", got.len(), sent.len());
+}
+
+#[test]
+fn delivers_messages_in_order_under_loss() {
+    for seed in [1, 2, 3] {
+        transfer(seed, 10, false);
+    }
+}
+
+#[test]
+fn delivers_a_stream_under_loss() {
+    for seed in [4, 5] {
+        transfer(seed, 10, true);
+    }
+}
+
+#[test]
+fn send_limits_and_codes() {
+    let mut k = Kcp::new(9);
+    let mss = k.mss() as usize;
+    assert_eq!(k.send_c(None, -1), -1);
+    assert_eq!(k.send(&vec![0; mss * 127]), Ok(mss * 127));
+    assert_eq!(k.send(&vec![0; mss * 127 + 1]), Err(SendError::TooLarge));
+    assert_eq!(k.send(&[]), Ok(0), "an empty message is one empty segment");
+    assert_eq!(k.wait_snd(), 128);
+    k.set_stream(true);
+    assert_eq!(k.send(&[1, 2, 3]), Ok(3), "stream mode tops up the empty tail");
+    assert_eq!(k.wait_snd(), 128);
+}
+
+#[test]
+fn recv_codes() {
+    let mut k = Kcp::new(9);
+    let mut buf = [0u8; 4];
+    assert_eq!(k.recv(&mut buf), Err(RecvError::Empty));
+    assert_eq!(k.peek_size(), Err(RecvError::Empty));
+    let mut a = Kcp::new(9);
+    a.send(b"hello").unwrap();
+    let mut out = vec![];
+    a.update(0, |d| out.push(d.to_vec()));
+    assert!(out.is_empty(), "ikcp.c starts with cwnd 0: the first flush sends no data");
+    a.update(100, |d| out.push(d.to_vec()));
+    k.input(&out[0]).unwrap();
+    assert_eq!(k.peek_size(), Ok(5));
+    assert_eq!(k.recv(&mut buf), Err(RecvError::BufferTooSmall));
+    let mut big = [0u8; 8];
+    assert_eq!(k.peek(&mut big), Ok(5));
+    assert_eq!(k.recv(&mut big), Ok(5));
+    assert_eq!(&big[..5], b"hello");
+}
+
+#[test]
+fn input_errors_keep_earlier_effects() {
+    let mut a = Kcp::new(3);
+    a.send(b"x").unwrap();
+    let mut out = vec![];
+    a.update(0, |_| {});
+    a.update(100, |d| out.push(d.to_vec()));
+    let mut d = out[0].clone();
+    let mut bad = d.clone();
+    bad[4] = 99; // unknown command
+    d.extend_from_slice(&bad);
+    let mut b = Kcp::new(3);
+    assert_eq!(b.input(&d), Err(InputError::BadCommand));
+    assert_eq!(b.peek_size(), Ok(1), "the first, valid segment was accepted");
+    let mut other = out[0].clone();
+    other[0] ^= 1;
+    assert_eq!(b.input(&other), Err(InputError::ConvOrShort));
+    let mut long = out[0].clone();
+    long[20] = 200;
+    assert_eq!(b.input(&long), Err(InputError::BadLength));
+    assert_eq!(b.input(&out[0][..23]), Err(InputError::ConvOrShort));
+}
+
+#[test]
+fn garbage_input_never_panics() {
+    let mut rng = Rng(0xfeed);
+    let mut k = Kcp::new(0);
+    k.update(0, |_| {});
+    for i in 0..20_000u32 {
+        let len = rng.below(200) as usize;
+        let mut d: std::vec::Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        if len >= 24 {
+            d[..4].copy_from_slice(&0u32.to_le_bytes());
+            d[4] = 81 + (rng.below(4) as u8);
+        }
+        let _ = k.input(&d);
+        if i % 64 == 0 {
+            k.update(i, |_| {});
+            let mut buf = [0u8; 64];
+            let _ = k.recv(&mut buf);
+        }
+    }
+}
+
+#[test]
+fn check_is_capped_at_one_interval() {
+    let mut k = Kcp::new(1);
+    assert_eq!(k.check(5), 5, "before the first update");
+    k.update(1000, |_| {});
+    assert_eq!(k.check(1000), 1100);
+    k.send(b"a").unwrap();
+    k.update(1100, |_| {});
+    assert!(timediff(k.check(1100), 1100) <= 100);
+}
+
+#[test]
+fn dead_link_after_repeated_timeouts() {
+    let mut k = Kcp::new(1);
+    k.set_dead_link(3);
+    k.send(b"a").unwrap();
+    let mut t = 0u32;
+    while !k.is_dead() && t < 1_000_000 {
+        k.update(t, |_| {});
+        t += 100;
+    }
+    assert!(k.is_dead());
+    assert!(k.xmit() >= 2);
+}
