@@ -580,7 +580,7 @@ impl FecDecoder {
         let Some(at) = self.insertion_point(seqid) else {
             return result; // duplicate
         };
-        let mut buf = self.pool.pop().unwrap_or_default();
+        let mut buf = self.take_buffer();
         buf.clear();
         buf.extend_from_slice(shard);
         self.queue.insert(at, Shard { seqid, ts: now_ms, data, buf });
@@ -594,6 +594,12 @@ impl FecDecoder {
             self.pool.push(evicted.buf);
         }
         result
+    }
+
+    /// A buffer from the pool, or a new one; all have capacity `max_shard`, so
+    /// they never grow (no reallocation on the hot path once the pool is warm).
+    fn take_buffer(&mut self) -> Vec<u8> {
+        self.pool.pop().unwrap_or_else(|| Vec::with_capacity(self.max_shard))
     }
 
     fn release_recovered(&mut self) {
@@ -679,7 +685,7 @@ impl FecDecoder {
         let mut missing: Vec<(usize, Vec<u8>)> = (0..ds)
             .filter(|&k| !present[k])
             .map(|k| {
-                let mut buf = self.pool.pop().unwrap_or_default();
+                let mut buf = self.take_buffer();
                 buf.clear();
                 buf.resize(max_len, 0);
                 (k, buf)
