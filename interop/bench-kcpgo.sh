@@ -1,0 +1,24 @@
+#!/bin/sh
+# Runs kcp-go 5.6.1's own benchmarks (BenchmarkAES128, BenchmarkFEC*) plus
+# go-bench/wirepath_test.go (kcp-go's send/receive datagram paths measured like
+# kcpx's benches/wire.rs) from a scratch copy of Debian's kcp-go sources.
+#
+#   interop/bench-kcpgo.sh [BENCH-REGEX] [BENCHTIME]
+#
+# Needs golang-go and golang-github-xtaci-kcp-dev; installs nothing.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+gocode=${GOCODE:-/usr/share/gocode}
+[ -d "$gocode/src/github.com/xtaci/kcp-go" ] || { echo "bench-kcpgo.sh: kcp-go sources missing" >&2; exit 1; }
+command -v go >/dev/null 2>&1 || { echo "bench-kcpgo.sh: Go missing" >&2; exit 1; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/src/github.com/xtaci"
+cp -r "$gocode/src/github.com/xtaci/kcp-go" "$work/src/github.com/xtaci/"
+pkg=$work/src/github.com/xtaci/kcp-go
+rm -f "$pkg/autotune_test.go" # needs testify, which Debian's kcp-go package does not pull in
+cp "$here/go-bench/wirepath_test.go" "$pkg/"
+cd "$pkg"
+GO111MODULE=off GOPATH="$work:$gocode" GOPROXY=off GOFLAGS= CGO_ENABLED=0 GOMAXPROCS=${GOMAXPROCS:-2} \
+    GOCACHE="${GOCACHE:-${HOME:-$work}/.cache/go-build}" \
+    go test -run '^$' -bench "${1:-AES128|FEC|Wire}" -benchtime "${2:-2s}" .

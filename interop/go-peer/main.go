@@ -1,0 +1,301 @@
+// Command go-peer is a real kcp-go (5.6.1, Debian's golang-github-xtaci-kcp-dev)
+// peer for kcpx's interoperability tests. Build it with ../build-go-peer.sh.
+//
+//	go-peer server -addr 127.0.0.1:29900 [options]   echo every session's bytes back
+//	go-peer client -addr 127.0.0.1:29900 [options]   send -bytes, check the echo
+//	go-peer kat -out DIR                             write known-answer test files
+//
+// server and client print one JSON object on exit with kcp.DefaultSnmp's counters
+// (and, for the client, whether the echo matched). Options common to both:
+//
+//	-crypt none|aes-128|aes-192|aes-256   (empty: no cipher, no crypto header)
+//	-key HEX                              raw key (default: kcptun's PBKDF2 of -password)
+//	-ds N -ps N                           FEC shards (0 = off)
+//	-mtu N -nodelay N -interval MS -resend N -nc N -sndwnd N -rcvwnd N -stream
+//	-drop PCT -seed N                     drop PCT% of outgoing datagrams (seeded PRNG)
+package main
+
+import (
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	kcp "github.com/xtaci/kcp-go/v5"
+	"golang.org/x/crypto/pbkdf2"
+)
+
+type options struct {
+	addr                          string
+	crypt, key, password          string
+	ds, ps                        int
+	mtu                           int
+	nodelay, interval, resend, nc int
+	sndwnd, rcvwnd                int
+	stream                        bool
+	drop                          float64
+	seed                          int64
+	bytes, msgSize                int
+	timeout                       time.Duration
+	out                           string
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: go-peer server|client|kat [flags]")
+		os.Exit(2)
+	}
+	mode := os.Args[1]
+	var o options
+	fs := flag.NewFlagSet(mode, flag.ExitOnError)
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:29900", "listen address (server) or server address (client)")
+	fs.StringVar(&o.crypt, "crypt", "", "none|aes-128|aes-192|aes-256, empty for no cipher")
+	fs.StringVar(&o.key, "key", "", "key as hex (default: PBKDF2 of -password as kcptun)")
+	fs.StringVar(&o.password, "password", "kcpx-interop", "password for the default key")
+	fs.IntVar(&o.ds, "ds", 0, "FEC data shards")
+	fs.IntVar(&o.ps, "ps", 0, "FEC parity shards")
+	fs.IntVar(&o.mtu, "mtu", 1400, "MTU including crypto and FEC headers")
+	fs.IntVar(&o.nodelay, "nodelay", 1, "KCP nodelay")
+	fs.IntVar(&o.interval, "interval", 10, "KCP interval (ms)")
+	fs.IntVar(&o.resend, "resend", 2, "KCP fast resend")
+	fs.IntVar(&o.nc, "nc", 1, "KCP no congestion control")
+	fs.IntVar(&o.sndwnd, "sndwnd", 128, "send window (segments)")
+	fs.IntVar(&o.rcvwnd, "rcvwnd", 512, "receive window (segments)")
+	fs.BoolVar(&o.stream, "stream", false, "stream mode")
+	fs.Float64Var(&o.drop, "drop", 0, "percentage of outgoing datagrams to drop")
+	fs.Int64Var(&o.seed, "seed", 1, "seed of the drop PRNG and of the client's payload")
+	fs.IntVar(&o.bytes, "bytes", 1<<20, "client: bytes to send and expect back")
+	fs.IntVar(&o.msgSize, "msgsize", 1024, "client: bytes per Write")
+	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "give up (client) or stop (server) after this long")
+	fs.StringVar(&o.out, "out", "tests/data/kcpgo", "kat: output directory")
+	fs.Parse(os.Args[2:])
+
+	var err error
+	switch mode {
+	case "server":
+		err = server(&o)
+	case "client":
+		err = client(&o)
+	case "kat":
+		err = writeKAT(o.out)
+	default:
+		err = fmt.Errorf("unknown mode %q", mode)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "go-peer:", err)
+		os.Exit(1)
+	}
+}
+
+// kcptunKey derives a key as kcptun does: PBKDF2-HMAC-SHA1, salt "kcp-go", 4096 rounds.
+func kcptunKey(password string, n int) []byte {
+	return pbkdf2.Key([]byte(password), []byte("kcp-go"), 4096, n, sha1.New)
+}
+
+func blockCrypt(method string, key []byte) (kcp.BlockCrypt, error) {
+	want := map[string]int{"aes-128": 16, "aes-192": 24, "aes-256": 32}
+	switch method {
+	case "":
+		return nil, nil
+	case "none":
+		return kcp.NewNoneBlockCrypt(nil)
+	case "aes-128", "aes-192", "aes-256":
+		if len(key) != want[method] {
+			return nil, fmt.Errorf("%s needs a %d-byte key, got %d", method, want[method], len(key))
+		}
+		return kcp.NewAESBlockCrypt(key)
+	}
+	return nil, fmt.Errorf("unknown -crypt %q", method)
+}
+
+func (o *options) block() (kcp.BlockCrypt, error) {
+	if o.key != "" {
+		key, err := hex.DecodeString(o.key)
+		if err != nil {
+			return nil, fmt.Errorf("-key: %v", err)
+		}
+		return blockCrypt(o.crypt, key)
+	}
+	sizes := map[string]int{"aes-128": 16, "aes-192": 24, "aes-256": 32}
+	return blockCrypt(o.crypt, kcptunKey(o.password, 32)[:sizes[o.crypt]])
+}
+
+func (o *options) configure(s *kcp.UDPSession) {
+	s.SetStreamMode(o.stream)
+	s.SetNoDelay(o.nodelay, o.interval, o.resend, o.nc)
+	s.SetWindowSize(o.sndwnd, o.rcvwnd)
+	s.SetMtu(o.mtu)
+}
+
+// lossyConn drops a seeded-random share of outgoing datagrams.
+type lossyConn struct {
+	net.PacketConn
+	mu      sync.Mutex
+	rng     *rand.Rand
+	percent float64
+	dropped uint64
+}
+
+func newLossyConn(c net.PacketConn, percent float64, seed int64) *lossyConn {
+	return &lossyConn{PacketConn: c, rng: rand.New(rand.NewSource(seed)), percent: percent}
+}
+
+func (c *lossyConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	c.mu.Lock()
+	drop := c.rng.Float64()*100 < c.percent
+	if drop {
+		c.dropped++
+	}
+	c.mu.Unlock()
+	if drop {
+		return len(p), nil
+	}
+	return c.PacketConn.WriteTo(p, addr)
+}
+
+func (c *lossyConn) droppedCount() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dropped
+}
+
+type report struct {
+	Mode    string    `json:"mode"`
+	OK      bool      `json:"ok"`
+	Error   string    `json:"error,omitempty"`
+	Bytes   int       `json:"bytes"`
+	Millis  int64     `json:"elapsed_ms"`
+	Dropped uint64    `json:"dropped_datagrams"`
+	Snmp    *kcp.Snmp `json:"snmp"`
+}
+
+func printReport(r report) {
+	r.Snmp = kcp.DefaultSnmp.Copy()
+	out, _ := json.Marshal(r)
+	fmt.Println(string(out))
+}
+
+// socket returns the configured cipher and a lossy UDP socket bound to local.
+func (o *options) socket(local string) (kcp.BlockCrypt, *lossyConn, error) {
+	block, err := o.block()
+	if err != nil {
+		return nil, nil, err
+	}
+	udp, err := net.ListenPacket("udp", local)
+	if err != nil {
+		return nil, nil, err
+	}
+	return block, newLossyConn(udp, o.drop, o.seed), nil
+}
+
+func server(o *options) error {
+	block, conn, err := o.socket(o.addr)
+	if err != nil {
+		return err
+	}
+	listener, err := kcp.ServeConn(block, o.ds, o.ps, conn)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	var echoed int64
+	go func() {
+		for {
+			s, err := listener.AcceptKCP()
+			if err != nil {
+				return
+			}
+			o.configure(s)
+			go func() {
+				defer s.Close()
+				buf := make([]byte, 65536)
+				for {
+					n, err := s.Read(buf)
+					if n > 0 {
+						if _, werr := s.Write(buf[:n]); werr != nil {
+							return
+						}
+						atomic.AddInt64(&echoed, int64(n))
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case <-stop:
+	case <-time.After(o.timeout):
+	}
+	listener.Close()
+	printReport(report{Mode: "server", OK: true, Bytes: int(atomic.LoadInt64(&echoed)), Millis: time.Since(start).Milliseconds(), Dropped: conn.droppedCount()})
+	return nil
+}
+
+func client(o *options) error {
+	raddr, err := net.ResolveUDPAddr("udp", o.addr)
+	if err != nil {
+		return err
+	}
+	block, conn, err := o.socket("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	s, err := kcp.NewConn2(raddr, block, o.ds, o.ps, conn)
+	if err != nil {
+		return err
+	}
+	o.configure(s)
+	payload := make([]byte, o.bytes)
+	rand.New(rand.NewSource(o.seed)).Read(payload)
+
+	start := time.Now()
+	s.SetDeadline(start.Add(o.timeout))
+	writeErr := make(chan error, 1)
+	go func() {
+		for off := 0; off < len(payload); off += o.msgSize {
+			end := off + o.msgSize
+			if end > len(payload) {
+				end = len(payload)
+			}
+			if _, err := s.Write(payload[off:end]); err != nil {
+				writeErr <- err
+				return
+			}
+		}
+		writeErr <- nil
+	}()
+	echo := make([]byte, len(payload))
+	_, err = io.ReadFull(s, echo)
+	if err == nil {
+		err = <-writeErr
+	}
+	r := report{Mode: "client", Bytes: len(payload), Millis: time.Since(start).Milliseconds(), Dropped: conn.droppedCount()}
+	if err == nil && string(echo) != string(payload) {
+		err = errors.New("echo differs from what was sent")
+	}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	r.OK = err == nil
+	s.Close()
+	printReport(r)
+	if err != nil {
+		os.Exit(1)
+	}
+	return nil
+}

@@ -1,0 +1,725 @@
+//! kcp-go compatible forward error correction: a pure, sans-IO transform.
+//!
+//! Every datagram of an FEC-enabled kcp-go session carries, after the optional
+//! 20-byte crypto header (see [`crate::crypt`]), an FEC header:
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 4 | seqid, u32 LE, one counter for data and parity, starting at 0 |
+//! | 4 | 2 | type, u16 LE: [`TYPE_DATA`] or [`TYPE_PARITY`] |
+//! | 6 | 2 | data shards only: size, u16 LE = 2 + number of KCP bytes that follow |
+//! | 8 | … | KCP segments (data) or Reed-Solomon parity (parity) |
+//!
+//! With `n = data_shards + parity_shards`, seqid `s` is a data shard if
+//! `s % n < data_shards`. After every `data_shards`-th data datagram the encoder
+//! emits `parity_shards` parity datagrams. A *shard* is the datagram from the size
+//! field to its end, zero-padded to the longest shard of its group; parity is
+//! Reed-Solomon over GF(2^8) with the Backblaze/klauspost matrix (the
+//! `reed-solomon-erasure` crate's `galois_8`), computed on plaintext, and a parity
+//! datagram is as long as the longest data datagram of its group.
+//!
+//! [`FecEncoder`] produces that format; [`FecDecoder`] consumes it, hands data
+//! shards straight back for KCP, and rebuilds lost data shards from parity. Both
+//! work on caller-owned datagram buffers, take time as a `now_ms` argument and do
+//! not allocate per datagram once warm (the decoder allocates only on the loss
+//! path, when it reconstructs).
+//!
+//! # A connection's datagram path
+//!
+//! KCP → FEC → CRC → encryption on the way out, the reverse on the way in. With
+//! both layers on, a datagram reserves `HEADER_LEN + FEC_DATA_OVERHEAD` (28) bytes
+//! in front of the KCP bytes, and the MTU includes them:
+//!
+//! ```
+//! use kcpx::crypt::{CryptMethod, PacketCrypt, HEADER_LEN};
+//! use kcpx::fec::{FecConfig, FecDecoder, FecEncoder, FecInput, FEC_DATA_OVERHEAD};
+//!
+//! let crypt = PacketCrypt::new(CryptMethod::Aes128, &[7; 16])?;
+//! let fec = FecConfig::new(2, 1)?;
+//! let mut encoder = FecEncoder::new(fec, HEADER_LEN, 1400);
+//! let mut decoder = FecDecoder::new(fec, 1400);
+//! decoder.set_sync_threshold(0); // both ends configured alike (the default waits 4n shards)
+//!
+//! // Sending: two KCP datagrams (fake 24-byte segments here) make one group.
+//! let mut wire: Vec<Vec<u8>> = Vec::new();
+//! for kcp in [[1u8; 24], [2u8; 24]] {
+//!     let mut datagram = vec![0u8; HEADER_LEN + FEC_DATA_OVERHEAD];
+//!     datagram.extend_from_slice(&kcp);
+//!     let parity = encoder.encode(&mut datagram)?; // stamps the FEC header
+//!     crypt.seal(&mut datagram)?; // nonce, CRC-32, AES-CFB
+//!     wire.push(datagram);
+//!     crypt.seal_many(parity)?; // sealed in the encoder's buffers
+//!     wire.extend(parity.iter().map(|p| p.to_vec()));
+//! }
+//! assert_eq!(wire.len(), 3);
+//!
+//! // Receiving, with the first datagram lost: parity brings its KCP bytes back.
+//! let mut regular = Vec::new();
+//! let mut recovered = Vec::new();
+//! for (now_ms, datagram) in wire.iter_mut().enumerate().skip(1) {
+//!     let payload = crypt.open(datagram)?;
+//!     if let FecInput::Data(kcp) = decoder.decode(payload, now_ms as u32) {
+//!         regular.push(kcp.to_vec()); // → KCP input, regular
+//!     }
+//!     // → KCP input without RTT sample or window update
+//!     recovered.extend(decoder.recovered().map(<[u8]>::to_vec));
+//! }
+//! assert_eq!(regular, [vec![2u8; 24]]);
+//! assert_eq!(recovered, [vec![1u8; 24]]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use reed_solomon_erasure::galois_8::ReedSolomon;
+
+mod gf;
+use gf::Multiplier;
+
+/// Bytes of the FEC header common to data and parity: seqid + type.
+pub const FEC_HEADER_LEN: usize = 6;
+/// Bytes a data datagram spends on FEC: header + size field. Callers reserve this
+/// (after the crypto header, if any) in front of the KCP bytes.
+pub const FEC_DATA_OVERHEAD: usize = FEC_HEADER_LEN + 2;
+/// FEC type of a data shard.
+pub const TYPE_DATA: u16 = 0x00f1;
+/// FEC type of a parity shard.
+pub const TYPE_PARITY: u16 = 0x00f2;
+/// FEC type that newer kcp-go uses for unreliable out-of-band data; never KCP.
+pub const TYPE_OOB: u16 = 0x00f3;
+/// Largest `data_shards + parity_shards` (GF(2^8) Reed-Solomon limit).
+pub const MAX_TOTAL_SHARDS: usize = 256;
+/// The decoder keeps at most this many times `data_shards + parity_shards` shards.
+pub const QUEUE_MULTIPLIER: usize = 3;
+/// Shards older than this many milliseconds are dropped from the decoder's queue.
+pub const SHARD_EXPIRY_MS: u32 = 60_000;
+/// kcp-go's receive buffer size: the longest datagram it reads, and the default
+/// for the longest shard the decoder stores.
+pub const KCPGO_MTU_LIMIT: usize = 1500;
+
+/// Shard counts of an FEC configuration, validated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FecConfig {
+    data_shards: usize,
+    parity_shards: usize,
+}
+
+impl FecConfig {
+    /// Checks `data_shards >= 1`, `parity_shards >= 1` and their sum `<= 256`.
+    /// (kcp-go turns FEC off when either is 0: the caller then uses no FEC at all.)
+    pub fn new(data_shards: usize, parity_shards: usize) -> Result<FecConfig, FecError> {
+        if data_shards == 0 || parity_shards == 0 || data_shards + parity_shards > MAX_TOTAL_SHARDS {
+            return Err(FecError::InvalidShards { data_shards, parity_shards });
+        }
+        Ok(FecConfig { data_shards, parity_shards })
+    }
+
+    /// Data shards per group.
+    pub fn data_shards(self) -> usize {
+        self.data_shards
+    }
+
+    /// Parity shards per group.
+    pub fn parity_shards(self) -> usize {
+        self.parity_shards
+    }
+
+    /// Shards per group (`data_shards + parity_shards`).
+    pub fn total_shards(self) -> usize {
+        self.data_shards + self.parity_shards
+    }
+
+    /// Whether seqid `seqid` is a data shard in this configuration.
+    pub fn is_data_seqid(self, seqid: u32) -> bool {
+        (seqid % self.total_shards() as u32) < self.data_shards as u32
+    }
+
+    /// Seqids wrap to 0 at this value, a multiple of the group size (kcp-go's `paws`).
+    pub fn seqid_wrap(self) -> u32 {
+        let n = self.total_shards() as u32;
+        u32::MAX / n * n
+    }
+
+    fn codec(self) -> ReedSolomon {
+        ReedSolomon::new(self.data_shards, self.parity_shards).expect("shard counts validated")
+    }
+}
+
+/// Errors of FEC configuration and encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FecError {
+    /// Shard counts outside `1..`, `1..`, sum `<= 256`.
+    InvalidShards {
+        /// Requested data shards.
+        data_shards: usize,
+        /// Requested parity shards.
+        parity_shards: usize,
+    },
+    /// The datagram has no room for the reserved crypto and FEC headers.
+    TooShort,
+    /// The datagram is longer than the encoder's `max_datagram`.
+    TooLong,
+}
+
+impl fmt::Display for FecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FecError::InvalidShards { data_shards, parity_shards } => write!(
+                f,
+                "invalid FEC shards {data_shards}+{parity_shards} (need >= 1 each, sum <= {MAX_TOTAL_SHARDS})"
+            ),
+            FecError::TooShort => f.write_str("datagram too short for the reserved FEC header"),
+            FecError::TooLong => f.write_str("datagram longer than the FEC encoder's maximum"),
+        }
+    }
+}
+
+impl std::error::Error for FecError {}
+
+fn read_u16(bytes: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([bytes[at], bytes[at + 1]])
+}
+
+fn read_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn write_header(header: &mut [u8], seqid: u32, kind: u16) {
+    header[..4].copy_from_slice(&seqid.to_le_bytes());
+    header[4..6].copy_from_slice(&kind.to_le_bytes());
+}
+
+/// One outgoing parity datagram, owned by the [`FecEncoder`] and reused for every
+/// group. Dereferences to the datagram bytes; `AsMut<[u8]>` lets a slice of them
+/// go straight to [`crate::crypt::PacketCrypt::seal_many`].
+#[derive(Debug)]
+pub struct ParityDatagram {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl std::ops::Deref for ParityDatagram {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl std::ops::DerefMut for ParityDatagram {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[..self.len]
+    }
+}
+
+impl AsRef<[u8]> for ParityDatagram {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl AsMut<[u8]> for ParityDatagram {
+    fn as_mut(&mut self) -> &mut [u8] {
+        self
+    }
+}
+
+/// kcp-go's FEC encoder. Parity is accumulated as each data datagram passes
+/// through (Reed-Solomon is linear), so data datagrams are not copied.
+pub struct FecEncoder {
+    config: FecConfig,
+    header_offset: usize,
+    max_datagram: usize,
+    /// `coefficients[i * parity_shards + j]`: weight of data shard `i` in parity `j`.
+    coefficients: Vec<Multiplier>,
+    parity: Vec<ParityDatagram>,
+    /// Bytes of the parity buffers that may be non-zero (written or sealed).
+    dirty: usize,
+    next: u32,
+    shard_count: usize,
+    max_size: usize,
+}
+
+impl fmt::Debug for FecEncoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FecEncoder")
+            .field("config", &self.config)
+            .field("next", &self.next)
+            .field("shard_count", &self.shard_count)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FecEncoder {
+    /// An encoder for `config`. `header_offset` is the number of bytes in front of
+    /// the FEC header in every datagram (the crypto header: 0 or
+    /// [`crate::crypt::HEADER_LEN`]); `max_datagram` the longest datagram it will
+    /// be given (the MTU), which sizes its parity buffers.
+    pub fn new(config: FecConfig, header_offset: usize, max_datagram: usize) -> FecEncoder {
+        let (ds, ps) = (config.data_shards, config.parity_shards);
+        // Read the parity rows of the encoding matrix: encode unit vectors.
+        let codec = config.codec();
+        let mut coefficients = Vec::with_capacity(ds * ps);
+        for i in 0..ds {
+            let mut shards = vec![[0u8; 1]; ds + ps];
+            shards[i][0] = 1;
+            codec.encode(&mut shards).expect("shard counts match");
+            coefficients.extend(shards[ds..].iter().map(|s| Multiplier::new(s[0])));
+        }
+        let parity = (0..ps).map(|_| ParityDatagram { buf: vec![0; max_datagram], len: 0 }).collect();
+        FecEncoder {
+            config,
+            header_offset,
+            max_datagram,
+            coefficients,
+            parity,
+            dirty: 0,
+            next: 0,
+            shard_count: 0,
+            max_size: 0,
+        }
+    }
+
+    /// The configuration this encoder was built with.
+    pub fn config(&self) -> FecConfig {
+        self.config
+    }
+
+    /// Seqid the next datagram (data or parity) will carry.
+    pub fn next_seqid(&self) -> u32 {
+        self.next
+    }
+
+    /// Data datagrams of the current, incomplete group.
+    pub fn pending_data(&self) -> usize {
+        self.shard_count
+    }
+
+    /// Stamps a data datagram and folds it into the group's parity.
+    ///
+    /// `datagram[..header_offset]` is left alone (crypto header space),
+    /// `datagram[header_offset..header_offset + 8]` receives the FEC header and
+    /// size field, the KCP bytes follow. When this datagram completes a group, the
+    /// group's parity datagrams are returned (otherwise an empty slice): send them
+    /// right after this one, each with its crypto header space at the front still
+    /// to be sealed. They stay valid, and may be modified in place (sealed), until
+    /// the next call.
+    pub fn encode(&mut self, datagram: &mut [u8]) -> Result<&mut [ParityDatagram], FecError> {
+        let shard_start = self.header_offset + FEC_HEADER_LEN;
+        if datagram.len() < self.header_offset + FEC_DATA_OVERHEAD {
+            return Err(FecError::TooShort);
+        }
+        if datagram.len() > self.max_datagram || datagram.len() - shard_start > usize::from(u16::MAX) {
+            return Err(FecError::TooLong);
+        }
+        if self.shard_count == 0 && self.dirty > 0 {
+            for parity in &mut self.parity {
+                parity.buf[..self.dirty].fill(0);
+            }
+            self.dirty = 0;
+        }
+
+        write_header(&mut datagram[self.header_offset..], self.next, TYPE_DATA);
+        self.next = self.next.wrapping_add(1);
+        let shard_len = datagram.len() - shard_start;
+        datagram[shard_start..shard_start + 2].copy_from_slice(&(shard_len as u16).to_le_bytes());
+
+        let ds = self.config.data_shards;
+        let ps = self.config.parity_shards;
+        let shard = &datagram[shard_start..];
+        let weights = &self.coefficients[self.shard_count * ps..][..ps];
+        let unused = Multiplier::new(0);
+        let mut rows: [(&Multiplier, &mut [u8]); 4] = core::array::from_fn(|_| (&unused, &mut [][..]));
+        let mut parity = self.parity.iter_mut();
+        for weights in weights.chunks(rows.len()) {
+            let group = &mut rows[..weights.len()];
+            for ((row, weight), p) in group.iter_mut().zip(weights).zip(&mut parity) {
+                *row = (weight, &mut p.buf[shard_start..datagram.len()]);
+            }
+            gf::mul_add(shard, group);
+        }
+        self.max_size = self.max_size.max(datagram.len());
+        self.dirty = self.max_size;
+        self.shard_count += 1;
+        if self.shard_count < ds {
+            return Ok(&mut []);
+        }
+
+        let wrap = self.config.seqid_wrap();
+        for parity in &mut self.parity {
+            write_header(&mut parity.buf[self.header_offset..], self.next, TYPE_PARITY);
+            self.next = self.next.wrapping_add(1) % wrap;
+            parity.len = self.max_size;
+        }
+        self.shard_count = 0;
+        self.max_size = 0;
+        Ok(&mut self.parity)
+    }
+}
+
+/// What [`FecDecoder::decode`] made of one datagram (crypto header removed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FecInput<'a> {
+    /// A data shard: feed these KCP bytes to KCP as regular input (RTT sample and
+    /// remote window taken from it). As kcp-go 5.6.1 does, this is everything after
+    /// the 8-byte FEC header, whatever the size field says; it is returned for
+    /// every data shard, duplicates and shards the decoder does not keep included.
+    Data(&'a [u8]),
+    /// A parity shard (kept for reconstruction, nothing for KCP).
+    Parity,
+    /// Type [`TYPE_OOB`]: newer kcp-go's out-of-band data, ignored.
+    Ignored,
+    /// FEC type but shorter than the 8 bytes every FEC datagram carries (kcp-go
+    /// counts this as InErrs and drops it).
+    Malformed,
+    /// Not an FEC datagram: shorter than 6 bytes or of another type. kcp-go hands
+    /// such a datagram to KCP as it is; that is the caller's choice.
+    NotFec,
+}
+
+/// Counters, named after kcp-go's SNMP fields where one applies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FecStats {
+    /// FECRecovered: data shards rebuilt and handed out by [`FecDecoder::recovered`]
+    /// (kcp-go counts only those KCP then accepts: subtract the caller's rejects).
+    pub recovered: u64,
+    /// FECErrs: rebuilt data shards whose size field was impossible (dropped).
+    pub errs: u64,
+    /// FECParityShards: parity datagrams received.
+    pub parity_shards: u64,
+    /// FECShortShards: data shards pushed out of the full queue while their group
+    /// could not be completed.
+    pub short_shards: u64,
+    /// FEC-typed datagrams shorter than 8 bytes ([`FecInput::Malformed`]).
+    pub malformed: u64,
+    /// [`TYPE_OOB`] datagrams ignored.
+    pub oob_ignored: u64,
+    /// Shards whose type disagreed with this decoder's data/parity pattern: the
+    /// peer uses other shard counts (or the datagram is forged).
+    pub pattern_mismatches: u64,
+    /// Reconstructions refused because the pattern was not (yet) confirmed.
+    pub refused: u64,
+    /// Shards longer than the decoder's `max_shard` (not kept).
+    pub oversized: u64,
+}
+
+/// A kept shard: from the size field (data) or first parity byte to the end.
+#[derive(Debug)]
+struct Shard {
+    seqid: u32,
+    ts: u32,
+    data: bool,
+    buf: Vec<u8>,
+}
+
+/// A rebuilt data shard waiting to be read through [`FecDecoder::recovered`].
+#[derive(Debug)]
+struct Recovered {
+    buf: Vec<u8>,
+    end: usize,
+}
+
+/// How many completed groups the decoder remembers, to drop their late shards.
+const DONE_GROUPS: usize = 8;
+
+/// kcp-go's FEC decoder, with bounded memory and a guard against peers whose
+/// shard counts differ from ours.
+///
+/// kcp-go 5.6.1 reconstructs whenever a group has enough shards; when the two
+/// ends use different shard counts it "recovers" garbage that can pass KCP's
+/// checks. This decoder checks every shard's type against its own pattern
+/// (`seqid % n < data_shards` means data), never keeps a shard that disagrees,
+/// and reconstructs only after [`FecDecoder::sync_threshold`] consecutive
+/// agreeing shards (at session start and after any disagreement). Differing shard
+/// counts produce a disagreement within about `2n` consecutive seqids (checked
+/// exhaustively for every peer configuration against common local ones), so at
+/// `4n` a mismatched peer never gets to reconstruction unless loss hides every
+/// disagreement for that long.
+pub struct FecDecoder {
+    config: FecConfig,
+    codec: ReedSolomon,
+    max_shard: usize,
+    limit: usize,
+    queue: VecDeque<Shard>,
+    pool: Vec<Vec<u8>>,
+    recovered: Vec<Recovered>,
+    done: [Option<u32>; DONE_GROUPS],
+    done_next: usize,
+    streak: usize,
+    sync_threshold: usize,
+    stats: FecStats,
+}
+
+impl fmt::Debug for FecDecoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FecDecoder")
+            .field("config", &self.config)
+            .field("queued", &self.queue.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FecDecoder {
+    /// A decoder for `config` that keeps shards of at most `max_shard` bytes (a
+    /// datagram's length after the crypto header minus the 6-byte FEC header;
+    /// kcp-go's limit is `KCPGO_MTU_LIMIT - 6`). Memory is bounded by about
+    /// `(3n + data_shards) * max_shard` bytes.
+    pub fn new(config: FecConfig, max_shard: usize) -> FecDecoder {
+        FecDecoder {
+            config,
+            codec: config.codec(),
+            max_shard,
+            limit: QUEUE_MULTIPLIER * config.total_shards(),
+            queue: VecDeque::new(),
+            pool: Vec::new(),
+            recovered: Vec::new(),
+            done: [None; DONE_GROUPS],
+            done_next: 0,
+            streak: 0,
+            sync_threshold: 4 * config.total_shards(),
+            stats: FecStats::default(),
+        }
+    }
+
+    /// The configuration this decoder was built with.
+    pub fn config(&self) -> FecConfig {
+        self.config
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> FecStats {
+        self.stats
+    }
+
+    /// Consecutive pattern-conforming shards needed before reconstruction
+    /// (`4n` unless changed with [`FecDecoder::set_sync_threshold`]).
+    pub fn sync_threshold(&self) -> usize {
+        self.sync_threshold
+    }
+
+    /// Changes the number of consecutive pattern-conforming shards required before
+    /// reconstruction. 0 trusts the configuration from the first shard on, which
+    /// is only safe when both ends are known to use the same shard counts.
+    pub fn set_sync_threshold(&mut self, shards: usize) {
+        self.sync_threshold = shards;
+    }
+
+    /// Whether reconstruction is currently allowed (pattern confirmed).
+    pub fn in_sync(&self) -> bool {
+        self.streak >= self.sync_threshold()
+    }
+
+    /// Shards currently kept (at most `3n`).
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Drops every kept shard and recovered segment and forgets the pattern
+    /// history (counters are kept).
+    pub fn reset(&mut self) {
+        while let Some(shard) = self.queue.pop_front() {
+            self.pool.push(shard.buf);
+        }
+        self.release_recovered();
+        self.done = [None; DONE_GROUPS];
+        self.streak = 0;
+    }
+
+    /// KCP bytes of the data shards rebuilt by the last [`FecDecoder::decode`]
+    /// call, size field checked (`2 <= size <= shard length`). Feed each to KCP
+    /// as *non-regular* input: no RTT sample, no remote-window update.
+    pub fn recovered(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.recovered.iter().map(|r| &r.buf[2..r.end])
+    }
+
+    /// Takes one datagram (after the crypto layer; `datagram[0]` is the FEC
+    /// seqid). Never panics, whatever the bytes; `now_ms` is any millisecond
+    /// clock (wrapping), used only to expire kept shards after 60 s.
+    pub fn decode<'a>(&mut self, datagram: &'a [u8], now_ms: u32) -> FecInput<'a> {
+        self.release_recovered();
+        if datagram.len() < FEC_HEADER_LEN {
+            return FecInput::NotFec;
+        }
+        let kind = read_u16(datagram, 4);
+        let data = match kind {
+            TYPE_DATA => true,
+            TYPE_PARITY => false,
+            TYPE_OOB => {
+                self.stats.oob_ignored += 1;
+                return FecInput::Ignored;
+            }
+            _ => return FecInput::NotFec,
+        };
+        if datagram.len() < FEC_DATA_OVERHEAD {
+            self.stats.malformed += 1;
+            return FecInput::Malformed;
+        }
+        let result = if data { FecInput::Data(&datagram[FEC_DATA_OVERHEAD..]) } else { FecInput::Parity };
+        if !data {
+            self.stats.parity_shards += 1;
+        }
+        self.expire(now_ms);
+
+        let seqid = read_u32(datagram, 0);
+        if self.config.is_data_seqid(seqid) != data {
+            self.stats.pattern_mismatches += 1;
+            self.streak = 0;
+            return result;
+        }
+        self.streak = self.streak.saturating_add(1);
+        let shard = &datagram[FEC_HEADER_LEN..];
+        if shard.len() > self.max_shard {
+            self.stats.oversized += 1;
+            return result;
+        }
+        let group = seqid - seqid % self.config.total_shards() as u32;
+        if self.done.contains(&Some(group)) {
+            return result;
+        }
+        let Some(at) = self.insertion_point(seqid) else {
+            return result; // duplicate
+        };
+        let mut buf = self.take_buffer();
+        buf.clear();
+        buf.extend_from_slice(shard);
+        self.queue.insert(at, Shard { seqid, ts: now_ms, data, buf });
+
+        self.try_group(group, at);
+        while self.queue.len() > self.limit {
+            let evicted = self.queue.pop_front().expect("queue over limit");
+            if evicted.data {
+                self.stats.short_shards += 1;
+            }
+            self.pool.push(evicted.buf);
+        }
+        result
+    }
+
+    /// A buffer from the pool, or a new one; all have capacity `max_shard`, so
+    /// they never grow (no reallocation on the hot path once the pool is warm).
+    fn take_buffer(&mut self) -> Vec<u8> {
+        self.pool.pop().unwrap_or_else(|| Vec::with_capacity(self.max_shard))
+    }
+
+    fn release_recovered(&mut self) {
+        self.pool.extend(self.recovered.drain(..).map(|r| r.buf));
+    }
+
+    fn expire(&mut self, now_ms: u32) {
+        while let Some(front) = self.queue.front() {
+            if (now_ms.wrapping_sub(front.ts) as i32) <= SHARD_EXPIRY_MS as i32 {
+                break;
+            }
+            let expired = self.queue.pop_front().expect("front exists");
+            self.pool.push(expired.buf);
+        }
+    }
+
+    /// Position keeping the queue ordered by seqid (wrapping comparison, searched
+    /// from the back as most shards arrive in order); `None` for a duplicate.
+    fn insertion_point(&self, seqid: u32) -> Option<usize> {
+        for (i, shard) in self.queue.iter().enumerate().rev() {
+            if shard.seqid == seqid {
+                return None;
+            }
+            if (seqid.wrapping_sub(shard.seqid) as i32) > 0 {
+                return Some(i + 1);
+            }
+        }
+        Some(0)
+    }
+
+    /// Checks the group of the shard just inserted at `at`: frees it when all its
+    /// data arrived, reconstructs when it has enough shards but misses data.
+    fn try_group(&mut self, group: u32, at: usize) {
+        let n = self.config.total_shards();
+        let ds = self.config.data_shards;
+        let lo = at.saturating_sub(n - 1);
+        let hi = (at + n).min(self.queue.len());
+        let in_group = |s: &Shard| s.seqid.wrapping_sub(group) < n as u32;
+        let (mut count, mut data, mut max_len) = (0, 0, 0);
+        for shard in self.queue.range(lo..hi).filter(|s| in_group(s)) {
+            count += 1;
+            data += usize::from(shard.data);
+            max_len = max_len.max(shard.buf.len());
+        }
+        if data < ds {
+            if count < ds {
+                return;
+            }
+            if !self.in_sync() {
+                self.stats.refused += 1;
+                return;
+            }
+            self.reconstruct(group, lo..hi, max_len);
+        }
+        // Complete or reconstructed (successfully or not): forget the group.
+        let mut i = lo;
+        let mut end = hi;
+        while i < end {
+            if in_group(&self.queue[i]) {
+                let shard = self.queue.remove(i).expect("index in range");
+                self.pool.push(shard.buf);
+                end -= 1;
+            } else {
+                i += 1;
+            }
+        }
+        self.done[self.done_next] = Some(group);
+        self.done_next = (self.done_next + 1) % DONE_GROUPS;
+    }
+
+    /// Rebuilds the missing data shards of `group` from the kept shards in
+    /// `queue[range]`, all padded to `max_len`, into `self.recovered`.
+    fn reconstruct(&mut self, group: u32, range: std::ops::Range<usize>, max_len: usize) {
+        let n = self.config.total_shards();
+        let ds = self.config.data_shards;
+        let mut present = [false; MAX_TOTAL_SHARDS];
+        for shard in self.queue.range(range.clone()) {
+            let index = shard.seqid.wrapping_sub(group);
+            if index < n as u32 {
+                present[index as usize] = true;
+            }
+        }
+        let mut missing: Vec<(usize, Vec<u8>)> = (0..ds)
+            .filter(|&k| !present[k])
+            .map(|k| {
+                let mut buf = self.take_buffer();
+                buf.clear();
+                buf.resize(max_len, 0);
+                (k, buf)
+            })
+            .collect();
+
+        let mut slots: Vec<(&mut [u8], bool)> = (0..n).map(|_| (&mut [][..], false)).collect();
+        for shard in self.queue.range_mut(range) {
+            let index = shard.seqid.wrapping_sub(group) as usize;
+            if index < n {
+                shard.buf.resize(max_len, 0);
+                slots[index] = (&mut shard.buf[..], true);
+            }
+        }
+        for (k, buf) in &mut missing {
+            slots[*k] = (&mut buf[..], false);
+        }
+        let rebuilt = self.codec.reconstruct_data(&mut slots).is_ok();
+        drop(slots);
+
+        for (_, buf) in missing {
+            let size = usize::from(read_u16(&buf, 0));
+            if rebuilt && (2..=buf.len()).contains(&size) {
+                self.stats.recovered += 1;
+                self.recovered.push(Recovered { buf, end: size });
+            } else {
+                if rebuilt {
+                    self.stats.errs += 1;
+                }
+                self.pool.push(buf);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,353 @@
+//! Unit tests of the FEC encoder and decoder. Every randomised test uses a seeded
+//! generator and names its seed in the failure message.
+
+use super::*;
+
+/// SplitMix64: tiny, seeded, good enough for loss patterns and payloads.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+
+    fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+}
+
+const OFFSET: usize = 20; // as if a crypto header were in front
+const MTU: usize = 1400;
+
+fn config(ds: usize, ps: usize) -> FecConfig {
+    FecConfig::new(ds, ps).unwrap()
+}
+
+/// A datagram with `offset` bytes of crypto-header space and the FEC header
+/// space in front of `kcp`.
+fn datagram(offset: usize, kcp: &[u8]) -> Vec<u8> {
+    let mut d = vec![0u8; offset + FEC_DATA_OVERHEAD];
+    d.extend_from_slice(kcp);
+    d
+}
+
+/// Encodes `payloads`, returning every datagram (without the crypto space) in
+/// send order.
+fn encode_all(encoder: &mut FecEncoder, payloads: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let offset = encoder.header_offset;
+    let mut out = Vec::new();
+    for p in payloads {
+        let mut d = datagram(offset, p);
+        let parity: Vec<Vec<u8>> = encoder.encode(&mut d).unwrap().iter().map(|p| p[offset..].to_vec()).collect();
+        out.push(d[offset..].to_vec());
+        out.extend(parity);
+    }
+    out
+}
+
+fn payloads(rng: &mut Rng, count: usize) -> Vec<Vec<u8>> {
+    (0..count).map(|_| {
+        let len = 24 + rng.below(MTU - OFFSET - FEC_DATA_OVERHEAD - 24);
+        rng.bytes(len)
+    }).collect()
+}
+
+#[test]
+fn config_is_validated() {
+    assert!(FecConfig::new(0, 3).is_err());
+    assert!(FecConfig::new(10, 0).is_err());
+    assert!(FecConfig::new(200, 57).is_err());
+    assert_eq!(FecConfig::new(200, 56).unwrap().total_shards(), 256);
+    assert_eq!(config(10, 3).seqid_wrap(), u32::MAX / 13 * 13);
+}
+
+#[test]
+fn encoder_writes_kcpgo_headers_and_parity() {
+    let mut rng = Rng(1);
+    let cfg = config(3, 2);
+    let mut encoder = FecEncoder::new(cfg, OFFSET, MTU);
+    let input = payloads(&mut rng, 6);
+    let wire = encode_all(&mut encoder, &input);
+    assert_eq!(wire.len(), 10);
+    for (seqid, d) in wire.iter().enumerate() {
+        assert_eq!(read_u32(d, 0), seqid as u32);
+        let kind = read_u16(d, 4);
+        assert_eq!(kind, if cfg.is_data_seqid(seqid as u32) { TYPE_DATA } else { TYPE_PARITY });
+    }
+    // Data: size field = 2 + KCP bytes; parity = RS over zero-padded shards.
+    let codec = cfg.codec();
+    for group in 0..2 {
+        let data = &wire[group * 5..group * 5 + 3];
+        for (d, p) in data.iter().zip(&input[group * 3..]) {
+            assert_eq!(usize::from(read_u16(d, 6)), 2 + p.len());
+            assert_eq!(&d[8..], &p[..]);
+        }
+        let max = data.iter().map(|d| d.len()).max().unwrap();
+        let mut shards: Vec<Vec<u8>> = data.iter().map(|d| {
+            let mut s = d[6..].to_vec();
+            s.resize(max - 6, 0);
+            s
+        }).collect();
+        shards.extend([vec![0; max - 6], vec![0; max - 6]]);
+        codec.encode(&mut shards).unwrap();
+        for j in 0..2 {
+            let parity = &wire[group * 5 + 3 + j];
+            assert_eq!(parity.len(), max, "parity as long as the longest data datagram");
+            assert_eq!(&parity[6..], &shards[3 + j][..]);
+        }
+    }
+}
+
+#[test]
+fn encoder_wraps_seqid_after_parity() {
+    let cfg = config(10, 3);
+    let mut encoder = FecEncoder::new(cfg, 0, MTU);
+    encoder.next = cfg.seqid_wrap() - 13;
+    let mut last = 0;
+    for _ in 0..10 {
+        let mut d = vec![0u8; 40];
+        for p in encoder.encode(&mut d).unwrap() {
+            last = read_u32(p, 0);
+        }
+    }
+    assert_eq!(last, cfg.seqid_wrap() - 1);
+    assert_eq!(encoder.next_seqid(), 0);
+}
+
+#[test]
+fn encoder_rejects_bad_lengths() {
+    let mut encoder = FecEncoder::new(config(2, 1), OFFSET, 100);
+    assert_eq!(encoder.encode(&mut [0u8; OFFSET + 7]).unwrap_err(), FecError::TooShort);
+    assert_eq!(encoder.encode(&mut [0u8; 101]).unwrap_err(), FecError::TooLong);
+    assert_eq!(encoder.next_seqid(), 0);
+}
+
+/// What a receiver got: each payload delivered (regular or recovered) at most
+/// counted, and recovered payloads checked against the originals.
+#[derive(Default, Debug)]
+struct Received {
+    regular: usize,
+    recovered: usize,
+}
+
+fn feed(decoder: &mut FecDecoder, wire: &[Vec<u8>], keep: impl Fn(usize) -> bool, originals: &[Vec<u8>], seed: u64) -> Received {
+    let mut got = Received::default();
+    for (i, d) in wire.iter().enumerate() {
+        if !keep(i) {
+            continue;
+        }
+        match decoder.decode(d, i as u32) {
+            FecInput::Data(kcp) => {
+                assert!(originals.iter().any(|o| o[..] == *kcp), "seed {seed}: data shard altered");
+                got.regular += 1;
+            }
+            FecInput::Parity => {}
+            other => panic!("seed {seed}: unexpected {other:?}"),
+        }
+        for r in decoder.recovered() {
+            assert!(originals.iter().any(|o| o[..] == *r), "seed {seed}: recovered garbage");
+            got.recovered += 1;
+        }
+    }
+    got
+}
+
+#[test]
+fn round_trip_with_seeded_random_loss() {
+    let mut total_recovered = 0;
+    for seed in 0..40u64 {
+        let mut rng = Rng(seed);
+        let (ds, ps) = [(10, 3), (3, 2), (1, 1), (5, 5), (20, 10)][seed as usize % 5];
+        let cfg = config(ds, ps);
+        let mut encoder = FecEncoder::new(cfg, 0, MTU);
+        let input = payloads(&mut rng, 40 * ds);
+        let wire = encode_all(&mut encoder, &input);
+        let loss = [0, 5, 10, 20, 30][(seed / 5) as usize % 5];
+        let lost: Vec<bool> = (0..wire.len()).map(|_| rng.chance(loss)).collect();
+        let mut decoder = FecDecoder::new(cfg, MTU);
+        let got = feed(&mut decoder, &wire, |i| !lost[i], &input, seed);
+        assert!(got.regular + got.recovered <= input.len(), "seed {seed}");
+        // Every group after the sync threshold with <= ps losses is fully recovered.
+        let n = cfg.total_shards();
+        let mut expect = 0;
+        let mut seen = 0;
+        for g in 0..wire.len() / n {
+            let group = &lost[g * n..(g + 1) * n];
+            let lost_data = group[..ds].iter().filter(|&&l| l).count();
+            let lost_all = group.iter().filter(|&&l| l).count();
+            let received_before = seen;
+            seen += n - lost_all;
+            if lost_data > 0 && lost_all <= ps && received_before >= decoder.sync_threshold() {
+                expect += lost_data;
+            }
+        }
+        assert!(got.recovered >= expect, "seed {seed} {ds}/{ps} loss {loss}%: {got:?} expected >= {expect}");
+        assert_eq!(decoder.stats().recovered as usize, got.recovered);
+        assert!(decoder.queued() <= 3 * n);
+        total_recovered += got.recovered;
+    }
+    assert!(total_recovered > 100, "only {total_recovered} recovered");
+}
+
+#[test]
+fn tolerates_seqid_gaps_and_parity_less_groups() {
+    let seed = 77;
+    let mut rng = Rng(seed);
+    let cfg = config(4, 2);
+    let mut encoder = FecEncoder::new(cfg, 0, MTU);
+    let input = payloads(&mut rng, 200);
+    let mut wire = Vec::new();
+    for (k, p) in input.iter().enumerate() {
+        let mut d = datagram(0, p);
+        let d = &mut d[..];
+        let parity: Vec<Vec<u8>> = encoder.encode(d).unwrap().iter().map(|p| p.to_vec()).collect();
+        wire.push(d.to_vec());
+        // Newer kcp-go: some groups go without parity (seqids still advance).
+        if (k / 4) % 3 != 1 {
+            wire.extend(parity);
+        }
+        // Occasionally a jump of whole groups in seqid (a restarted encoder side).
+        if k % 50 == 49 {
+            encoder.next = encoder.next.wrapping_add(6 * 7);
+        }
+    }
+    let lost: Vec<bool> = (0..wire.len()).map(|_| rng.chance(10)).collect();
+    let mut decoder = FecDecoder::new(cfg, MTU);
+    let got = feed(&mut decoder, &wire, |i| !lost[i], &input, seed);
+    assert!(got.recovered > 0, "seed {seed}: {got:?}");
+    assert_eq!(decoder.stats().pattern_mismatches, 0);
+}
+
+#[test]
+fn refuses_to_reconstruct_with_other_shard_counts() {
+    // kcp-go 5.6.1 corrupts the stream here; we must never hand out a shard.
+    let pairs = [((3, 2), (10, 3)), ((10, 3), (3, 2)), ((10, 3), (10, 4)), ((10, 4), (10, 3)), ((11, 3), (10, 3)),
+        ((1, 1), (1, 2)), ((128, 128), (127, 129))];
+    for (k, ((eds, eps), (dds, dps))) in pairs.into_iter().enumerate() {
+        for loss in [0, 10, 30] {
+            let seed = 1000 + k as u64 * 100 + loss as u64;
+            let mut rng = Rng(seed);
+            let mut encoder = FecEncoder::new(config(eds, eps), 0, 400);
+            let input = (0..600).map(|_| { let l = 24 + rng.below(300); rng.bytes(l) }).collect::<Vec<_>>();
+            let wire = encode_all(&mut encoder, &input);
+            let lost: Vec<bool> = (0..wire.len()).map(|_| rng.chance(loss)).collect();
+            let mut decoder = FecDecoder::new(config(dds, dps), 400);
+            let got = feed(&mut decoder, &wire, |i| !lost[i], &input, seed);
+            assert_eq!(got.recovered, 0, "seed {seed}: {eds}/{eps} -> {dds}/{dps}");
+            assert!(decoder.stats().pattern_mismatches > 0);
+            assert!(!decoder.in_sync() || loss > 0);
+        }
+    }
+}
+
+#[test]
+fn oob_and_foreign_datagrams_are_reported() {
+    let mut decoder = FecDecoder::new(config(2, 1), MTU);
+    let mut oob = vec![0u8; 30];
+    oob[4..6].copy_from_slice(&TYPE_OOB.to_le_bytes());
+    assert_eq!(decoder.decode(&oob, 0), FecInput::Ignored);
+    assert_eq!(decoder.decode(&[1, 2, 3], 0), FecInput::NotFec);
+    let mut kcp = vec![0u8; 24];
+    kcp[4] = 81; // IKCP_CMD_PUSH at offset 4: never an FEC type
+    assert_eq!(decoder.decode(&kcp, 0), FecInput::NotFec);
+    let mut short = vec![0u8; 7];
+    short[4..6].copy_from_slice(&TYPE_DATA.to_le_bytes());
+    assert_eq!(decoder.decode(&short, 0), FecInput::Malformed);
+    let s = decoder.stats();
+    assert_eq!((s.oob_ignored, s.malformed), (1, 1));
+    assert_eq!(decoder.queued(), 0);
+}
+
+#[test]
+fn late_parity_of_complete_group_is_not_recovered_again() {
+    let cfg = config(1, 1);
+    let mut encoder = FecEncoder::new(cfg, 0, MTU);
+    let mut rng = Rng(5);
+    let input = payloads(&mut rng, 20);
+    let wire = encode_all(&mut encoder, &input);
+    let mut decoder = FecDecoder::new(cfg, MTU);
+    let got = feed(&mut decoder, &wire, |_| true, &input, 5);
+    assert_eq!((got.regular, got.recovered), (20, 0));
+    assert_eq!(decoder.stats().short_shards, 0);
+}
+
+#[test]
+fn shards_expire_after_sixty_seconds() {
+    let cfg = config(3, 1);
+    let mut encoder = FecEncoder::new(cfg, 0, MTU);
+    let mut d = datagram(0, &[7; 30]);
+    encoder.encode(&mut d).unwrap();
+    let mut decoder = FecDecoder::new(cfg, MTU);
+    decoder.decode(&d, u32::MAX - 10);
+    assert_eq!(decoder.queued(), 1);
+    let mut other = vec![0u8; 10];
+    other[0] = 1;
+    other[4..6].copy_from_slice(&TYPE_DATA.to_le_bytes());
+    decoder.decode(&other, 59_000);
+    assert_eq!(decoder.queued(), 2, "59 s later (across the clock wrap): still kept");
+    other[0] = 2;
+    decoder.decode(&other, 60_000);
+    assert_eq!(decoder.queued(), 2, "the first shard expired");
+}
+
+#[test]
+fn hostile_input_never_panics_and_memory_stays_bounded() {
+    for seed in 0..20u64 {
+        let mut rng = Rng(seed);
+        let (ds, ps) = [(10, 3), (1, 1), (60, 20), (3, 2)][seed as usize % 4];
+        let cfg = config(ds, ps);
+        let mut encoder = FecEncoder::new(cfg, 0, MTU);
+        let input = payloads(&mut rng, 300);
+        let mut wire = encode_all(&mut encoder, &input);
+        let mut decoder = FecDecoder::new(cfg, 600);
+        for (i, d) in wire.iter_mut().enumerate() {
+            match rng.below(6) {
+                0 => d.truncate(rng.below(d.len() + 1)),
+                1 => {
+                    let at = rng.below(d.len());
+                    d[at] ^= 1 << rng.below(8);
+                }
+                2 => {
+                    let len = rng.below(1600);
+                    *d = rng.bytes(len);
+                }
+                3 => {
+                    let at = rng.below(d.len().min(8));
+                    d[at] = rng.next() as u8; // header damage
+                }
+                _ => {}
+            }
+            let _ = decoder.decode(d, (i as u32).wrapping_mul(997));
+            for r in decoder.recovered() {
+                assert!(r.len() <= 600, "seed {seed}");
+            }
+            assert!(decoder.queued() <= 3 * cfg.total_shards(), "seed {seed}");
+            let buffers = decoder.queue.len() + decoder.pool.len() + decoder.recovered.len();
+            assert!(buffers <= 3 * cfg.total_shards() + 1 + ds, "seed {seed}: {buffers} buffers");
+            assert!(decoder.pool.iter().all(|b| b.capacity() <= 4096), "seed {seed}");
+        }
+    }
+}
+
+#[test]
+fn duplicates_are_ignored_but_still_delivered() {
+    let cfg = config(2, 1);
+    let mut encoder = FecEncoder::new(cfg, 0, MTU);
+    let wire = encode_all(&mut encoder, &[vec![1; 30], vec![2; 40]]);
+    let mut decoder = FecDecoder::new(cfg, MTU);
+    assert_eq!(decoder.decode(&wire[0], 0), FecInput::Data(&[1; 30]));
+    assert_eq!(decoder.decode(&wire[0], 0), FecInput::Data(&[1; 30]));
+    assert_eq!(decoder.queued(), 1);
+}
