@@ -350,5 +350,32 @@ impl Conn {
     }
 }
 
+/// The conversation id of a datagram made with `config`, for a server that
+/// must create the connection of a new peer (kcp-go clients pick a random
+/// conv). Decrypts a copy (a key schedule per call: use it for unknown
+/// peers only). Errors: [`ConnError::Checksum`] or [`ConnError::Short`];
+/// [`ConnError::Empty`] for an FEC parity or out-of-band datagram, which
+/// carries no KCP header.
+pub fn conv_of(config: &ConnConfig, datagram: &[u8]) -> Result<u32, ConnError> {
+    let mut copy = datagram.to_vec();
+    let payload: &[u8] = match &config.crypt {
+        Some((method, key)) => match PacketCrypt::new(*method, key)?.open(&mut copy) {
+            Ok(p) => p,
+            Err(CryptError::TooShort) => return Err(ConnError::Short),
+            Err(_) => return Err(ConnError::Checksum),
+        },
+        None => &copy,
+    };
+    let kcp = match (config.fec.is_some(), payload.get(4..6)) {
+        (true, Some(&[0xf1, 0x00])) => payload.get(FEC_DATA_OVERHEAD..),
+        (true, Some(&[0xf2 | 0xf3, 0x00])) => return Err(ConnError::Empty),
+        _ => Some(payload),
+    };
+    match kcp.and_then(|k| k.get(..4)) {
+        Some(c) => Ok(u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        None => Err(ConnError::Short),
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -203,3 +203,23 @@ fn mismatched_fec_settings_do_not_corrupt() {
     assert!(data.starts_with(&got), "delivered bytes are a prefix of what was sent");
     assert_eq!(got.len(), data.len());
 }
+
+#[test]
+fn conv_of_reads_the_first_datagram_of_a_new_peer() {
+    for (crypt, fec) in [(None, None), (Some((CryptMethod::Aes256, 32)), Some((3, 2))), (Some((CryptMethod::None, 0)), None)] {
+        let cfg = config(crypt, fec);
+        let mut a = Conn::new(0xfeed_beef, &cfg).unwrap();
+        a.send(b"hello").unwrap();
+        a.update(0);
+        a.update(100);
+        let out = a.take_outbox();
+        let first = out.iter().next().unwrap();
+        assert_eq!(conv_of(&cfg, first), Ok(0xfeed_beef), "{cfg:?}");
+        assert_eq!(conv_of(&cfg, &first[..3]), Err(ConnError::Short));
+        if cfg.crypt.is_some() {
+            let mut bad = first.to_vec();
+            bad[30] ^= 1;
+            assert_eq!(conv_of(&cfg, &bad), Err(ConnError::Checksum));
+        }
+    }
+}

@@ -445,6 +445,10 @@ impl<A: Allocator + Clone> Kcp<A> {
     pub fn is_dead(&self) -> bool {
         self.v.state == u32::MAX
     }
+    /// The time of the last update (ms).
+    pub fn current(&self) -> u32 {
+        self.v.current
+    }
     /// Smoothed RTT in ms.
     pub fn srtt(&self) -> i32 {
         self.v.rx_srtt
