@@ -308,7 +308,7 @@ fn cxx_includes_the_headers() {
         &format!("g++ {WARNINGS} \"$SRC\" -o \"$EXE\" $(pkg-config --cflags --libs kcpx)"),
         &[("SRC", &src), ("EXE", &exe)],
     ));
-    check_program(&exe, true, Some(&inst.libdir()), "hello from C++");
+    check_program(&exe, true, Some(&inst.libdir()), "hello from C++\"; kcpx: success");
 }
 
 #[test]
@@ -341,4 +341,34 @@ fn python_ctypes_example() {
         .arg(inst.libdir().join("libkcpx.so"));
     let out = run(cmd);
     assert!(out.contains("echoed"), "kcp_echo.py printed {out:?}");
+}
+
+/// examples/c/kcpx_udp_echo.c, built from the installed kcpx.h through
+/// pkg-config, echoes 256 KiB between two of its own processes over UDP on
+/// 127.0.0.1 with AES-256 and FEC 10/3 (the interop test pits it against
+/// kcp-go).
+#[test]
+fn kcpx_example_over_loopback() {
+    let Some(inst) = installed() else { return };
+    let exe = inst.scratch("kcpx-udp-echo").join("kcpx_udp_echo");
+    let src = inst.root.join("examples/c/kcpx_udp_echo.c");
+    run(inst.sh(
+        &format!("cc -std=c11 {WARNINGS} \"$SRC\" -o \"$EXE\" $(pkg-config --cflags --libs kcpx)"),
+        &[("SRC", &src), ("EXE", &exe)],
+    ));
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let echo = |role: &str| {
+        let mut cmd = Command::new(&exe);
+        cmd.args([role, addr.as_str(), "--crypt", "aes-256", "--fec", "10", "3", "--bytes", "262144", "--timeout", "30"]);
+        cmd.env_remove("LD_LIBRARY_PATH").env("LD_LIBRARY_PATH", inst.libdir());
+        cmd
+    };
+    let server = echo("server").stdout(std::process::Stdio::piped()).spawn().expect("start the echo server");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let client = run(echo("client"));
+    let server = server.wait_with_output().expect("echo server");
+    let server_out = String::from_utf8_lossy(&server.stdout);
+    assert!(client.contains("\"ok\":true"), "client: {client}");
+    assert!(server.status.success() && server_out.contains("\"ok\":true"), "server: {server_out}");
 }

@@ -148,11 +148,12 @@ static void print_stats(const char *role, kcpx_conn *c, const struct peer *p, lo
 	if (c != NULL) kcpx_conn_stats(c, &s);
 	printf("{\"role\":\"%s\",\"ok\":%s,\"bytes\":%ld,\"in_pkts\":%llu,\"out_pkts\":%llu,"
 	       "\"in_csum_errors\":%llu,\"kcp_in_errors\":%llu,\"retrans_segs\":%llu,"
-	       "\"fec_recovered\":%llu,\"fec_parity_shards\":%llu,\"dropped\":%lu}\n",
+	       "\"fec_recovered\":%llu,\"fec_parity_shards\":%llu,\"dropped\":%lu,\"bytes_sent\":%llu,\"bytes_received\":%llu,\"out_bytes\":%llu}\n",
 	       role, ok ? "true" : "false", echoed, (unsigned long long)s.in_pkts,
 	       (unsigned long long)s.out_pkts, (unsigned long long)s.in_csum_errors,
 	       (unsigned long long)s.kcp_in_errors, (unsigned long long)s.retrans_segs,
-	       (unsigned long long)s.fec_recovered, (unsigned long long)s.fec_parity_shards, p->dropped);
+	       (unsigned long long)s.fec_recovered, (unsigned long long)s.fec_parity_shards, p->dropped,
+	       (unsigned long long)s.bytes_sent, (unsigned long long)s.bytes_received, (unsigned long long)s.out_bytes);
 	fflush(stdout);
 }
 
@@ -173,8 +174,8 @@ static int run(const struct options *o, kcpx_config *cfg, int fd)
 	unsigned long long payload_rng = o->seed, expect_rng = o->seed;
 	kcpx_conn *c = NULL;
 	long sent = 0, done = 0;
-	uint32_t start = now_ms();
-	int ok = 0;
+	uint32_t start = now_ms(), finished_at = 0;
+	int ok = 0, finished = 0;
 
 	if (!o->server) c = kcpx_conn_new((uint32_t)next_rand(&payload_rng), cfg, send_datagram, &p);
 	payload_rng = o->seed; /* the payload stream restarts from the seed */
@@ -212,10 +213,16 @@ static int run(const struct options *o, kcpx_config *cfg, int fd)
 			done += n;
 		}
 		if (o->server) kcpx_conn_flush(c);
-		if (done >= o->bytes && (!o->server || kcpx_conn_waitsnd(c) == 0)) {
+		if (done >= o->bytes && !finished) {
 			ok = done == o->bytes;
-			break;
+			finished = 1;
+			finished_at = now_ms();
 		}
+		/* Linger: the client so that its last ACKs go out, the server
+		 * until its echo is acknowledged (or the client has left). */
+		if (finished && ((o->server && kcpx_conn_waitsnd(c) == 0) ||
+					 (uint32_t)(now_ms() - finished_at) > (o->server ? 15000u : 300u)))
+			break;
 	}
 	if (!ok) fprintf(stderr, "kcpx_udp_echo: %s: %ld of %ld bytes before the timeout\n",
 			 o->server ? "server" : "client", done, o->bytes);
@@ -232,6 +239,12 @@ int main(int argc, char **argv)
 	if (parse(argc, argv, &o) != 0) return usage();
 	if ((cfg = make_config(&o)) == NULL) return 1;
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	if (fd >= 0) {
+		/* Bulk transfers burst: room for them keeps the kernel from dropping. */
+		int size = 4 << 20;
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+	}
 	if (fd < 0 || (o.server ? bind(fd, (struct sockaddr *)&o.addr, sizeof o.addr)
 				: connect(fd, (struct sockaddr *)&o.addr, sizeof o.addr)) != 0) {
 		perror("kcpx_udp_echo: socket");

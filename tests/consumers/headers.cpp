@@ -2,9 +2,7 @@
 // -Werror and run by tests/packaging.rs): the extern "C" guards must give
 // the functions C linkage, and the headers must compile as C++.
 #include "ikcp.h"
-#if __has_include("kcpx.h")
 #include "kcpx.h"
-#endif
 
 #include <cstdio>
 #include <string>
@@ -52,6 +50,11 @@ int main()
 	}
 	ikcp_release(a);
 	ikcp_release(b);
-	std::printf("received \"%s\"\n", got.c_str());
-	return got == message ? 0 : 1;
+	// kcpx.h from C++: C linkage, opaque handles, result codes.
+	kcpx_config *cfg = kcpx_config_new();
+	const bool kcpx_ok = cfg != nullptr && kcpx_config_set_fec(cfg, 10, 3) == KCPX_OK &&
+			     kcpx_config_set_fec(cfg, 0, 3) == KCPX_ERR_FEC && kcpx_config_validate(cfg) == KCPX_OK;
+	kcpx_config_free(cfg);
+	std::printf("received \"%s\"; kcpx: %s\n", got.c_str(), kcpx_strerror(kcpx_ok ? KCPX_OK : KCPX_ERR_INTERNAL));
+	return got == message && kcpx_ok ? 0 : 1;
 }
