@@ -23,7 +23,7 @@ for args in "-crypt aes-128 -ds 10 -ps 3 -drop 5" "-crypt none -ds 3 -ps 2 -drop
         echo "FAIL $args: $(cat "$work/client.json")"
         fail=$((fail + 1))
     fi
-    kill -INT "$server"
+    kill -TERM "$server"
     wait "$server" || true
 done
 echo "$((4 - fail)) passed, $fail failed"

@@ -406,11 +406,12 @@ fn xor_into(data: &mut [u8], keystream: &Block) {
 /// reloaded from memory.
 #[inline(always)]
 fn xor_feedback(chunk: &mut [u8], register: &mut Block) {
-    if chunk.len() == 16 {
-        for (r, p) in register.iter_mut().zip(chunk.iter()) {
-            *r ^= *p;
-        }
-        chunk.copy_from_slice(register);
+    if let Ok(full) = <&mut [u8; 16]>::try_from(&mut *chunk) {
+        // Fixed-size arrays: one 128-bit XOR, no round trip through bytes.
+        let keystream: [u8; 16] = (*register).into();
+        let ciphertext = (u128::from_ne_bytes(keystream) ^ u128::from_ne_bytes(*full)).to_ne_bytes();
+        *full = ciphertext;
+        *register = Block::from(ciphertext);
     } else {
         xor_into(chunk, register);
     }

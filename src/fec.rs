@@ -377,6 +377,29 @@ pub enum FecInput<'a> {
     NotFec,
 }
 
+/// What a datagram (crypto header removed) is, without any decoder state: what
+/// [`FecDecoder::decode`] returns for it, minus reconstruction. A listener can use
+/// it to read the conv of a new peer's first data datagram (the first 4 KCP
+/// bytes) before it has a decoder for that peer.
+pub fn classify(datagram: &[u8]) -> FecInput<'_> {
+    if datagram.len() < FEC_HEADER_LEN {
+        return FecInput::NotFec;
+    }
+    let data = match read_u16(datagram, 4) {
+        TYPE_DATA => true,
+        TYPE_PARITY => false,
+        TYPE_OOB => return FecInput::Ignored,
+        _ => return FecInput::NotFec,
+    };
+    if datagram.len() < FEC_DATA_OVERHEAD {
+        FecInput::Malformed
+    } else if data {
+        FecInput::Data(&datagram[FEC_DATA_OVERHEAD..])
+    } else {
+        FecInput::Parity
+    }
+}
+
 /// Counters, named after kcp-go's SNMP fields where one applies.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FecStats {
@@ -538,24 +561,20 @@ impl FecDecoder {
     /// clock (wrapping), used only to expire kept shards after 60 s.
     pub fn decode<'a>(&mut self, datagram: &'a [u8], now_ms: u32) -> FecInput<'a> {
         self.release_recovered();
-        if datagram.len() < FEC_HEADER_LEN {
-            return FecInput::NotFec;
-        }
-        let kind = read_u16(datagram, 4);
-        let data = match kind {
-            TYPE_DATA => true,
-            TYPE_PARITY => false,
-            TYPE_OOB => {
+        let result = classify(datagram);
+        let data = match result {
+            FecInput::Data(_) => true,
+            FecInput::Parity => false,
+            FecInput::Ignored => {
                 self.stats.oob_ignored += 1;
-                return FecInput::Ignored;
+                return result;
             }
-            _ => return FecInput::NotFec,
+            FecInput::Malformed => {
+                self.stats.malformed += 1;
+                return result;
+            }
+            FecInput::NotFec => return result,
         };
-        if datagram.len() < FEC_DATA_OVERHEAD {
-            self.stats.malformed += 1;
-            return FecInput::Malformed;
-        }
-        let result = if data { FecInput::Data(&datagram[FEC_DATA_OVERHEAD..]) } else { FecInput::Parity };
         if !data {
             self.stats.parity_shards += 1;
         }

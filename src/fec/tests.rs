@@ -267,6 +267,9 @@ fn oob_and_foreign_datagrams_are_reported() {
     assert_eq!(decoder.decode(&short, 0), FecInput::Malformed);
     let s = decoder.stats();
     assert_eq!((s.oob_ignored, s.malformed), (1, 1));
+    assert_eq!(classify(&oob), FecInput::Ignored);
+    assert_eq!(classify(&kcp), FecInput::NotFec);
+    assert_eq!(classify(&short), FecInput::Malformed);
     assert_eq!(decoder.queued(), 0);
 }
 

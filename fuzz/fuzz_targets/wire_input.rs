@@ -1,0 +1,63 @@
+//! Arbitrary bytes into the kcp-go wire layers: the first byte picks the cipher
+//! (none, "none", AES-128) and FEC shard counts, the rest is cut into datagrams
+//! that go through `PacketCrypt::open` and `FecDecoder::decode` (and, for every
+//! fourth one, the FEC encoder and `seal`). Goal: no panic, bounded memory,
+//! recovered segments within the size the decoder promises.
+#![no_main]
+
+use kcpx::crypt::{CryptMethod, PacketCrypt, HEADER_LEN};
+use kcpx::fec::{FecConfig, FecDecoder, FecEncoder, FecInput, FEC_DATA_OVERHEAD};
+use libfuzzer_sys::fuzz_target;
+
+const MAX_SHARD: usize = 1500;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&setup, mut rest)) = data.split_first() else { return };
+    let crypt = match setup % 3 {
+        0 => None,
+        1 => Some(PacketCrypt::with_nonce_seed(CryptMethod::None, &[], &[1; 32]).unwrap()),
+        _ => Some(PacketCrypt::with_nonce_seed(CryptMethod::Aes128, &[7; 16], &[2; 32]).unwrap()),
+    };
+    let ds = 1 + usize::from(setup >> 2) % 12;
+    let ps = 1 + usize::from(setup >> 6);
+    let fec = FecConfig::new(ds, ps).unwrap();
+    let offset = crypt.as_ref().map_or(0, |_| HEADER_LEN);
+    let mut decoder = FecDecoder::new(fec, MAX_SHARD);
+    decoder.set_sync_threshold(usize::from(setup & 1) * 8);
+    let mut encoder = FecEncoder::new(fec, offset, MAX_SHARD);
+    let mut now = 0u32;
+    let mut count = 0usize;
+    while let Some((&len, tail)) = rest.split_first() {
+        let len = (usize::from(len) * 6).min(tail.len());
+        let mut datagram = tail[..len].to_vec();
+        rest = &tail[len..];
+        now = now.wrapping_add(u32::from(setup) * 97);
+        count += 1;
+        if count % 4 == 0 {
+            let mut out = vec![0u8; offset + FEC_DATA_OVERHEAD];
+            out.extend_from_slice(&datagram);
+            if let Ok(parity) = encoder.encode(&mut out) {
+                if let Some(c) = &crypt {
+                    c.seal_many(parity).unwrap();
+                }
+            }
+            if let Some(c) = &crypt {
+                let _ = c.seal(&mut out);
+            }
+        }
+        let payload: &[u8] = match &crypt {
+            Some(c) => match c.open(&mut datagram) {
+                Ok(p) => p,
+                Err(_) => continue,
+            },
+            None => &datagram,
+        };
+        if let FecInput::Data(kcp) = decoder.decode(payload, now) {
+            assert!(kcp.len() <= payload.len());
+        }
+        for r in decoder.recovered() {
+            assert!(r.len() <= MAX_SHARD);
+        }
+        assert!(decoder.queued() <= 3 * fec.total_shards());
+    }
+});
