@@ -79,11 +79,6 @@ void count_alloc_fail_after(int slot, long long successes)
 	fail_after[slot] = successes;
 }
 
-void count_alloc_reset(int slot)
-{
-	memset(&stats[slot], 0, sizeof(stats[slot]));
-}
-
 int count_alloc_balanced(int slot, const char *label)
 {
 	const struct alloc_stats *s = &stats[slot];

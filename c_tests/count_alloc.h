@@ -40,9 +40,6 @@ struct alloc_stats *count_alloc_stats(int slot);
  */
 void count_alloc_fail_after(int slot, long long successes);
 
-/* Zeroes the statistics of one slot (only when nothing is outstanding). */
-void count_alloc_reset(int slot);
-
 /* Prints the slot's statistics and returns 1 if balanced and clean, else 0. */
 int count_alloc_balanced(int slot, const char *label);
 

@@ -644,7 +644,6 @@ static void setup_worlds(void)
 		trace_init(&worlds[w].trace);
 		worlds[w].rx_arena = malloc(HARNESS_ARENA);
 		if (worlds[w].rx_arena == NULL) abort();
-		worlds[w].alloc_slot = w;
 		worlds[w].api->allocator(count_alloc_malloc(w), count_alloc_free(w));
 	}
 }

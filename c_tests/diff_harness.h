@@ -71,7 +71,6 @@ struct world {
 	ikcpcb *kcp[2];
 	struct trace trace;
 	char *rx_arena;
-	int alloc_slot;
 	int reenter_send;     /* copied from the op being run */
 	int reentered;        /* the re-entrant send was already made during this op */
 };

@@ -353,8 +353,9 @@ int ikcp_peeksize(const ikcpcb *kcp);
 
 /*
  Sets the MTU (bytes per datagram, headers included); the MSS becomes
- `mtu - 24`. Returns 0, or -1 if `mtu < 50` or `kcp` is NULL. Queued
- segments are not re-split.
+ `mtu - 24`. Returns 0, -1 if `mtu < 50` or `kcp` is NULL, -2 if the
+ flush buffer for it cannot be allocated (the MTU is then unchanged).
+ Queued segments are not re-split.
 
  # Safety
  `kcp` is NULL or live.

@@ -7,6 +7,7 @@
 //! * [`fec`] is kcp-go's forward error correction (Reed-Solomon parity datagrams).
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod conn;
 pub mod kcp;
 pub mod crypt;
 pub mod fec;

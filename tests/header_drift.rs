@@ -29,3 +29,8 @@ fn check(header: &str, config: &str, sources: &[&str]) {
 fn ikcp_h_matches_code() {
     check("include/ikcp.h", "cbindgen-ikcp.toml", &["src/ffi/ikcp.rs", "src/ffi/alloc.rs"]);
 }
+
+#[test]
+fn kcpx_h_matches_code() {
+    check("include/kcpx.h", "cbindgen-kcpx.toml", &["src/ffi/kcpx.rs"]);
+}

@@ -14,7 +14,7 @@
 
 use super::alloc::{raw_free, raw_malloc, HookAlloc};
 use super::guard;
-use crate::kcp::{clock_step, FlushBuf, Kcp, Vars};
+use crate::kcp::{clock_step, FlushBuf, Kcp, MtuError, Vars};
 use core::ffi::{c_char, c_int, c_long, c_void};
 
 /// 32-bit unsigned integer (`unsigned int` on LP64 platforms).
@@ -542,8 +542,9 @@ pub unsafe extern "C" fn ikcp_peeksize(kcp: *const ikcpcb) -> c_int {
 }
 
 /// Sets the MTU (bytes per datagram, headers included); the MSS becomes
-/// `mtu - 24`. Returns 0, or -1 if `mtu < 50` or `kcp` is NULL. Queued
-/// segments are not re-split.
+/// `mtu - 24`. Returns 0, -1 if `mtu < 50` or `kcp` is NULL, -2 if the
+/// flush buffer for it cannot be allocated (the MTU is then unchanged).
+/// Queued segments are not re-split.
 ///
 /// # Safety
 /// `kcp` is NULL or live.
@@ -551,7 +552,11 @@ pub unsafe extern "C" fn ikcp_peeksize(kcp: *const ikcpcb) -> c_int {
 pub unsafe extern "C" fn ikcp_setmtu(kcp: *mut ikcpcb, mtu: c_int) -> c_int {
     // SAFETY: per contract.
     guard(-1, || unsafe {
-        with_core(kcp, -1, |k| if mtu < 50 { -1 } else { k.set_mtu(mtu as u32).map_or(-1, |_| 0) })
+        with_core(kcp, -1, |k| match k.set_mtu(if mtu < 50 { 0 } else { mtu as u32 }) {
+            Ok(()) => 0,
+            Err(MtuError::OutOfRange) => -1,
+            Err(MtuError::NoMemory) => -2,
+        })
     })
 }
 

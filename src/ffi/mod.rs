@@ -3,12 +3,14 @@
 //! and runs inside a panic boundary so no panic ever unwinds into C.
 //!
 //! * `ikcp.rs`  — the `ikcp_*` drop-in for ikcp.c 1.7.1 (`include/ikcp.h`).
+//! * `kcpx.rs`  — `kcpx_*` kcp-go compatible connections (`include/kcpx.h`).
 //! * `alloc.rs` — `ikcp_allocator` hooks and the allocator the core uses.
 //! * `ikcp_log.c` — `ikcp_log`, a C-variadic function (not definable in
 //!   stable Rust), compiled by build.rs.
 
 pub mod alloc;
 pub mod ikcp;
+pub mod kcpx;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

@@ -19,6 +19,13 @@ impl<A: Allocator> FlushBuf<A> {
         FlushBuf { bytes: Vec::new_in(alloc), used: 0 }
     }
 
+    /// A buffer sized for `mtu` (up to the preallocation cap), or None if it
+    /// cannot be allocated.
+    pub(crate) fn for_mtu(alloc: A, mtu: usize) -> Option<Self> {
+        let mut b = FlushBuf::new_in(alloc);
+        b.reserve(1, mtu).then_some(b)
+    }
+
     /// The datagram assembled so far.
     pub fn as_slice(&self) -> &[u8] {
         self.bytes.get(..self.used).unwrap_or(&[])
@@ -53,13 +60,15 @@ impl<A: Allocator> FlushBuf<A> {
     }
 
     /// Makes room for `n` more bytes, allocating at least `size_hint` bytes
-    /// in all. False if memory could not be allocated.
+    /// (up to 64 KiB: huge MTUs grow on demand) in all. False if memory could
+    /// not be allocated.
     pub(crate) fn reserve(&mut self, n: usize, size_hint: usize) -> bool {
+        const MAX_PREALLOCATION: usize = 64 * 1024;
         let need = self.used.saturating_add(n);
         if need <= self.bytes.len() {
             return true;
         }
-        let target = need.max(size_hint);
+        let target = need.max(size_hint.min(MAX_PREALLOCATION));
         if self.bytes.try_reserve_exact(target - self.bytes.len()).is_err() {
             return false;
         }

@@ -10,17 +10,24 @@ impl<A: Allocator + Clone> Kcp<A> {
     /// Feeds one received datagram (one or more segments). On error the
     /// segments before the bad one keep their effects, as in ikcp.c.
     pub fn input(&mut self, datagram: &[u8]) -> Result<(), InputError> {
-        match self.input_c(Some(datagram), datagram.len() as i64) {
-            0 => Ok(()),
-            -2 => Err(InputError::BadLength),
-            -3 => Err(InputError::BadCommand),
-            _ => Err(InputError::ConvOrShort),
-        }
+        input_result(self.input_c(Some(datagram), datagram.len() as i64))
+    }
+
+    /// Feeds segments that did not arrive as sent but were rebuilt (by FEC):
+    /// as [`Kcp::input`], except that they give no RTT sample and do not
+    /// update the peer's window, which may be stale (kcp-go's rule).
+    pub fn input_recovered(&mut self, segments: &[u8]) -> Result<(), InputError> {
+        input_result(self.input_from(Some(segments), segments.len() as i64, false))
     }
 
     /// ikcp_input with C semantics. `size` is the C `long` argument; `data`
     /// holds `max(size, 0)` bytes (None for a NULL pointer).
     pub(crate) fn input_c(&mut self, data: Option<&[u8]>, size: i64) -> i32 {
+        self.input_from(data, size, true)
+    }
+
+    /// Input; `regular` false for rebuilt segments (see `input_recovered`).
+    fn input_from(&mut self, data: Option<&[u8]>, size: i64, regular: bool) -> i32 {
         if self.can_log(mask::INPUT) {
             self.logs.push(mask::INPUT, format_args!("[RI] {} bytes", size as i32));
         }
@@ -44,11 +51,13 @@ impl<A: Allocator + Clone> Kcp<A> {
                 return -3;
             }
             let payload = &body[..h.len as usize];
-            self.v.rmt_wnd = h.wnd as u32;
+            if regular {
+                self.v.rmt_wnd = h.wnd as u32;
+            }
             self.parse_una(h.una);
             self.shrink_buf();
             match h.cmd {
-                CMD_ACK => self.input_ack(&h, &mut ack),
+                CMD_ACK => self.input_ack(&h, &mut ack, regular),
                 CMD_PUSH => self.input_push(&h, payload),
                 CMD_WASK => {
                     self.v.probe |= ASK_TELL;
@@ -74,9 +83,9 @@ impl<A: Allocator + Clone> Kcp<A> {
         0
     }
 
-    fn input_ack(&mut self, h: &Header, ack: &mut Option<(u32, u32)>) {
+    fn input_ack(&mut self, h: &Header, ack: &mut Option<(u32, u32)>, regular: bool) {
         let rtt = timediff(self.v.current, h.ts);
-        if rtt >= 0 {
+        if rtt >= 0 && regular {
             self.update_rtt(rtt);
         }
         self.parse_ack(h.sn);
@@ -149,7 +158,7 @@ impl<A: Allocator + Clone> Kcp<A> {
         if let Some(i) = self.snd_index(sn) {
             if let Some(Some(_)) = self.snd_buf.get(i) {
                 if let Some(Some(seg)) = self.snd_buf.replace(i, None) {
-                    self.payloads.recycle(seg.data);
+                    self.recycle_payload(seg.data);
                 }
                 self.nsnd_buf -= 1;
                 self.pop_acked_front();
@@ -163,7 +172,7 @@ impl<A: Allocator + Clone> Kcp<A> {
                 break;
             }
             if let Some(Some(seg)) = self.snd_buf.pop_front() {
-                self.payloads.recycle(seg.data);
+                self.recycle_payload(seg.data);
             }
             self.nsnd_buf -= 1;
             self.pop_acked_front();
@@ -272,5 +281,14 @@ impl<A: Allocator + Clone> Kcp<A> {
             v.cwnd = v.rmt_wnd;
             v.incr = v.rmt_wnd.wrapping_mul(mss);
         }
+    }
+}
+
+fn input_result(code: i32) -> Result<(), InputError> {
+    match code {
+        0 => Ok(()),
+        -2 => Err(InputError::BadLength),
+        -3 => Err(InputError::BadCommand),
+        _ => Err(InputError::ConvOrShort),
     }
 }

@@ -194,6 +194,15 @@ pub enum SendError {
     NoMss,
 }
 
+/// Why [`Kcp::set_mtu`] refused an MTU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MtuError {
+    /// Below 50 bytes or above `i32::MAX` (ikcp_setmtu's -1).
+    OutOfRange,
+    /// The flush buffer for it could not be allocated (-2).
+    NoMemory,
+}
+
 /// Why [`Kcp::recv`] or [`Kcp::peek`] returned no message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecvError {
@@ -331,14 +340,18 @@ impl<A: Allocator + Clone> Kcp<A> {
     // ----- configuration (ikcp_setmtu, ikcp_wndsize, ikcp_nodelay, …) -----
 
     /// Sets the MTU (whole datagram); the MSS becomes `mtu - 24`. Segments
-    /// already queued are not re-split. Fails for `mtu < 50`.
-    pub fn set_mtu(&mut self, mtu: u32) -> Result<(), ()> {
+    /// already queued are not re-split. Like ikcp.c it allocates the flush
+    /// buffer for the new MTU, and keeps the old MTU if that fails.
+    pub fn set_mtu(&mut self, mtu: u32) -> Result<(), MtuError> {
         if mtu < 50 || mtu > i32::MAX as u32 {
-            return Err(());
+            return Err(MtuError::OutOfRange);
         }
+        let Some(buffer) = FlushBuf::for_mtu(self.alloc.clone(), mtu as usize) else {
+            return Err(MtuError::NoMemory);
+        };
         self.v.mtu = mtu;
         self.v.mss = mtu - OVERHEAD;
-        self.buffer = FlushBuf::new_in(self.alloc.clone());
+        self.buffer = buffer;
         Ok(())
     }
 
@@ -431,6 +444,10 @@ impl<A: Allocator + Clone> Kcp<A> {
     /// True once one segment was transmitted `dead_link` times.
     pub fn is_dead(&self) -> bool {
         self.v.state == u32::MAX
+    }
+    /// The time of the last update (ms).
+    pub fn current(&self) -> u32 {
+        self.v.current
     }
     /// Smoothed RTT in ms.
     pub fn srtt(&self) -> i32 {

@@ -9,8 +9,9 @@
 use allocator_api2::alloc::Allocator;
 use allocator_api2::vec::Vec;
 
-/// Most buffers kept for reuse.
-const POOL_LIMIT: usize = 128;
+/// Fewest and most buffers kept for reuse; in between, the larger window.
+const POOL_MIN: usize = 32;
+const POOL_MAX: usize = 4096;
 
 pub(crate) struct PayloadPool<A: Allocator + Clone> {
     free: Vec<Vec<u8, A>, A>,
@@ -45,10 +46,12 @@ impl<A: Allocator + Clone> PayloadPool<A> {
         Some(buf)
     }
 
-    /// Takes back the buffer of a segment that is done.
+    /// Takes back the buffer of a segment that is done, keeping at most
+    /// about `window` buffers: what the connection had in flight anyway.
     #[inline]
-    pub(crate) fn recycle(&mut self, buf: Vec<u8, A>) {
-        if buf.capacity() != 0 && self.free.len() < POOL_LIMIT && self.free.try_reserve(1).is_ok() {
+    pub(crate) fn recycle(&mut self, buf: Vec<u8, A>, window: u32) {
+        let limit = (window as usize).clamp(POOL_MIN, POOL_MAX);
+        if buf.capacity() != 0 && self.free.len() < limit && self.free.try_reserve(1).is_ok() {
             self.free.push(buf);
         }
     }
@@ -77,10 +80,10 @@ mod tests {
         let a = pool.filled(&[1, 2, 3], 2).unwrap();
         assert_eq!(&a[..], &[1, 2, 3, 0, 0]);
         let ptr = a.as_ptr();
-        pool.recycle(a);
+        pool.recycle(a, 0);
         let b = pool.filled(&[9], 1).unwrap();
         assert_eq!((&b[..], b.as_ptr()), (&[9u8, 0][..], ptr), "same memory, new contents");
-        pool.recycle(b);
+        pool.recycle(b, 0);
         let c = pool.filled(&[5; 8], 0).unwrap();
         assert_ne!(c.as_ptr(), ptr, "too small to reuse: a new buffer");
         pool.clear();

@@ -159,7 +159,7 @@ impl<A: Allocator + Clone> Kcp<A> {
             }
             copied += len;
             if let SegRef::Owned(seg) = seg {
-                self.payloads.recycle(seg.data);
+                self.recycle_payload(seg.data);
             }
             if self.can_log(mask::RECV) {
                 self.logs.push(mask::RECV, format_args!("recv sn={sn}"));
@@ -212,6 +212,13 @@ impl<A: Allocator> SegRef<'_, A> {
 }
 
 impl<A: Allocator + Clone> Kcp<A> {
+    /// Hands the buffer of a finished segment to the payload pool.
+    #[inline]
+    pub(crate) fn recycle_payload(&mut self, data: Vec<u8, A>) {
+        let window = self.v.snd_wnd.max(self.v.rcv_wnd);
+        self.payloads.recycle(data, window);
+    }
+
     /// A payload of `n` bytes taken from the front of `src` (zeros once it
     /// is exhausted, or for a NULL source).
     fn take_payload(&mut self, src: &mut Option<&[u8]>, n: usize) -> Option<Vec<u8, A>> {

@@ -205,3 +205,63 @@ fn dead_link_after_repeated_timeouts() {
     assert!(k.is_dead());
     assert!(k.xmit() >= 2);
 }
+
+#[test]
+fn recovered_input_skips_rtt_and_remote_window() {
+    let mut a = Kcp::new(5);
+    a.send(b"data").unwrap();
+    let mut out = vec![];
+    a.update(0, |_| {});
+    a.update(100, |d| out.push(d.to_vec()));
+    let mut b = Kcp::new(5);
+    b.update(100, |_| {});
+    b.input(&out[0]).unwrap();
+    let mut acks = vec![];
+    b.flush(|d| acks.push(d.to_vec()));
+    let mut ack = acks[0].clone();
+    ack[6..8].copy_from_slice(&7u16.to_le_bytes()); // a distinctive window
+    a.update(200, |_| {});
+    let (srtt, rmt) = (a.srtt(), a.v.rmt_wnd);
+    a.input_recovered(&ack).unwrap();
+    assert_eq!((a.srtt(), a.v.rmt_wnd), (srtt, rmt), "no RTT sample, no window update");
+    assert_eq!(a.wait_snd(), 0, "but the ACK itself counts");
+}
+
+/// Sequence numbers wrap past 2^32 mid-transfer (C callers cannot set
+/// snd_nxt/rcv_nxt, so the differential harness cannot reach this).
+#[test]
+fn sequence_numbers_wrap_around() {
+    for seed in [7u64, 8] {
+        let mut p = Pair::new(seed, 10);
+        let start = u32::MAX - 40;
+        for k in [&mut p.a, &mut p.b] {
+            k.set_nodelay(1, 10, 2, 1);
+            (k.v.snd_una, k.v.snd_nxt, k.v.rcv_nxt) = (start, start, start);
+        }
+        let mut got = std::vec::Vec::new();
+        let mut buf = vec![0u8; 4096];
+        for i in 0..200u32 {
+            p.a.send(&i.to_le_bytes()).unwrap();
+            p.step(10);
+            while let Ok(n) = p.b.recv(&mut buf) {
+                got.push(u32::from_le_bytes(buf[..n].try_into().unwrap()));
+            }
+        }
+        for _ in 0..2000 {
+            p.step(10);
+            while let Ok(n) = p.b.recv(&mut buf) {
+                got.push(u32::from_le_bytes(buf[..n].try_into().unwrap()));
+            }
+        }
+        assert_eq!(got, (0..200).collect::<std::vec::Vec<_>>(), "seed {seed}");
+        assert!(timediff(p.a.v.snd_nxt, start) == 200 && p.a.v.snd_nxt < start, "wrapped");
+    }
+}
+
+#[test]
+fn set_mtu_bounds() {
+    let mut k = Kcp::new(1);
+    assert_eq!(k.set_mtu(49), Err(MtuError::OutOfRange));
+    assert_eq!(k.set_mtu(50), Ok(()));
+    assert_eq!((k.mtu(), k.mss()), (50, 26));
+}

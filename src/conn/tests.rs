@@ -1,0 +1,225 @@
+//! Connections on a virtual clock and a lossy in-memory wire.
+
+use super::*;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Updates `from` and delivers its datagrams to `to`, dropping `loss`%.
+/// Returns the datagrams delivered.
+fn deliver(from: &mut Conn, to: &mut Conn, now: u32, loss: u64, rng: &mut Rng) -> Vec<Vec<u8>> {
+    from.update(now);
+    let out = from.take_outbox();
+    let kept: Vec<Vec<u8>> = out.iter().filter(|_| rng.below(100) >= loss).map(<[u8]>::to_vec).collect();
+    from.restore_outbox(out);
+    for d in &kept {
+        let _ = to.input(d, now);
+    }
+    kept
+}
+
+fn config(crypt: Option<(CryptMethod, usize)>, fec: Option<(usize, usize)>) -> ConnConfig {
+    ConnConfig {
+        fec: fec.map(|(d, p)| FecConfig::new(d, p).unwrap()),
+        crypt: crypt.map(|(m, n)| (m, vec![0x5a; n])),
+        nodelay: (1, 10, 2, 1),
+        window: (256, 256),
+        mtu: 1400,
+        stream: true,
+    }
+}
+
+/// Sends `len` seeded bytes from a to b through a wire dropping `loss`% of
+/// datagrams each way; returns both ends' stats. Checks every byte.
+fn transfer(seed: u64, cfg: &ConnConfig, len: usize, loss: u64) -> (ConnStats, ConnStats) {
+    let mut a = Conn::new(9, cfg).unwrap();
+    let mut b = Conn::new(9, cfg).unwrap();
+    let mut rng = Rng(seed | 1);
+    let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+    let (mut sent, mut got) = (0usize, Vec::new());
+    let mut buf = vec![0u8; 1 << 16];
+    for step in 0..20_000u32 {
+        let now = step * 5;
+        while sent < len && a.kcp().wait_snd() < 512 {
+            let n = (len - sent).min(8000);
+            sent += a.send(&data[sent..sent + n]).unwrap();
+            // Traffic back too, so both directions carry FEC groups.
+            b.send(&data[..n.min(2000)]).unwrap();
+        }
+        while a.recv(&mut buf).is_ok() {}
+        let mtu = cfg.mtu as usize;
+        for d in deliver(&mut a, &mut b, now, loss, &mut rng).iter().chain(&deliver(&mut b, &mut a, now, loss, &mut rng)) {
+            assert!(d.len() <= mtu, "seed {seed}: datagram over MTU");
+        }
+        let (sa, sb) = (a.stats(), b.stats());
+        assert_eq!(sa.in_csum_errors + sa.kcp_in_errors + sb.in_csum_errors + sb.kcp_in_errors, 0, "seed {seed}");
+        while let Ok(n) = b.recv(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        if got.len() == len {
+            break;
+        }
+    }
+    assert!(got == data, "seed {seed} {cfg:?}: {} of {len} bytes arrived intact", got.len());
+    (a.stats(), b.stats())
+}
+
+#[test]
+fn every_cipher_and_fec_combination_transfers_intact() {
+    let crypts = [None, Some((CryptMethod::None, 0)), Some((CryptMethod::Aes128, 16)), Some((CryptMethod::Aes256, 32))];
+    for (i, crypt) in crypts.into_iter().enumerate() {
+        for fec in [None, Some((10, 3)), Some((3, 2))] {
+            let (_, b) = transfer(100 + i as u64, &config(crypt, fec), 64 * 1024, 0);
+            assert_eq!(b.in_csum_errors + b.kcp_in_errors + b.in_errs, 0);
+        }
+    }
+}
+
+#[test]
+fn fec_recovers_lost_datagrams_under_loss() {
+    let cfg = config(Some((CryptMethod::Aes128, 16)), Some((3, 2)));
+    let (a, b) = transfer(7, &cfg, 256 * 1024, 10);
+    assert!(b.fec_recovered > 0 && a.fec_recovered > 0, "recovered a={} b={}", a.fec_recovered, b.fec_recovered);
+    assert!(b.fec_parity_shards > 0);
+}
+
+#[test]
+fn mtu_counts_every_header() {
+    let cfg = config(Some((CryptMethod::Aes128, 16)), Some((10, 3)));
+    let c = Conn::new(1, &cfg).unwrap();
+    assert_eq!(c.kcp().mss(), 1400 - 20 - 8 - 24, "kcp-go: mss 1348 with both on");
+    let mut small = cfg.clone();
+    small.mtu = 20 + 8 + 49;
+    assert_eq!(Conn::new(1, &small).err(), Some(ConnError::Mtu));
+    small.mtu = 1501;
+    assert_eq!(Conn::new(1, &small).err(), Some(ConnError::Mtu));
+}
+
+#[test]
+fn bad_keys_and_fec_settings_are_refused() {
+    let mut cfg = config(Some((CryptMethod::Aes256, 16)), None);
+    assert!(matches!(Conn::new(1, &cfg), Err(ConnError::Crypt(_))));
+    cfg = config(None, None);
+    assert!(FecConfig::new(200, 57).is_err() && FecConfig::new(0, 3).is_err());
+    assert!(Conn::new(1, &cfg).is_ok());
+}
+
+/// Random, truncated, bit-flipped, replayed and wrong-key datagrams are
+/// rejected and counted; the real stream still arrives intact.
+#[test]
+fn hostile_datagrams_are_rejected_and_never_corrupt_delivery() {
+    let cfg = config(Some((CryptMethod::Aes128, 16)), Some((3, 2)));
+    let mut wrong = cfg.clone();
+    wrong.crypt = Some((CryptMethod::Aes128, vec![1; 16]));
+    let mut a = Conn::new(9, &cfg).unwrap();
+    let mut b = Conn::new(9, &cfg).unwrap();
+    let mut forger = Conn::new(9, &wrong).unwrap();
+    let mut rng = Rng(0xbad);
+    let data: Vec<u8> = (0..200_000).map(|_| rng.next() as u8).collect();
+    let mut sent = 0;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut seen: Vec<Vec<u8>> = Vec::new();
+    let mut must_reject = 0u64;
+    for step in 0..20_000u32 {
+        let now = step * 5;
+        while sent < data.len() && a.kcp().wait_snd() < 256 {
+            sent += a.send(&data[sent..(sent + 4000).min(data.len())]).unwrap();
+        }
+        forger.send(b"forged").unwrap();
+        for c in [&mut a, &mut b, &mut forger] {
+            c.update(now);
+        }
+        let (oa, ob, of) = (a.take_outbox(), b.take_outbox(), forger.take_outbox());
+        for d in oa.iter() {
+            seen.push(d.to_vec());
+            let mut hostile = d.to_vec();
+            let kind = rng.below(4);
+            must_reject += u64::from(kind != 2);
+            match kind {
+                0 => hostile.truncate(rng.below(d.len() as u64) as usize),
+                1 => {
+                    let i = rng.below(d.len() as u64) as usize;
+                    hostile[i] ^= 1 << rng.below(8);
+                }
+                2 => hostile = seen[rng.below(seen.len() as u64) as usize].clone(), // replay
+                _ => hostile.iter_mut().for_each(|x| *x = rng.next() as u8),
+            }
+            let _ = b.input(&hostile, now);
+            b.input(d, now).unwrap();
+        }
+        for d in of.iter() {
+            assert_eq!(b.input(d, now), Err(ConnError::Checksum), "wrong key");
+            must_reject += 1;
+        }
+        for d in ob.iter() {
+            a.input(d, now).unwrap();
+        }
+        seen.truncate(4096);
+        while let Ok(n) = b.recv(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        if got.len() == data.len() {
+            break;
+        }
+    }
+    assert!(got == data, "{} of {} bytes, intact: {}", got.len(), data.len(), data.starts_with(&got));
+    let s = b.stats();
+    assert!(must_reject > 100);
+    assert_eq!(s.in_csum_errors + s.in_errs, must_reject, "every hostile datagram but the replays is rejected and counted: {s:?}");
+}
+
+/// Ends configured with different FEC shard counts must not corrupt the
+/// stream (kcp-go 5.6.1 does): the decoder refuses to rebuild.
+#[test]
+fn mismatched_fec_settings_do_not_corrupt() {
+    let a_cfg = config(None, Some((10, 3)));
+    let b_cfg = config(None, Some((3, 2)));
+    let mut a = Conn::new(9, &a_cfg).unwrap();
+    let mut b = Conn::new(9, &b_cfg).unwrap();
+    let mut rng = Rng(5);
+    let data: Vec<u8> = (0..100_000).map(|_| rng.next() as u8).collect();
+    a.send(&data).unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 17];
+    for step in 0..5000u32 {
+        let now = step * 10;
+        deliver(&mut a, &mut b, now, 10, &mut rng);
+        deliver(&mut b, &mut a, now, 10, &mut rng);
+        while let Ok(n) = b.recv(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    assert!(data.starts_with(&got), "delivered bytes are a prefix of what was sent");
+    assert_eq!(got.len(), data.len());
+}
+
+#[test]
+fn conv_of_reads_the_first_datagram_of_a_new_peer() {
+    for (crypt, fec) in [(None, None), (Some((CryptMethod::Aes256, 32)), Some((3, 2))), (Some((CryptMethod::None, 0)), None)] {
+        let cfg = config(crypt, fec);
+        let mut a = Conn::new(0xfeed_beef, &cfg).unwrap();
+        a.send(b"hello").unwrap();
+        a.update(0);
+        a.update(100);
+        let out = a.take_outbox();
+        let first = out.iter().next().unwrap();
+        assert_eq!(conv_of(&cfg, first), Ok(0xfeed_beef), "{cfg:?}");
+        assert_eq!(conv_of(&cfg, &first[..3]), Err(ConnError::Short));
+        if cfg.crypt.is_some() {
+            let mut bad = first.to_vec();
+            bad[30] ^= 1;
+            assert_eq!(conv_of(&cfg, &bad), Err(ConnError::Checksum));
+        }
+    }
+}

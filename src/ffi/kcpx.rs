@@ -1,0 +1,669 @@
+//! `kcpx_*`: kcp-go compatible connections (FEC + AES-CFB + CRC32) as a
+//! sans-IO C API. The caller owns the UDP socket and the clock:
+//!
+//! ```c
+//! kcpx_config *cfg = kcpx_config_new();
+//! kcpx_config_set_fec(cfg, 10, 3);
+//! kcpx_config_set_crypt(cfg, "aes-128", key, 16);
+//! kcpx_conn *c = kcpx_conn_new(conv, cfg, send_udp, &sock);
+//! kcpx_config_free(cfg);                     // the connection keeps a copy
+//! kcpx_conn_send(c, data, len);
+//! for (;;) {
+//!     kcpx_conn_update(c, now_ms());         // datagrams go to send_udp
+//!     n = recvfrom(...); kcpx_conn_input(c, buf, n);
+//!     while ((n = kcpx_conn_recv(c, out, sizeof out)) > 0) use(out, n);
+//! }
+//! kcpx_conn_free(c);
+//! ```
+//!
+//! Every function checks NULL and invalid arguments and returns one of the
+//! `KCPX_*` codes below; nothing panics across the boundary. Objects are
+//! not thread-safe: use each from one thread at a time.
+
+use super::guard;
+use crate::conn::{Conn, ConnConfig, ConnError, ConnStats};
+use crate::crypt::{key_from_password, CryptError, CryptMethod};
+use crate::fec::FecConfig;
+use core::ffi::{c_char, c_int, c_void, CStr};
+
+/// Success.
+pub const KCPX_OK: c_int = 0;
+/// A required pointer argument is NULL.
+pub const KCPX_ERR_NULL: c_int = -1;
+/// An argument is out of range.
+pub const KCPX_ERR_INVALID: c_int = -2;
+/// No complete message is waiting (try again after more input).
+pub const KCPX_ERR_AGAIN: c_int = -3;
+/// The buffer is smaller than the next message (see `kcpx_conn_peeksize`).
+pub const KCPX_ERR_BUFFER_TOO_SMALL: c_int = -4;
+/// The message needs more than 127 segments (use stream mode or split it).
+pub const KCPX_ERR_TOO_LARGE: c_int = -5;
+/// Unknown cipher name, or a key of the wrong length for it.
+pub const KCPX_ERR_KEY: c_int = -6;
+/// FEC shard counts out of range (1..=255 each, sum <= 256, or 0,0 for off).
+pub const KCPX_ERR_FEC: c_int = -7;
+/// The MTU is outside 50..=1500 or leaves too little room after the headers.
+pub const KCPX_ERR_MTU: c_int = -8;
+/// A datagram failed its CRC-32 check (wrong key, corruption or forgery).
+pub const KCPX_ERR_CHECKSUM: c_int = -9;
+/// A datagram is too short for its headers.
+pub const KCPX_ERR_SHORT: c_int = -10;
+/// KCP refused the datagram's segments (another conversation, bad length
+/// or command).
+pub const KCPX_ERR_KCP: c_int = -11;
+/// The operating system's random source failed.
+pub const KCPX_ERR_RANDOM: c_int = -12;
+/// An internal error in kcpx (a bug; please report it).
+pub const KCPX_ERR_INTERNAL: c_int = -13;
+
+/// Settings for new connections. Create with `kcpx_config_new`, free with
+/// `kcpx_config_free`. Opaque.
+#[allow(non_camel_case_types)]
+pub struct kcpx_config {
+    cfg: ConnConfig,
+}
+
+/// A connection. Create with `kcpx_conn_new`, free with `kcpx_conn_free`.
+/// Opaque.
+#[allow(non_camel_case_types)]
+pub struct kcpx_conn {
+    conn: Conn,
+    output: OutputFn,
+    user: *mut c_void,
+}
+
+/// Receives each datagram to send, in order. The return value is ignored.
+type OutputFn = unsafe extern "C" fn(datagram: *const u8, len: usize, user: *mut c_void) -> c_int;
+
+/// kcp-go's SNMP counters that apply to one connection.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Default)]
+pub struct kcpx_stats {
+    /// Payload bytes accepted by `kcpx_conn_send`.
+    pub bytes_sent: u64,
+    /// Payload bytes returned by `kcpx_conn_recv`.
+    pub bytes_received: u64,
+    /// Datagrams given to `kcpx_conn_input`.
+    pub in_pkts: u64,
+    /// Bytes given to `kcpx_conn_input`.
+    pub in_bytes: u64,
+    /// Datagrams produced (parity included).
+    pub out_pkts: u64,
+    /// Bytes produced.
+    pub out_bytes: u64,
+    /// Datagrams too short for their headers.
+    pub in_errs: u64,
+    /// Datagrams failing the CRC-32 check.
+    pub in_csum_errors: u64,
+    /// Datagrams KCP refused.
+    pub kcp_in_errors: u64,
+    /// Segments retransmitted after a timeout.
+    pub retrans_segs: u64,
+    /// Data datagrams rebuilt from FEC parity.
+    pub fec_recovered: u64,
+    /// Rebuilt datagrams with an impossible size (dropped).
+    pub fec_errs: u64,
+    /// FEC parity datagrams received.
+    pub fec_parity_shards: u64,
+    /// Data shards dropped before their group could be completed.
+    pub fec_short_shards: u64,
+}
+
+impl From<ConnStats> for kcpx_stats {
+    fn from(s: ConnStats) -> Self {
+        kcpx_stats {
+            bytes_sent: s.bytes_sent,
+            bytes_received: s.bytes_received,
+            in_pkts: s.in_pkts,
+            in_bytes: s.in_bytes,
+            out_pkts: s.out_pkts,
+            out_bytes: s.out_bytes,
+            in_errs: s.in_errs,
+            in_csum_errors: s.in_csum_errors,
+            kcp_in_errors: s.kcp_in_errors,
+            retrans_segs: s.retrans_segs,
+            fec_recovered: s.fec_recovered,
+            fec_errs: s.fec_errs,
+            fec_parity_shards: s.fec_parity_shards,
+            fec_short_shards: s.fec_short_shards,
+        }
+    }
+}
+
+fn code(e: ConnError) -> c_int {
+    match e {
+        ConnError::Crypt(CryptError::Random) => KCPX_ERR_RANDOM,
+        ConnError::Crypt(_) => KCPX_ERR_KEY,
+        ConnError::Fec(_) => KCPX_ERR_FEC,
+        ConnError::Mtu => KCPX_ERR_MTU,
+        ConnError::TooLarge => KCPX_ERR_TOO_LARGE,
+        ConnError::Empty => KCPX_ERR_AGAIN,
+        ConnError::BufferTooSmall => KCPX_ERR_BUFFER_TOO_SMALL,
+        ConnError::Checksum => KCPX_ERR_CHECKSUM,
+        ConnError::Short => KCPX_ERR_SHORT,
+        ConnError::Kcp => KCPX_ERR_KCP,
+    }
+}
+
+/// Runs `op` on the config behind `cfg`, or returns KCPX_ERR_NULL.
+///
+/// # Safety
+/// `cfg` is NULL or from `kcpx_config_new` and not freed.
+unsafe fn with_config(cfg: *mut kcpx_config, op: impl FnOnce(&mut ConnConfig) -> c_int) -> c_int {
+    // SAFETY: per contract.
+    guard(KCPX_ERR_INTERNAL, || match unsafe { cfg.as_mut() } {
+        Some(c) => op(&mut c.cfg),
+        None => KCPX_ERR_NULL,
+    })
+}
+
+/// A new configuration with kcp-go's defaults: no FEC, no crypto header,
+/// nodelay (0, 100, 0, 0), windows 32/32, MTU 1400 (whole UDP payload),
+/// message mode. Free with `kcpx_config_free`. NULL if out of memory.
+#[no_mangle]
+pub extern "C" fn kcpx_config_new() -> *mut kcpx_config {
+    guard(core::ptr::null_mut(), || Box::into_raw(Box::new(kcpx_config { cfg: ConnConfig::default() })))
+}
+
+/// Frees a configuration (NULL is ignored). Connections created from it
+/// keep their own copy.
+///
+/// # Safety
+/// `cfg` is NULL or from `kcpx_config_new` and not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_config_free(cfg: *mut kcpx_config) {
+    if !cfg.is_null() {
+        // SAFETY: per contract, allocated by Box in kcpx_config_new.
+        guard((), || drop(unsafe { Box::from_raw(cfg) }));
+    }
+}
+
+/// Forward error correction as kcp-go: after every `data_shards` datagrams,
+/// `parity_shards` Reed-Solomon parity datagrams. 0,0 turns FEC off (no FEC
+/// header). Returns KCPX_OK, KCPX_ERR_NULL, or KCPX_ERR_FEC (each must be
+/// >= 1, their sum <= 256).
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_config_set_fec(cfg: *mut kcpx_config, data_shards: c_int, parity_shards: c_int) -> c_int {
+    // SAFETY: per contract.
+    unsafe {
+        with_config(cfg, |c| {
+            if data_shards == 0 && parity_shards == 0 {
+                c.fec = None;
+                return KCPX_OK;
+            }
+            let (Ok(ds), Ok(ps)) = (usize::try_from(data_shards), usize::try_from(parity_shards)) else {
+                return KCPX_ERR_FEC;
+            };
+            match FecConfig::new(ds, ps) {
+                Ok(f) => {
+                    c.fec = Some(f);
+                    KCPX_OK
+                }
+                Err(_) => KCPX_ERR_FEC,
+            }
+        })
+    }
+}
+
+/// Packet encryption as kcp-go: `method` is "aes-128", "aes-192",
+/// "aes-256" (or kcptun's "aes", = aes-256) with a raw key of 16, 24 or 32
+/// bytes, or "none" (kcp-go's none cipher: nonce + CRC-32 header, not
+/// encrypted; the key is ignored and may be NULL). `method` NULL: no crypto
+/// header at all (plain kcp-go without a BlockCrypt). The key is copied.
+/// Returns KCPX_OK, KCPX_ERR_NULL (cfg, or key with key_len > 0) or
+/// KCPX_ERR_KEY (unknown method, wrong key length).
+///
+/// # Safety
+/// `cfg` is NULL or live; `method` NULL or a NUL-terminated string; `key`
+/// NULL or readable for `key_len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_config_set_crypt(
+    cfg: *mut kcpx_config,
+    method: *const c_char,
+    key: *const u8,
+    key_len: usize,
+) -> c_int {
+    // SAFETY: per contract.
+    unsafe {
+        with_config(cfg, |c| {
+            if method.is_null() {
+                c.crypt = None;
+                return KCPX_OK;
+            }
+            // SAFETY (outer block): NUL-terminated per contract.
+            let name = CStr::from_ptr(method);
+            let Some(m) = name.to_str().ok().and_then(CryptMethod::from_name) else { return KCPX_ERR_KEY };
+            let key: &[u8] = match (key.is_null(), key_len) {
+                (_, 0) => &[],
+                (true, _) => return KCPX_ERR_NULL,
+                // SAFETY (outer block): readable for key_len bytes per contract.
+                (false, n) => core::slice::from_raw_parts(key, n),
+            };
+            if m != CryptMethod::None && key.len() != m.key_len() {
+                return KCPX_ERR_KEY;
+            }
+            c.crypt = Some((m, key.to_vec()));
+            KCPX_OK
+        })
+    }
+}
+
+/// KCP tuning, as ikcp_nodelay: `nodelay` 0/1/2, `interval` ms (clamped to
+/// 10..5000), `resend` fast-retransmit threshold (0 off), `nc` 1 disables
+/// congestion control; negative keeps a value. kcptun's fast mode is
+/// (0, 30, 2, 1); the fastest is (1, 10, 2, 1). Returns KCPX_OK or
+/// KCPX_ERR_NULL.
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_config_set_nodelay(
+    cfg: *mut kcpx_config,
+    nodelay: c_int,
+    interval: c_int,
+    resend: c_int,
+    nc: c_int,
+) -> c_int {
+    // SAFETY: per contract.
+    unsafe {
+        with_config(cfg, |c| {
+            let keep = |new: c_int, old: i32| if new >= 0 { new } else { old };
+            let (n, i, r, x) = c.nodelay;
+            c.nodelay = (keep(nodelay, n), keep(interval, i), keep(resend, r), keep(nc, x));
+            KCPX_OK
+        })
+    }
+}
+
+/// Send and receive windows in segments (kcp-go defaults 32/32; the
+/// receive window is at least 128 in effect, as in ikcp.c). Returns KCPX_OK,
+/// KCPX_ERR_NULL, or KCPX_ERR_INVALID unless both are >= 1.
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_config_set_window(cfg: *mut kcpx_config, sndwnd: c_int, rcvwnd: c_int) -> c_int {
+    // SAFETY: per contract.
+    unsafe {
+        with_config(cfg, |c| {
+            if sndwnd < 1 || rcvwnd < 1 {
+                return KCPX_ERR_INVALID;
+            }
+            c.window = (sndwnd as u32, rcvwnd as u32);
+            KCPX_OK
+        })
+    }
+}
+
+/// Largest UDP payload in bytes, crypto and FEC headers included (kcp-go's
+/// meaning; default 1400). Returns KCPX_OK, KCPX_ERR_NULL, or KCPX_ERR_MTU
+/// outside 50..=1500 (`kcpx_conn_new` also needs 50 bytes left for KCP
+/// after the headers).
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_config_set_mtu(cfg: *mut kcpx_config, mtu: c_int) -> c_int {
+    // SAFETY: per contract.
+    unsafe {
+        with_config(cfg, |c| {
+            if !(50..=1500).contains(&mtu) {
+                return KCPX_ERR_MTU;
+            }
+            c.mtu = mtu as u32;
+            KCPX_OK
+        })
+    }
+}
+
+/// Stream mode (non-zero): a byte stream without message boundaries, as
+/// kcp-go's SetStreamMode. Returns KCPX_OK or KCPX_ERR_NULL.
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_config_set_stream(cfg: *mut kcpx_config, on: c_int) -> c_int {
+    // SAFETY: per contract.
+    unsafe {
+        with_config(cfg, |c| {
+            c.stream = on != 0;
+            KCPX_OK
+        })
+    }
+}
+
+/// Checks that a connection can be created from `cfg` (what
+/// `kcpx_conn_new` would refuse, as a code): KCPX_OK, KCPX_ERR_NULL,
+/// KCPX_ERR_KEY, KCPX_ERR_MTU or KCPX_ERR_RANDOM.
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_config_validate(cfg: *const kcpx_config) -> c_int {
+    // SAFETY: per contract.
+    guard(KCPX_ERR_INTERNAL, || match unsafe { cfg.as_ref() } {
+        Some(c) => Conn::new(0, &c.cfg).map_or_else(code, |_| KCPX_OK),
+        None => KCPX_ERR_NULL,
+    })
+}
+
+/// A connection for conversation `conv` (both ends use the same; kcp-go
+/// clients pick it at random) with a copy of `cfg`. `output` receives each
+/// datagram to send (with `user`), during `kcpx_conn_update` and
+/// `kcpx_conn_flush`; it may call other kcpx_conn_* functions on this
+/// connection but must not free it. Returns NULL if `cfg` or `output` is
+/// NULL or the configuration is refused (see `kcpx_config_validate`).
+/// Free with `kcpx_conn_free`.
+///
+/// # Safety
+/// `cfg` is NULL or live; `output` is a valid function (or NULL).
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_conn_new(
+    conv: u32,
+    cfg: *const kcpx_config,
+    output: Option<unsafe extern "C" fn(datagram: *const u8, len: usize, user: *mut c_void) -> c_int>,
+    user: *mut c_void,
+) -> *mut kcpx_conn {
+    guard(core::ptr::null_mut(), || {
+        // SAFETY: per contract.
+        let (Some(c), Some(output)) = (unsafe { cfg.as_ref() }, output) else { return core::ptr::null_mut() };
+        match Conn::new(conv, &c.cfg) {
+            Ok(conn) => Box::into_raw(Box::new(kcpx_conn { conn, output, user })),
+            Err(_) => core::ptr::null_mut(),
+        }
+    })
+}
+
+/// Frees a connection (NULL is ignored). Not from inside its own output
+/// callback.
+///
+/// # Safety
+/// `c` is NULL or from `kcpx_conn_new` and not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_conn_free(c: *mut kcpx_conn) {
+    if !c.is_null() {
+        // SAFETY: per contract, allocated by Box in kcpx_conn_new.
+        guard((), || drop(unsafe { Box::from_raw(c) }));
+    }
+}
+
+/// Runs `op` on the connection behind `c`, or returns KCPX_ERR_NULL.
+///
+/// # Safety
+/// `c` is NULL or live, and not borrowed elsewhere.
+unsafe fn with_conn(c: *mut kcpx_conn, op: impl FnOnce(&mut Conn) -> c_int) -> c_int {
+    // SAFETY: per contract.
+    guard(KCPX_ERR_INTERNAL, || match unsafe { c.as_mut() } {
+        Some(k) => op(&mut k.conn),
+        None => KCPX_ERR_NULL,
+    })
+}
+
+/// Takes one received UDP datagram (`len` bytes). Returns KCPX_OK, or a
+/// negative code: KCPX_ERR_NULL, KCPX_ERR_CHECKSUM, KCPX_ERR_SHORT,
+/// KCPX_ERR_KCP. Rejected datagrams are counted in the stats and change
+/// nothing else. Times RTT samples with the clock of the last
+/// `kcpx_conn_update`.
+///
+/// # Safety
+/// `c` is NULL or live; `datagram` is NULL or readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_conn_input(c: *mut kcpx_conn, datagram: *const u8, len: usize) -> c_int {
+    if datagram.is_null() {
+        return KCPX_ERR_NULL;
+    }
+    // SAFETY: readable for `len` bytes per contract.
+    let d = unsafe { core::slice::from_raw_parts(datagram, len) };
+    // SAFETY: per contract.
+    unsafe {
+        with_conn(c, |conn| {
+            let now = conn.kcp().current();
+            conn.input(d, now).map_or_else(code, |_| KCPX_OK)
+        })
+    }
+}
+
+/// Queues `len` bytes for sending. Returns the bytes queued (all of them),
+/// or KCPX_ERR_NULL, KCPX_ERR_TOO_LARGE (a message over 127 segments, or
+/// `len` over INT_MAX). Data leaves on the next update or flush.
+///
+/// # Safety
+/// `c` is NULL or live; `buf` is NULL or readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_conn_send(c: *mut kcpx_conn, buf: *const c_void, len: usize) -> c_int {
+    if buf.is_null() && len > 0 {
+        return KCPX_ERR_NULL;
+    }
+    if len > c_int::MAX as usize {
+        return KCPX_ERR_TOO_LARGE;
+    }
+    // SAFETY: readable for `len` bytes per contract (or empty).
+    let d: &[u8] = if len == 0 { &[] } else { unsafe { core::slice::from_raw_parts(buf as *const u8, len) } };
+    // SAFETY: per contract.
+    unsafe { with_conn(c, |conn| conn.send(d).map_or_else(code, |n| n as c_int)) }
+}
+
+/// Receives the next message (stream mode: the next chunk of bytes) into
+/// `buf`. Returns its length, or KCPX_ERR_AGAIN (nothing complete yet),
+/// KCPX_ERR_BUFFER_TOO_SMALL (see `kcpx_conn_peeksize`), KCPX_ERR_NULL.
+///
+/// # Safety
+/// `c` is NULL or live; `buf` is NULL or writable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_conn_recv(c: *mut kcpx_conn, buf: *mut c_void, len: usize) -> c_int {
+    if buf.is_null() {
+        return KCPX_ERR_NULL;
+    }
+    // SAFETY: writable for `len` bytes per contract.
+    let b = unsafe { core::slice::from_raw_parts_mut(buf as *mut u8, len.min(c_int::MAX as usize)) };
+    // SAFETY: per contract.
+    unsafe { with_conn(c, |conn| conn.recv(b).map_or_else(code, |n| n as c_int)) }
+}
+
+/// Size of the next complete message, or KCPX_ERR_AGAIN / KCPX_ERR_NULL.
+///
+/// # Safety
+/// `c` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_conn_peeksize(c: *const kcpx_conn) -> c_int {
+    // SAFETY: per contract.
+    guard(KCPX_ERR_INTERNAL, || match unsafe { c.as_ref() } {
+        Some(k) => k.conn.peek_size().map_or(KCPX_ERR_AGAIN, |n| n as c_int),
+        None => KCPX_ERR_NULL,
+    })
+}
+
+/// Segments queued or in flight (use it to throttle: the send queue is
+/// unbounded), or KCPX_ERR_NULL.
+///
+/// # Safety
+/// `c` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_conn_waitsnd(c: *const kcpx_conn) -> c_int {
+    // SAFETY: per contract.
+    guard(KCPX_ERR_INTERNAL, || match unsafe { c.as_ref() } {
+        Some(k) => k.conn.kcp().wait_snd().min(c_int::MAX as u32) as c_int,
+        None => KCPX_ERR_NULL,
+    })
+}
+
+/// Hands the datagrams produced so far to the output callback, with no
+/// Rust borrow of the connection alive (the callback may re-enter).
+///
+/// # Safety
+/// `c` is live.
+unsafe fn deliver(c: *mut kcpx_conn) {
+    // SAFETY: live per contract; the reference ends before the callbacks.
+    let Some(k) = (unsafe { c.as_mut() }) else { return };
+    let (output, user) = (k.output, k.user);
+    let outbox = k.conn.take_outbox();
+    for d in outbox.iter() {
+        // SAFETY: the user's callback; `outbox` is owned by this frame.
+        unsafe { output(d.as_ptr(), d.len(), user) };
+    }
+    // SAFETY: re-derived after the callbacks.
+    if let Some(k) = unsafe { c.as_mut() } {
+        k.conn.restore_outbox(outbox);
+    }
+}
+
+/// Advances the clock to `now_ms` (milliseconds, any origin, wrapping) and
+/// sends what is due through the output callback. Call it every interval
+/// or when `kcpx_conn_check` says. NULL is ignored.
+///
+/// # Safety
+/// `c` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_conn_update(c: *mut kcpx_conn, now_ms: u32) {
+    // SAFETY: per contract.
+    guard((), || unsafe {
+        if with_conn(c, |conn| {
+            conn.update(now_ms);
+            KCPX_OK
+        }) == KCPX_OK
+        {
+            deliver(c);
+        }
+    })
+}
+
+/// Sends what is due now (e.g. right after `kcpx_conn_send`, as kcp-go
+/// does on every write) without waiting for the next update. NULL is
+/// ignored.
+///
+/// # Safety
+/// `c` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_conn_flush(c: *mut kcpx_conn) {
+    // SAFETY: per contract.
+    guard((), || unsafe {
+        if with_conn(c, |conn| {
+            conn.flush();
+            KCPX_OK
+        }) == KCPX_OK
+        {
+            deliver(c);
+        }
+    })
+}
+
+/// When to call `kcpx_conn_update` next: an absolute time in ms, at most
+/// one interval after `now_ms`. NULL returns `now_ms`.
+///
+/// # Safety
+/// `c` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_conn_check(c: *const kcpx_conn, now_ms: u32) -> u32 {
+    // SAFETY: per contract.
+    guard(now_ms, || unsafe { c.as_ref() }.map_or(now_ms, |k| k.conn.check(now_ms)))
+}
+
+/// Copies the connection's counters into `*out`. Returns KCPX_OK or
+/// KCPX_ERR_NULL.
+///
+/// # Safety
+/// `c` is NULL or live; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_conn_stats(c: *const kcpx_conn, out: *mut kcpx_stats) -> c_int {
+    // SAFETY: per contract.
+    guard(KCPX_ERR_INTERNAL, || match (unsafe { c.as_ref() }, unsafe { out.as_mut() }) {
+        (Some(k), Some(o)) => {
+            *o = k.conn.stats().into();
+            KCPX_OK
+        }
+        _ => KCPX_ERR_NULL,
+    })
+}
+
+/// Reads the conversation id of a datagram made with `cfg`'s FEC and crypto
+/// settings into `*conv`: what a server needs to create the connection of a
+/// new peer (kcp-go clients pick a random conv). Decrypts a copy, with a
+/// key schedule per call, so use it for datagrams from unknown peers only.
+/// Returns KCPX_OK, KCPX_ERR_NULL, KCPX_ERR_CHECKSUM, KCPX_ERR_SHORT, or
+/// KCPX_ERR_AGAIN for an FEC parity datagram (no KCP header: wait for the
+/// next one).
+///
+/// # Safety
+/// `cfg` is NULL or live; `datagram` NULL or readable for `len` bytes;
+/// `conv` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_conv_of(cfg: *const kcpx_config, datagram: *const u8, len: usize, conv: *mut u32) -> c_int {
+    if datagram.is_null() || conv.is_null() {
+        return KCPX_ERR_NULL;
+    }
+    // SAFETY: per contract.
+    guard(KCPX_ERR_INTERNAL, || match unsafe { cfg.as_ref() } {
+        Some(c) => {
+            // SAFETY: readable for `len` bytes per contract.
+            let d = unsafe { core::slice::from_raw_parts(datagram, len) };
+            match crate::conn::conv_of(&c.cfg, d) {
+                // SAFETY: writable per contract.
+                Ok(v) => unsafe {
+                    *conv = v;
+                    KCPX_OK
+                },
+                Err(e) => code(e),
+            }
+        }
+        None => KCPX_ERR_NULL,
+    })
+}
+
+/// Derives a key from a password as kcptun does (PBKDF2-HMAC-SHA1, salt
+/// "kcp-go", 4096 rounds) into `key[0..key_len]`: 16, 24 or 32 bytes for
+/// aes-128/192/256 (kcptun's default "aes" uses 32). Returns KCPX_OK,
+/// KCPX_ERR_NULL or KCPX_ERR_INVALID (key_len 0 or over 64).
+///
+/// # Safety
+/// `password` is NULL or readable for `password_len` bytes; `key` is NULL
+/// or writable for `key_len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_key_from_password(
+    password: *const u8,
+    password_len: usize,
+    key: *mut u8,
+    key_len: usize,
+) -> c_int {
+    if (password.is_null() && password_len > 0) || key.is_null() {
+        return KCPX_ERR_NULL;
+    }
+    if key_len == 0 || key_len > 64 {
+        return KCPX_ERR_INVALID;
+    }
+    guard(KCPX_ERR_INTERNAL, || {
+        // SAFETY: per contract.
+        let p: &[u8] = if password_len == 0 { &[] } else { unsafe { core::slice::from_raw_parts(password, password_len) } };
+        // SAFETY: per contract.
+        let out = unsafe { core::slice::from_raw_parts_mut(key, key_len) };
+        out.copy_from_slice(&key_from_password(p, key_len));
+        KCPX_OK
+    })
+}
+
+/// A static, NUL-terminated English description of a KCPX_* code (never
+/// NULL; unknown codes get "unknown error"). Do not free it.
+#[no_mangle]
+pub extern "C" fn kcpx_strerror(code: c_int) -> *const c_char {
+    let s: &'static CStr = match code {
+        KCPX_OK => c"success",
+        KCPX_ERR_NULL => c"a required pointer argument is NULL",
+        KCPX_ERR_INVALID => c"an argument is out of range",
+        KCPX_ERR_AGAIN => c"no complete message yet",
+        KCPX_ERR_BUFFER_TOO_SMALL => c"buffer smaller than the next message",
+        KCPX_ERR_TOO_LARGE => c"message needs more than 127 segments",
+        KCPX_ERR_KEY => c"unknown cipher or wrong key length",
+        KCPX_ERR_FEC => c"FEC shard counts out of range",
+        KCPX_ERR_MTU => c"MTU out of range for the configured headers",
+        KCPX_ERR_CHECKSUM => c"datagram failed its CRC-32 check",
+        KCPX_ERR_SHORT => c"datagram too short for its headers",
+        KCPX_ERR_KCP => c"KCP refused the datagram",
+        KCPX_ERR_RANDOM => c"the OS random source failed",
+        KCPX_ERR_INTERNAL => c"internal error in kcpx",
+        _ => c"unknown error",
+    };
+    s.as_ptr()
+}
