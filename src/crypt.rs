@@ -120,6 +120,9 @@ pub enum CryptError {
     Random,
     /// The datagram is shorter than [`HEADER_LEN`].
     TooShort,
+    /// [`PacketCrypt::seal_packed`]: the datagram ends are not in order or lie
+    /// outside the buffer.
+    Layout,
     /// The CRC-32 in the decrypted header does not match the payload (wrong key,
     /// corruption, or a datagram that was not sealed by a kcp-go peer).
     BadChecksum,
@@ -133,6 +136,7 @@ impl fmt::Display for CryptError {
             }
             CryptError::Random => f.write_str("the OS random source failed"),
             CryptError::TooShort => f.write_str("datagram shorter than the 20-byte crypto header"),
+            CryptError::Layout => f.write_str("datagram ends out of order or outside the buffer"),
             CryptError::BadChecksum => f.write_str("CRC-32 mismatch after decryption"),
         }
     }
@@ -323,6 +327,41 @@ impl PacketCrypt {
                 *block = Block::from(*nonce);
             }
         })
+    }
+
+    /// Seals datagrams stored back to back in one buffer (an outbox laid out for
+    /// `sendmmsg` or UDP GSO), like [`PacketCrypt::seal_many`] and without
+    /// allocating: datagram `i` is `buf[ends[i - 1]..ends[i]]`, the first one
+    /// starting at `start`. Checks everything first: ends out of order or past
+    /// the buffer give [`CryptError::Layout`], a datagram shorter than 20 bytes
+    /// [`CryptError::TooShort`], and then nothing is changed.
+    pub fn seal_packed(&self, buf: &mut [u8], start: usize, ends: &[usize]) -> Result<(), CryptError> {
+        if start > buf.len() {
+            return Err(CryptError::Layout);
+        }
+        let mut previous = start;
+        for &end in ends {
+            if end < previous || end > buf.len() {
+                return Err(CryptError::Layout);
+            }
+            if end - previous < HEADER_LEN {
+                return Err(CryptError::TooShort);
+            }
+            previous = end;
+        }
+        let mut rest = &mut buf[start..previous];
+        let mut offset = start;
+        for group in ends.chunks(SEAL_LANES) {
+            let mut lanes: [&mut [u8]; SEAL_LANES] = Default::default();
+            for (lane, &end) in lanes.iter_mut().zip(group) {
+                let (datagram, tail) = core::mem::take(&mut rest).split_at_mut(end - offset);
+                *lane = datagram;
+                rest = tail;
+                offset = end;
+            }
+            self.seal_many(&mut lanes[..group.len()])?;
+        }
+        Ok(())
     }
 
     fn seal_lanes<B: AsMut<[u8]>>(
@@ -600,6 +639,36 @@ mod tests {
                 assert_eq!(many, single, "{method:?} x{count}");
             }
         }
+    }
+
+    #[test]
+    fn seal_packed_equals_seal_many() {
+        let seed = [3u8; 32];
+        let key = pattern(16, 5);
+        let lens: Vec<usize> = (0..19).map(|i| 20 + (i * 331) % 1400).collect();
+        let mut separate: Vec<Vec<u8>> = lens.iter().map(|&l| pattern(l, l as u8)).collect();
+        let mut packed = vec![0xeeu8; 7];
+        let mut ends = Vec::new();
+        for d in &separate {
+            packed.extend_from_slice(d);
+            ends.push(packed.len());
+        }
+        packed.extend_from_slice(&[0xee; 5]);
+        PacketCrypt::with_nonce_seed(CryptMethod::Aes128, &key, &seed).unwrap().seal_many(&mut separate).unwrap();
+        let crypt = PacketCrypt::with_nonce_seed(CryptMethod::Aes128, &key, &seed).unwrap();
+        crypt.seal_packed(&mut packed, 7, &ends).unwrap();
+        assert_eq!(packed[..7], [0xee; 7]);
+        assert_eq!(packed[packed.len() - 5..], [0xee; 5]);
+        assert_eq!(packed[7..packed.len() - 5], separate.concat()[..]);
+        let before = packed.clone();
+        assert_eq!(crypt.seal_packed(&mut packed, 7, &[40, 30]), Err(CryptError::Layout));
+        let past = packed.len() + 1;
+        assert_eq!(crypt.seal_packed(&mut packed, 7, &[past]), Err(CryptError::Layout));
+        assert_eq!(crypt.seal_packed(&mut packed, past, &[]), Err(CryptError::Layout));
+        assert_eq!(crypt.seal_packed(&mut packed, 7, &[40, 50]), Err(CryptError::TooShort));
+        assert_eq!(crypt.seal_packed(&mut packed, 50, &[40]), Err(CryptError::Layout));
+        assert_eq!(packed, before);
+        assert_eq!(crypt.seal_packed(&mut packed, 7, &[]), Ok(()));
     }
 
     #[test]

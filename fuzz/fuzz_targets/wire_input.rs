@@ -43,6 +43,9 @@ fuzz_target!(|data: &[u8]| {
             }
             if let Some(c) = &crypt {
                 let _ = c.seal(&mut out);
+                // The same bytes as a packed outbox with fuzzer-chosen ends.
+                let ends: Vec<usize> = datagram.iter().map(|&b| usize::from(b) * 9).collect();
+                let _ = c.seal_packed(&mut out, usize::from(setup) % 7, &ends);
             }
         }
         let payload: &[u8] = match &crypt {

@@ -13,6 +13,7 @@
 //	-ds N -ps N                           FEC shards (0 = off)
 //	-mtu N -nodelay N -interval MS -resend N -nc N -sndwnd N -rcvwnd N -stream
 //	-drop PCT -seed N                     drop PCT% of outgoing datagrams (seeded PRNG)
+//	-linger D                             client: stay D after the echo so late retransmissions get ACKed
 package main
 
 import (
@@ -47,7 +48,7 @@ type options struct {
 	drop                          float64
 	seed                          int64
 	bytes, msgSize                int
-	timeout                       time.Duration
+	timeout, linger               time.Duration
 	out                           string
 }
 
@@ -78,6 +79,7 @@ func main() {
 	fs.IntVar(&o.bytes, "bytes", 1<<20, "client: bytes to send and expect back")
 	fs.IntVar(&o.msgSize, "msgsize", 1024, "client: bytes per Write")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "give up (client) or stop (server) after this long")
+	fs.DurationVar(&o.linger, "linger", 500*time.Millisecond, "client: keep the session (and its ACKs) alive this long after the echo")
 	fs.StringVar(&o.out, "out", "tests/data/kcpgo", "kat: output directory")
 	fs.Parse(os.Args[2:])
 
@@ -292,6 +294,11 @@ func client(o *options) error {
 		r.Error = err.Error()
 	}
 	r.OK = err == nil
+	// kcp-go has no FIN: stay a little so that retransmissions of the last
+	// echoed segments (e.g. after our ACK was dropped) still get ACKed and the
+	// server can see its send queue drain.
+	time.Sleep(o.linger)
+	r.Dropped = conn.droppedCount()
 	s.Close()
 	printReport(r)
 	if err != nil {
