@@ -29,8 +29,15 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The Go peer and the C program, built once per test process (the tests
+/// run in parallel and share the build directory).
+fn tools() -> Option<&'static Tools> {
+    static TOOLS: std::sync::OnceLock<Option<Tools>> = std::sync::OnceLock::new();
+    TOOLS.get_or_init(build_tools).as_ref()
+}
+
 /// Builds the Go peer and the C program, or explains why it cannot.
-fn tools() -> Option<Tools> {
+fn build_tools() -> Option<Tools> {
     let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
     let work = deps.join("interop_kcpgo");
     std::fs::create_dir_all(&work).unwrap();
@@ -99,7 +106,7 @@ fn field(json: &str, name: &str) -> u64 {
 }
 
 /// One echo of 1 MiB; returns (kcpx's report, kcp-go's report).
-fn echo(t: &Tools, go_is_server: bool, crypt: Option<&str>, fec: (u8, u8), drop: u8) -> (String, String) {
+fn echo(t: &'static Tools, go_is_server: bool, crypt: Option<&str>, fec: (u8, u8), drop: u8) -> (String, String) {
     let addr = format!("127.0.0.1:{}", free_port());
     let (c_args, go_args) = args(crypt, fec, drop);
     let label = format!("kcp-go {} / {crypt:?} / fec {fec:?} / drop {drop}%", if go_is_server { "server" } else { "client" });
