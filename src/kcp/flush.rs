@@ -263,7 +263,6 @@ impl<A: Allocator + Clone> Kcp<A> {
             seg.xmit = 0;
             match self.snd_buf.push_back(Some(seg)) {
                 Ok(()) => {
-                    self.scan_hint.valid = false;
                     self.nsnd_buf += 1;
                     self.v.snd_nxt = self.v.snd_nxt.wrapping_add(1);
                 }
@@ -282,12 +281,17 @@ impl<A: Allocator + Clone> Kcp<A> {
         c.rtomin = if v.nodelay == 0 { (v.rx_rto >> 3) as u32 } else { 0 };
         c.next_sn = self.v.snd_nxt.wrapping_sub(self.snd_buf.len() as u32);
         c.end_sn = self.v.snd_nxt;
+        (c.scan_from_start, c.scan_due, c.scan_fastack) = (true, i32::MAX, 0);
         let h = self.scan_hint;
         if h.valid && timediff(current, h.due_at) < 0 && h.max_fastack < c.resent {
-            // No segment is new, timed out or fast-acked enough: nothing to send.
-            c.next_sn = c.end_sn;
+            // None of the segments the last scan covered is timed out or
+            // fast-acked enough: start at the first newer one (if any), and
+            // carry what the hint knows into this scan's summary.
+            if timediff(h.end_sn, c.next_sn) > 0 {
+                c.next_sn = if timediff(h.end_sn, c.end_sn) < 0 { h.end_sn } else { c.end_sn };
+            }
+            (c.scan_due, c.scan_fastack) = (timediff(h.due_at, current), h.max_fastack);
         }
-        (c.scan_from_start, c.scan_due, c.scan_fastack) = (true, i32::MAX, 0);
     }
 
     /// Scans the send buffer in sequence order. Returns true when `buf` must
@@ -352,6 +356,7 @@ impl<A: Allocator + Clone> Kcp<A> {
                 valid: true,
                 due_at: c.current.wrapping_add(c.scan_due as u32),
                 max_fastack: c.scan_fastack,
+                end_sn: c.end_sn,
             };
         }
         false
@@ -360,14 +365,14 @@ impl<A: Allocator + Clone> Kcp<A> {
     /// Decides whether the segment at `index` goes out now (first send,
     /// timeout, fast retransmit) and updates its timers as ikcp.c does.
     fn decide_send(&mut self, index: usize) -> bool {
-        let c = self.cursor;
+        let c = &self.cursor;
+        let (current, rtomin, resent, wnd) = (c.current, c.rtomin, c.resent, c.wnd);
         let v = &mut self.v;
         let Some(Some(seg)) = self.snd_buf.get_mut(index) else { return false };
-        let current = c.current;
         let send = if seg.xmit == 0 {
             seg.xmit = 1;
             seg.rto = v.rx_rto as u32;
-            seg.resendts = current.wrapping_add(seg.rto).wrapping_add(c.rtomin);
+            seg.resendts = current.wrapping_add(seg.rto).wrapping_add(rtomin);
             true
         } else if timediff(current, seg.resendts) >= 0 {
             seg.xmit = seg.xmit.wrapping_add(1);
@@ -381,7 +386,7 @@ impl<A: Allocator + Clone> Kcp<A> {
             seg.resendts = current.wrapping_add(seg.rto);
             self.cursor.lost = true;
             true
-        } else if seg.fastack >= c.resent {
+        } else if seg.fastack >= resent {
             if seg.xmit as i32 <= v.fastlimit || v.fastlimit <= 0 {
                 seg.xmit = seg.xmit.wrapping_add(1);
                 seg.fastack = 0;
@@ -396,7 +401,7 @@ impl<A: Allocator + Clone> Kcp<A> {
         };
         if send {
             seg.ts = current;
-            seg.wnd = c.wnd;
+            seg.wnd = wnd;
             seg.una = v.rcv_nxt;
         }
         send

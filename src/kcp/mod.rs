@@ -270,17 +270,20 @@ pub(crate) struct FlushCursor {
     emitted: bool,
 }
 
-/// What the last complete scan of the send buffer found, so that a flush can
-/// skip the scan when no segment can be due. Only the scan changes a
-/// segment's `resendts`; new segments invalidate the hint; ACK removals only
-/// make it conservative; fast-ACK counts are tracked as they grow.
+/// What the last complete scan of the send buffer found about the segments
+/// it covered (sequence numbers before `end_sn`), so that a flush can skip
+/// them when none can be due and scan only newer segments. Only the scan
+/// changes a segment's `resendts`; ACK removals only make the hint
+/// conservative; fast-ACK counts are tracked as they grow.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct ScanHint {
     valid: bool,
-    /// Earliest `resendts` of the send buffer.
+    /// Earliest `resendts` of the covered segments.
     due_at: u32,
-    /// Largest `fastack` of the send buffer.
+    /// Largest `fastack` of the covered segments.
     max_fastack: u32,
+    /// The covered segments are those with sn before this.
+    end_sn: u32,
 }
 
 /// A KCP control block. `A` is the allocator its queues use (the C layer
