@@ -14,7 +14,7 @@
 
 use super::alloc::{raw_free, raw_malloc, HookAlloc};
 use super::guard;
-use crate::kcp::{clock_step, FlushBuf, Kcp, MtuError, Vars};
+use crate::kcp::{clock_step, quiet_flush, FlushBuf, Kcp, MtuError, Vars};
 use core::ffi::{c_char, c_int, c_long, c_void};
 
 /// 32-bit unsigned integer (`unsigned int` on LP64 platforms).
@@ -461,16 +461,15 @@ pub unsafe extern "C" fn ikcp_update(kcp: *mut ikcpcb, current: IUINT32) {
     guard((), || {
         // SAFETY: per contract; the previous reference is no longer used.
         let Some(h) = (unsafe { handle(kcp) }) else { return };
-        if h.kcp.is_quiet() && h.cb.probe == 0 && h.cb.rmt_wnd != 0 {
-            // A flush of a quiet connection sends nothing; its only effects
-            // are these (see Kcp::begin_flush). Applied in place, they spare
-            // idle connections two struct syncs and the cache lines they touch.
-            (h.cb.ts_probe, h.cb.probe_wait) = (0, 0);
-            if h.cb.cwnd < 1 {
-                (h.cb.cwnd, h.cb.incr) = (1, h.cb.mss);
-            }
+        // A quiet connection's flush, applied to the C struct in place: it
+        // spares idle connections two struct syncs and the cache lines they
+        // touch.
+        let c = &mut h.cb;
+        if h.kcp.is_quiet()
+            && quiet_flush(c.probe, c.rmt_wnd, c.mss, &mut c.ts_probe, &mut c.probe_wait, &mut c.cwnd, &mut c.incr)
+        {
             h.kcp.shed_idle_memory();
-            h.cb.buffer = core::ptr::null_mut();
+            c.buffer = core::ptr::null_mut();
             return;
         }
         sync_in(h);

@@ -12,7 +12,7 @@
 use super::log::mask;
 use super::flushbuf::FlushBuf;
 use super::segment::{Header, OVERHEAD};
-use super::{consts::*, timediff, Kcp};
+use super::{consts::*, quiet_flush, timediff, Kcp};
 use allocator_api2::alloc::Allocator;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -73,14 +73,10 @@ impl<A: Allocator + Clone> Kcp<A> {
         }
         let quiet = self.is_quiet();
         let v = &mut self.v;
-        if quiet && v.probe == 0 && v.rmt_wnd != 0 {
-            // Nothing to send: only the side effects of a full flush remain.
+        if quiet
+            && quiet_flush(v.probe, v.rmt_wnd, v.mss, &mut v.ts_probe, &mut v.probe_wait, &mut v.cwnd, &mut v.incr)
+        {
             self.shed_idle_memory();
-            let v = &mut self.v;
-            (v.ts_probe, v.probe_wait) = (0, 0);
-            if v.cwnd < 1 {
-                (v.cwnd, v.incr) = (1, v.mss);
-            }
             self.cursor.stage = Stage::Idle;
             return;
         }
@@ -281,7 +277,7 @@ impl<A: Allocator + Clone> Kcp<A> {
         c.rtomin = if v.nodelay == 0 { (v.rx_rto >> 3) as u32 } else { 0 };
         c.next_sn = self.v.snd_nxt.wrapping_sub(self.snd_buf.len() as u32);
         c.end_sn = self.v.snd_nxt;
-        (c.scan_from_start, c.scan_due, c.scan_fastack) = (true, i32::MAX, 0);
+        (c.scan_due, c.scan_fastack) = (i32::MAX, 0);
         let h = self.scan_hint;
         if h.valid && timediff(current, h.due_at) < 0 && h.max_fastack < c.resent {
             // None of the segments the last scan covered is timed out or
@@ -299,8 +295,7 @@ impl<A: Allocator + Clone> Kcp<A> {
     fn flush_segments(&mut self, buf: &mut FlushBuf<A>) -> bool {
         while self.cursor.next_sn != self.cursor.end_sn {
             let sn = self.cursor.next_sn;
-            let base = self.v.snd_nxt.wrapping_sub(self.snd_buf.len() as u32);
-            let index = sn.wrapping_sub(base) as usize;
+            let index = self.snd_index(sn).unwrap_or(usize::MAX);
             if !self.cursor.pending {
                 if !matches!(self.snd_buf.get(index), Some(Some(_))) {
                     self.cursor.next_sn = sn.wrapping_add(1);
@@ -350,8 +345,7 @@ impl<A: Allocator + Clone> Kcp<A> {
             self.cursor.next_sn = sn.wrapping_add(1);
         }
         let c = &mut self.cursor;
-        if c.scan_from_start && c.scan_due != i32::MAX {
-            c.scan_from_start = false;
+        if c.scan_due != i32::MAX {
             self.scan_hint = super::ScanHint {
                 valid: true,
                 due_at: c.current.wrapping_add(c.scan_due as u32),

@@ -143,26 +143,15 @@ impl<A: Allocator + Clone> Kcp<A> {
         v.rx_rto = rto.max(v.rx_minrto as u32).min(RTO_MAX) as i32;
     }
 
-    /// Index in `snd_buf` of sequence number `sn`, if it lies in the ring.
-    #[inline]
-    fn snd_index(&self, sn: u32) -> Option<usize> {
-        let base = self.v.snd_nxt.wrapping_sub(self.snd_buf.len() as u32);
-        let i = sn.wrapping_sub(base) as usize;
-        (i < self.snd_buf.len()).then_some(i)
-    }
-
     fn parse_ack(&mut self, sn: u32) {
         if timediff(sn, self.v.snd_una) < 0 || timediff(sn, self.v.snd_nxt) >= 0 {
             return;
         }
-        if let Some(i) = self.snd_index(sn) {
-            if let Some(Some(_)) = self.snd_buf.get(i) {
-                if let Some(Some(seg)) = self.snd_buf.replace(i, None) {
-                    self.recycle_payload(seg.data);
-                }
-                self.nsnd_buf -= 1;
-                self.pop_acked_front();
-            }
+        // Replacing a tombstone yields Some(None): only a live segment counts.
+        if let Some(Some(seg)) = self.snd_index(sn).and_then(|i| self.snd_buf.replace(i, None)) {
+            self.recycle_payload(seg.data);
+            self.nsnd_buf -= 1;
+            self.pop_acked_front();
         }
     }
 

@@ -184,6 +184,32 @@ pub(crate) fn clock_step(current: u32, updated: &mut u32, ts_flush: &mut u32, in
     true
 }
 
+/// A flush of a quiet connection (no ACK, nothing queued or in flight, see
+/// [`Kcp::is_quiet`]) with no window probe pending and the peer's window
+/// open sends nothing; its only effects are on these fields, which the C
+/// layer also applies in place. Returns false, changing nothing, when a
+/// real flush is needed.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn quiet_flush(
+    probe: u32,
+    rmt_wnd: u32,
+    mss: u32,
+    ts_probe: &mut u32,
+    probe_wait: &mut u32,
+    cwnd: &mut u32,
+    incr: &mut u32,
+) -> bool {
+    if probe != 0 || rmt_wnd == 0 {
+        return false;
+    }
+    (*ts_probe, *probe_wait) = (0, 0);
+    if *cwnd < 1 {
+        (*cwnd, *incr) = (1, mss);
+    }
+    true
+}
+
 /// Why [`Kcp::send`] refused a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendError {
@@ -257,9 +283,9 @@ pub(crate) struct FlushCursor {
     end_sn: u32,
     change: u32,
     lost: bool,
-    /// The segment scan started at the first segment: when it completes,
-    /// `scan_due` / `scan_fastack` describe the whole send buffer.
-    scan_from_start: bool,
+    /// What the segment scan found so far (with the hint's covered
+    /// segments folded in): earliest resend time relative to `current`,
+    /// largest fast-ACK count.
     scan_due: i32,
     scan_fastack: u32,
     /// The last step emitted a full buffer; encode before checking again.
@@ -481,6 +507,14 @@ impl<A: Allocator + Clone> Kcp<A> {
     }
     pub(crate) fn ackblock(&self) -> u32 {
         self.ackblock
+    }
+    /// Index in `snd_buf` of sequence number `sn`, if it lies in the ring
+    /// (its sequence numbers are consecutive and end at `snd_nxt`).
+    #[inline]
+    pub(crate) fn snd_index(&self, sn: u32) -> Option<usize> {
+        let base = self.v.snd_nxt.wrapping_sub(self.snd_buf.len() as u32);
+        let i = sn.wrapping_sub(base) as usize;
+        (i < self.snd_buf.len()).then_some(i)
     }
     /// Pointer to the pending `(sn, ts)` ACK pairs (NULL when none are
     /// stored), mirrored into `IKCPCB.acklist`.

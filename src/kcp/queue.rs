@@ -44,7 +44,9 @@ impl<A: Allocator + Clone> Kcp<A> {
                     if old.data.try_reserve_exact(extend as usize).is_err() {
                         return -2;
                     }
-                    append(&mut old.data, &mut src, extend as usize);
+                    let (head, zeros) = take_front(&mut src, extend as usize);
+                    put_bytes(&mut old.data, head);
+                    old.data.resize(old.data.len() + zeros, 0);
                     old.frg = 0;
                     len -= extend;
                     sent = extend;
@@ -61,7 +63,8 @@ impl<A: Allocator + Clone> Kcp<A> {
         }
         for i in 0..count {
             let size = len.min(mss as i32);
-            let Some(payload) = self.take_payload(&mut src, size as usize) else { return -2 };
+            let (head, zeros) = take_front(&mut src, size as usize);
+            let Some(payload) = self.payloads.filled(head, zeros) else { return -2 };
             let frg = if self.v.stream == 0 { count - i - 1 } else { 0 };
             let seg = SndSeg {
                 conv: 0,
@@ -153,11 +156,11 @@ impl<A: Allocator + Clone> Kcp<A> {
             };
             let Some(seg) = seg else { break };
             let (sn, frg, data) = seg.parts();
-            let len = data.len();
-            if let Some(dst) = buf.as_deref_mut().and_then(|b| b.get_mut(copied..copied + data.len())) {
+            let n = data.len();
+            if let Some(dst) = buf.as_deref_mut().and_then(|b| b.get_mut(copied..copied + n)) {
                 dst.copy_from_slice(data);
             }
-            copied += len;
+            copied += n;
             if let SegRef::Owned(seg) = seg {
                 self.recycle_payload(seg.data);
             }
@@ -176,6 +179,13 @@ impl<A: Allocator + Clone> Kcp<A> {
             self.v.probe |= ASK_TELL;
         }
         copied as i32
+    }
+
+    /// Hands the buffer of a finished segment to the payload pool.
+    #[inline]
+    pub(crate) fn recycle_payload(&mut self, data: Vec<u8, A>) {
+        let window = self.v.snd_wnd.max(self.v.rcv_wnd);
+        self.payloads.recycle(data, window);
     }
 
     /// Moves in-order segments from the receive buffer to the receive queue
@@ -211,38 +221,13 @@ impl<A: Allocator> SegRef<'_, A> {
     }
 }
 
-impl<A: Allocator + Clone> Kcp<A> {
-    /// Hands the buffer of a finished segment to the payload pool.
-    #[inline]
-    pub(crate) fn recycle_payload(&mut self, data: Vec<u8, A>) {
-        let window = self.v.snd_wnd.max(self.v.rcv_wnd);
-        self.payloads.recycle(data, window);
-    }
-
-    /// A payload of `n` bytes taken from the front of `src` (zeros once it
-    /// is exhausted, or for a NULL source).
-    fn take_payload(&mut self, src: &mut Option<&[u8]>, n: usize) -> Option<Vec<u8, A>> {
-        let s = src.unwrap_or(&[]);
-        let (head, rest) = s.split_at(n.min(s.len()));
-        if src.is_some() {
-            *src = Some(rest);
-        }
-        self.payloads.filled(head, n - head.len())
-    }
-}
-
-/// Appends `n` bytes from the front of `src` (zeros once `src` is exhausted
-/// or for a NULL source) to `dst`, whose capacity the caller reserved.
-fn append<A: Allocator>(dst: &mut Vec<u8, A>, src: &mut Option<&[u8]>, n: usize) {
-    match src {
-        Some(s) => {
-            let take = n.min(s.len());
-            put_bytes(dst, &s[..take]);
-            *s = &s[take..];
-            dst.resize(dst.len() + (n - take), 0);
-        }
-        None => dst.resize(dst.len() + n, 0),
-    }
+/// Takes up to `n` bytes from the front of `src`: returns them and how many
+/// zero bytes must follow to make `n` (all of them for a NULL source).
+fn take_front<'a>(src: &mut Option<&'a [u8]>, n: usize) -> (&'a [u8], usize) {
+    let Some(s) = src else { return (&[], n) };
+    let (head, rest) = s.split_at(n.min(s.len()));
+    *src = Some(rest);
+    (head, n - head.len())
 }
 
 fn recv_result(code: i32) -> Result<usize, RecvError> {
