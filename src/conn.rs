@@ -104,6 +104,18 @@ pub struct ConnStats {
     pub fec_short_shards: u64,
 }
 
+impl ConnStats {
+    /// Counts a rejected datagram under its kind and returns the error.
+    fn count(&mut self, e: ConnError) -> ConnError {
+        match e {
+            ConnError::Checksum => self.in_csum_errors += 1,
+            ConnError::Kcp => self.kcp_in_errors += 1,
+            _ => self.in_errs += 1,
+        }
+        e
+    }
+}
+
 /// Datagrams produced by one [`Conn::update`], stored back to back.
 #[derive(Default)]
 pub struct Outbox {
@@ -147,8 +159,6 @@ pub struct Conn {
     decoder: Option<FecDecoder>,
     /// Bytes in front of the KCP data: crypto header, then FEC header + size.
     header_len: usize,
-    /// One outgoing datagram under construction.
-    scratch: Vec<u8>,
     /// One incoming datagram being opened (decryption is in place).
     inbuf: Vec<u8>,
     outbox: Outbox,
@@ -184,7 +194,6 @@ impl Conn {
             encoder,
             decoder,
             header_len,
-            scratch: Vec::with_capacity(mtu),
             inbuf: Vec::with_capacity(mtu),
             outbox: Outbox::default(),
             stats: ConnStats::default(),
@@ -242,58 +251,43 @@ impl Conn {
     /// Takes one received datagram. `now_ms` is the caller's clock (the same
     /// one given to [`Conn::update`]); it times RTT samples and FEC expiry.
     pub fn input(&mut self, datagram: &[u8], now_ms: u32) -> Result<(), ConnError> {
-        self.stats.in_pkts += 1;
-        self.stats.in_bytes += datagram.len() as u64;
-        self.kcp.v.current = now_ms;
-        self.inbuf.clear();
-        self.inbuf.extend_from_slice(datagram);
-        let start = match &self.crypt {
-            Some(c) => match c.open(&mut self.inbuf) {
-                Ok(_) => crate::crypt::HEADER_LEN,
-                Err(CryptError::TooShort) => return self.count(ConnError::Short),
-                Err(_) => return self.count(ConnError::Checksum),
-            },
-            None => 0,
-        };
-        let end = self.inbuf.len();
-        let regular = match &mut self.decoder {
-            None => Some(start..end),
-            Some(decoder) => match decoder.decode(&self.inbuf[start..], now_ms) {
-                // The KCP bytes of a data shard are the datagram's tail.
-                FecInput::Data(kcp) => Some(end - kcp.len()..end),
-                // kcp-go hands a datagram without FEC header to KCP as it is.
-                FecInput::NotFec => Some(start..end),
-                FecInput::Parity | FecInput::Ignored => None,
-                FecInput::Malformed => return self.count(ConnError::Short),
-            },
-        };
-        let mut result = Ok(());
-        if let Some(range) = regular {
-            result = self.feed(range);
-        }
-        if let Some(decoder) = &self.decoder {
-            for segments in decoder.recovered() {
-                if self.kcp.input_recovered(segments).is_err() {
-                    self.stats.kcp_in_errors += 1;
+        let Conn { kcp, crypt, decoder, inbuf, stats, .. } = self;
+        stats.in_pkts += 1;
+        stats.in_bytes += datagram.len() as u64;
+        kcp.v.current = now_ms;
+        let payload: &[u8] = match crypt {
+            // Decryption is in place: only then is the datagram copied.
+            Some(c) => {
+                inbuf.clear();
+                inbuf.extend_from_slice(datagram);
+                match c.open(inbuf) {
+                    Ok(p) => p,
+                    Err(CryptError::TooShort) => return Err(stats.count(ConnError::Short)),
+                    Err(_) => return Err(stats.count(ConnError::Checksum)),
                 }
+            }
+            None => datagram,
+        };
+        let regular = match decoder {
+            None => Some(payload),
+            Some(d) => match d.decode(payload, now_ms) {
+                FecInput::Data(segments) => Some(segments),
+                // kcp-go hands a datagram without FEC header to KCP as it is.
+                FecInput::NotFec => Some(payload),
+                FecInput::Parity | FecInput::Ignored => None,
+                FecInput::Malformed => return Err(stats.count(ConnError::Short)),
+            },
+        };
+        let result = match regular {
+            Some(segments) if kcp.input(segments).is_err() => Err(stats.count(ConnError::Kcp)),
+            _ => Ok(()),
+        };
+        for segments in decoder.iter().flat_map(FecDecoder::recovered) {
+            if kcp.input_recovered(segments).is_err() {
+                stats.kcp_in_errors += 1;
             }
         }
         result
-    }
-
-    /// Feeds `inbuf[range]` to KCP as regular input.
-    fn feed(&mut self, range: core::ops::Range<usize>) -> Result<(), ConnError> {
-        let r = self.kcp.input(&self.inbuf[range]);
-        r.or_else(|_| self.count(ConnError::Kcp))
-    }
-
-    fn count(&mut self, e: ConnError) -> Result<(), ConnError> {
-        match e {
-            ConnError::Checksum => self.stats.in_csum_errors += 1,
-            ConnError::Kcp => self.stats.kcp_in_errors += 1,
-            _ => self.stats.in_errs += 1,
-        }
-        Err(e)
     }
 
     /// Advances the clock and produces the datagrams due now into the
@@ -307,22 +301,23 @@ impl Conn {
     /// Produces everything due now (ACKs, data, retransmissions) into the
     /// outbox, with FEC parity and encryption applied.
     pub fn flush(&mut self) {
-        let Conn { kcp, crypt, encoder, header_len, scratch, outbox, stats, .. } = self;
+        let Conn { kcp, crypt, encoder, header_len, outbox, stats, .. } = self;
         let (first, start) = (outbox.ends.len(), outbox.bytes.len());
         kcp.flush(|segments| {
-            scratch.clear();
-            scratch.resize(*header_len, 0);
-            scratch.extend_from_slice(segments);
+            // Framed in place: header space, then the KCP bytes.
+            let at = outbox.bytes.len();
+            outbox.bytes.resize(at + *header_len, 0);
+            outbox.bytes.extend_from_slice(segments);
+            outbox.ends.push(outbox.bytes.len());
             let parity = match encoder {
-                Some(e) => e.encode(scratch).unwrap_or(&mut []),
+                Some(e) => e.encode(&mut outbox.bytes[at..]).unwrap_or(&mut []),
                 None => &mut [],
             };
-            outbox.push(scratch);
+            stats.out_pkts += 1 + parity.len() as u64;
+            stats.out_bytes += (outbox.bytes.len() - at + parity.iter().map(|p| p.len()).sum::<usize>()) as u64;
             for p in parity.iter() {
                 outbox.push(p);
             }
-            stats.out_pkts += 1 + parity.len() as u64;
-            stats.out_bytes += (scratch.len() + parity.iter().map(|p| p.len()).sum::<usize>()) as u64;
         });
         if let Some(c) = crypt {
             // All of this flush's datagrams at once: CFB is serial within a
@@ -368,12 +363,13 @@ pub fn conv_of(config: &ConnConfig, datagram: &[u8]) -> Result<u32, ConnError> {
         },
         None => &copy,
     };
-    let kcp = match (config.fec.is_some(), payload.get(4..6)) {
-        (true, Some(&[0xf1, 0x00])) => payload.get(FEC_DATA_OVERHEAD..),
-        (true, Some(&[0xf2 | 0xf3, 0x00])) => return Err(ConnError::Empty),
-        _ => Some(payload),
+    let kcp = match config.fec.map(|_| crate::fec::classify(payload)) {
+        Some(FecInput::Data(segments)) => segments,
+        Some(FecInput::Parity | FecInput::Ignored) => return Err(ConnError::Empty),
+        Some(FecInput::Malformed) => return Err(ConnError::Short),
+        Some(FecInput::NotFec) | None => payload,
     };
-    match kcp.and_then(|k| k.get(..4)) {
+    match kcp.get(..4) {
         Some(c) => Ok(u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
         None => Err(ConnError::Short),
     }
