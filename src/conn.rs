@@ -6,6 +6,7 @@
 //! Datagram layout (see `crypt.rs` and `fec.rs`):
 //! `[nonce 16 | CRC-32 4]` (with a cipher) `[seqid 4 | type 2 | size 2]`
 //! (with FEC) `[KCP segments]`. The MTU counts all of it, as in kcp-go.
+#![forbid(unsafe_code)]
 
 use crate::crypt::{CryptError, CryptMethod, PacketCrypt};
 use crate::fec::{FecConfig, FecDecoder, FecEncoder, FecError, FecInput, FEC_DATA_OVERHEAD, KCPGO_MTU_LIMIT};

@@ -41,6 +41,7 @@
 //! counter) and are unpredictable without the generator's key, which never
 //! leaves the process. Like any user-space generator, its state is duplicated by
 //! `fork()`: create the `PacketCrypt` in the process that uses it.
+#![forbid(unsafe_code)]
 
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};

@@ -68,6 +68,7 @@
 //! assert_eq!(recovered, [vec![1u8; 24]]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+#![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
 use std::fmt;
