@@ -39,7 +39,9 @@ const KCP_BYTES: usize = MTU - HEADER_LEN - FEC_DATA_OVERHEAD;
 
 /// A pseudo-random KCP payload (content does not matter to the transforms).
 fn kcp_payload(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[3]).collect()
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[3])
+        .collect()
 }
 
 /// The send path for one group: 10 KCP datagrams -> FEC 10/3 -> CRC -> AES-128-CFB.
@@ -90,44 +92,58 @@ fn main() {
             }
         }),
     );
-    report("AES-128 seal 1400 B (one datagram at a time)", mbps(budget, 1400, || {
-        aes128.seal(black_box(&mut dgram[..1400])).unwrap()
-    }));
+    report(
+        "AES-128 seal 1400 B (one datagram at a time)",
+        mbps(budget, 1400, || aes128.seal(black_box(&mut dgram[..1400])).unwrap()),
+    );
     let mut ack = [0x5au8; HEADER_LEN + FEC_DATA_OVERHEAD + 24];
-    report("AES-128 seal 52 B (an ACK-only datagram with FEC)", mbps(budget, ack.len(), || {
-        aes128.seal(black_box(&mut ack)).unwrap()
-    }));
+    report(
+        "AES-128 seal 52 B (an ACK-only datagram with FEC)",
+        mbps(budget, ack.len(), || aes128.seal(black_box(&mut ack)).unwrap()),
+    );
     let mut batch = vec![vec![0x5au8; 1400]; 64];
-    report("AES-128 seal_many 64 x 1400 B", mbps(budget, 64 * 1400, || {
-        aes128.seal_many(black_box(&mut batch)).unwrap()
-    }));
+    report(
+        "AES-128 seal_many 64 x 1400 B",
+        mbps(budget, 64 * 1400, || aes128.seal_many(black_box(&mut batch)).unwrap()),
+    );
     let mut packed = vec![0x5au8; 64 * 1400];
     let ends: Vec<usize> = (1..=64).map(|i| i * 1400).collect();
-    report("AES-128 seal_packed 64 x 1400 B in one buffer", mbps(budget, 64 * 1400, || {
-        aes128.seal_packed(black_box(&mut packed), 0, &ends).unwrap()
-    }));
-    report("AES-128 open 1400 B", mbps(budget, 1400, || {
-        let _ = black_box(aes128.open(black_box(&mut dgram[..1400])));
-    }));
+    report(
+        "AES-128 seal_packed 64 x 1400 B in one buffer",
+        mbps(budget, 64 * 1400, || {
+            aes128.seal_packed(black_box(&mut packed), 0, &ends).unwrap()
+        }),
+    );
+    report(
+        "AES-128 open 1400 B",
+        mbps(budget, 1400, || {
+            let _ = black_box(aes128.open(black_box(&mut dgram[..1400])));
+        }),
+    );
 
     // Nonce source: one getrandom call per datagram vs our AES-CTR generator.
     let mut nonce = [0u8; 16];
-    report("nonce: getrandom(16 bytes) per datagram (bytes of nonce)", mbps(budget, 16, || {
-        getrandom::getrandom(black_box(&mut nonce)).unwrap()
-    }));
+    report(
+        "nonce: getrandom(16 bytes) per datagram (bytes of nonce)",
+        mbps(budget, 16, || getrandom::getrandom(black_box(&mut nonce)).unwrap()),
+    );
     let none = PacketCrypt::new(CryptMethod::None, &[]).unwrap();
     let mut tiny = [0u8; HEADER_LEN];
-    report("nonce: PacketCrypt none-cipher seal of a bare header (bytes of nonce)", mbps(budget, 16, || {
-        none.seal(black_box(&mut tiny)).unwrap()
-    }));
+    report(
+        "nonce: PacketCrypt none-cipher seal of a bare header (bytes of nonce)",
+        mbps(budget, 16, || none.seal(black_box(&mut tiny)).unwrap()),
+    );
 
     // FEC alone, as kcp-go's BenchmarkFECEncode: 1500-byte datagrams, 10/3, no crypto.
     let fec = FecConfig::new(10, 3).unwrap();
     let mut encoder = FecEncoder::new(fec, 0, 1500);
     let mut plain = kcp_payload(1500);
-    report("FEC 10/3 encode 1500 B (as kcp-go BenchmarkFECEncode)", mbps(budget, 1500, || {
-        let _ = black_box(encoder.encode(black_box(&mut plain)).unwrap().len());
-    }));
+    report(
+        "FEC 10/3 encode 1500 B (as kcp-go BenchmarkFECEncode)",
+        mbps(budget, 1500, || {
+            let _ = black_box(encoder.encode(black_box(&mut plain)).unwrap().len());
+        }),
+    );
 
     // FEC decode as kcp-go's BenchmarkFECDecode: 1 in 13 datagrams lost at random.
     let mut wire = Vec::new();
@@ -142,20 +158,23 @@ fn main() {
     let mut decoder = FecDecoder::new(fec, 1500);
     let (mut seq, mut rng) = (0u32, 0x2545_f491_4f6c_dd1du64);
     let mut scratch = vec![0u8; 1500];
-    report("FEC 10/3 decode 1500 B, 1/13 random loss (as kcp-go BenchmarkFECDecode)", mbps(budget, 1500, || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        seq = seq.wrapping_add(1);
-        if rng % 13 != 0 {
-            // Fresh seqids, as kcp-go's benchmark writes seqid = i.
-            let datagram = &wire[seq as usize % wire.len()];
-            scratch[..datagram.len()].copy_from_slice(datagram);
-            scratch[..4].copy_from_slice(&seq.to_le_bytes());
-            let _ = black_box(decoder.decode(&scratch[..datagram.len()], seq));
-            black_box(decoder.recovered().count());
-        }
-    }));
+    report(
+        "FEC 10/3 decode 1500 B, 1/13 random loss (as kcp-go BenchmarkFECDecode)",
+        mbps(budget, 1500, || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            seq = seq.wrapping_add(1);
+            if rng % 13 != 0 {
+                // Fresh seqids, as kcp-go's benchmark writes seqid = i.
+                let datagram = &wire[seq as usize % wire.len()];
+                scratch[..datagram.len()].copy_from_slice(datagram);
+                scratch[..4].copy_from_slice(&seq.to_le_bytes());
+                let _ = black_box(decoder.decode(&scratch[..datagram.len()], seq));
+                black_box(decoder.recovered().count());
+            }
+        }),
+    );
 
     // The whole send path, counted in KCP payload bytes.
     let kcp = kcp_payload(KCP_BYTES);
@@ -164,7 +183,9 @@ fn main() {
         let mut encoder = FecEncoder::new(fec, HEADER_LEN, MTU);
         report(
             &format!("encode path KCP->FEC 10/3->CRC->AES-128, {name} (KCP bytes)"),
-            mbps(budget, 10 * KCP_BYTES, || encode_group(&mut encoder, &aes128, &mut out, &kcp, batched)),
+            mbps(budget, 10 * KCP_BYTES, || {
+                encode_group(&mut encoder, &aes128, &mut out, &kcp, batched)
+            }),
         );
     }
 

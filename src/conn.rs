@@ -33,7 +33,14 @@ impl Default for ConnConfig {
     /// kcp-go's defaults: no FEC, no crypto, nodelay (0, 100, 0, 0), windows
     /// 32/32, MTU 1400, message mode.
     fn default() -> Self {
-        ConnConfig { fec: None, crypt: None, nodelay: (0, 100, 0, 0), window: (32, 32), mtu: 1400, stream: false }
+        ConnConfig {
+            fec: None,
+            crypt: None,
+            nodelay: (0, 100, 0, 0),
+            window: (32, 32),
+            mtu: 1400,
+            stream: false,
+        }
     }
 }
 
@@ -133,7 +140,9 @@ impl Outbox {
     /// The datagrams, in sending order.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let starts = core::iter::once(0).chain(self.ends.iter().copied());
-        starts.zip(self.ends.iter().copied()).map(move |(a, b)| &self.bytes[a..b])
+        starts
+            .zip(self.ends.iter().copied())
+            .map(move |(a, b)| &self.bytes[a..b])
     }
 
     /// Number of datagrams.
@@ -252,7 +261,14 @@ impl Conn {
     /// Takes one received datagram. `now_ms` is the caller's clock (the same
     /// one given to [`Conn::update`]); it times RTT samples and FEC expiry.
     pub fn input(&mut self, datagram: &[u8], now_ms: u32) -> Result<(), ConnError> {
-        let Conn { kcp, crypt, decoder, inbuf, stats, .. } = self;
+        let Conn {
+            kcp,
+            crypt,
+            decoder,
+            inbuf,
+            stats,
+            ..
+        } = self;
         stats.in_pkts += 1;
         stats.in_bytes += datagram.len() as u64;
         kcp.v.current = now_ms;
@@ -302,7 +318,15 @@ impl Conn {
     /// Produces everything due now (ACKs, data, retransmissions) into the
     /// outbox, with FEC parity and encryption applied.
     pub fn flush(&mut self) {
-        let Conn { kcp, crypt, encoder, header_len, outbox, stats, .. } = self;
+        let Conn {
+            kcp,
+            crypt,
+            encoder,
+            header_len,
+            outbox,
+            stats,
+            ..
+        } = self;
         let (first, start) = (outbox.ends.len(), outbox.bytes.len());
         kcp.flush(|segments| {
             // Framed in place: header space, then the KCP bytes.

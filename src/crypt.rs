@@ -235,7 +235,9 @@ pub struct PacketCrypt {
 impl fmt::Debug for PacketCrypt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never print key material.
-        f.debug_struct("PacketCrypt").field("method", &self.method).finish_non_exhaustive()
+        f.debug_struct("PacketCrypt")
+            .field("method", &self.method)
+            .finish_non_exhaustive()
     }
 }
 
@@ -249,18 +251,17 @@ impl PacketCrypt {
     /// Like [`PacketCrypt::new`] but with a caller-chosen nonce-generator seed, so
     /// that sealed output is reproducible. For tests and known-answer checks only:
     /// two sealers with the same key and seed emit the same nonces.
-    pub fn with_nonce_seed(
-        method: CryptMethod,
-        key: &[u8],
-        seed: &[u8; 32],
-    ) -> Result<PacketCrypt, CryptError> {
+    pub fn with_nonce_seed(method: CryptMethod, key: &[u8], seed: &[u8; 32]) -> Result<PacketCrypt, CryptError> {
         Self::build(method, key, NonceSource::from_seed(seed))
     }
 
     fn build(method: CryptMethod, key: &[u8], nonces: NonceSource) -> Result<PacketCrypt, CryptError> {
         let expected = method.key_len();
         if method != CryptMethod::None && key.len() != expected {
-            return Err(CryptError::KeyLength { expected, got: key.len() });
+            return Err(CryptError::KeyLength {
+                expected,
+                got: key.len(),
+            });
         }
         let cipher = match method {
             CryptMethod::None => Cipher::None,
@@ -275,7 +276,12 @@ impl PacketCrypt {
             Cipher::Aes192(c) => c.encrypt_block(&mut iv_keystream),
             Cipher::Aes256(c) => c.encrypt_block(&mut iv_keystream),
         }
-        Ok(PacketCrypt { method, cipher, iv_keystream, nonces })
+        Ok(PacketCrypt {
+            method,
+            cipher,
+            iv_keystream,
+            nonces,
+        })
     }
 
     /// The cipher this sealer uses.
@@ -566,16 +572,24 @@ mod tests {
     use aes::cipher::{AsyncStreamCipher, KeyIvInit};
 
     fn pattern(len: usize, seed: u8) -> Vec<u8> {
-        (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
     }
 
     /// The reference implementation of CFB from the `cfb-mode` crate.
     fn reference_cfb(key: &[u8], data: &[u8]) -> Vec<u8> {
         let mut out = data.to_vec();
         match key.len() {
-            16 => cfb_mode::Encryptor::<aes::Aes128>::new_from_slices(key, &KCPGO_IV).unwrap().encrypt(&mut out),
-            24 => cfb_mode::Encryptor::<aes::Aes192>::new_from_slices(key, &KCPGO_IV).unwrap().encrypt(&mut out),
-            32 => cfb_mode::Encryptor::<aes::Aes256>::new_from_slices(key, &KCPGO_IV).unwrap().encrypt(&mut out),
+            16 => cfb_mode::Encryptor::<aes::Aes128>::new_from_slices(key, &KCPGO_IV)
+                .unwrap()
+                .encrypt(&mut out),
+            24 => cfb_mode::Encryptor::<aes::Aes192>::new_from_slices(key, &KCPGO_IV)
+                .unwrap()
+                .encrypt(&mut out),
+            32 => cfb_mode::Encryptor::<aes::Aes256>::new_from_slices(key, &KCPGO_IV)
+                .unwrap()
+                .encrypt(&mut out),
             _ => unreachable!(),
         }
         out
@@ -632,7 +646,10 @@ mod tests {
                 let lens: Vec<usize> = (0..count).map(|i| 20 + (i * 397) % 1481).collect();
                 let mut many: Vec<Vec<u8>> = lens.iter().map(|&l| pattern(l, l as u8)).collect();
                 let mut single = many.clone();
-                PacketCrypt::with_nonce_seed(method, &key, &seed).unwrap().seal_many(&mut many).unwrap();
+                PacketCrypt::with_nonce_seed(method, &key, &seed)
+                    .unwrap()
+                    .seal_many(&mut many)
+                    .unwrap();
                 let one = PacketCrypt::with_nonce_seed(method, &key, &seed).unwrap();
                 for d in &mut single {
                     one.seal(d).unwrap();
@@ -655,7 +672,10 @@ mod tests {
             ends.push(packed.len());
         }
         packed.extend_from_slice(&[0xee; 5]);
-        PacketCrypt::with_nonce_seed(CryptMethod::Aes128, &key, &seed).unwrap().seal_many(&mut separate).unwrap();
+        PacketCrypt::with_nonce_seed(CryptMethod::Aes128, &key, &seed)
+            .unwrap()
+            .seal_many(&mut separate)
+            .unwrap();
         let crypt = PacketCrypt::with_nonce_seed(CryptMethod::Aes128, &key, &seed).unwrap();
         crypt.seal_packed(&mut packed, 7, &ends).unwrap();
         assert_eq!(packed[..7], [0xee; 7]);
@@ -732,7 +752,11 @@ mod tests {
                 // Flipping a nonce bit of the "none" method goes unnoticed (not
                 // covered by the CRC, as in kcp-go); anything else is caught.
                 if method != CryptMethod::None || bit >= NONCE_LEN * 8 {
-                    assert_eq!(crypt.open(&mut good), Err(CryptError::BadChecksum), "{method:?} bit {bit}");
+                    assert_eq!(
+                        crypt.open(&mut good),
+                        Err(CryptError::BadChecksum),
+                        "{method:?} bit {bit}"
+                    );
                 }
             }
         }

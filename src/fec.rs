@@ -111,9 +111,15 @@ impl FecConfig {
     /// (kcp-go turns FEC off when either is 0: the caller then uses no FEC at all.)
     pub fn new(data_shards: usize, parity_shards: usize) -> Result<FecConfig, FecError> {
         if data_shards == 0 || parity_shards == 0 || data_shards + parity_shards > MAX_TOTAL_SHARDS {
-            return Err(FecError::InvalidShards { data_shards, parity_shards });
+            return Err(FecError::InvalidShards {
+                data_shards,
+                parity_shards,
+            });
         }
-        Ok(FecConfig { data_shards, parity_shards })
+        Ok(FecConfig {
+            data_shards,
+            parity_shards,
+        })
     }
 
     /// Data shards per group.
@@ -166,7 +172,10 @@ pub enum FecError {
 impl fmt::Display for FecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FecError::InvalidShards { data_shards, parity_shards } => write!(
+            FecError::InvalidShards {
+                data_shards,
+                parity_shards,
+            } => write!(
                 f,
                 "invalid FEC shards {data_shards}+{parity_shards} (need >= 1 each, sum <= {MAX_TOTAL_SHARDS})"
             ),
@@ -267,7 +276,12 @@ impl FecEncoder {
             codec.encode(&mut shards).expect("shard counts match");
             coefficients.extend(shards[ds..].iter().map(|s| Multiplier::new(s[0])));
         }
-        let parity = (0..ps).map(|_| ParityDatagram { buf: vec![0; max_datagram], len: 0 }).collect();
+        let parity = (0..ps)
+            .map(|_| ParityDatagram {
+                buf: vec![0; max_datagram],
+                len: 0,
+            })
+            .collect();
         FecEncoder {
             config,
             header_offset,
@@ -603,7 +617,15 @@ impl FecDecoder {
         let mut buf = self.take_buffer();
         buf.clear();
         buf.extend_from_slice(shard);
-        self.queue.insert(at, Shard { seqid, ts: now_ms, data, buf });
+        self.queue.insert(
+            at,
+            Shard {
+                seqid,
+                ts: now_ms,
+                data,
+                buf,
+            },
+        );
 
         self.try_group(group, at);
         while self.queue.len() > self.limit {

@@ -8,7 +8,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod conn;
-pub mod kcp;
 pub mod crypt;
 pub mod fec;
 pub mod ffi;
+pub mod kcp;

@@ -38,15 +38,7 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 /// Flags for our own C code.
-const C_FLAGS: &[&str] = &[
-    "-std=c11",
-    "-Wall",
-    "-Wextra",
-    "-Wpedantic",
-    "-Werror",
-    "-O2",
-    "-g",
-];
+const C_FLAGS: &[&str] = &["-std=c11", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-O2", "-g"];
 /// Flags for pristine ikcp.c: it is not warning-clean, and with -fwrapv a
 /// signed overflow is defined behaviour instead of undefined (IKCP-V1.md).
 const PRISTINE_FLAGS: &[&str] = &["-std=gnu11", "-O2", "-g", "-fwrapv", "-w"];
@@ -60,13 +52,7 @@ const STATIC_LIB_DEPS: &[&str] = &["-lpthread", "-ldl", "-lm", "-lgcc_s", "-lc"]
 /// Operations of the differential run inside the (slower) sanitizer build.
 const SANITIZER_DIFF_OPS: u64 = 40_000;
 /// The injected faults the differential harness must notice (seed 7, see mutant_ikcp.c).
-const MUTANTS: &[&str] = &[
-    "memcpy:20000",
-    "memcpy:100000",
-    "memcpy:300000",
-    "log:50",
-    "log:2000",
-];
+const MUTANTS: &[&str] = &["memcpy:20000", "memcpy:100000", "memcpy:300000", "log:50", "log:2000"];
 
 /// Serialises compiler runs: the machine's two cores are shared.
 static COMPILER: Mutex<()> = Mutex::new(());
@@ -83,16 +69,9 @@ fn paths() -> &'static Paths {
     PATHS.get_or_init(|| {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let exe = std::env::current_exe().expect("current_exe");
-        let deps = exe
-            .parent()
-            .expect("test binary has a directory")
-            .to_path_buf();
+        let deps = exe.parent().expect("test binary has a directory").to_path_buf();
         let pristine = fetch_pristine(&root, &deps);
-        Paths {
-            root,
-            deps,
-            pristine,
-        }
+        Paths { root, deps, pristine }
     })
 }
 
@@ -150,10 +129,7 @@ fn rename_flags() -> Vec<String> {
         "found only {} exported names in ikcp.c: {names:?}",
         names.len()
     );
-    names
-        .into_iter()
-        .map(|n| format!("-D{n}=ref_{n}"))
-        .collect()
+    names.into_iter().map(|n| format!("-D{n}=ref_{n}")).collect()
 }
 
 /// A scratch directory and the flags of one test's builds.
@@ -295,10 +271,7 @@ fn libkcpx(b: &Build, linkage: Linkage) -> Vec<String> {
     let (so, a) = if standin() {
         build_standin(b)
     } else {
-        (
-            paths().deps.join("libkcpx.so"),
-            paths().deps.join("libkcpx.a"),
-        )
+        (paths().deps.join("libkcpx.so"), paths().deps.join("libkcpx.a"))
     };
     match linkage {
         Linkage::Shared => {
@@ -311,13 +284,9 @@ fn libkcpx(b: &Build, linkage: Linkage) -> Vec<String> {
             let rpath = b.path("rpath");
             if !rpath.join("libkcpx.so.1").exists() {
                 fs::create_dir_all(&rpath).expect("create rpath dir");
-                std::os::unix::fs::symlink(&so, rpath.join("libkcpx.so.1"))
-                    .expect("symlink libkcpx.so.1");
+                std::os::unix::fs::symlink(&so, rpath.join("libkcpx.so.1")).expect("symlink libkcpx.so.1");
             }
-            vec![
-                so.display().to_string(),
-                format!("-Wl,-rpath,{}", rpath.display()),
-            ]
+            vec![so.display().to_string(), format!("-Wl,-rpath,{}", rpath.display())]
         }
         Linkage::Static => {
             assert!(
@@ -341,11 +310,7 @@ fn build_standin(b: &Build) -> (PathBuf, PathBuf) {
     }
     eprintln!("c_harness: KCPX_HARNESS_STANDIN=1: pristine ikcp.c plays libkcpx (harness development only)");
     fs::create_dir_all(&dir).expect("create stand-in dir");
-    let obj = b.pristine_object(
-        &paths().pristine.join("ikcp.c"),
-        "standin/ikcp.o",
-        &["-fPIC".into()],
-    );
+    let obj = b.pristine_object(&paths().pristine.join("ikcp.c"), "standin/ikcp.o", &["-fPIC".into()]);
     let mut args = vec![
         "-shared".into(),
         "-Wl,-soname,libkcpx.so.1".into(),
@@ -369,7 +334,9 @@ fn generated_header() -> Option<PathBuf> {
     if dir.join("ikcp.h").is_file() {
         Some(dir)
     } else {
-        eprintln!("\n!!!!! c_harness: include/ikcp.h does not exist: SKIPPING the checks of the generated header !!!!!\n");
+        eprintln!(
+            "\n!!!!! c_harness: include/ikcp.h does not exist: SKIPPING the checks of the generated header !!!!!\n"
+        );
         None
     }
 }
@@ -426,12 +393,7 @@ fn diff_objects(b: &Build) -> Vec<PathBuf> {
     let mut objs = vec![
         reference,
         b.object("kcp_api.c", "ref_api.o", inc, &ref_table),
-        b.object(
-            "kcp_api.c",
-            "kcpx_api.o",
-            inc,
-            &["-DKCP_API_TABLE=kcpx_api".into()],
-        ),
+        b.object("kcp_api.c", "kcpx_api.o", inc, &["-DKCP_API_TABLE=kcpx_api".into()]),
     ];
     for name in ["diff_harness", "diff_gen", "diff_trace", "count_alloc"] {
         objs.push(b.object(&format!("{name}.c"), &format!("{name}.o"), inc, &[]));
@@ -452,44 +414,24 @@ fn assert_all_renamed(object: &Path) {
     let leaked: Vec<&str> = text
         .lines()
         .filter_map(|l| l.split_whitespace().nth(2))
-        .filter(|name| {
-            !name
-                .strip_prefix("__odr_asan.")
-                .unwrap_or(name)
-                .starts_with("ref_")
-        }) // ASan's ODR markers
+        .filter(|name| !name.strip_prefix("__odr_asan.").unwrap_or(name).starts_with("ref_")) // ASan's ODR markers
         .collect();
-    assert!(
-        leaked.is_empty(),
-        "pristine ikcp.c symbols not renamed: {leaked:?}"
-    );
+    assert!(leaked.is_empty(), "pristine ikcp.c symbols not renamed: {leaked:?}");
 }
 
 fn diff_env(ops: Option<u64>) -> Vec<(&'static str, String)> {
     let mut env = Vec::new();
     if let Some(ops) = ops {
-        let requested = std::env::var("KCPX_DIFF_OPS")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok());
-        env.push((
-            "KCPX_DIFF_OPS",
-            requested.map_or(ops, |r| r.min(ops)).to_string(),
-        ));
+        let requested = std::env::var("KCPX_DIFF_OPS").ok().and_then(|v| v.parse::<u64>().ok());
+        env.push(("KCPX_DIFF_OPS", requested.map_or(ops, |r| r.min(ops)).to_string()));
     }
     env
 }
 
 fn run_differential(b: &Build, ops_cap: Option<u64>) {
-    let exe = b.link(
-        "diff_harness",
-        &diff_objects(b),
-        &libkcpx(b, Linkage::Shared),
-    );
+    let exe = b.link("diff_harness", &diff_objects(b), &libkcpx(b, Linkage::Shared));
     let out = b.run(&exe, &[], &diff_env(ops_cap));
-    assert!(
-        out.contains("diff_harness: OK"),
-        "no OK line from diff_harness"
-    );
+    assert!(out.contains("diff_harness: OK"), "no OK line from diff_harness");
 }
 
 /// The harness against pristine ikcp.c with an injected fault (mutant_ikcp.c)
@@ -503,17 +445,10 @@ fn run_mutants(b: &Build) {
         &[],
         &[("KCPX_SEED", "7".into()), ("KCPX_DIFF_OPS", "20000".into())],
     );
-    assert!(
-        clean.contains("diff_harness: OK"),
-        "the un-mutated stand-in must pass"
-    );
+    assert!(clean.contains("diff_harness: OK"), "the un-mutated stand-in must pass");
     for mutant in MUTANTS {
         let out = Command::new(&exe)
-            .envs([
-                ("KCPX_MUTANT", *mutant),
-                ("KCPX_SEED", "7"),
-                ("KCPX_DIFF_OPS", "50000"),
-            ])
+            .envs([("KCPX_MUTANT", *mutant), ("KCPX_SEED", "7"), ("KCPX_DIFF_OPS", "50000")])
             .output()
             .expect("run diff_mutant");
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -524,10 +459,7 @@ fn run_mutants(b: &Build) {
         );
         println!(
             "KCPX_MUTANT={mutant}: caught ({})",
-            stderr
-                .lines()
-                .find(|l| l.contains("DIVERGENCE"))
-                .unwrap_or("")
+            stderr.lines().find(|l| l.contains("DIVERGENCE")).unwrap_or("")
         );
     }
 }
@@ -593,15 +525,11 @@ fn sanitizers() {
             ("abi", run_abi),
             ("allocator", run_allocator),
             ("latency", run_latency),
-            ("differential", |b| {
-                run_differential(b, Some(SANITIZER_DIFF_OPS))
-            }),
+            ("differential", |b| run_differential(b, Some(SANITIZER_DIFF_OPS))),
         ];
         let failed: Vec<&str> = parts
             .iter()
-            .filter(|(_, part)| {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| part(b))).is_err()
-            })
+            .filter(|(_, part)| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| part(b))).is_err())
             .map(|(name, _)| *name)
             .collect();
         assert!(

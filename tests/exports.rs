@@ -65,7 +65,11 @@ const SONAME: &str = "libkcpx.so.1";
 fn built(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let path = exe.parent().expect("test binary has a directory").join(name);
-    assert!(path.is_file(), "{} not found: cargo test should have built it", path.display());
+    assert!(
+        path.is_file(),
+        "{} not found: cargo test should have built it",
+        path.display()
+    );
     path
 }
 
@@ -129,6 +133,9 @@ fn shared_library_soname() {
 fn static_library_defines_the_c_api() {
     let lib = built("libkcpx.a");
     let defined = defined_symbols(&["-g"], "T", &lib);
-    let missing: Vec<_> = EXPECTED_EXPORTS.iter().filter(|s| !defined.iter().any(|d| d == *s)).collect();
+    let missing: Vec<_> = EXPECTED_EXPORTS
+        .iter()
+        .filter(|s| !defined.iter().any(|d| d == *s))
+        .collect();
     assert!(missing.is_empty(), "{} does not define {missing:?}", lib.display());
 }

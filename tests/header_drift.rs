@@ -27,7 +27,11 @@ fn check(header: &str, config: &str, sources: &[&str]) {
 
 #[test]
 fn ikcp_h_matches_code() {
-    check("include/ikcp.h", "cbindgen-ikcp.toml", &["src/ffi/ikcp.rs", "src/ffi/alloc.rs"]);
+    check(
+        "include/ikcp.h",
+        "cbindgen-ikcp.toml",
+        &["src/ffi/ikcp.rs", "src/ffi/alloc.rs"],
+    );
 }
 
 #[test]

@@ -41,7 +41,11 @@ fn build_tools() -> Option<Tools> {
     let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
     let work = deps.join("interop_kcpgo");
     std::fs::create_dir_all(&work).unwrap();
-    let build = Command::new("bash").arg(root().join("interop/build-go-peer.sh")).arg(&work).output().unwrap();
+    let build = Command::new("bash")
+        .arg(root().join("interop/build-go-peer.sh"))
+        .arg(&work)
+        .output()
+        .unwrap();
     if !build.status.success() {
         let why = String::from_utf8_lossy(&build.stderr).to_string();
         if std::env::var_os("CI").is_some() {
@@ -59,15 +63,25 @@ fn build_tools() -> Option<Tools> {
     let echo = work.join("kcpx_udp_echo");
     let cc = Command::new("cc")
         .args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Werror"])
-        .arg("-I").arg(root().join("include"))
+        .arg("-I")
+        .arg(root().join("include"))
         .arg(root().join("examples/c/kcpx_udp_echo.c"))
         .arg(deps.join("libkcpx.so"))
         .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
-        .arg("-o").arg(&echo)
+        .arg("-o")
+        .arg(&echo)
         .output()
         .unwrap();
-    assert!(cc.status.success(), "building kcpx_udp_echo failed:\n{}", String::from_utf8_lossy(&cc.stderr));
-    Some(Tools { go_peer: work.join("go-peer"), echo, lib_dir })
+    assert!(
+        cc.status.success(),
+        "building kcpx_udp_echo failed:\n{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    Some(Tools {
+        go_peer: work.join("go-peer"),
+        echo,
+        lib_dir,
+    })
 }
 
 fn free_port() -> u16 {
@@ -81,8 +95,21 @@ fn args(crypt: Option<&str>, fec: (u8, u8), drop: u8) -> (Vec<String>, Vec<Strin
         c.extend(["--crypt".into(), m.into()]);
         go.extend(["-crypt".into(), m.into()]);
     }
-    c.extend(["--fec".into(), fec.0.to_string(), fec.1.to_string(), "--drop".into(), drop.to_string()]);
-    go.extend(["-ds".into(), fec.0.to_string(), "-ps".into(), fec.1.to_string(), "-drop".into(), drop.to_string()]);
+    c.extend([
+        "--fec".into(),
+        fec.0.to_string(),
+        fec.1.to_string(),
+        "--drop".into(),
+        drop.to_string(),
+    ]);
+    go.extend([
+        "-ds".into(),
+        fec.0.to_string(),
+        "-ps".into(),
+        fec.1.to_string(),
+        "-drop".into(),
+        drop.to_string(),
+    ]);
     c.extend(["--bytes".into(), BYTES.into(), "--timeout".into(), "40".into()]);
     go.extend(["-bytes".into(), BYTES.into()]);
     (c, go)
@@ -94,7 +121,11 @@ fn spawn(cmd: &mut Command) -> Child {
 
 fn finish(child: Child) -> (bool, String) {
     let out: Output = child.wait_with_output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -102,22 +133,37 @@ fn finish(child: Child) -> (bool, String) {
 fn field(json: &str, name: &str) -> u64 {
     let key = format!("\"{name}\":");
     let at = json.find(&key).unwrap_or_else(|| panic!("no {name} in {json}")) + key.len();
-    json[at..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap()
+    json[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
 }
 
 /// One echo of 1 MiB; returns (kcpx's report, kcp-go's report).
 fn echo(t: &'static Tools, go_is_server: bool, crypt: Option<&str>, fec: (u8, u8), drop: u8) -> (String, String) {
     let addr = format!("127.0.0.1:{}", free_port());
     let (c_args, go_args) = args(crypt, fec, drop);
-    let label = format!("kcp-go {} / {crypt:?} / fec {fec:?} / drop {drop}%", if go_is_server { "server" } else { "client" });
+    let label = format!(
+        "kcp-go {} / {crypt:?} / fec {fec:?} / drop {drop}%",
+        if go_is_server { "server" } else { "client" }
+    );
     let run_c = |role: &str| {
         let mut cmd = Command::new(&t.echo);
-        cmd.arg(role).arg(&addr).args(&c_args).env("LD_LIBRARY_PATH", &t.lib_dir);
+        cmd.arg(role)
+            .arg(&addr)
+            .args(&c_args)
+            .env("LD_LIBRARY_PATH", &t.lib_dir);
         cmd
     };
     let run_go = |role: &str| {
         let mut cmd = Command::new(&t.go_peer);
-        cmd.arg(role).arg("-addr").arg(&addr).args(&go_args).args(["-timeout", "40s"]);
+        cmd.arg(role)
+            .arg("-addr")
+            .arg(&addr)
+            .args(&go_args)
+            .args(["-timeout", "40s"]);
         cmd
     };
     let (c_out, go_out) = if go_is_server {
@@ -134,9 +180,18 @@ fn echo(t: &'static Tools, go_is_server: bool, crypt: Option<&str>, fec: (u8, u8
         let go = finish(spawn(&mut run_go("client")));
         (finish(c), go)
     };
-    assert!(c_out.0 && c_out.1.contains("\"ok\":true"), "{label}: kcpx side failed:\n{}\nkcp-go:\n{}", c_out.1, go_out.1);
+    assert!(
+        c_out.0 && c_out.1.contains("\"ok\":true"),
+        "{label}: kcpx side failed:\n{}\nkcp-go:\n{}",
+        c_out.1,
+        go_out.1
+    );
     if !go_is_server {
-        assert!(go_out.0 && go_out.1.contains("\"ok\":true"), "{label}: kcp-go client failed:\n{}", go_out.1);
+        assert!(
+            go_out.0 && go_out.1.contains("\"ok\":true"),
+            "{label}: kcp-go client failed:\n{}",
+            go_out.1
+        );
     }
     assert_eq!(field(&c_out.1, "bytes"), BYTES.parse::<u64>().unwrap(), "{label}");
     for bad in ["in_csum_errors", "kcp_in_errors"] {

@@ -65,7 +65,16 @@ fn run(peer: &str, sender: (usize, usize), receiver: (usize, usize), duration: D
     let _peer = Peer(
         Command::new(peer)
             .args(["client", "-addr", &addr, "-crypt", "aes-128", "-password", "kcpx-live"])
-            .args(["-ds", &sender.0.to_string(), "-ps", &sender.1.to_string(), "-drop", "15", "-seed", "7"])
+            .args([
+                "-ds",
+                &sender.0.to_string(),
+                "-ps",
+                &sender.1.to_string(),
+                "-drop",
+                "15",
+                "-seed",
+                "7",
+            ])
             .args(["-bytes", "400000", "-msgsize", "1000", "-timeout", "30s"])
             .stdout(Stdio::null())
             .spawn()
@@ -78,8 +87,12 @@ fn run(peer: &str, sender: (usize, usize), receiver: (usize, usize), duration: D
     let mut buf = [0u8; 2048];
     let start = Instant::now();
     while start.elapsed() < duration {
-        let Ok((n, _)) = socket.recv_from(&mut buf) else { continue };
-        let Ok(payload) = crypt.open(&mut buf[..n]) else { panic!("datagram failed to open") };
+        let Ok((n, _)) = socket.recv_from(&mut buf) else {
+            continue;
+        };
+        let Ok(payload) = crypt.open(&mut buf[..n]) else {
+            panic!("datagram failed to open")
+        };
         if let FecInput::Data(kcp) = decoder.decode(payload, start.elapsed().as_millis() as u32) {
             direct.extend(segments(kcp));
         }
@@ -87,7 +100,10 @@ fn run(peer: &str, sender: (usize, usize), receiver: (usize, usize), duration: D
             rebuilt.extend(segments(kcp));
         }
     }
-    let copies: Vec<bool> = rebuilt.iter().filter_map(|(sn, s)| direct.get(sn).map(|copy| copy == s)).collect();
+    let copies: Vec<bool> = rebuilt
+        .iter()
+        .filter_map(|(sn, s)| direct.get(sn).map(|copy| copy == s))
+        .collect();
     Outcome {
         rebuilt: rebuilt.len(),
         compared: copies.len(),

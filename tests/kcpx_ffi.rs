@@ -35,18 +35,40 @@ fn null_and_invalid_arguments_get_documented_codes() {
         assert_eq!(kcpx_config_set_fec(cfg, 0, 0), KCPX_OK);
         assert_eq!(kcpx_config_set_fec(cfg, 255, 1), KCPX_OK);
         assert_eq!(kcpx_config_set_fec(cfg, 10, 3), KCPX_OK); // a 256-shard codec is slow to build in debug
-        assert_eq!(kcpx_config_set_crypt(cfg, c"aes-128".as_ptr(), key.as_ptr(), 15), KCPX_ERR_KEY);
-        assert_eq!(kcpx_config_set_crypt(cfg, c"aes-256".as_ptr(), key.as_ptr(), 16), KCPX_ERR_KEY);
-        assert_eq!(kcpx_config_set_crypt(cfg, c"rot13".as_ptr(), key.as_ptr(), 16), KCPX_ERR_KEY);
-        assert_eq!(kcpx_config_set_crypt(cfg, c"aes-128".as_ptr(), null(), 16), KCPX_ERR_NULL);
+        assert_eq!(
+            kcpx_config_set_crypt(cfg, c"aes-128".as_ptr(), key.as_ptr(), 15),
+            KCPX_ERR_KEY
+        );
+        assert_eq!(
+            kcpx_config_set_crypt(cfg, c"aes-256".as_ptr(), key.as_ptr(), 16),
+            KCPX_ERR_KEY
+        );
+        assert_eq!(
+            kcpx_config_set_crypt(cfg, c"rot13".as_ptr(), key.as_ptr(), 16),
+            KCPX_ERR_KEY
+        );
+        assert_eq!(
+            kcpx_config_set_crypt(cfg, c"aes-128".as_ptr(), null(), 16),
+            KCPX_ERR_NULL
+        );
         assert_eq!(kcpx_config_set_crypt(cfg, c"none".as_ptr(), null(), 0), KCPX_OK);
-        assert_eq!(kcpx_config_set_crypt(cfg, c"aes-128".as_ptr(), key.as_ptr(), 16), KCPX_OK);
+        assert_eq!(
+            kcpx_config_set_crypt(cfg, c"aes-128".as_ptr(), key.as_ptr(), 16),
+            KCPX_OK
+        );
         assert_eq!(kcpx_config_set_window(cfg, 0, 32), KCPX_ERR_INVALID);
         assert_eq!(kcpx_config_set_mtu(cfg, 49), KCPX_ERR_MTU);
         assert_eq!(kcpx_config_set_mtu(cfg, 1501), KCPX_ERR_MTU);
         assert_eq!(kcpx_config_set_mtu(cfg, 60), KCPX_OK);
-        assert_eq!(kcpx_config_validate(cfg), KCPX_ERR_MTU, "60 bytes leave no room after 28 of headers");
-        assert!(kcpx_conn_new(1, cfg, Some(collect), null_mut()).is_null(), "refused configuration");
+        assert_eq!(
+            kcpx_config_validate(cfg),
+            KCPX_ERR_MTU,
+            "60 bytes leave no room after 28 of headers"
+        );
+        assert!(
+            kcpx_conn_new(1, cfg, Some(collect), null_mut()).is_null(),
+            "refused configuration"
+        );
         assert_eq!(kcpx_config_set_mtu(cfg, 1400), KCPX_OK);
         assert_eq!(kcpx_config_validate(cfg), KCPX_OK);
         assert!(kcpx_conn_new(1, null(), Some(collect), null_mut()).is_null());
@@ -72,16 +94,25 @@ fn null_and_invalid_arguments_get_documented_codes() {
         assert_eq!(kcpx_conv_of(cfg, buf.as_ptr(), 16, &mut conv), KCPX_ERR_SHORT);
         assert_eq!(kcpx_key_from_password(null(), 3, buf.as_mut_ptr(), 16), KCPX_ERR_NULL);
         assert_eq!(kcpx_key_from_password(b"pw".as_ptr(), 2, null_mut(), 16), KCPX_ERR_NULL);
-        assert_eq!(kcpx_key_from_password(b"pw".as_ptr(), 2, buf.as_mut_ptr(), 0), KCPX_ERR_INVALID);
+        assert_eq!(
+            kcpx_key_from_password(b"pw".as_ptr(), 2, buf.as_mut_ptr(), 0),
+            KCPX_ERR_INVALID
+        );
 
         let mut wire: Vec<Vec<u8>> = Vec::new();
         let conn = kcpx_conn_new(1, cfg, Some(collect), &mut wire as *mut _ as *mut c_void);
         assert!(!conn.is_null());
         assert_eq!(kcpx_conn_send(conn, null(), 1), KCPX_ERR_NULL);
         assert_eq!(kcpx_conn_send(conn, null(), 0), 0, "an empty message");
-        assert_eq!(kcpx_conn_send(conn, buf.as_ptr() as *const c_void, usize::MAX), KCPX_ERR_TOO_LARGE);
+        assert_eq!(
+            kcpx_conn_send(conn, buf.as_ptr() as *const c_void, usize::MAX),
+            KCPX_ERR_TOO_LARGE
+        );
         assert_eq!(kcpx_conn_recv(conn, null_mut(), 16), KCPX_ERR_NULL);
-        assert_eq!(kcpx_conn_recv(conn, buf.as_mut_ptr() as *mut c_void, 16), KCPX_ERR_AGAIN);
+        assert_eq!(
+            kcpx_conn_recv(conn, buf.as_mut_ptr() as *mut c_void, 16),
+            KCPX_ERR_AGAIN
+        );
         assert_eq!(kcpx_conn_input(conn, null(), 5), KCPX_ERR_NULL);
         assert_eq!(kcpx_conn_input(conn, buf.as_ptr(), 5), KCPX_ERR_SHORT);
         assert_eq!(kcpx_conn_input(conn, [0u8; 64].as_ptr(), 64), KCPX_ERR_CHECKSUM);
@@ -116,7 +147,10 @@ fn every_code_has_a_description() {
         let s = unsafe { CStr::from_ptr(kcpx_strerror(code)) }.to_str().unwrap();
         assert!(s != "unknown error" && seen.insert(s), "code {code}: {s:?}");
     }
-    assert_eq!(unsafe { CStr::from_ptr(kcpx_strerror(-999)) }.to_str(), Ok("unknown error"));
+    assert_eq!(
+        unsafe { CStr::from_ptr(kcpx_strerror(-999)) }.to_str(),
+        Ok("unknown error")
+    );
 }
 
 /// Two connections through the C API: message mode with a too-small buffer,
@@ -126,7 +160,10 @@ fn message_round_trip_through_the_c_api() {
     unsafe {
         let cfg = kcpx_config_new();
         assert_eq!(kcpx_config_set_fec(cfg, 3, 2), KCPX_OK);
-        assert_eq!(kcpx_config_set_crypt(cfg, c"aes-256".as_ptr(), [9u8; 32].as_ptr(), 32), KCPX_OK);
+        assert_eq!(
+            kcpx_config_set_crypt(cfg, c"aes-256".as_ptr(), [9u8; 32].as_ptr(), 32),
+            KCPX_OK
+        );
         let (mut wa, mut wb): (Vec<Vec<u8>>, Vec<Vec<u8>>) = (Vec::new(), Vec::new());
         let a = kcpx_conn_new(5, cfg, Some(collect), &mut wa as *mut _ as *mut c_void);
         let b = kcpx_conn_new(5, cfg, Some(collect), &mut wb as *mut _ as *mut c_void);
@@ -152,7 +189,10 @@ fn message_round_trip_through_the_c_api() {
                 assert_eq!(kcpx_conn_input(a, d.as_ptr(), d.len()), KCPX_OK);
             }
             if kcpx_conn_peeksize(b) == 5000 {
-                assert_eq!(kcpx_conn_recv(b, small.as_mut_ptr() as *mut c_void, 100), KCPX_ERR_BUFFER_TOO_SMALL);
+                assert_eq!(
+                    kcpx_conn_recv(b, small.as_mut_ptr() as *mut c_void, 100),
+                    KCPX_ERR_BUFFER_TOO_SMALL
+                );
                 got = Some(kcpx_conn_recv(b, big.as_mut_ptr() as *mut c_void, big.len()));
                 break;
             }

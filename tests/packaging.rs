@@ -49,7 +49,9 @@ impl Installed {
     /// `sh -c script` with PKG_CONFIG_PATH pointing into the prefix.
     fn sh(&self, script: &str, vars: &[(&str, &Path)]) -> Command {
         let mut cmd = Command::new("sh");
-        cmd.arg("-c").arg(script).env("PKG_CONFIG_PATH", self.libdir().join("pkgconfig"));
+        cmd.arg("-c")
+            .arg(script)
+            .env("PKG_CONFIG_PATH", self.libdir().join("pkgconfig"));
         for (k, v) in vars {
             cmd.env(k, v);
         }
@@ -62,7 +64,10 @@ fn in_ci() -> bool {
 }
 
 fn have(tool: &str) -> bool {
-    Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success())
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// False (after saying so on the real stderr, which the test harness does
@@ -117,7 +122,12 @@ fn check_program(exe: &Path, shared: bool, libdir: Option<&Path>, expect: &str) 
     let needed = dynamic_entries(exe, "NEEDED");
     let linked = needed.iter().any(|l| l == SONAME);
     let want = if shared { "among them" } else { "absent" };
-    assert_eq!(linked, shared, "{} needs {needed:?}: {SONAME} expected {want}", exe.display());
+    assert_eq!(
+        linked,
+        shared,
+        "{} needs {needed:?}: {SONAME} expected {want}",
+        exe.display()
+    );
 
     let mut cmd = Command::new(exe);
     cmd.env_remove("LD_LIBRARY_PATH");
@@ -125,7 +135,11 @@ fn check_program(exe: &Path, shared: bool, libdir: Option<&Path>, expect: &str) 
         cmd.env("LD_LIBRARY_PATH", dir);
     }
     let out = run(cmd);
-    assert!(out.contains(expect), "{} printed {out:?}, expected {expect:?}", exe.display());
+    assert!(
+        out.contains(expect),
+        "{} printed {out:?}, expected {expect:?}",
+        exe.display()
+    );
 }
 
 /// What examples/c/ikcp_dropin.c prints when it succeeds.
@@ -157,7 +171,10 @@ fn install() -> Installed {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let exe = std::env::current_exe().expect("current_exe");
     // target/<profile>/deps/<test binary> -> target/
-    let target = exe.ancestors().nth(3).expect("test binary lives in target/<profile>/deps");
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .expect("test binary lives in target/<profile>/deps");
     let work = target.join("packaging");
     std::fs::create_dir_all(&work).expect("create target/packaging");
     let lock = std::fs::File::create(work.join(".lock")).expect("lock file");
@@ -204,11 +221,24 @@ fn installed_layout() {
         assert_eq!(target, Path::new(to), "lib/{link}");
     }
     let real = lib.join(SHARED_REALNAME);
-    assert_eq!(dynamic_entries(&real, "SONAME"), [SONAME], "SONAME of {}", real.display());
+    assert_eq!(
+        dynamic_entries(&real, "SONAME"),
+        [SONAME],
+        "SONAME of {}",
+        real.display()
+    );
     // The release build exports what tests/exports.rs checks in the test build.
-    let exports = |so: &Path| run(Command::new("nm").args(["-D", "--defined-only", "--format=just-symbols"]).arg(so));
+    let exports = |so: &Path| {
+        run(Command::new("nm")
+            .args(["-D", "--defined-only", "--format=just-symbols"])
+            .arg(so))
+    };
     let tested = exports(&std::env::current_exe().unwrap().with_file_name("libkcpx.so"));
-    assert_eq!(exports(&real), tested, "installed library exports differ from the tested one");
+    assert_eq!(
+        exports(&real),
+        tested,
+        "installed library exports differ from the tested one"
+    );
     assert!(lib.join("libkcpx.a").is_file());
 
     for header in std::fs::read_dir(inst.root.join("include")).unwrap() {
@@ -232,7 +262,11 @@ fn installed_layout() {
     ] {
         assert!(lib.join(file).is_file(), "lib/{file} not installed");
     }
-    let pc = |args: &[&str]| run(inst.sh(&format!("pkg-config {} kcpx", args.join(" ")), &[])).trim().to_string();
+    let pc = |args: &[&str]| {
+        run(inst.sh(&format!("pkg-config {} kcpx", args.join(" ")), &[]))
+            .trim()
+            .to_string()
+    };
     assert_eq!(pc(&["--modversion"]), env!("CARGO_PKG_VERSION"));
     let private = pc(&["--static", "--libs"]);
     assert!(
@@ -356,19 +390,41 @@ fn kcpx_example_over_loopback() {
         &format!("cc -std=c11 {WARNINGS} \"$SRC\" -o \"$EXE\" $(pkg-config --cflags --libs kcpx)"),
         &[("SRC", &src), ("EXE", &exe)],
     ));
-    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr = format!("127.0.0.1:{port}");
     let echo = |role: &str| {
         let mut cmd = Command::new(&exe);
-        cmd.args([role, addr.as_str(), "--crypt", "aes-256", "--fec", "10", "3", "--bytes", "262144", "--timeout", "30"]);
+        cmd.args([
+            role,
+            addr.as_str(),
+            "--crypt",
+            "aes-256",
+            "--fec",
+            "10",
+            "3",
+            "--bytes",
+            "262144",
+            "--timeout",
+            "30",
+        ]);
         cmd.env_remove("LD_LIBRARY_PATH").env("LD_LIBRARY_PATH", inst.libdir());
         cmd
     };
-    let server = echo("server").stdout(std::process::Stdio::piped()).spawn().expect("start the echo server");
+    let server = echo("server")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the echo server");
     std::thread::sleep(std::time::Duration::from_millis(200));
     let client = run(echo("client"));
     let server = server.wait_with_output().expect("echo server");
     let server_out = String::from_utf8_lossy(&server.stdout);
     assert!(client.contains("\"ok\":true"), "client: {client}");
-    assert!(server.status.success() && server_out.contains("\"ok\":true"), "server: {server_out}");
+    assert!(
+        server.status.success() && server_out.contains("\"ok\":true"),
+        "server: {server_out}"
+    );
 }

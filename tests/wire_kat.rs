@@ -8,7 +8,9 @@ use kcpx::fec::{FecConfig, FecDecoder, FecEncoder, FecInput, FEC_DATA_OVERHEAD, 
 use reed_solomon_erasure::galois_8::ReedSolomon;
 
 fn data_file(name: &str) -> String {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "data", "kcpgo", name].iter().collect();
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "data", "kcpgo", name]
+        .iter()
+        .collect();
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -23,7 +25,10 @@ fn records(name: &str) -> Vec<Vec<String>> {
 
 fn unhex(s: &str) -> Vec<u8> {
     assert!(s.len() % 2 == 0, "odd hex length");
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
 }
 
 fn method(name: &str) -> CryptMethod {
@@ -95,7 +100,11 @@ impl Session {
         let config = &recs[0];
         assert_eq!(config[0], "config");
         let field = |key: &str| -> String {
-            config.iter().find_map(|f| f.strip_prefix(&format!("{key}="))).unwrap().to_owned()
+            config
+                .iter()
+                .find_map(|f| f.strip_prefix(&format!("{key}=")))
+                .unwrap()
+                .to_owned()
         };
         let crypt = match field("crypt").as_str() {
             "off" => None,
@@ -104,7 +113,12 @@ impl Session {
         let (ds, ps): (usize, usize) = (field("ds").parse().unwrap(), field("ps").parse().unwrap());
         let fec = (ds > 0).then(|| FecConfig::new(ds, ps).unwrap());
         let datagrams = recs[1..].iter().map(|r| (unhex(&r[1]), unhex(&r[2]))).collect();
-        Session { crypt, fec, mtu: field("mtu").parse().unwrap(), datagrams }
+        Session {
+            crypt,
+            fec,
+            mtu: field("mtu").parse().unwrap(),
+            datagrams,
+        }
     }
 
     fn header_len(&self) -> usize {
@@ -116,13 +130,21 @@ impl Session {
         let off = self.header_len();
         self.datagrams
             .iter()
-            .filter(|(plain, _)| self.fec.is_none() || u16::from_le_bytes([plain[off + 4], plain[off + 5]]) != TYPE_PARITY)
+            .filter(|(plain, _)| {
+                self.fec.is_none() || u16::from_le_bytes([plain[off + 4], plain[off + 5]]) != TYPE_PARITY
+            })
             .map(|(plain, _)| plain[off + if self.fec.is_some() { FEC_DATA_OVERHEAD } else { 0 }..].to_vec())
             .collect()
     }
 }
 
-const SESSIONS: [&str; 5] = ["aes128-fec10-3", "none-fec3-2", "aes256-nofec", "aes192-fec1-1", "plain-fec2-1"];
+const SESSIONS: [&str; 5] = [
+    "aes128-fec10-3",
+    "none-fec3-2",
+    "aes256-nofec",
+    "aes192-fec1-1",
+    "plain-fec2-1",
+];
 
 #[test]
 fn sessions_open_and_seal_byte_for_byte() {
@@ -133,7 +155,11 @@ fn sessions_open_and_seal_byte_for_byte() {
         let mut batch = Vec::new();
         for (i, (plain, wire)) in s.datagrams.iter().enumerate() {
             let mut opened = wire.clone();
-            assert_eq!(crypt.open(&mut opened).unwrap(), &plain[HEADER_LEN..], "{name} #{i} open");
+            assert_eq!(
+                crypt.open(&mut opened).unwrap(),
+                &plain[HEADER_LEN..],
+                "{name} #{i} open"
+            );
             let nonce: [u8; NONCE_LEN] = plain[..NONCE_LEN].try_into().unwrap();
             let mut sealed = plain.clone();
             sealed[..HEADER_LEN].fill(0);
@@ -169,7 +195,9 @@ fn sessions_reencode_byte_for_byte() {
         for (i, (mine, (plain, wire))) in ours.iter_mut().zip(&s.datagrams).enumerate() {
             assert_eq!(mine[off..], plain[off..], "{name} #{i}: FEC plaintext");
             if let Some(crypt) = &s.crypt {
-                crypt.seal_with_nonce(mine, plain[..NONCE_LEN].try_into().unwrap()).unwrap();
+                crypt
+                    .seal_with_nonce(mine, plain[..NONCE_LEN].try_into().unwrap())
+                    .unwrap();
             }
             assert_eq!(mine, wire, "{name} #{i}: wire bytes");
         }
@@ -214,7 +242,11 @@ fn sessions_decode_and_recover_lost_data() {
                     recovered.extend(decoder.recovered().map(<[u8]>::to_vec));
                 }
                 let first_data = group * fec.data_shards();
-                assert_eq!(recovered, kcp[first_data..first_data + lost], "{name} group {group} lost {lost}");
+                assert_eq!(
+                    recovered,
+                    kcp[first_data..first_data + lost],
+                    "{name} group {group} lost {lost}"
+                );
                 assert_eq!(delivered + lost, kcp.len(), "{name}");
                 assert_eq!(decoder.stats().recovered as usize, lost);
             }

@@ -12,7 +12,9 @@ use libfuzzer_sys::fuzz_target;
 const MAX_SHARD: usize = 1500;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&setup, mut rest)) = data.split_first() else { return };
+    let Some((&setup, mut rest)) = data.split_first() else {
+        return;
+    };
     let crypt = match setup % 3 {
         0 => None,
         1 => Some(PacketCrypt::with_nonce_seed(CryptMethod::None, &[], &[1; 32]).unwrap()),

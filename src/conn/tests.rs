@@ -20,7 +20,11 @@ impl Rng {
 fn deliver(from: &mut Conn, to: &mut Conn, now: u32, loss: u64, rng: &mut Rng) -> Vec<Vec<u8>> {
     from.update(now);
     let out = from.take_outbox();
-    let kept: Vec<Vec<u8>> = out.iter().filter(|_| rng.below(100) >= loss).map(<[u8]>::to_vec).collect();
+    let kept: Vec<Vec<u8>> = out
+        .iter()
+        .filter(|_| rng.below(100) >= loss)
+        .map(<[u8]>::to_vec)
+        .collect();
     from.restore_outbox(out);
     for d in &kept {
         let _ = to.input(d, now);
@@ -58,11 +62,18 @@ fn transfer(seed: u64, cfg: &ConnConfig, len: usize, loss: u64) -> (ConnStats, C
         }
         while a.recv(&mut buf).is_ok() {}
         let mtu = cfg.mtu as usize;
-        for d in deliver(&mut a, &mut b, now, loss, &mut rng).iter().chain(&deliver(&mut b, &mut a, now, loss, &mut rng)) {
+        for d in deliver(&mut a, &mut b, now, loss, &mut rng)
+            .iter()
+            .chain(&deliver(&mut b, &mut a, now, loss, &mut rng))
+        {
             assert!(d.len() <= mtu, "seed {seed}: datagram over MTU");
         }
         let (sa, sb) = (a.stats(), b.stats());
-        assert_eq!(sa.in_csum_errors + sa.kcp_in_errors + sb.in_csum_errors + sb.kcp_in_errors, 0, "seed {seed}");
+        assert_eq!(
+            sa.in_csum_errors + sa.kcp_in_errors + sb.in_csum_errors + sb.kcp_in_errors,
+            0,
+            "seed {seed}"
+        );
         while let Ok(n) = b.recv(&mut buf) {
             got.extend_from_slice(&buf[..n]);
         }
@@ -70,13 +81,22 @@ fn transfer(seed: u64, cfg: &ConnConfig, len: usize, loss: u64) -> (ConnStats, C
             break;
         }
     }
-    assert!(got == data, "seed {seed} {cfg:?}: {} of {len} bytes arrived intact", got.len());
+    assert!(
+        got == data,
+        "seed {seed} {cfg:?}: {} of {len} bytes arrived intact",
+        got.len()
+    );
     (a.stats(), b.stats())
 }
 
 #[test]
 fn every_cipher_and_fec_combination_transfers_intact() {
-    let crypts = [None, Some((CryptMethod::None, 0)), Some((CryptMethod::Aes128, 16)), Some((CryptMethod::Aes256, 32))];
+    let crypts = [
+        None,
+        Some((CryptMethod::None, 0)),
+        Some((CryptMethod::Aes128, 16)),
+        Some((CryptMethod::Aes256, 32)),
+    ];
     for (i, crypt) in crypts.into_iter().enumerate() {
         for fec in [None, Some((10, 3)), Some((3, 2))] {
             let (_, b) = transfer(100 + i as u64, &config(crypt, fec), 64 * 1024, 0);
@@ -89,7 +109,12 @@ fn every_cipher_and_fec_combination_transfers_intact() {
 fn fec_recovers_lost_datagrams_under_loss() {
     let cfg = config(Some((CryptMethod::Aes128, 16)), Some((3, 2)));
     let (a, b) = transfer(7, &cfg, 256 * 1024, 10);
-    assert!(b.fec_recovered > 0 && a.fec_recovered > 0, "recovered a={} b={}", a.fec_recovered, b.fec_recovered);
+    assert!(
+        b.fec_recovered > 0 && a.fec_recovered > 0,
+        "recovered a={} b={}",
+        a.fec_recovered,
+        b.fec_recovered
+    );
     assert!(b.fec_parity_shards > 0);
 }
 
@@ -173,10 +198,20 @@ fn hostile_datagrams_are_rejected_and_never_corrupt_delivery() {
             break;
         }
     }
-    assert!(got == data, "{} of {} bytes, intact: {}", got.len(), data.len(), data.starts_with(&got));
+    assert!(
+        got == data,
+        "{} of {} bytes, intact: {}",
+        got.len(),
+        data.len(),
+        data.starts_with(&got)
+    );
     let s = b.stats();
     assert!(must_reject > 100);
-    assert_eq!(s.in_csum_errors + s.in_errs, must_reject, "every hostile datagram but the replays is rejected and counted: {s:?}");
+    assert_eq!(
+        s.in_csum_errors + s.in_errs,
+        must_reject,
+        "every hostile datagram but the replays is rejected and counted: {s:?}"
+    );
 }
 
 /// Ends configured with different FEC shard counts must not corrupt the
@@ -206,7 +241,11 @@ fn mismatched_fec_settings_do_not_corrupt() {
 
 #[test]
 fn conv_of_reads_the_first_datagram_of_a_new_peer() {
-    for (crypt, fec) in [(None, None), (Some((CryptMethod::Aes256, 32)), Some((3, 2))), (Some((CryptMethod::None, 0)), None)] {
+    for (crypt, fec) in [
+        (None, None),
+        (Some((CryptMethod::Aes256, 32)), Some((3, 2))),
+        (Some((CryptMethod::None, 0)), None),
+    ] {
         let cfg = config(crypt, fec);
         let mut a = Conn::new(0xfeed_beef, &cfg).unwrap();
         a.send(b"hello").unwrap();

@@ -37,9 +37,13 @@ pub(super) fn mul_add(input: &[u8], rows: &mut [(&Multiplier, &mut [u8])]) {
         match group {
             [(m0, o0)] => kernel1(&input[..full], [m0], &mut o0[..full]),
             [(m0, o0), (m1, o1)] => kernel2(&input[..full], [m0, m1], &mut o0[..full], &mut o1[..full]),
-            [(m0, o0), (m1, o1), (m2, o2)] => {
-                kernel3(&input[..full], [m0, m1, m2], &mut o0[..full], &mut o1[..full], &mut o2[..full])
-            }
+            [(m0, o0), (m1, o1), (m2, o2)] => kernel3(
+                &input[..full],
+                [m0, m1, m2],
+                &mut o0[..full],
+                &mut o1[..full],
+                &mut o2[..full],
+            ),
             [(m0, o0), (m1, o1), (m2, o2), (m3, o3)] => kernel4(
                 &input[..full],
                 [m0, m1, m2, m3],
@@ -88,10 +92,18 @@ macro_rules! kernel {
 
 /// Number of identifiers given (1..=4), as a const expression.
 macro_rules! count {
-    ($a:ident) => { 1 };
-    ($a:ident $b:ident) => { 2 };
-    ($a:ident $b:ident $c:ident) => { 3 };
-    ($a:ident $b:ident $c:ident $d:ident) => { 4 };
+    ($a:ident) => {
+        1
+    };
+    ($a:ident $b:ident) => {
+        2
+    };
+    ($a:ident $b:ident $c:ident) => {
+        3
+    };
+    ($a:ident $b:ident $c:ident $d:ident) => {
+        4
+    };
 }
 
 kernel!(kernel1, o0 a0 0);
@@ -105,15 +117,20 @@ mod tests {
 
     #[test]
     fn matches_galois_8_for_every_multiplier_and_length() {
-        let input: Vec<u8> = (0..200u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let input: Vec<u8> = (0..200u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
         for len in [0, 1, 31, 32, 33, 64, 100, 200] {
             for first in 0..=255u8 {
                 let values = [first, first.wrapping_mul(7), 1, first ^ 0x5a, 0, 3];
                 let multipliers: Vec<Multiplier> = values.iter().map(|&v| Multiplier::new(v)).collect();
                 let mut ours: Vec<Vec<u8>> = (0..values.len()).map(|r| vec![r as u8; len]).collect();
                 let mut reference = ours.clone();
-                let mut rows: Vec<(&Multiplier, &mut [u8])> =
-                    multipliers.iter().zip(ours.iter_mut()).map(|(m, o)| (m, &mut o[..])).collect();
+                let mut rows: Vec<(&Multiplier, &mut [u8])> = multipliers
+                    .iter()
+                    .zip(ours.iter_mut())
+                    .map(|(m, o)| (m, &mut o[..]))
+                    .collect();
                 mul_add(&input[..len], &mut rows);
                 for (v, out) in values.iter().zip(reference.iter_mut()) {
                     galois_8::mul_slice_xor(*v, &input[..len], out);

@@ -50,7 +50,12 @@ fn encode_all(encoder: &mut FecEncoder, payloads: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for p in payloads {
         let mut d = datagram(offset, p);
-        let parity: Vec<Vec<u8>> = encoder.encode(&mut d).unwrap().iter().map(|p| p[offset..].to_vec()).collect();
+        let parity: Vec<Vec<u8>> = encoder
+            .encode(&mut d)
+            .unwrap()
+            .iter()
+            .map(|p| p[offset..].to_vec())
+            .collect();
         out.push(d[offset..].to_vec());
         out.extend(parity);
     }
@@ -58,10 +63,12 @@ fn encode_all(encoder: &mut FecEncoder, payloads: &[Vec<u8>]) -> Vec<Vec<u8>> {
 }
 
 fn payloads(rng: &mut Rng, count: usize) -> Vec<Vec<u8>> {
-    (0..count).map(|_| {
-        let len = 24 + rng.below(MTU - OFFSET - FEC_DATA_OVERHEAD - 24);
-        rng.bytes(len)
-    }).collect()
+    (0..count)
+        .map(|_| {
+            let len = 24 + rng.below(MTU - OFFSET - FEC_DATA_OVERHEAD - 24);
+            rng.bytes(len)
+        })
+        .collect()
 }
 
 #[test]
@@ -84,7 +91,14 @@ fn encoder_writes_kcpgo_headers_and_parity() {
     for (seqid, d) in wire.iter().enumerate() {
         assert_eq!(read_u32(d, 0), seqid as u32);
         let kind = read_u16(d, 4);
-        assert_eq!(kind, if cfg.is_data_seqid(seqid as u32) { TYPE_DATA } else { TYPE_PARITY });
+        assert_eq!(
+            kind,
+            if cfg.is_data_seqid(seqid as u32) {
+                TYPE_DATA
+            } else {
+                TYPE_PARITY
+            }
+        );
     }
     // Data: size field = 2 + KCP bytes; parity = RS over zero-padded shards.
     let codec = cfg.codec();
@@ -95,11 +109,14 @@ fn encoder_writes_kcpgo_headers_and_parity() {
             assert_eq!(&d[8..], &p[..]);
         }
         let max = data.iter().map(|d| d.len()).max().unwrap();
-        let mut shards: Vec<Vec<u8>> = data.iter().map(|d| {
-            let mut s = d[6..].to_vec();
-            s.resize(max - 6, 0);
-            s
-        }).collect();
+        let mut shards: Vec<Vec<u8>> = data
+            .iter()
+            .map(|d| {
+                let mut s = d[6..].to_vec();
+                s.resize(max - 6, 0);
+                s
+            })
+            .collect();
         shards.extend([vec![0; max - 6], vec![0; max - 6]]);
         codec.encode(&mut shards).unwrap();
         for j in 0..2 {
@@ -142,7 +159,13 @@ struct Received {
     recovered: usize,
 }
 
-fn feed(decoder: &mut FecDecoder, wire: &[Vec<u8>], keep: impl Fn(usize) -> bool, originals: &[Vec<u8>], seed: u64) -> Received {
+fn feed(
+    decoder: &mut FecDecoder,
+    wire: &[Vec<u8>],
+    keep: impl Fn(usize) -> bool,
+    originals: &[Vec<u8>],
+    seed: u64,
+) -> Received {
     let mut got = Received::default();
     for (i, d) in wire.iter().enumerate() {
         if !keep(i) {
@@ -150,7 +173,10 @@ fn feed(decoder: &mut FecDecoder, wire: &[Vec<u8>], keep: impl Fn(usize) -> bool
         }
         match decoder.decode(d, i as u32) {
             FecInput::Data(kcp) => {
-                assert!(originals.iter().any(|o| o[..] == *kcp), "seed {seed}: data shard altered");
+                assert!(
+                    originals.iter().any(|o| o[..] == *kcp),
+                    "seed {seed}: data shard altered"
+                );
                 got.regular += 1;
             }
             FecInput::Parity => {}
@@ -193,7 +219,10 @@ fn round_trip_with_seeded_random_loss() {
                 expect += lost_data;
             }
         }
-        assert!(got.recovered >= expect, "seed {seed} {ds}/{ps} loss {loss}%: {got:?} expected >= {expect}");
+        assert!(
+            got.recovered >= expect,
+            "seed {seed} {ds}/{ps} loss {loss}%: {got:?} expected >= {expect}"
+        );
         assert_eq!(decoder.stats().recovered as usize, got.recovered);
         assert!(decoder.queued() <= 3 * n);
         total_recovered += got.recovered;
@@ -233,14 +262,26 @@ fn tolerates_seqid_gaps_and_parity_less_groups() {
 #[test]
 fn refuses_to_reconstruct_with_other_shard_counts() {
     // kcp-go 5.6.1 corrupts the stream here; we must never hand out a shard.
-    let pairs = [((3, 2), (10, 3)), ((10, 3), (3, 2)), ((10, 3), (10, 4)), ((10, 4), (10, 3)), ((11, 3), (10, 3)),
-        ((1, 1), (1, 2)), ((128, 128), (127, 129))];
+    let pairs = [
+        ((3, 2), (10, 3)),
+        ((10, 3), (3, 2)),
+        ((10, 3), (10, 4)),
+        ((10, 4), (10, 3)),
+        ((11, 3), (10, 3)),
+        ((1, 1), (1, 2)),
+        ((128, 128), (127, 129)),
+    ];
     for (k, ((eds, eps), (dds, dps))) in pairs.into_iter().enumerate() {
         for loss in [0, 10, 30] {
             let seed = 1000 + k as u64 * 100 + loss as u64;
             let mut rng = Rng(seed);
             let mut encoder = FecEncoder::new(config(eds, eps), 0, 400);
-            let input = (0..600).map(|_| { let l = 24 + rng.below(300); rng.bytes(l) }).collect::<Vec<_>>();
+            let input = (0..600)
+                .map(|_| {
+                    let l = 24 + rng.below(300);
+                    rng.bytes(l)
+                })
+                .collect::<Vec<_>>();
             let wire = encode_all(&mut encoder, &input);
             let lost: Vec<bool> = (0..wire.len()).map(|_| rng.chance(loss)).collect();
             let mut decoder = FecDecoder::new(config(dds, dps), 400);
@@ -338,7 +379,10 @@ fn hostile_input_never_panics_and_memory_stays_bounded() {
             }
             assert!(decoder.queued() <= 3 * cfg.total_shards(), "seed {seed}");
             let buffers = decoder.queue.len() + decoder.pool.len() + decoder.recovered.len();
-            assert!(buffers <= 3 * cfg.total_shards() + 1 + ds, "seed {seed}: {buffers} buffers");
+            assert!(
+                buffers <= 3 * cfg.total_shards() + 1 + ds,
+                "seed {seed}: {buffers} buffers"
+            );
             assert!(decoder.pool.iter().all(|b| b.capacity() <= 4096), "seed {seed}");
         }
     }

@@ -110,7 +110,8 @@ pub struct IKCPCB {
     pub stream: c_int,
     pub logmask: c_int,
     /// Called with each datagram to send; the return value is ignored.
-    pub output: Option<unsafe extern "C" fn(buf: *const c_char, len: c_int, kcp: *mut IKCPCB, user: *mut c_void) -> c_int>,
+    pub output:
+        Option<unsafe extern "C" fn(buf: *const c_char, len: c_int, kcp: *mut IKCPCB, user: *mut c_void) -> c_int>,
     /// Called with each log line (see `logmask`).
     pub writelog: Option<unsafe extern "C" fn(log: *const c_char, kcp: *mut IKCPCB, user: *mut c_void)>,
 }
@@ -159,7 +160,11 @@ const MIRRORED_RUNS: [(usize, usize, usize); 3] = {
     use core::mem::offset_of;
     [
         // conv ..= xmit
-        (offset_of!(IKCPCB, conv), offset_of!(Vars, conv), offset_of!(IKCPCB, nrcv_buf)),
+        (
+            offset_of!(IKCPCB, conv),
+            offset_of!(Vars, conv),
+            offset_of!(IKCPCB, nrcv_buf),
+        ),
         // nodelay ..= incr
         (offset_of!(IKCPCB, nodelay), offset_of!(Vars, nodelay), 6 * 4),
         // fastresend ..= logmask
@@ -172,10 +177,15 @@ const _: () = {
     // Every mirrored field sits at the same place relative to its run.
     assert!(offset_of!(Vars, xmit) == offset_of!(IKCPCB, xmit));
     assert!(offset_of!(Vars, rx_minrto) == offset_of!(IKCPCB, rx_minrto));
-    assert!(offset_of!(Vars, incr) - offset_of!(Vars, nodelay) == offset_of!(IKCPCB, incr) - offset_of!(IKCPCB, nodelay));
+    assert!(
+        offset_of!(Vars, incr) - offset_of!(Vars, nodelay) == offset_of!(IKCPCB, incr) - offset_of!(IKCPCB, nodelay)
+    );
     assert!(offset_of!(Vars, nodelay) == offset_of!(Vars, xmit) + 4);
     assert!(offset_of!(Vars, fastresend) == offset_of!(Vars, incr) + 4);
-    assert!(offset_of!(Vars, logmask) - offset_of!(Vars, fastresend) == offset_of!(IKCPCB, logmask) - offset_of!(IKCPCB, fastresend));
+    assert!(
+        offset_of!(Vars, logmask) - offset_of!(Vars, fastresend)
+            == offset_of!(IKCPCB, logmask) - offset_of!(IKCPCB, fastresend)
+    );
     assert!(size_of::<Vars>() == offset_of!(Vars, logmask) + 4);
     assert!(offset_of!(IKCPCB, nodelay) == offset_of!(IKCPCB, nsnd_que) + 4);
 };
@@ -227,7 +237,9 @@ fn sync_out(h: &mut Handle) {
 /// `kcp` is NULL or live (see [`handle`]).
 unsafe fn with_core<T>(kcp: *const ikcpcb, fallback: T, op: impl FnOnce(&mut Kcp<HookAlloc>) -> T) -> T {
     // SAFETY: forwarded contract.
-    let Some(h) = (unsafe { handle(kcp) }) else { return fallback };
+    let Some(h) = (unsafe { handle(kcp) }) else {
+        return fallback;
+    };
     sync_in(h);
     let r = op(&mut h.kcp);
     sync_out(h);
@@ -350,7 +362,12 @@ pub extern "C" fn ikcp_create(conv: IUINT32, user: *mut c_void) -> *mut ikcpcb {
         unsafe {
             p.write(Handle { cb, kcp });
             let h = &mut *p;
-            for head in [&mut h.cb.snd_queue, &mut h.cb.rcv_queue, &mut h.cb.snd_buf, &mut h.cb.rcv_buf] {
+            for head in [
+                &mut h.cb.snd_queue,
+                &mut h.cb.rcv_queue,
+                &mut h.cb.snd_buf,
+                &mut h.cb.rcv_buf,
+            ] {
                 let me: *mut IQUEUEHEAD = head;
                 head.next = me;
                 head.prev = me;
@@ -466,7 +483,15 @@ pub unsafe extern "C" fn ikcp_update(kcp: *mut ikcpcb, current: IUINT32) {
         // touch.
         let c = &mut h.cb;
         if h.kcp.is_quiet()
-            && quiet_flush(c.probe, c.rmt_wnd, c.mss, &mut c.ts_probe, &mut c.probe_wait, &mut c.cwnd, &mut c.incr)
+            && quiet_flush(
+                c.probe,
+                c.rmt_wnd,
+                c.mss,
+                &mut c.ts_probe,
+                &mut c.probe_wait,
+                &mut c.cwnd,
+                &mut c.incr,
+            )
         {
             h.kcp.shed_idle_memory();
             c.buffer = core::ptr::null_mut();
@@ -488,7 +513,9 @@ pub unsafe extern "C" fn ikcp_update(kcp: *mut ikcpcb, current: IUINT32) {
 pub unsafe extern "C" fn ikcp_check(kcp: *const ikcpcb, current: IUINT32) -> IUINT32 {
     guard(current, || {
         // SAFETY: per contract.
-        let Some(h) = (unsafe { handle(kcp) }) else { return current };
+        let Some(h) = (unsafe { handle(kcp) }) else {
+            return current;
+        };
         let v = &mut h.kcp.v;
         (v.updated, v.ts_flush, v.interval) = (h.cb.updated, h.cb.ts_flush, h.cb.interval);
         h.kcp.check(current)
@@ -592,7 +619,13 @@ pub unsafe extern "C" fn ikcp_waitsnd(kcp: *const ikcpcb) -> c_int {
 /// # Safety
 /// `kcp` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn ikcp_nodelay(kcp: *mut ikcpcb, nodelay: c_int, interval: c_int, resend: c_int, nc: c_int) -> c_int {
+pub unsafe extern "C" fn ikcp_nodelay(
+    kcp: *mut ikcpcb,
+    nodelay: c_int,
+    interval: c_int,
+    resend: c_int,
+    nc: c_int,
+) -> c_int {
     // SAFETY: per contract.
     guard(-1, || unsafe {
         with_core(kcp, -1, |k| {

@@ -163,7 +163,11 @@ unsafe fn with_config(cfg: *mut kcpx_config, op: impl FnOnce(&mut ConnConfig) ->
 /// message mode. Free with `kcpx_config_free`. NULL if out of memory.
 #[no_mangle]
 pub extern "C" fn kcpx_config_new() -> *mut kcpx_config {
-    guard(core::ptr::null_mut(), || Box::into_raw(Box::new(kcpx_config { cfg: ConnConfig::default() })))
+    guard(core::ptr::null_mut(), || {
+        Box::into_raw(Box::new(kcpx_config {
+            cfg: ConnConfig::default(),
+        }))
+    })
 }
 
 /// Frees a configuration (NULL is ignored). Connections created from it
@@ -236,7 +240,9 @@ pub unsafe extern "C" fn kcpx_config_set_crypt(
             }
             // SAFETY (outer block): NUL-terminated per contract.
             let name = CStr::from_ptr(method);
-            let Some(m) = name.to_str().ok().and_then(CryptMethod::from_name) else { return KCPX_ERR_KEY };
+            let Some(m) = name.to_str().ok().and_then(CryptMethod::from_name) else {
+                return KCPX_ERR_KEY;
+            };
             let key: &[u8] = match (key.is_null(), key_len) {
                 (_, 0) => &[],
                 (true, _) => return KCPX_ERR_NULL,
@@ -370,7 +376,9 @@ pub unsafe extern "C" fn kcpx_conn_new(
 ) -> *mut kcpx_conn {
     guard(core::ptr::null_mut(), || {
         // SAFETY: per contract.
-        let (Some(c), Some(output)) = (unsafe { cfg.as_ref() }, output) else { return core::ptr::null_mut() };
+        let (Some(c), Some(output)) = (unsafe { cfg.as_ref() }, output) else {
+            return core::ptr::null_mut();
+        };
         match Conn::new(conv, &c.cfg) {
             Ok(conn) => Box::into_raw(Box::new(kcpx_conn { conn, output, user })),
             Err(_) => core::ptr::null_mut(),
@@ -442,7 +450,11 @@ pub unsafe extern "C" fn kcpx_conn_send(c: *mut kcpx_conn, buf: *const c_void, l
         return KCPX_ERR_TOO_LARGE;
     }
     // SAFETY: readable for `len` bytes per contract (or empty).
-    let d: &[u8] = if len == 0 { &[] } else { unsafe { core::slice::from_raw_parts(buf as *const u8, len) } };
+    let d: &[u8] = if len == 0 {
+        &[]
+    } else {
+        unsafe { core::slice::from_raw_parts(buf as *const u8, len) }
+    };
     // SAFETY: per contract.
     unsafe { with_conn(c, |conn| conn.send(d).map_or_else(code, |n| n as c_int)) }
 }
@@ -559,7 +571,9 @@ pub unsafe extern "C" fn kcpx_conn_flush(c: *mut kcpx_conn) {
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_conn_check(c: *const kcpx_conn, now_ms: u32) -> u32 {
     // SAFETY: per contract.
-    guard(now_ms, || unsafe { c.as_ref() }.map_or(now_ms, |k| k.conn.check(now_ms)))
+    guard(now_ms, || {
+        unsafe { c.as_ref() }.map_or(now_ms, |k| k.conn.check(now_ms))
+    })
 }
 
 /// Copies the connection's counters into `*out`. Returns KCPX_OK or
@@ -570,12 +584,14 @@ pub unsafe extern "C" fn kcpx_conn_check(c: *const kcpx_conn, now_ms: u32) -> u3
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_conn_stats(c: *const kcpx_conn, out: *mut kcpx_stats) -> c_int {
     // SAFETY: per contract.
-    guard(KCPX_ERR_INTERNAL, || match (unsafe { c.as_ref() }, unsafe { out.as_mut() }) {
-        (Some(k), Some(o)) => {
-            *o = k.conn.stats().into();
-            KCPX_OK
+    guard(KCPX_ERR_INTERNAL, || {
+        match (unsafe { c.as_ref() }, unsafe { out.as_mut() }) {
+            (Some(k), Some(o)) => {
+                *o = k.conn.stats().into();
+                KCPX_OK
+            }
+            _ => KCPX_ERR_NULL,
         }
-        _ => KCPX_ERR_NULL,
     })
 }
 
@@ -591,7 +607,12 @@ pub unsafe extern "C" fn kcpx_conn_stats(c: *const kcpx_conn, out: *mut kcpx_sta
 /// `cfg` is NULL or live; `datagram` NULL or readable for `len` bytes;
 /// `conv` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn kcpx_conv_of(cfg: *const kcpx_config, datagram: *const u8, len: usize, conv: *mut u32) -> c_int {
+pub unsafe extern "C" fn kcpx_conv_of(
+    cfg: *const kcpx_config,
+    datagram: *const u8,
+    len: usize,
+    conv: *mut u32,
+) -> c_int {
     if datagram.is_null() || conv.is_null() {
         return KCPX_ERR_NULL;
     }
@@ -636,7 +657,11 @@ pub unsafe extern "C" fn kcpx_key_from_password(
     }
     guard(KCPX_ERR_INTERNAL, || {
         // SAFETY: per contract.
-        let p: &[u8] = if password_len == 0 { &[] } else { unsafe { core::slice::from_raw_parts(password, password_len) } };
+        let p: &[u8] = if password_len == 0 {
+            &[]
+        } else {
+            unsafe { core::slice::from_raw_parts(password, password_len) }
+        };
         // SAFETY: per contract.
         let out = unsafe { core::slice::from_raw_parts_mut(key, key_len) };
         out.copy_from_slice(&key_from_password(p, key_len));

@@ -9,8 +9,8 @@
 //! buffer scan (first send / timeout / fast retransmit), then the
 //! congestion-window epilogue.
 
-use super::log::mask;
 use super::flushbuf::FlushBuf;
+use super::log::mask;
 use super::segment::{Header, OVERHEAD};
 use super::{consts::*, quiet_flush, timediff, Kcp};
 use allocator_api2::alloc::Allocator;
@@ -74,7 +74,15 @@ impl<A: Allocator + Clone> Kcp<A> {
         let quiet = self.is_quiet();
         let v = &mut self.v;
         if quiet
-            && quiet_flush(v.probe, v.rmt_wnd, v.mss, &mut v.ts_probe, &mut v.probe_wait, &mut v.cwnd, &mut v.incr)
+            && quiet_flush(
+                v.probe,
+                v.rmt_wnd,
+                v.mss,
+                &mut v.ts_probe,
+                &mut v.probe_wait,
+                &mut v.cwnd,
+                &mut v.incr,
+            )
         {
             self.shed_idle_memory();
             self.cursor.stage = Stage::Idle;
@@ -115,7 +123,9 @@ impl<A: Allocator + Clone> Kcp<A> {
                 Stage::Idle => return false,
                 Stage::Acks => {
                     while self.cursor.next_ack < self.cursor.ack_count {
-                        let Some(&[sn, ts]) = self.acklist.get(self.cursor.next_ack) else { break };
+                        let Some(&[sn, ts]) = self.acklist.get(self.cursor.next_ack) else {
+                            break;
+                        };
                         if self.must_emit(buf, OVERHEAD) {
                             return true;
                         }
@@ -209,7 +219,19 @@ impl<A: Allocator + Clone> Kcp<A> {
         }
         let c = &self.cursor;
         let (conv, wnd, ts, sn, una) = (self.v.conv, c.wnd as u16, c.last_ts, c.last_sn, c.una);
-        buf.put(&Header { conv, cmd, frg: 0, wnd, ts, sn, una, len: 0 }.to_bytes());
+        buf.put(
+            &Header {
+                conv,
+                cmd,
+                frg: 0,
+                wnd,
+                ts,
+                sn,
+                una,
+                len: 0,
+            }
+            .to_bytes(),
+        );
     }
 
     /// Window probing: when the peer advertised a zero window, ask it for
@@ -247,7 +269,9 @@ impl<A: Allocator + Clone> Kcp<A> {
         }
         let current = self.cursor.current;
         while timediff(self.v.snd_nxt, self.v.snd_una.wrapping_add(cwnd)) < 0 {
-            let Some(mut seg) = self.snd_queue.pop_front() else { break };
+            let Some(mut seg) = self.snd_queue.pop_front() else {
+                break;
+            };
             seg.conv = v.conv;
             seg.wnd = self.cursor.wnd;
             seg.ts = current;
@@ -273,7 +297,11 @@ impl<A: Allocator + Clone> Kcp<A> {
         }
         let c = &mut self.cursor;
         c.cwnd = cwnd;
-        c.resent = if v.fastresend > 0 { v.fastresend as u32 } else { u32::MAX };
+        c.resent = if v.fastresend > 0 {
+            v.fastresend as u32
+        } else {
+            u32::MAX
+        };
         c.rtomin = if v.nodelay == 0 { (v.rx_rto >> 3) as u32 } else { 0 };
         c.next_sn = self.v.snd_nxt.wrapping_sub(self.snd_buf.len() as u32);
         c.end_sn = self.v.snd_nxt;
@@ -284,7 +312,11 @@ impl<A: Allocator + Clone> Kcp<A> {
             // fast-acked enough: start at the first newer one (if any), and
             // carry what the hint knows into this scan's summary.
             if timediff(h.end_sn, c.next_sn) > 0 {
-                c.next_sn = if timediff(h.end_sn, c.end_sn) < 0 { h.end_sn } else { c.end_sn };
+                c.next_sn = if timediff(h.end_sn, c.end_sn) < 0 {
+                    h.end_sn
+                } else {
+                    c.end_sn
+                };
             }
             (c.scan_due, c.scan_fastack) = (timediff(h.due_at, current), h.max_fastack);
         }
@@ -323,7 +355,9 @@ impl<A: Allocator + Clone> Kcp<A> {
             if self.must_emit(buf, need) {
                 return true;
             }
-            let Some(Some(seg)) = self.snd_buf.get(index) else { continue };
+            let Some(Some(seg)) = self.snd_buf.get(index) else {
+                continue;
+            };
             if buf.reserve(need as usize, self.v.mtu as usize) {
                 let h = Header {
                     conv: seg.conv,
@@ -362,7 +396,9 @@ impl<A: Allocator + Clone> Kcp<A> {
         let c = &self.cursor;
         let (current, rtomin, resent, wnd) = (c.current, c.rtomin, c.resent, c.wnd);
         let v = &mut self.v;
-        let Some(Some(seg)) = self.snd_buf.get_mut(index) else { return false };
+        let Some(Some(seg)) = self.snd_buf.get_mut(index) else {
+            return false;
+        };
         let send = if seg.xmit == 0 {
             seg.xmit = 1;
             seg.rto = v.rx_rto as u32;

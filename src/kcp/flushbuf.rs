@@ -16,7 +16,10 @@ pub struct FlushBuf<A: Allocator> {
 
 impl<A: Allocator> FlushBuf<A> {
     pub(crate) fn new_in(alloc: A) -> Self {
-        FlushBuf { bytes: Vec::new_in(alloc), used: 0 }
+        FlushBuf {
+            bytes: Vec::new_in(alloc),
+            used: 0,
+        }
     }
 
     /// A buffer sized for `mtu` (up to the preallocation cap), or None if it

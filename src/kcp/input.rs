@@ -110,7 +110,8 @@ impl<A: Allocator + Clone> Kcp<A> {
 
     fn input_push(&mut self, h: &Header, payload: &[u8]) {
         if self.can_log(mask::IN_DATA) {
-            self.logs.push(mask::IN_DATA, format_args!("input psh: sn={} ts={}", h.sn, h.ts));
+            self.logs
+                .push(mask::IN_DATA, format_args!("input psh: sn={} ts={}", h.sn, h.ts));
         }
         let rcv_end = self.v.rcv_nxt.wrapping_add(self.v.rcv_wnd);
         if timediff(h.sn, rcv_end) >= 0 {
@@ -240,7 +241,11 @@ impl<A: Allocator + Clone> Kcp<A> {
             // datagram; the peer retransmits it.
             if let Some(data) = self.payloads.filled(payload, 0) {
                 let seg = RcvSeg { sn, frg, data };
-                let _ = if at == n { self.rcv_buf.push_back(seg) } else { self.rcv_buf.insert(at, seg) };
+                let _ = if at == n {
+                    self.rcv_buf.push_back(seg)
+                } else {
+                    self.rcv_buf.insert(at, seg)
+                };
             }
         }
         self.move_to_rcv_queue();

@@ -31,7 +31,9 @@ pub struct LogLines<A: Allocator> {
 
 impl<A: Allocator> LogLines<A> {
     pub(crate) fn new_in(alloc: A) -> Self {
-        LogLines { bytes: Vec::new_in(alloc) }
+        LogLines {
+            bytes: Vec::new_in(alloc),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -51,7 +53,10 @@ impl<A: Allocator> LogLines<A> {
         }
         self.bytes.extend_from_slice(&mask.to_le_bytes());
         self.bytes.extend_from_slice(&[0; 4]);
-        let mut w = Writer { out: &mut self.bytes, ok: true };
+        let mut w = Writer {
+            out: &mut self.bytes,
+            ok: true,
+        };
         let ok = fmt::write(&mut w, args).is_ok() && w.ok && self.bytes.try_reserve(1).is_ok();
         if !ok {
             self.bytes.truncate(start);

@@ -38,9 +38,9 @@ use allocator_api2::vec::Vec;
 
 pub use flushbuf::FlushBuf;
 pub use log::LogLines;
-pub use segment::OVERHEAD;
-use ring::Ring;
 use pool::PayloadPool;
+use ring::Ring;
+pub use segment::OVERHEAD;
 use segment::{RcvSeg, SndSeg};
 
 /// Protocol constants of ikcp.c 1.7.1.

@@ -20,7 +20,10 @@ pub(crate) struct PayloadPool<A: Allocator + Clone> {
 
 impl<A: Allocator + Clone> PayloadPool<A> {
     pub(crate) fn new_in(alloc: A) -> Self {
-        PayloadPool { free: Vec::new_in(alloc.clone()), alloc }
+        PayloadPool {
+            free: Vec::new_in(alloc.clone()),
+            alloc,
+        }
     }
 
     /// A buffer holding a copy of `src` followed by `zeros` zero bytes, or
@@ -65,7 +68,8 @@ impl<A: Allocator + Clone> PayloadPool<A> {
 
     /// Bytes held.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.free.capacity() * core::mem::size_of::<Vec<u8, A>>() + self.free.iter().map(|b| b.capacity()).sum::<usize>()
+        self.free.capacity() * core::mem::size_of::<Vec<u8, A>>()
+            + self.free.iter().map(|b| b.capacity()).sum::<usize>()
     }
 }
 

@@ -57,14 +57,20 @@ impl<A: Allocator + Clone> Kcp<A> {
             }
         }
 
-        let count = if len as u32 <= mss { 1 } else { (len as u32).div_ceil(mss) };
+        let count = if len as u32 <= mss {
+            1
+        } else {
+            (len as u32).div_ceil(mss)
+        };
         if count >= WND_RCV {
             return if self.v.stream != 0 && sent > 0 { sent } else { -2 };
         }
         for i in 0..count {
             let size = len.min(mss as i32);
             let (head, zeros) = take_front(&mut src, size as usize);
-            let Some(payload) = self.payloads.filled(head, zeros) else { return -2 };
+            let Some(payload) = self.payloads.filled(head, zeros) else {
+                return -2;
+            };
             let frg = if self.v.stream == 0 { count - i - 1 } else { 0 };
             let seg = SndSeg {
                 conv: 0,
@@ -151,7 +157,9 @@ impl<A: Allocator + Clone> Kcp<A> {
         let mut copied = 0usize;
         let mut index = 0usize;
         loop {
-            let seg = if peek { self.rcv_queue.get(index).map(SegRef::Borrowed) } else {
+            let seg = if peek {
+                self.rcv_queue.get(index).map(SegRef::Borrowed)
+            } else {
                 self.rcv_queue.pop_front().map(SegRef::Owned)
             };
             let Some(seg) = seg else { break };

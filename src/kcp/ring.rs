@@ -21,7 +21,11 @@ pub(crate) struct Ring<T, A: Allocator + Clone = Global> {
 
 impl<T, A: Allocator + Clone> Ring<T, A> {
     pub(crate) fn new_in(alloc: A) -> Self {
-        Ring { slots: Vec::new_in(alloc), head: 0, len: 0 }
+        Ring {
+            slots: Vec::new_in(alloc),
+            head: 0,
+            len: 0,
+        }
     }
 
     #[inline]

@@ -93,7 +93,16 @@ mod tests {
     use super::*;
     #[test]
     fn header_round_trip_is_little_endian() {
-        let h = Header { conv: 0x11223344, cmd: 81, frg: 3, wnd: 0xabcd, ts: 5, sn: 6, una: 7, len: 8 };
+        let h = Header {
+            conv: 0x11223344,
+            cmd: 81,
+            frg: 3,
+            wnd: 0xabcd,
+            ts: 5,
+            sn: 6,
+            una: 7,
+            len: 8,
+        };
         let v = h.to_bytes();
         assert_eq!(&v[..8], &[0x44, 0x33, 0x22, 0x11, 81, 3, 0xcd, 0xab]);
         assert_eq!(Header::decode(&v), Some(h));

@@ -30,7 +30,14 @@ struct Pair {
 
 impl Pair {
     fn new(seed: u64, loss_percent: u64) -> Pair {
-        Pair { a: Kcp::new(1), b: Kcp::new(1), now: 0, rng: Rng(seed | 1), loss_percent, wire: vec![] }
+        Pair {
+            a: Kcp::new(1),
+            b: Kcp::new(1),
+            now: 0,
+            rng: Rng(seed | 1),
+            loss_percent,
+            wire: vec![],
+        }
     }
 
     /// Advances the clock by `ms`, updating both ends and delivering.
@@ -85,7 +92,12 @@ fn transfer(seed: u64, loss: u64, stream: bool) {
             got.extend_from_slice(&buf[..n]);
         }
     }
-    assert!(got == sent, "seed {seed:#x}: delivered {} of {} bytes intact", got.len(), sent.len());
+    assert!(
+        got == sent,
+        "seed {seed:#x}: delivered {} of {} bytes intact",
+        got.len(),
+        sent.len()
+    );
 }
 
 #[test]
@@ -126,7 +138,10 @@ fn recv_codes() {
     a.send(b"hello").unwrap();
     let mut out = vec![];
     a.update(0, |d| out.push(d.to_vec()));
-    assert!(out.is_empty(), "ikcp.c starts with cwnd 0: the first flush sends no data");
+    assert!(
+        out.is_empty(),
+        "ikcp.c starts with cwnd 0: the first flush sends no data"
+    );
     a.update(100, |d| out.push(d.to_vec()));
     k.input(&out[0]).unwrap();
     assert_eq!(k.peek_size(), Ok(5));
@@ -254,7 +269,10 @@ fn sequence_numbers_wrap_around() {
             }
         }
         assert_eq!(got, (0..200).collect::<std::vec::Vec<_>>(), "seed {seed}");
-        assert!(timediff(p.a.v.snd_nxt, start) == 200 && p.a.v.snd_nxt < start, "wrapped");
+        assert!(
+            timediff(p.a.v.snd_nxt, start) == 200 && p.a.v.snd_nxt < start,
+            "wrapped"
+        );
     }
 }
 
