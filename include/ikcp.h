@@ -271,8 +271,9 @@ void ikcp_release(ikcpcb *kcp);
 
 /*
  Sets the output callback (same as writing `kcp->output`). It receives
- each datagram to send; its return value is ignored. Until one is set,
- datagrams are dropped. NULL `kcp` is ignored.
+ each datagram to send; its return value is ignored. It must be set before
+ the first datagram goes out: kcpx aborts with a message on stderr if it is
+ NULL then (ikcp.c asserts). NULL `kcp` is ignored.
 
  # Safety
  `kcp` is NULL or live.

@@ -481,6 +481,57 @@ fn run_latency(b: &Build) {
     );
 }
 
+/// c_tests/wrong_header.c in one variant must die of SIGABRT before it
+/// finishes, with `expect` on stderr (and without printing NOT CAUGHT).
+fn expect_abort(b: &Build, tag: &str, cflags: &[&str], link: &[&str], linkage: Linkage, expect: &str) {
+    use std::os::unix::process::ExitStatusExt;
+    let include = generated_header().unwrap_or_else(|| paths().pristine.clone());
+    let obj = b.object("wrong_header.c", &format!("{tag}.o"), &include, &strings(cflags));
+    let mut libs = strings(link);
+    libs.extend(libkcpx(b, linkage));
+    let exe = b.link(tag, &[obj], &libs);
+    let out = Command::new(&exe)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.signal() == Some(libc::SIGABRT) && stderr.contains(expect) && !stdout.contains("NOT CAUGHT"),
+        "{tag}: expected an abort with {expect:?}, got {}\n--- stdout\n{stdout}--- stderr\n{stderr}",
+        out.status
+    );
+    println!("{tag}: aborted as expected: {}", stderr.trim());
+}
+
+/// Programs built against another ikcp.h, or that never set the output
+/// callback, abort at once naming the cause (issue 11 item 1).
+fn run_wrong_header(b: &Build) {
+    const V2X: &str = "upstream's ikcp.h 2.x";
+    const PRE17: &str = "an ikcp.h older than 1.7";
+    const NO_OUTPUT: &str = "kcp->output is NULL";
+    expect_abort(b, "v2x-shared", &["-DKCPX_LAYOUT_2X"], &[], Linkage::Shared, V2X);
+    expect_abort(b, "v2x-static", &["-DKCPX_LAYOUT_2X"], &[], Linkage::Static, V2X);
+    // A PIE's code addresses do not fit in 32 bits: the pointer stored at
+    // offset 248 spills into the padding after logmask, caught at the next call.
+    let pre17 = ["-DKCPX_LAYOUT_PRE17", "-fPIE"];
+    expect_abort(b, "pre17-pie", &pre17, &["-pie"], Linkage::Shared, PRE17);
+    // Without PIE it fits in logmask: caught when the first datagram finds
+    // kcpx's own output field empty, with the header named as a likely cause.
+    let pre17 = ["-DKCPX_LAYOUT_PRE17", "-fno-pie"];
+    expect_abort(b, "pre17-no-pie", &pre17, &["-no-pie"], Linkage::Shared, NO_OUTPUT);
+    expect_abort(b, "no-output", &[], &[], Linkage::Shared, NO_OUTPUT);
+    expect_abort(
+        b,
+        "no-output-static",
+        &[],
+        &[],
+        Linkage::Static,
+        "ikcp_setoutput(kcp, fn)",
+    );
+}
+
 // ---------------------------------------------------------------------------
 // tests
 // ---------------------------------------------------------------------------
@@ -515,6 +566,11 @@ fn differential_harness_catches_injected_faults() {
 #[test]
 fn latency() {
     in_build("latency", false, run_latency);
+}
+
+#[test]
+fn wrong_header_or_no_output_aborts_naming_the_cause() {
+    in_build("wrong_header", false, run_wrong_header);
 }
 
 #[test]

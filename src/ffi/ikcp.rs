@@ -140,7 +140,105 @@ const _: () = {
 #[repr(C)]
 struct Handle {
     cb: IKCPCB,
+    /// Guard words right after the 1.7.1 struct: a program compiled against
+    /// another `ikcp.h` whose `struct IKCPCB` is larger (upstream's 2.x: 296
+    /// bytes, `logmask`, `output` and `writelog` at 272, 280 and 288) writes
+    /// here instead of into the core. See [`check_layout`].
+    tail: [u64; TAIL_WORDS],
     kcp: Kcp<HookAlloc>,
+}
+
+/// Guard words after `struct IKCPCB`: enough to cover upstream 2.x's larger struct.
+const TAIL_WORDS: usize = 3;
+/// What the guard words hold until a program built against another header
+/// writes there: any value that is neither 0 nor a plausible pointer.
+const TAIL: u64 = u64::from_be_bytes(*b"kcpx171\0");
+/// Offset of the padding after `logmask` (4 bytes on LP64). A program built
+/// against a pre-1.7 `ikcp.h` (no `fastlimit`) stores its `output` pointer at
+/// offset 248, which covers `logmask` and this padding.
+#[cfg(all(target_pointer_width = "64", not(windows)))]
+const LOGMASK_PAD: Option<usize> = Some(core::mem::offset_of!(IKCPCB, logmask) + 4);
+#[cfg(not(all(target_pointer_width = "64", not(windows))))]
+const LOGMASK_PAD: Option<usize> = None;
+
+/// The 4 padding bytes after `logmask` (0 unless a program built against a
+/// pre-1.7 header stored a pointer at offset 248).
+#[inline]
+fn logmask_pad(h: &Handle) -> u32 {
+    match LOGMASK_PAD {
+        // SAFETY: the padding lies inside `cb` (asserted layout) and was
+        // zeroed by `ikcp_create`; kcpx only ever writes fields, never
+        // the whole struct, so the bytes stay initialised.
+        Some(at) => unsafe { core::ptr::read_unaligned((&h.cb as *const IKCPCB as *const u8).add(at) as *const u32) },
+        None => 0,
+    }
+}
+
+/// Aborts, naming the cause, when the program wrote where no `ikcp.h` 1.7.1
+/// field is: it was compiled against another version of the header, and
+/// going on would mean calling function pointers from the wrong offsets or
+/// having corrupted memory. Cheap: a few word compares on every non-idle call.
+#[inline]
+fn check_layout(h: &Handle) {
+    if h.tail != [TAIL; TAIL_WORDS] || logmask_pad(h) != 0 {
+        layout_mismatch(h);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn layout_mismatch(h: &Handle) -> ! {
+    let size = core::mem::size_of::<IKCPCB>();
+    let written: Vec<String> = h
+        .tail
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| **w != TAIL)
+        .map(|(i, _)| format!("{}..{}", size + 8 * i, size + 8 * i + 8))
+        .collect();
+    let cause = if written.is_empty() {
+        format!(
+            "it stored a pointer at offset {}, where ikcp.c 1.7.1's struct has `int logmask` and padding: the \
+             program was compiled against an ikcp.h older than 1.7, without the `fastlimit` field, which puts \
+             `output` at offset 248 instead of 256",
+            core::mem::offset_of!(IKCPCB, logmask)
+        )
+    } else {
+        format!(
+            "it wrote past the end of ikcp.c 1.7.1's {size}-byte struct IKCPCB (bytes {}): the program was \
+             compiled against a larger struct IKCPCB, such as upstream's ikcp.h 2.x (296 bytes; `logmask`, \
+             `output` and `writelog` at offsets 272, 280 and 288)",
+            written.join(", ")
+        )
+    };
+    fatal(&format!(
+        "kcpx: fatal: ikcpcb {:p}: {cause}. libkcpx implements the ABI of ikcp.c 1.7.1: recompile the program \
+         with kcpx's include/ikcp.h, or upstream's ikcp.h from tag 1.7.1 (branch v1). Aborting before memory \
+         is corrupted.\n",
+        &h.cb as *const IKCPCB
+    ))
+}
+
+/// Writes `message` to stderr and aborts, as ikcp.c's `assert` does.
+#[cold]
+fn fatal(message: &str) -> ! {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(message.as_bytes());
+    std::process::abort()
+}
+
+/// The output callback is NULL when a datagram must go out: ikcp.c asserts
+/// here; kcpx says why.
+#[cold]
+#[inline(never)]
+fn no_output(kcp: *const ikcpcb) -> ! {
+    fatal(&format!(
+        "kcpx: fatal: ikcpcb {kcp:p} has a datagram to send but kcp->output is NULL (ikcp.c 1.7.1 asserts here \
+         too). Set it with ikcp_setoutput(kcp, fn) or kcp->output = fn before calling ikcp_update or \
+         ikcp_flush. If the program does set kcp->output, it was compiled against an ikcp.h whose struct \
+         IKCPCB differs from ikcp.c 1.7.1's, which has `output` at offset 256 (ikcp.h copies older than 1.7, \
+         without `fastlimit`, put it at 248): recompile it with kcpx's include/ikcp.h.\n"
+    ))
 }
 
 /// The handle behind `kcp`, or None for NULL.
@@ -193,6 +291,7 @@ const _: () = {
 /// Reads the fields C may have written into the core (all mirrored fields
 /// but the sequence numbers, which only the protocol moves).
 fn sync_in(h: &mut Handle) {
+    check_layout(h);
     let v = &mut h.kcp.v;
     let owned = (v.snd_una, v.snd_nxt, v.rcv_nxt);
     for (at_c, at_v, len) in MIRRORED_RUNS {
@@ -311,21 +410,22 @@ unsafe fn run_flush(kcp: *mut ikcpcb) {
         if !more {
             break;
         }
-        if buf.is_empty() {
-            continue; // ikcp.c logs an empty output but does not send it
-        }
         // SAFETY: re-derived after the log callbacks.
         let Some(h) = (unsafe { handle(kcp) }) else { return };
         let (output, user) = (h.cb.output, h.cb.user);
-        if let Some(output) = output {
-            // SAFETY: user callback; `buf` is owned by this frame, so the
-            // callback re-entering kcpx cannot free or move it.
-            let d = buf.as_slice();
-            unsafe { output(d.as_ptr() as *const c_char, d.len() as c_int, kcp, user) };
-            // SAFETY: re-derived after the callback.
-            if let Some(h) = unsafe { handle(kcp) } {
-                sync_in(h);
-            }
+        let Some(output) = output else {
+            no_output(kcp) // ikcp.c asserts, empty datagram or not
+        };
+        if buf.is_empty() {
+            continue; // ikcp.c logs an empty output but does not send it
+        }
+        // SAFETY: user callback; `buf` is owned by this frame, so the
+        // callback re-entering kcpx cannot free or move it.
+        let d = buf.as_slice();
+        unsafe { output(d.as_ptr() as *const c_char, d.len() as c_int, kcp, user) };
+        // SAFETY: re-derived after the callback.
+        if let Some(h) = unsafe { handle(kcp) } {
+            sync_in(h);
         }
     }
     // SAFETY: live per contract.
@@ -360,7 +460,16 @@ pub extern "C" fn ikcp_create(conv: IUINT32, user: *mut c_void) -> *mut ikcpcb {
         // SAFETY: `p` is a fresh block of the right size from a malloc-like
         // allocator (suitably aligned); it is initialised before any read.
         unsafe {
-            p.write(Handle { cb, kcp });
+            p.write(Handle {
+                cb,
+                tail: [TAIL; TAIL_WORDS],
+                kcp,
+            });
+            // The move above need not preserve padding: zero it now (see
+            // `logmask_pad`).
+            if let Some(at) = LOGMASK_PAD {
+                core::ptr::write_bytes((p as *mut u8).add(at), 0, 4);
+            }
             let h = &mut *p;
             for head in [
                 &mut h.cb.snd_queue,
@@ -401,8 +510,9 @@ pub unsafe extern "C" fn ikcp_release(kcp: *mut ikcpcb) {
 }
 
 /// Sets the output callback (same as writing `kcp->output`). It receives
-/// each datagram to send; its return value is ignored. Until one is set,
-/// datagrams are dropped. NULL `kcp` is ignored.
+/// each datagram to send; its return value is ignored. It must be set before
+/// the first datagram goes out: kcpx aborts with a message on stderr if it is
+/// NULL then (ikcp.c asserts). NULL `kcp` is ignored.
 ///
 /// # Safety
 /// `kcp` is NULL or live.
