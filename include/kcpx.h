@@ -33,17 +33,19 @@
 #define KCPX_ERR_INVALID -2
 
 /*
- No complete message is waiting (try again after more input).
+ Not now: no complete message is waiting (recv), or the send queue is
+ full (send); try again after the next update or event.
  */
 #define KCPX_ERR_AGAIN -3
 
 /*
- The buffer is smaller than the next message (see `kcpx_conn_peeksize`).
+ The buffer is smaller than the next message (see the peeksize functions).
  */
 #define KCPX_ERR_BUFFER_TOO_SMALL -4
 
 /*
- The message needs more than 127 segments (use stream mode or split it).
+ A message-mode message needs more than 127 segments: split it, or use a
+ session in stream mode (which splits any length itself).
  */
 #define KCPX_ERR_TOO_LARGE -5
 
@@ -68,7 +70,7 @@
 #define KCPX_ERR_CHECKSUM -9
 
 /*
- A datagram is too short for its headers.
+ A datagram is too short (or too long) for its headers.
  */
 #define KCPX_ERR_SHORT -10
 
@@ -87,6 +89,24 @@
  An internal error in kcpx (a bug; please report it).
  */
 #define KCPX_ERR_INTERNAL -13
+
+/*
+ The session is closed (idle timeout, dead link, replaced by its peer's
+ new conversation, or its listener closed); only `kcpx_session_close`
+ remains to be called.
+ */
+#define KCPX_ERR_CLOSED -14
+
+/*
+ A socket call failed (bind, send or receive); `errno` tells why.
+ */
+#define KCPX_ERR_IO -15
+
+/*
+ An address string could not be parsed: use `"1.2.3.4:port"` or
+ `"[::1]:port"` (numeric addresses only, no name lookup).
+ */
+#define KCPX_ERR_ADDR -16
 
 /*
  Settings for new connections. Create with `kcpx_config_new`, free with
@@ -160,6 +180,10 @@ typedef struct kcpx_stats {
    Data shards dropped before their group could be completed.
    */
   uint64_t fec_short_shards;
+  /*
+   Datagrams the FEC encoder refused (always 0 unless kcpx has a bug).
+   */
+  uint64_t fec_encode_errs;
 } kcpx_stats;
 
 #ifdef __cplusplus
@@ -302,9 +326,13 @@ void kcpx_conn_free(struct kcpx_conn *c);
 int kcpx_conn_input(struct kcpx_conn *c, const uint8_t *datagram, size_t len);
 
 /*
- Queues `len` bytes for sending. Returns the bytes queued (all of them),
- or KCPX_ERR_NULL, KCPX_ERR_TOO_LARGE (a message over 127 segments, or
- `len` over INT_MAX). Data leaves on the next update or flush.
+ Queues `len` bytes for sending. Returns the bytes queued (all of them;
+ 0 for `len` 0, which queues nothing: kcp-go never sends an empty
+ segment and its reader stalls on one), or KCPX_ERR_NULL,
+ KCPX_ERR_TOO_LARGE (message mode: a message over 127 segments; or `len`
+ over INT_MAX). Stream mode takes any length and cuts it into segments.
+ The send queue is not bounded: throttle with `kcpx_conn_waitsnd`. Data
+ leaves on the next update or flush.
 
  # Safety
  `c` is NULL or live; `buf` is NULL or readable for `len` bytes.
@@ -312,9 +340,11 @@ int kcpx_conn_input(struct kcpx_conn *c, const uint8_t *datagram, size_t len);
 int kcpx_conn_send(struct kcpx_conn *c, const void *buf, size_t len);
 
 /*
- Receives the next message (stream mode: the next chunk of bytes) into
- `buf`. Returns its length, or KCPX_ERR_AGAIN (nothing complete yet),
- KCPX_ERR_BUFFER_TOO_SMALL (see `kcpx_conn_peeksize`), KCPX_ERR_NULL.
+ Receives into `buf`. Message mode: the next whole message, or
+ KCPX_ERR_BUFFER_TOO_SMALL (grow the buffer to `kcpx_conn_peeksize`).
+ Stream mode: as many of the next bytes as fit, whatever `len` is.
+ Returns the length, or KCPX_ERR_AGAIN (nothing complete yet),
+ KCPX_ERR_NULL.
 
  # Safety
  `c` is NULL or live; `buf` is NULL or writable for `len` bytes.

@@ -8,77 +8,16 @@
 //! (with FEC) `[KCP segments]`. The MTU counts all of it, as in kcp-go.
 #![forbid(unsafe_code)]
 
-use crate::crypt::{CryptError, CryptMethod, PacketCrypt};
-use crate::fec::{FecConfig, FecDecoder, FecEncoder, FecError, FecInput, FEC_DATA_OVERHEAD, KCPGO_MTU_LIMIT};
+mod config;
+
+pub use config::{ConnConfig, MAX_WINDOW, MIN_KCP_BYTES};
+
+use crate::crypt::PacketCrypt;
+use crate::error::Error;
+use crate::fec::{FecDecoder, FecEncoder, FecInput, KCPGO_MTU_LIMIT};
+use crate::kcp::consts::MAX_FRAGMENTS;
 use crate::kcp::{Kcp, RecvError, SendError};
-
-/// Settings of a connection. Both ends must agree on FEC and crypto.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConnConfig {
-    /// Reed-Solomon shards per group, `None` for no FEC header.
-    pub fec: Option<FecConfig>,
-    /// Cipher and key, `None` for no crypto header.
-    pub crypt: Option<(CryptMethod, Vec<u8>)>,
-    /// ikcp_nodelay's four settings.
-    pub nodelay: (i32, i32, i32, i32),
-    /// Send and receive windows, in segments.
-    pub window: (u32, u32),
-    /// Whole UDP payload, all headers included.
-    pub mtu: u32,
-    /// Stream mode (byte stream, no message boundaries).
-    pub stream: bool,
-}
-
-impl Default for ConnConfig {
-    /// kcp-go's defaults: no FEC, no crypto, nodelay (0, 100, 0, 0), windows
-    /// 32/32, MTU 1400, message mode.
-    fn default() -> Self {
-        ConnConfig {
-            fec: None,
-            crypt: None,
-            nodelay: (0, 100, 0, 0),
-            window: (32, 32),
-            mtu: 1400,
-            stream: false,
-        }
-    }
-}
-
-/// Why a connection could not be created or refused an operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConnError {
-    /// The key does not fit the cipher, or the OS random source failed.
-    Crypt(CryptError),
-    /// FEC shard counts out of range.
-    Fec(FecError),
-    /// The MTU leaves less than 50 bytes for KCP after the headers, or
-    /// exceeds kcp-go's 1500-byte limit.
-    Mtu,
-    /// A message needs more than 127 fragments.
-    TooLarge,
-    /// No complete message is waiting.
-    Empty,
-    /// The buffer is smaller than the next message.
-    BufferTooSmall,
-    /// A datagram failed the CRC check (wrong key, corruption, forgery).
-    Checksum,
-    /// A datagram is too short for its headers.
-    Short,
-    /// KCP refused the segments (another conversation, bad length or command).
-    Kcp,
-}
-
-impl From<CryptError> for ConnError {
-    fn from(e: CryptError) -> Self {
-        ConnError::Crypt(e)
-    }
-}
-
-impl From<FecError> for ConnError {
-    fn from(e: FecError) -> Self {
-        ConnError::Fec(e)
-    }
-}
+use std::sync::Arc;
 
 /// kcp-go's SNMP counters that apply to one connection.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -110,14 +49,17 @@ pub struct ConnStats {
     /// FECShortShards: data shards dropped from the decoder before their
     /// group could be completed.
     pub fec_short_shards: u64,
+    /// Datagrams the FEC encoder refused (none with a validated MTU; counted
+    /// so that it could never go unnoticed).
+    pub fec_encode_errs: u64,
 }
 
 impl ConnStats {
     /// Counts a rejected datagram under its kind and returns the error.
-    fn count(&mut self, e: ConnError) -> ConnError {
+    fn count(&mut self, e: Error) -> Error {
         match e {
-            ConnError::Checksum => self.in_csum_errors += 1,
-            ConnError::Kcp => self.kcp_in_errors += 1,
+            Error::Checksum => self.in_csum_errors += 1,
+            Error::Kcp => self.kcp_in_errors += 1,
             _ => self.in_errs += 1,
         }
         e
@@ -164,33 +106,47 @@ impl Outbox {
 /// A KCP connection speaking kcp-go's wire format.
 pub struct Conn {
     kcp: Kcp,
-    crypt: Option<PacketCrypt>,
+    crypt: Option<Arc<PacketCrypt>>,
     encoder: Option<FecEncoder>,
     decoder: Option<FecDecoder>,
     /// Bytes in front of the KCP data: crypto header, then FEC header + size.
     header_len: usize,
+    stream: bool,
     /// One incoming datagram being opened (decryption is in place).
     inbuf: Vec<u8>,
+    /// Stream mode: bytes of a received chunk the caller's buffer could
+    /// not take yet, from `pending_at` on.
+    pending: Vec<u8>,
+    pending_at: usize,
     outbox: Outbox,
     stats: ConnStats,
 }
 
 impl Conn {
     /// A connection for conversation `conv` (both ends use the same).
-    pub fn new(conv: u32, config: &ConnConfig) -> Result<Conn, ConnError> {
+    /// Expands the key; see [`Conn::with_crypt`] to share one expanded key.
+    pub fn new(conv: u32, config: &ConnConfig) -> Result<Conn, Error> {
+        config.validate()?;
         let crypt = match &config.crypt {
-            Some((method, key)) => Some(PacketCrypt::new(*method, key)?),
+            Some((method, key)) => Some(Arc::new(PacketCrypt::new(*method, key)?)),
             None => None,
         };
-        let crypt_len = crypt.as_ref().map_or(0, PacketCrypt::header_len);
-        let fec_len = if config.fec.is_some() { FEC_DATA_OVERHEAD } else { 0 };
-        let header_len = crypt_len + fec_len;
-        let mtu = config.mtu as usize;
-        if mtu > KCPGO_MTU_LIMIT || mtu < header_len + 50 {
-            return Err(ConnError::Mtu);
+        Conn::with_crypt(conv, config, crypt)
+    }
+
+    /// A connection using an already expanded cipher (shared by the sessions
+    /// of one listener). `crypt` must be `Some` exactly when `config.crypt`
+    /// is, else [`Error::Key`].
+    pub fn with_crypt(conv: u32, config: &ConnConfig, crypt: Option<Arc<PacketCrypt>>) -> Result<Conn, Error> {
+        config.validate()?;
+        if crypt.is_some() != config.crypt.is_some() {
+            return Err(Error::Key);
         }
+        let header_len = config.header_len();
+        let crypt_len = crypt.as_ref().map_or(0, |c| c.header_len());
+        let mtu = config.mtu as usize;
         let mut kcp = Kcp::new(conv);
-        kcp.set_mtu((mtu - header_len) as u32).map_err(|_| ConnError::Mtu)?;
+        kcp.set_mtu((mtu - header_len) as u32).map_err(|_| Error::Mtu)?;
         let (nodelay, interval, resend, nc) = config.nodelay;
         kcp.set_nodelay(nodelay, interval, resend, nc);
         kcp.set_window(config.window.0, config.window.1);
@@ -204,7 +160,10 @@ impl Conn {
             encoder,
             decoder,
             header_len,
-            inbuf: Vec::with_capacity(mtu),
+            stream: config.stream,
+            inbuf: Vec::new(),
+            pending: Vec::new(),
+            pending_at: 0,
             outbox: Outbox::default(),
             stats: ConnStats::default(),
         })
@@ -213,11 +172,6 @@ impl Conn {
     /// The KCP core (for its settings and state).
     pub fn kcp(&self) -> &Kcp {
         &self.kcp
-    }
-
-    /// Mutable access to the KCP core.
-    pub fn kcp_mut(&mut self) -> &mut Kcp {
-        &mut self.kcp
     }
 
     /// Counters of this connection.
@@ -234,57 +188,136 @@ impl Conn {
         s
     }
 
-    /// Queues data for sending; returns the bytes queued.
-    pub fn send(&mut self, data: &[u8]) -> Result<usize, ConnError> {
-        let n = self.kcp.send(data).map_err(|e| match e {
-            SendError::TooLarge | SendError::NoMss => ConnError::TooLarge,
-        })?;
-        self.stats.bytes_sent += n as u64;
-        Ok(n)
+    /// Queues data for sending; returns the bytes queued. An empty `data`
+    /// queues nothing (kcp-go never sends an empty segment, and its reader
+    /// stalls on one). Message mode: one message of at most 127 segments,
+    /// else [`Error::TooLarge`]. Stream mode: any length, cut into segments
+    /// here. The send queue is not bounded here: see [`Conn::wait_snd`] (the
+    /// session layer bounds it).
+    pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let kcp_err = |e| match e {
+            SendError::TooLarge | SendError::NoMss => Error::TooLarge,
+        };
+        if self.stream {
+            let most = self.kcp.mss() as usize * MAX_FRAGMENTS as usize;
+            for chunk in data.chunks(most.max(1)) {
+                self.kcp.send(chunk).map_err(kcp_err)?;
+            }
+        } else {
+            self.kcp.send(data).map_err(kcp_err)?;
+        }
+        self.stats.bytes_sent += data.len() as u64;
+        Ok(data.len())
     }
 
-    /// Receives the next message (stream mode: the next chunk) into `buf`.
-    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, ConnError> {
-        let n = self.kcp.recv(buf).map_err(|e| match e {
-            RecvError::Empty | RecvError::Incomplete => ConnError::Empty,
-            RecvError::BufferTooSmall => ConnError::BufferTooSmall,
-        })?;
+    /// Receives into `buf`. Message mode: the next whole message, or
+    /// [`Error::BufferTooSmall`] (see [`Conn::peek_size`]). Stream mode:
+    /// as many of the next bytes as fit, whatever the buffer's size.
+    /// [`Error::Again`] when nothing is waiting.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        let n = if self.stream {
+            self.recv_stream(buf)?
+        } else {
+            self.recv_message(buf)?
+        };
         self.stats.bytes_received += n as u64;
         Ok(n)
     }
 
-    /// Size of the next message waiting, if one is complete.
+    fn recv_message(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        kcp_recv(&mut self.kcp, buf)
+    }
+
+    fn recv_stream(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        let mut n = 0;
+        while n < buf.len() {
+            if self.pending_at < self.pending.len() {
+                let take = (self.pending.len() - self.pending_at).min(buf.len() - n);
+                buf[n..n + take].copy_from_slice(&self.pending[self.pending_at..self.pending_at + take]);
+                self.pending_at += take;
+                n += take;
+                continue;
+            }
+            let Ok(size) = self.kcp.peek_size() else { break };
+            if size <= buf.len() - n {
+                n += self.recv_message(&mut buf[n..])?;
+            } else {
+                self.pending.resize(size, 0);
+                let got = kcp_recv(&mut self.kcp, &mut self.pending[..])?;
+                self.pending.truncate(got);
+                self.pending_at = 0;
+            }
+        }
+        if self.pending_at == self.pending.len() && self.pending.capacity() > 0 {
+            self.pending = Vec::new();
+            self.pending_at = 0;
+        }
+        if n == 0 {
+            return Err(Error::Again);
+        }
+        Ok(n)
+    }
+
+    /// Size of the next message waiting (stream mode: bytes ready now), if any.
     pub fn peek_size(&self) -> Option<usize> {
-        self.kcp.peek_size().ok()
+        let buffered = self.pending.len() - self.pending_at;
+        match self.kcp.peek_size() {
+            Ok(n) if self.stream => Some(buffered + n),
+            Ok(n) => Some(n),
+            Err(_) if buffered > 0 => Some(buffered),
+            Err(_) => None,
+        }
+    }
+
+    /// Segments queued or in flight, not yet acknowledged.
+    pub fn wait_snd(&self) -> usize {
+        self.kcp.wait_snd() as usize
+    }
+
+    /// Whether KCP gave up on the link: a segment was retransmitted
+    /// `dead_link` times (20 by default) without an acknowledgement.
+    pub fn is_dead(&self) -> bool {
+        self.kcp.is_dead()
     }
 
     /// Takes one received datagram. `now_ms` is the caller's clock (the same
     /// one given to [`Conn::update`]); it times RTT samples and FEC expiry.
-    pub fn input(&mut self, datagram: &[u8], now_ms: u32) -> Result<(), ConnError> {
+    pub fn input(&mut self, datagram: &[u8], now_ms: u32) -> Result<(), Error> {
+        let Some(c) = self.crypt.clone() else {
+            return self.input_opened(datagram, now_ms);
+        };
+        // Decryption is in place: only then is the datagram copied.
+        let mut inbuf = core::mem::take(&mut self.inbuf);
+        inbuf.clear();
+        inbuf.extend_from_slice(datagram);
+        let result = match c.open(&mut inbuf) {
+            Ok(p) => self.input_opened(p, now_ms),
+            Err(e) => {
+                self.stats.in_pkts += 1;
+                self.stats.in_bytes += datagram.len() as u64;
+                Err(self.stats.count(e.into()))
+            }
+        };
+        self.inbuf = inbuf;
+        result
+    }
+
+    /// Takes a datagram the caller already opened (decrypted and
+    /// CRC-checked with this connection's cipher, as
+    /// [`PacketCrypt::open`] returns it), or a datagram of a connection
+    /// without cipher: what a listener that opened a datagram to find its
+    /// session hands on, without decrypting twice.
+    pub fn input_opened(&mut self, payload: &[u8], now_ms: u32) -> Result<(), Error> {
+        let crypt_len = self.crypt.as_ref().map_or(0, |c| c.header_len());
         let Conn {
-            kcp,
-            crypt,
-            decoder,
-            inbuf,
-            stats,
-            ..
+            kcp, decoder, stats, ..
         } = self;
         stats.in_pkts += 1;
-        stats.in_bytes += datagram.len() as u64;
-        kcp.v.current = now_ms;
-        let payload: &[u8] = match crypt {
-            // Decryption is in place: only then is the datagram copied.
-            Some(c) => {
-                inbuf.clear();
-                inbuf.extend_from_slice(datagram);
-                match c.open(inbuf) {
-                    Ok(p) => p,
-                    Err(CryptError::TooShort) => return Err(stats.count(ConnError::Short)),
-                    Err(_) => return Err(stats.count(ConnError::Checksum)),
-                }
-            }
-            None => datagram,
-        };
+        stats.in_bytes += (payload.len() + crypt_len) as u64;
+        kcp.set_current(now_ms);
         let regular = match decoder {
             None => Some(payload),
             Some(d) => match d.decode(payload, now_ms) {
@@ -292,11 +325,11 @@ impl Conn {
                 // kcp-go hands a datagram without FEC header to KCP as it is.
                 FecInput::NotFec => Some(payload),
                 FecInput::Parity | FecInput::Ignored => None,
-                FecInput::Malformed => return Err(stats.count(ConnError::Short)),
+                FecInput::Malformed => return Err(stats.count(Error::Short)),
             },
         };
         let result = match regular {
-            Some(segments) if kcp.input(segments).is_err() => Err(stats.count(ConnError::Kcp)),
+            Some(segments) if kcp.input(segments).is_err() => Err(stats.count(Error::Kcp)),
             _ => Ok(()),
         };
         for segments in decoder.iter().flat_map(FecDecoder::recovered) {
@@ -310,20 +343,36 @@ impl Conn {
     /// Advances the clock and produces the datagrams due now into the
     /// outbox (see [`Conn::take_outbox`]).
     pub fn update(&mut self, now_ms: u32) {
-        if self.kcp.advance_clock(now_ms) {
-            self.flush();
+        let mut out = core::mem::take(&mut self.outbox);
+        self.update_into(now_ms, &mut out);
+        self.outbox = out;
+    }
+
+    /// [`Conn::update`] into a caller's outbox (appended, several
+    /// connections may share one). Returns whether it flushed.
+    pub fn update_into(&mut self, now_ms: u32, out: &mut Outbox) -> bool {
+        let due = self.kcp.advance_clock(now_ms);
+        if due {
+            self.flush_into(out);
         }
+        due
     }
 
     /// Produces everything due now (ACKs, data, retransmissions) into the
     /// outbox, with FEC parity and encryption applied.
     pub fn flush(&mut self) {
+        let mut out = core::mem::take(&mut self.outbox);
+        self.flush_into(&mut out);
+        self.outbox = out;
+    }
+
+    /// [`Conn::flush`] into a caller's outbox (appended).
+    pub fn flush_into(&mut self, outbox: &mut Outbox) {
         let Conn {
             kcp,
             crypt,
             encoder,
             header_len,
-            outbox,
             stats,
             ..
         } = self;
@@ -335,7 +384,14 @@ impl Conn {
             outbox.bytes.extend_from_slice(segments);
             outbox.ends.push(outbox.bytes.len());
             let parity = match encoder {
-                Some(e) => e.encode(&mut outbox.bytes[at..]).unwrap_or(&mut []),
+                Some(e) => match e.encode(&mut outbox.bytes[at..]) {
+                    Ok(p) => p,
+                    // Cannot happen with a validated MTU; counted, never silent.
+                    Err(_) => {
+                        stats.fec_encode_errs += 1;
+                        &mut []
+                    }
+                },
                 None => &mut [],
             };
             stats.out_pkts += 1 + parity.len() as u64;
@@ -372,31 +428,41 @@ impl Conn {
     }
 }
 
+fn kcp_recv(kcp: &mut Kcp, buf: &mut [u8]) -> Result<usize, Error> {
+    kcp.recv(buf).map_err(|e| match e {
+        RecvError::Empty | RecvError::Incomplete => Error::Again,
+        RecvError::BufferTooSmall => Error::BufferTooSmall,
+    })
+}
+
 /// The conversation id of a datagram made with `config`, for a server that
 /// must create the connection of a new peer (kcp-go clients pick a random
-/// conv). Decrypts a copy (a key schedule per call: use it for unknown
-/// peers only). Errors: [`ConnError::Checksum`] or [`ConnError::Short`];
-/// [`ConnError::Empty`] for an FEC parity or out-of-band datagram, which
-/// carries no KCP header.
-pub fn conv_of(config: &ConnConfig, datagram: &[u8]) -> Result<u32, ConnError> {
+/// conv). Decrypts a copy (a key schedule per call: a listener uses
+/// [`conv_of_opened`] with its one expanded cipher instead). Errors:
+/// [`Error::Checksum`] or [`Error::Short`]; [`Error::Again`] for an FEC
+/// parity or out-of-band datagram, which carries no KCP header.
+pub fn conv_of(config: &ConnConfig, datagram: &[u8]) -> Result<u32, Error> {
     let mut copy = datagram.to_vec();
     let payload: &[u8] = match &config.crypt {
-        Some((method, key)) => match PacketCrypt::new(*method, key)?.open(&mut copy) {
-            Ok(p) => p,
-            Err(CryptError::TooShort) => return Err(ConnError::Short),
-            Err(_) => return Err(ConnError::Checksum),
-        },
+        Some((method, key)) => PacketCrypt::new(*method, key)?.open(&mut copy)?,
         None => &copy,
     };
-    let kcp = match config.fec.map(|_| crate::fec::classify(payload)) {
+    conv_of_opened(config.fec.is_some(), payload)
+}
+
+/// The KCP bytes of an opened datagram (decrypted, or of a connection
+/// without cipher) and their conv: what a listener reads from a datagram of
+/// an unknown peer. `fec`: whether the FEC header is configured.
+pub fn conv_of_opened(fec: bool, payload: &[u8]) -> Result<u32, Error> {
+    let kcp = match fec.then(|| crate::fec::classify(payload)) {
         Some(FecInput::Data(segments)) => segments,
-        Some(FecInput::Parity | FecInput::Ignored) => return Err(ConnError::Empty),
-        Some(FecInput::Malformed) => return Err(ConnError::Short),
+        Some(FecInput::Parity | FecInput::Ignored) => return Err(Error::Again),
+        Some(FecInput::Malformed) => return Err(Error::Short),
         Some(FecInput::NotFec) | None => payload,
     };
     match kcp.get(..4) {
         Some(c) => Ok(u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-        None => Err(ConnError::Short),
+        None => Err(Error::Short),
     }
 }
 

@@ -577,7 +577,8 @@ fn wrong_header_or_no_output_aborts_naming_the_cause() {
 fn sanitizers() {
     in_build("sanitizers", true, |b| {
         // Every part runs even if an earlier one fails: one run shows all problems.
-        let parts: [(&str, fn(&Build)); 4] = [
+        type Part = (&'static str, fn(&Build));
+        let parts: [Part; 4] = [
             ("abi", run_abi),
             ("allocator", run_allocator),
             ("latency", run_latency),

@@ -210,7 +210,7 @@ fn echo_1mib_with_kcpgo_in_both_roles() {
     for go_is_server in [true, false] {
         for crypt in CRYPTS {
             for fec in FECS {
-                echo(&t, go_is_server, crypt, fec, 0);
+                echo(t, go_is_server, crypt, fec, 0);
             }
         }
     }
@@ -221,7 +221,7 @@ fn fec_recovers_on_both_ends_at_10_percent_loss() {
     let Some(t) = tools() else { return };
     for go_is_server in [true, false] {
         for fec in [(10, 3), (3, 2)] {
-            let (c, go) = echo(&t, go_is_server, Some("aes-128"), fec, 10);
+            let (c, go) = echo(t, go_is_server, Some("aes-128"), fec, 10);
             assert!(field(&c, "fec_recovered") > 0, "kcpx recovered nothing: {c}");
             assert!(field(&go, "FECRecovered") > 0, "kcp-go recovered nothing: {go}");
         }

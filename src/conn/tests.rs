@@ -1,6 +1,8 @@
 //! Connections on a virtual clock and a lossy in-memory wire.
 
 use super::*;
+use crate::crypt::CryptMethod;
+use crate::fec::FecConfig;
 
 struct Rng(u64);
 impl Rng {
@@ -125,15 +127,15 @@ fn mtu_counts_every_header() {
     assert_eq!(c.kcp().mss(), 1400 - 20 - 8 - 24, "kcp-go: mss 1348 with both on");
     let mut small = cfg.clone();
     small.mtu = 20 + 8 + 49;
-    assert_eq!(Conn::new(1, &small).err(), Some(ConnError::Mtu));
+    assert_eq!(Conn::new(1, &small).err(), Some(Error::Mtu));
     small.mtu = 1501;
-    assert_eq!(Conn::new(1, &small).err(), Some(ConnError::Mtu));
+    assert_eq!(Conn::new(1, &small).err(), Some(Error::Mtu));
 }
 
 #[test]
 fn bad_keys_and_fec_settings_are_refused() {
     let mut cfg = config(Some((CryptMethod::Aes256, 16)), None);
-    assert!(matches!(Conn::new(1, &cfg), Err(ConnError::Crypt(_))));
+    assert!(matches!(Conn::new(1, &cfg), Err(Error::Key)));
     cfg = config(None, None);
     assert!(FecConfig::new(200, 57).is_err() && FecConfig::new(0, 3).is_err());
     assert!(Conn::new(1, &cfg).is_ok());
@@ -184,7 +186,7 @@ fn hostile_datagrams_are_rejected_and_never_corrupt_delivery() {
             b.input(d, now).unwrap();
         }
         for d in of.iter() {
-            assert_eq!(b.input(d, now), Err(ConnError::Checksum), "wrong key");
+            assert_eq!(b.input(d, now), Err(Error::Checksum), "wrong key");
             must_reject += 1;
         }
         for d in ob.iter() {
@@ -254,11 +256,91 @@ fn conv_of_reads_the_first_datagram_of_a_new_peer() {
         let out = a.take_outbox();
         let first = out.iter().next().unwrap();
         assert_eq!(conv_of(&cfg, first), Ok(0xfeed_beef), "{cfg:?}");
-        assert_eq!(conv_of(&cfg, &first[..3]), Err(ConnError::Short));
+        assert_eq!(conv_of(&cfg, &first[..3]), Err(Error::Short));
         if cfg.crypt.is_some() {
             let mut bad = first.to_vec();
             bad[30] ^= 1;
-            assert_eq!(conv_of(&cfg, &bad), Err(ConnError::Checksum));
+            assert_eq!(conv_of(&cfg, &bad), Err(Error::Checksum));
         }
     }
+}
+
+/// Stream mode: one send of any length (far over 127 segments), received
+/// through buffers of odd sizes smaller than a segment; an empty send
+/// queues nothing.
+#[test]
+fn stream_mode_sends_any_length_and_fills_any_buffer() {
+    let cfg = config(Some((CryptMethod::Aes128, 16)), None);
+    let mut a = Conn::new(3, &cfg).unwrap();
+    let mut b = Conn::new(3, &cfg).unwrap();
+    let mut rng = Rng(11);
+    let data: Vec<u8> = (0..1_000_000).map(|_| rng.next() as u8).collect();
+    assert_eq!(a.send(&[]), Ok(0));
+    assert_eq!(a.wait_snd(), 0, "an empty send queues nothing");
+    assert_eq!(a.send(&data), Ok(data.len()));
+    let mut got = Vec::new();
+    let sizes = [7usize, 1, 1500, 333, 4096];
+    for step in 0..20_000u32 {
+        deliver(&mut a, &mut b, step * 10, 0, &mut rng);
+        deliver(&mut b, &mut a, step * 10, 0, &mut rng);
+        let mut buf = vec![0u8; sizes[step as usize % sizes.len()]];
+        while let Ok(n) = b.recv(&mut buf) {
+            assert!(n > 0 && n <= buf.len());
+            got.extend_from_slice(&buf[..n]);
+        }
+        if got.len() == data.len() {
+            break;
+        }
+    }
+    assert!(got == data, "{} of {} bytes", got.len(), data.len());
+    assert_eq!(b.recv(&mut [0u8; 8]), Err(Error::Again));
+}
+
+#[test]
+fn message_mode_keeps_boundaries_and_refuses_oversize() {
+    let mut cfg = config(None, None);
+    cfg.stream = false;
+    let mut a = Conn::new(3, &cfg).unwrap();
+    assert_eq!(a.send(&vec![0u8; 1400 * 128]), Err(Error::TooLarge));
+    let mut b = Conn::new(3, &cfg).unwrap();
+    let mut rng = Rng(12);
+    a.send(b"hello").unwrap();
+    a.send(b"world!").unwrap();
+    for step in 0..10u32 {
+        deliver(&mut a, &mut b, step * 10, 0, &mut rng);
+    }
+    assert_eq!(b.peek_size(), Some(5));
+    assert_eq!(b.recv(&mut [0u8; 4]), Err(Error::BufferTooSmall));
+    let mut buf = [0u8; 64];
+    assert_eq!(b.recv(&mut buf), Ok(5));
+    assert_eq!(b.recv(&mut buf), Ok(6));
+}
+
+#[test]
+fn config_setters_validate() {
+    let mut c = ConnConfig::default();
+    assert_eq!(c.set_window(0, 10), Err(Error::Invalid));
+    assert_eq!(
+        c.set_window(10, 65536),
+        Err(Error::Invalid),
+        "the wire's window field has 16 bits"
+    );
+    assert_eq!(c.set_window(65535, 1), Ok(()));
+    assert_eq!(c.set_mtu(49), Err(Error::Mtu));
+    assert_eq!(c.set_mtu(1501), Err(Error::Mtu));
+    assert_eq!(c.set_fec(0, 3), Err(Error::Fec));
+    assert_eq!(c.set_crypt(Some("aes-128"), &[0; 15]), Err(Error::Key));
+    assert_eq!(c.set_crypt(Some("rot13"), &[0; 16]), Err(Error::Key));
+    c.set_crypt(Some("aes-128"), &[0; 16]).unwrap();
+    c.set_fec(10, 3).unwrap();
+    c.set_mtu(77).unwrap();
+    assert_eq!(c.validate(), Err(Error::Mtu), "20 + 8 header bytes leave 49 for KCP");
+    c.set_mtu(78).unwrap();
+    assert_eq!(c.validate(), Ok(()));
+    c.window = (0, 1);
+    assert_eq!(
+        Conn::new(1, &c).err(),
+        Some(Error::Invalid),
+        "constructors validate fields set directly"
+    );
 }

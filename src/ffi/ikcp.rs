@@ -1,6 +1,6 @@
 //! `ikcp_*`: the binary drop-in for ikcp.c 1.7.1.
 //!
-//! Each `ikcpcb*` handed to C points at a [`Handle`]: the public
+//! Each `ikcpcb*` handed to C points at a `Handle`: the public
 //! `struct IKCPCB` (exact v1 layout, at offset 0) followed by the safe core.
 //! The struct is a mirror: before every call the fields C may write
 //! (tunables such as `rx_minrto`, `stream`, `interval`, and in fact every
@@ -646,7 +646,7 @@ pub unsafe extern "C" fn ikcp_input(kcp: *mut ikcpcb, data: *const c_char, size:
         // SAFETY: the caller provides `size` readable bytes.
         let d = (!data.is_null()).then(|| unsafe { core::slice::from_raw_parts(data as *const u8, n) });
         // SAFETY: per contract.
-        unsafe { with_core(kcp, -1, |k| k.input_c(d, size as i64)) }
+        unsafe { with_core(kcp, -1, |k| k.input_c(d, size)) }
     })
 }
 

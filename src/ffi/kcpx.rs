@@ -21,40 +21,16 @@
 //! not thread-safe: use each from one thread at a time.
 
 use super::guard;
-use crate::conn::{Conn, ConnConfig, ConnError, ConnStats};
-use crate::crypt::{key_from_password, CryptError, CryptMethod};
-use crate::fec::FecConfig;
+use crate::conn::{Conn, ConnConfig, ConnStats};
+use crate::crypt::key_from_password;
+use crate::error::Error;
 use core::ffi::{c_char, c_int, c_void, CStr};
 
-/// Success.
-pub const KCPX_OK: c_int = 0;
-/// A required pointer argument is NULL.
-pub const KCPX_ERR_NULL: c_int = -1;
-/// An argument is out of range.
-pub const KCPX_ERR_INVALID: c_int = -2;
-/// No complete message is waiting (try again after more input).
-pub const KCPX_ERR_AGAIN: c_int = -3;
-/// The buffer is smaller than the next message (see `kcpx_conn_peeksize`).
-pub const KCPX_ERR_BUFFER_TOO_SMALL: c_int = -4;
-/// The message needs more than 127 segments (use stream mode or split it).
-pub const KCPX_ERR_TOO_LARGE: c_int = -5;
-/// Unknown cipher name, or a key of the wrong length for it.
-pub const KCPX_ERR_KEY: c_int = -6;
-/// FEC shard counts out of range (1..=255 each, sum <= 256, or 0,0 for off).
-pub const KCPX_ERR_FEC: c_int = -7;
-/// The MTU is outside 50..=1500 or leaves too little room after the headers.
-pub const KCPX_ERR_MTU: c_int = -8;
-/// A datagram failed its CRC-32 check (wrong key, corruption or forgery).
-pub const KCPX_ERR_CHECKSUM: c_int = -9;
-/// A datagram is too short for its headers.
-pub const KCPX_ERR_SHORT: c_int = -10;
-/// KCP refused the datagram's segments (another conversation, bad length
-/// or command).
-pub const KCPX_ERR_KCP: c_int = -11;
-/// The operating system's random source failed.
-pub const KCPX_ERR_RANDOM: c_int = -12;
-/// An internal error in kcpx (a bug; please report it).
-pub const KCPX_ERR_INTERNAL: c_int = -13;
+pub use crate::error::{
+    KCPX_ERR_ADDR, KCPX_ERR_AGAIN, KCPX_ERR_BUFFER_TOO_SMALL, KCPX_ERR_CHECKSUM, KCPX_ERR_CLOSED, KCPX_ERR_FEC,
+    KCPX_ERR_INTERNAL, KCPX_ERR_INVALID, KCPX_ERR_IO, KCPX_ERR_KCP, KCPX_ERR_KEY, KCPX_ERR_MTU, KCPX_ERR_NULL,
+    KCPX_ERR_RANDOM, KCPX_ERR_SHORT, KCPX_ERR_TOO_LARGE, KCPX_OK,
+};
 
 /// Settings for new connections. Create with `kcpx_config_new`, free with
 /// `kcpx_config_free`. Opaque.
@@ -108,6 +84,8 @@ pub struct kcpx_stats {
     pub fec_parity_shards: u64,
     /// Data shards dropped before their group could be completed.
     pub fec_short_shards: u64,
+    /// Datagrams the FEC encoder refused (always 0 unless kcpx has a bug).
+    pub fec_encode_errs: u64,
 }
 
 impl From<ConnStats> for kcpx_stats {
@@ -127,23 +105,19 @@ impl From<ConnStats> for kcpx_stats {
             fec_errs: s.fec_errs,
             fec_parity_shards: s.fec_parity_shards,
             fec_short_shards: s.fec_short_shards,
+            fec_encode_errs: s.fec_encode_errs,
         }
     }
 }
 
-fn code(e: ConnError) -> c_int {
-    match e {
-        ConnError::Crypt(CryptError::Random) => KCPX_ERR_RANDOM,
-        ConnError::Crypt(_) => KCPX_ERR_KEY,
-        ConnError::Fec(_) => KCPX_ERR_FEC,
-        ConnError::Mtu => KCPX_ERR_MTU,
-        ConnError::TooLarge => KCPX_ERR_TOO_LARGE,
-        ConnError::Empty => KCPX_ERR_AGAIN,
-        ConnError::BufferTooSmall => KCPX_ERR_BUFFER_TOO_SMALL,
-        ConnError::Checksum => KCPX_ERR_CHECKSUM,
-        ConnError::Short => KCPX_ERR_SHORT,
-        ConnError::Kcp => KCPX_ERR_KCP,
-    }
+/// The C code of a result: `ok` on success.
+pub(crate) fn code_of<T>(r: Result<T, Error>, ok: impl FnOnce(T) -> c_int) -> c_int {
+    r.map_or_else(|e| e.code(), ok)
+}
+
+/// The C code of a `Result<(), Error>`.
+pub(crate) fn code(r: Result<(), Error>) -> c_int {
+    code_of(r, |()| KCPX_OK)
 }
 
 /// Runs `op` on the config behind `cfg`, or returns KCPX_ERR_NULL.
@@ -192,25 +166,11 @@ pub unsafe extern "C" fn kcpx_config_free(cfg: *mut kcpx_config) {
 /// `cfg` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_config_set_fec(cfg: *mut kcpx_config, data_shards: c_int, parity_shards: c_int) -> c_int {
+    let (Ok(ds), Ok(ps)) = (usize::try_from(data_shards), usize::try_from(parity_shards)) else {
+        return KCPX_ERR_FEC;
+    };
     // SAFETY: per contract.
-    unsafe {
-        with_config(cfg, |c| {
-            if data_shards == 0 && parity_shards == 0 {
-                c.fec = None;
-                return KCPX_OK;
-            }
-            let (Ok(ds), Ok(ps)) = (usize::try_from(data_shards), usize::try_from(parity_shards)) else {
-                return KCPX_ERR_FEC;
-            };
-            match FecConfig::new(ds, ps) {
-                Ok(f) => {
-                    c.fec = Some(f);
-                    KCPX_OK
-                }
-                Err(_) => KCPX_ERR_FEC,
-            }
-        })
-    }
+    unsafe { with_config(cfg, |c| code(c.set_fec(ds, ps))) }
 }
 
 /// Packet encryption as kcp-go: `method` is "aes-128", "aes-192",
@@ -234,14 +194,13 @@ pub unsafe extern "C" fn kcpx_config_set_crypt(
     // SAFETY: per contract.
     unsafe {
         with_config(cfg, |c| {
-            if method.is_null() {
-                c.crypt = None;
-                return KCPX_OK;
-            }
-            // SAFETY (outer block): NUL-terminated per contract.
-            let name = CStr::from_ptr(method);
-            let Some(m) = name.to_str().ok().and_then(CryptMethod::from_name) else {
-                return KCPX_ERR_KEY;
+            let name = match method.is_null() {
+                true => None,
+                // SAFETY (outer block): NUL-terminated per contract.
+                false => match CStr::from_ptr(method).to_str() {
+                    Ok(n) => Some(n),
+                    Err(_) => return KCPX_ERR_KEY,
+                },
             };
             let key: &[u8] = match (key.is_null(), key_len) {
                 (_, 0) => &[],
@@ -249,11 +208,7 @@ pub unsafe extern "C" fn kcpx_config_set_crypt(
                 // SAFETY (outer block): readable for key_len bytes per contract.
                 (false, n) => core::slice::from_raw_parts(key, n),
             };
-            if m != CryptMethod::None && key.len() != m.key_len() {
-                return KCPX_ERR_KEY;
-            }
-            c.crypt = Some((m, key.to_vec()));
-            KCPX_OK
+            code(c.set_crypt(name, key))
         })
     }
 }
@@ -277,9 +232,7 @@ pub unsafe extern "C" fn kcpx_config_set_nodelay(
     // SAFETY: per contract.
     unsafe {
         with_config(cfg, |c| {
-            let keep = |new: c_int, old: i32| if new >= 0 { new } else { old };
-            let (n, i, r, x) = c.nodelay;
-            c.nodelay = (keep(nodelay, n), keep(interval, i), keep(resend, r), keep(nc, x));
+            c.set_nodelay(nodelay, interval, resend, nc);
             KCPX_OK
         })
     }
@@ -295,12 +248,9 @@ pub unsafe extern "C" fn kcpx_config_set_nodelay(
 pub unsafe extern "C" fn kcpx_config_set_window(cfg: *mut kcpx_config, sndwnd: c_int, rcvwnd: c_int) -> c_int {
     // SAFETY: per contract.
     unsafe {
-        with_config(cfg, |c| {
-            if sndwnd < 1 || rcvwnd < 1 {
-                return KCPX_ERR_INVALID;
-            }
-            c.window = (sndwnd as u32, rcvwnd as u32);
-            KCPX_OK
+        with_config(cfg, |c| match (u32::try_from(sndwnd), u32::try_from(rcvwnd)) {
+            (Ok(s), Ok(r)) => code(c.set_window(s, r)),
+            _ => KCPX_ERR_INVALID,
         })
     }
 }
@@ -315,15 +265,7 @@ pub unsafe extern "C" fn kcpx_config_set_window(cfg: *mut kcpx_config, sndwnd: c
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_config_set_mtu(cfg: *mut kcpx_config, mtu: c_int) -> c_int {
     // SAFETY: per contract.
-    unsafe {
-        with_config(cfg, |c| {
-            if !(50..=1500).contains(&mtu) {
-                return KCPX_ERR_MTU;
-            }
-            c.mtu = mtu as u32;
-            KCPX_OK
-        })
-    }
+    unsafe { with_config(cfg, |c| code(c.set_mtu(u32::try_from(mtu).unwrap_or(0)))) }
 }
 
 /// Stream mode (non-zero): a byte stream without message boundaries, as
@@ -336,7 +278,7 @@ pub unsafe extern "C" fn kcpx_config_set_stream(cfg: *mut kcpx_config, on: c_int
     // SAFETY: per contract.
     unsafe {
         with_config(cfg, |c| {
-            c.stream = on != 0;
+            c.set_stream(on != 0);
             KCPX_OK
         })
     }
@@ -352,7 +294,7 @@ pub unsafe extern "C" fn kcpx_config_set_stream(cfg: *mut kcpx_config, on: c_int
 pub unsafe extern "C" fn kcpx_config_validate(cfg: *const kcpx_config) -> c_int {
     // SAFETY: per contract.
     guard(KCPX_ERR_INTERNAL, || match unsafe { cfg.as_ref() } {
-        Some(c) => Conn::new(0, &c.cfg).map_or_else(code, |_| KCPX_OK),
+        Some(c) => code(c.cfg.validate()),
         None => KCPX_ERR_NULL,
     })
 }
@@ -430,14 +372,18 @@ pub unsafe extern "C" fn kcpx_conn_input(c: *mut kcpx_conn, datagram: *const u8,
     unsafe {
         with_conn(c, |conn| {
             let now = conn.kcp().current();
-            conn.input(d, now).map_or_else(code, |_| KCPX_OK)
+            code(conn.input(d, now))
         })
     }
 }
 
-/// Queues `len` bytes for sending. Returns the bytes queued (all of them),
-/// or KCPX_ERR_NULL, KCPX_ERR_TOO_LARGE (a message over 127 segments, or
-/// `len` over INT_MAX). Data leaves on the next update or flush.
+/// Queues `len` bytes for sending. Returns the bytes queued (all of them;
+/// 0 for `len` 0, which queues nothing: kcp-go never sends an empty
+/// segment and its reader stalls on one), or KCPX_ERR_NULL,
+/// KCPX_ERR_TOO_LARGE (message mode: a message over 127 segments; or `len`
+/// over INT_MAX). Stream mode takes any length and cuts it into segments.
+/// The send queue is not bounded: throttle with `kcpx_conn_waitsnd`. Data
+/// leaves on the next update or flush.
 ///
 /// # Safety
 /// `c` is NULL or live; `buf` is NULL or readable for `len` bytes.
@@ -456,12 +402,14 @@ pub unsafe extern "C" fn kcpx_conn_send(c: *mut kcpx_conn, buf: *const c_void, l
         unsafe { core::slice::from_raw_parts(buf as *const u8, len) }
     };
     // SAFETY: per contract.
-    unsafe { with_conn(c, |conn| conn.send(d).map_or_else(code, |n| n as c_int)) }
+    unsafe { with_conn(c, |conn| code_of(conn.send(d), |n| n as c_int)) }
 }
 
-/// Receives the next message (stream mode: the next chunk of bytes) into
-/// `buf`. Returns its length, or KCPX_ERR_AGAIN (nothing complete yet),
-/// KCPX_ERR_BUFFER_TOO_SMALL (see `kcpx_conn_peeksize`), KCPX_ERR_NULL.
+/// Receives into `buf`. Message mode: the next whole message, or
+/// KCPX_ERR_BUFFER_TOO_SMALL (grow the buffer to `kcpx_conn_peeksize`).
+/// Stream mode: as many of the next bytes as fit, whatever `len` is.
+/// Returns the length, or KCPX_ERR_AGAIN (nothing complete yet),
+/// KCPX_ERR_NULL.
 ///
 /// # Safety
 /// `c` is NULL or live; `buf` is NULL or writable for `len` bytes.
@@ -473,7 +421,7 @@ pub unsafe extern "C" fn kcpx_conn_recv(c: *mut kcpx_conn, buf: *mut c_void, len
     // SAFETY: writable for `len` bytes per contract.
     let b = unsafe { core::slice::from_raw_parts_mut(buf as *mut u8, len.min(c_int::MAX as usize)) };
     // SAFETY: per contract.
-    unsafe { with_conn(c, |conn| conn.recv(b).map_or_else(code, |n| n as c_int)) }
+    unsafe { with_conn(c, |conn| code_of(conn.recv(b), |n| n as c_int)) }
 }
 
 /// Size of the next complete message, or KCPX_ERR_AGAIN / KCPX_ERR_NULL.
@@ -498,7 +446,7 @@ pub unsafe extern "C" fn kcpx_conn_peeksize(c: *const kcpx_conn) -> c_int {
 pub unsafe extern "C" fn kcpx_conn_waitsnd(c: *const kcpx_conn) -> c_int {
     // SAFETY: per contract.
     guard(KCPX_ERR_INTERNAL, || match unsafe { c.as_ref() } {
-        Some(k) => k.conn.kcp().wait_snd().min(c_int::MAX as u32) as c_int,
+        Some(k) => k.conn.wait_snd().min(c_int::MAX as usize) as c_int,
         None => KCPX_ERR_NULL,
     })
 }
@@ -621,14 +569,11 @@ pub unsafe extern "C" fn kcpx_conv_of(
         Some(c) => {
             // SAFETY: readable for `len` bytes per contract.
             let d = unsafe { core::slice::from_raw_parts(datagram, len) };
-            match crate::conn::conv_of(&c.cfg, d) {
-                // SAFETY: writable per contract.
-                Ok(v) => unsafe {
-                    *conv = v;
-                    KCPX_OK
-                },
-                Err(e) => code(e),
-            }
+            // SAFETY: writable per contract.
+            code_of(crate::conn::conv_of(&c.cfg, d), |v| unsafe {
+                *conv = v;
+                KCPX_OK
+            })
         }
         None => KCPX_ERR_NULL,
     })
@@ -673,22 +618,5 @@ pub unsafe extern "C" fn kcpx_key_from_password(
 /// NULL; unknown codes get "unknown error"). Do not free it.
 #[no_mangle]
 pub extern "C" fn kcpx_strerror(code: c_int) -> *const c_char {
-    let s: &'static CStr = match code {
-        KCPX_OK => c"success",
-        KCPX_ERR_NULL => c"a required pointer argument is NULL",
-        KCPX_ERR_INVALID => c"an argument is out of range",
-        KCPX_ERR_AGAIN => c"no complete message yet",
-        KCPX_ERR_BUFFER_TOO_SMALL => c"buffer smaller than the next message",
-        KCPX_ERR_TOO_LARGE => c"message needs more than 127 segments",
-        KCPX_ERR_KEY => c"unknown cipher or wrong key length",
-        KCPX_ERR_FEC => c"FEC shard counts out of range",
-        KCPX_ERR_MTU => c"MTU out of range for the configured headers",
-        KCPX_ERR_CHECKSUM => c"datagram failed its CRC-32 check",
-        KCPX_ERR_SHORT => c"datagram too short for its headers",
-        KCPX_ERR_KCP => c"KCP refused the datagram",
-        KCPX_ERR_RANDOM => c"the OS random source failed",
-        KCPX_ERR_INTERNAL => c"internal error in kcpx",
-        _ => c"unknown error",
-    };
-    s.as_ptr()
+    crate::error::describe(code).as_ptr()
 }

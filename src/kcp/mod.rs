@@ -580,8 +580,15 @@ impl<A: Allocator + Clone> Kcp<A> {
         }
     }
 
-    /// The timer part of ikcp_update: returns whether a flush is due.
-    pub(crate) fn advance_clock(&mut self, current: u32) -> bool {
+    /// Sets the clock (ms, wrapping) without flushing: the time the next
+    /// [`Kcp::input`] uses for its RTT samples (ikcp.c's `current` field).
+    pub fn set_current(&mut self, current: u32) {
+        self.v.current = current;
+    }
+
+    /// The timer part of [`Kcp::update`]: sets the clock and returns whether
+    /// a flush is due now (then call [`Kcp::flush`]).
+    pub fn advance_clock(&mut self, current: u32) -> bool {
         let v = &mut self.v;
         v.current = current;
         clock_step(current, &mut v.updated, &mut v.ts_flush, v.interval)

@@ -74,7 +74,7 @@ impl Header {
 
     /// The encoded header.
     #[inline]
-    pub fn to_bytes(&self) -> [u8; 24] {
+    pub fn to_bytes(self) -> [u8; 24] {
         let mut h = [0u8; 24];
         h[0..4].copy_from_slice(&self.conv.to_le_bytes());
         h[4] = self.cmd;
