@@ -645,6 +645,9 @@ pub unsafe extern "C" fn ikcp_input(kcp: *mut ikcpcb, data: *const c_char, size:
         let n = if size > 0 { size as usize } else { 0 };
         // SAFETY: the caller provides `size` readable bytes.
         let d = (!data.is_null()).then(|| unsafe { core::slice::from_raw_parts(data as *const u8, n) });
+        // `long` is 32 bits on some targets, 64 here.
+        #[allow(clippy::useless_conversion)]
+        let size = i64::from(size);
         // SAFETY: per contract.
         unsafe { with_core(kcp, -1, |k| k.input_c(d, size)) }
     })
