@@ -184,6 +184,11 @@ typedef struct kcpx_stats {
    Datagrams the FEC encoder refused (always 0 unless kcpx has a bug).
    */
   uint64_t fec_encode_errs;
+  /*
+   FEC shards never used for reconstruction because their length
+   disagrees with their size field or group (truncated).
+   */
+  uint64_t fec_inconsistent;
 } kcpx_stats;
 
 #ifdef __cplusplus
@@ -250,7 +255,9 @@ int kcpx_config_set_nodelay(struct kcpx_config *cfg, int nodelay, int interval, 
 /*
  Send and receive windows in segments (kcp-go defaults 32/32; the
  receive window is at least 128 in effect, as in ikcp.c). Returns KCPX_OK,
- KCPX_ERR_NULL, or KCPX_ERR_INVALID unless both are >= 1.
+ KCPX_ERR_NULL, or KCPX_ERR_INVALID unless both are in 1..=65535 (the
+ window travels in a 16-bit field: a larger one would wrap, and the peer
+ would see a nearly closed window).
 
  # Safety
  `cfg` is NULL or live.
@@ -315,15 +322,19 @@ void kcpx_conn_free(struct kcpx_conn *c);
 
 /*
  Takes one received UDP datagram (`len` bytes). Returns KCPX_OK, or a
- negative code: KCPX_ERR_NULL, KCPX_ERR_CHECKSUM, KCPX_ERR_SHORT,
- KCPX_ERR_KCP. Rejected datagrams are counted in the stats and change
+ negative code: KCPX_ERR_NULL, KCPX_ERR_CHECKSUM, KCPX_ERR_SHORT (too
+ short for its headers; longer than kcp-go's 1500-byte limit; or an FEC
+ shard whose length disagrees with its size field or group, e.g. cut by a
+ receive buffer shorter than the datagram), KCPX_ERR_KCP. Rejected datagrams are counted in the stats and change
  nothing else. Times RTT samples with the clock of the last
  `kcpx_conn_update`.
 
  # Safety
  `c` is NULL or live; `datagram` is NULL or readable for `len` bytes.
  */
-int kcpx_conn_input(struct kcpx_conn *c, const uint8_t *datagram, size_t len);
+int kcpx_conn_input(struct kcpx_conn *c,
+                    const uint8_t *datagram,
+                    size_t len);
 
 /*
  Queues `len` bytes for sending. Returns the bytes queued (all of them;

@@ -52,9 +52,20 @@ pub struct ConnStats {
     /// Datagrams the FEC encoder refused (none with a validated MTU; counted
     /// so that it could never go unnoticed).
     pub fec_encode_errs: u64,
+    /// FEC shards whose length disagrees with their size field or group,
+    /// never used for reconstruction (see [`FecInput::Inconsistent`]).
+    pub fec_inconsistent: u64,
 }
 
 impl ConnStats {
+    /// Counts a datagram of `len` bytes refused before it reached FEC or
+    /// KCP, and returns the error.
+    fn refuse(&mut self, len: usize, e: Error) -> Error {
+        self.in_pkts += 1;
+        self.in_bytes += len as u64;
+        self.count(e)
+    }
+
     /// Counts a rejected datagram under its kind and returns the error.
     fn count(&mut self, e: Error) -> Error {
         match e {
@@ -184,6 +195,7 @@ impl Conn {
             s.fec_errs = f.errs;
             s.fec_parity_shards = f.parity_shards;
             s.fec_short_shards = f.short_shards;
+            s.fec_inconsistent = f.inconsistent;
         }
         s
     }
@@ -285,7 +297,13 @@ impl Conn {
 
     /// Takes one received datagram. `now_ms` is the caller's clock (the same
     /// one given to [`Conn::update`]); it times RTT samples and FEC expiry.
+    /// Datagrams longer than kcp-go's 1500-byte limit are refused
+    /// ([`Error::Short`], counted in `in_errs`): KCP buffers segments of any
+    /// length, and a peer could otherwise grow the connection without bound.
     pub fn input(&mut self, datagram: &[u8], now_ms: u32) -> Result<(), Error> {
+        if datagram.len() > KCPGO_MTU_LIMIT {
+            return Err(self.stats.refuse(datagram.len(), Error::Short));
+        }
         let Some(c) = self.crypt.clone() else {
             return self.input_opened(datagram, now_ms);
         };
@@ -295,11 +313,7 @@ impl Conn {
         inbuf.extend_from_slice(datagram);
         let result = match c.open(&mut inbuf) {
             Ok(p) => self.input_opened(p, now_ms),
-            Err(e) => {
-                self.stats.in_pkts += 1;
-                self.stats.in_bytes += datagram.len() as u64;
-                Err(self.stats.count(e.into()))
-            }
+            Err(e) => Err(self.stats.refuse(datagram.len(), e.into())),
         };
         self.inbuf = inbuf;
         result
@@ -312,6 +326,9 @@ impl Conn {
     /// session hands on, without decrypting twice.
     pub fn input_opened(&mut self, payload: &[u8], now_ms: u32) -> Result<(), Error> {
         let crypt_len = self.crypt.as_ref().map_or(0, |c| c.header_len());
+        if payload.len() + crypt_len > KCPGO_MTU_LIMIT {
+            return Err(self.stats.refuse(payload.len() + crypt_len, Error::Short));
+        }
         let Conn {
             kcp, decoder, stats, ..
         } = self;
@@ -325,7 +342,7 @@ impl Conn {
                 // kcp-go hands a datagram without FEC header to KCP as it is.
                 FecInput::NotFec => Some(payload),
                 FecInput::Parity | FecInput::Ignored => None,
-                FecInput::Malformed => return Err(stats.count(Error::Short)),
+                FecInput::Malformed | FecInput::Inconsistent => return Err(stats.count(Error::Short)),
             },
         };
         let result = match regular {
@@ -344,6 +361,12 @@ impl Conn {
     /// outbox (see [`Conn::take_outbox`]).
     pub fn update(&mut self, now_ms: u32) {
         let mut out = core::mem::take(&mut self.outbox);
+        if self.kcp.is_quiet() && out.is_empty() {
+            // A quiet connection frees the outbox, as the core frees its
+            // flush buffer then: one large flush must not pin its size for
+            // the connection's lifetime.
+            out = Outbox::default();
+        }
         self.update_into(now_ms, &mut out);
         self.outbox = out;
     }
@@ -422,6 +445,15 @@ impl Conn {
         }
     }
 
+    /// Heap bytes held by the connection's buffers (KCP core, outbox,
+    /// incoming datagram); FEC and cipher state not included.
+    pub fn heap_bytes(&self) -> usize {
+        self.kcp.heap_bytes()
+            + self.outbox.bytes.capacity()
+            + self.outbox.ends.capacity() * core::mem::size_of::<usize>()
+            + self.inbuf.capacity()
+    }
+
     /// When to call [`Conn::update`] next (absolute ms).
     pub fn check(&self, now_ms: u32) -> u32 {
         self.kcp.check(now_ms)
@@ -457,7 +489,7 @@ pub fn conv_of_opened(fec: bool, payload: &[u8]) -> Result<u32, Error> {
     let kcp = match fec.then(|| crate::fec::classify(payload)) {
         Some(FecInput::Data(segments)) => segments,
         Some(FecInput::Parity | FecInput::Ignored) => return Err(Error::Again),
-        Some(FecInput::Malformed) => return Err(Error::Short),
+        Some(FecInput::Malformed | FecInput::Inconsistent) => return Err(Error::Short),
         Some(FecInput::NotFec) | None => payload,
     };
     match kcp.get(..4) {

@@ -73,10 +73,10 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use reed_solomon_erasure::galois_8::ReedSolomon;
-
 mod gf;
+mod matrix;
 use gf::Multiplier;
+use matrix::Matrix;
 
 /// Bytes of the FEC header common to data and parity: seqid + type.
 pub const FEC_HEADER_LEN: usize = 6;
@@ -148,8 +148,9 @@ impl FecConfig {
         u32::MAX / n * n
     }
 
-    fn codec(self) -> ReedSolomon {
-        ReedSolomon::new(self.data_shards, self.parity_shards).expect("shard counts validated")
+    /// The Reed-Solomon encoding matrix (`total × data`, identity on top).
+    fn matrix(self) -> Matrix {
+        Matrix::encoding(self.data_shards, self.total_shards())
     }
 }
 
@@ -267,15 +268,12 @@ impl FecEncoder {
     /// be given (the MTU), which sizes its parity buffers.
     pub fn new(config: FecConfig, header_offset: usize, max_datagram: usize) -> FecEncoder {
         let (ds, ps) = (config.data_shards, config.parity_shards);
-        // Read the parity rows of the encoding matrix: encode unit vectors.
-        let codec = config.codec();
-        let mut coefficients = Vec::with_capacity(ds * ps);
-        for i in 0..ds {
-            let mut shards = vec![[0u8; 1]; ds + ps];
-            shards[i][0] = 1;
-            codec.encode(&mut shards).expect("shard counts match");
-            coefficients.extend(shards[ds..].iter().map(|s| Multiplier::new(s[0])));
-        }
+        // The parity rows of the encoding matrix, by data shard.
+        let matrix = config.matrix();
+        let coefficients = (0..ds)
+            .flat_map(|i| (ds..ds + ps).map(move |j| (i, j)))
+            .map(|(i, j)| Multiplier::new(matrix.get(j, i)))
+            .collect();
         let parity = (0..ps)
             .map(|_| ParityDatagram {
                 buf: vec![0; max_datagram],
@@ -387,6 +385,12 @@ pub enum FecInput<'a> {
     /// FEC type but shorter than the 8 bytes every FEC datagram carries (kcp-go
     /// counts this as InErrs and drops it).
     Malformed,
+    /// A data shard whose size field disagrees with its length (truncated, or
+    /// with bytes appended), or a parity shard shorter than another shard of
+    /// its group. Never kept for reconstruction, never for KCP: zero-padding
+    /// it would rebuild a lost sibling with wrong bytes that pass KCP's
+    /// checks. kcp-go 5.6.1 hands such a data shard to KCP and keeps it.
+    Inconsistent,
     /// Not an FEC datagram: shorter than 6 bytes or of another type. kcp-go hands
     /// such a datagram to KCP as it is; that is the caller's choice.
     NotFec,
@@ -408,6 +412,8 @@ pub fn classify(datagram: &[u8]) -> FecInput<'_> {
     };
     if datagram.len() < FEC_DATA_OVERHEAD {
         FecInput::Malformed
+    } else if data && usize::from(read_u16(datagram, FEC_HEADER_LEN)) != datagram.len() - FEC_HEADER_LEN {
+        FecInput::Inconsistent
     } else if data {
         FecInput::Data(&datagram[FEC_DATA_OVERHEAD..])
     } else {
@@ -439,6 +445,10 @@ pub struct FecStats {
     pub refused: u64,
     /// Shards longer than the decoder's `max_shard` (not kept).
     pub oversized: u64,
+    /// Shards whose length disagrees with their size field (data) or with
+    /// their group (parity shorter than another shard of the group): never
+    /// used for reconstruction ([`FecInput::Inconsistent`]).
+    pub inconsistent: u64,
 }
 
 /// A kept shard: from the size field (data) or first parity byte to the end.
@@ -475,7 +485,7 @@ const DONE_GROUPS: usize = 8;
 /// disagreement for that long.
 pub struct FecDecoder {
     config: FecConfig,
-    codec: ReedSolomon,
+    matrix: Matrix,
     max_shard: usize,
     limit: usize,
     queue: VecDeque<Shard>,
@@ -506,7 +516,7 @@ impl FecDecoder {
     pub fn new(config: FecConfig, max_shard: usize) -> FecDecoder {
         FecDecoder {
             config,
-            codec: config.codec(),
+            matrix: config.matrix(),
             max_shard,
             limit: QUEUE_MULTIPLIER * config.total_shards(),
             queue: VecDeque::new(),
@@ -588,6 +598,10 @@ impl FecDecoder {
                 self.stats.malformed += 1;
                 return result;
             }
+            FecInput::Inconsistent => {
+                self.stats.inconsistent += 1;
+                return result;
+            }
             FecInput::NotFec => return result,
         };
         if !data {
@@ -627,7 +641,7 @@ impl FecDecoder {
             },
         );
 
-        self.try_group(group, at);
+        let kept = self.try_group(group, at);
         while self.queue.len() > self.limit {
             let evicted = self.queue.pop_front().expect("queue over limit");
             if evicted.data {
@@ -635,7 +649,11 @@ impl FecDecoder {
             }
             self.pool.push(evicted.buf);
         }
-        result
+        if kept {
+            result
+        } else {
+            FecInput::Inconsistent
+        }
     }
 
     /// A buffer from the pool, or a new one; all have capacity `max_shard`, so
@@ -672,44 +690,70 @@ impl FecDecoder {
         Some(0)
     }
 
-    /// Checks the group of the shard just inserted at `at`: frees it when all its
-    /// data arrived, reconstructs when it has enough shards but misses data.
-    fn try_group(&mut self, group: u32, at: usize) {
+    /// Checks the group of the shard just inserted at `at`: drops its parity
+    /// shards that are shorter than another shard of the group (truncated), then
+    /// frees the group when all its data arrived, or reconstructs when it has
+    /// enough shards but misses data. Returns false if the shard just inserted
+    /// was dropped as truncated.
+    fn try_group(&mut self, group: u32, at: usize) -> bool {
         let n = self.config.total_shards();
         let ds = self.config.data_shards;
         let lo = at.saturating_sub(n - 1);
-        let hi = (at + n).min(self.queue.len());
+        let mut hi = (at + n).min(self.queue.len());
         let in_group = |s: &Shard| s.seqid.wrapping_sub(group) < n as u32;
-        let (mut count, mut data, mut max_len) = (0, 0, 0);
+        let new_seqid = self.queue[at].seqid;
+        // Parity is exactly as long as the longest data shard of its group
+        // (whose size field was checked): a shorter shard was cut short and
+        // would zero-pad wrong bytes into every rebuilt sibling.
+        let longest = self
+            .queue
+            .range(lo..hi)
+            .filter(|s| in_group(s))
+            .map(|s| s.buf.len())
+            .max();
+        let mut kept = true;
+        let mut i = lo;
+        while i < hi {
+            let s = &self.queue[i];
+            if in_group(s) && !s.data && Some(s.buf.len()) < longest {
+                kept &= s.seqid != new_seqid;
+                let shard = self.queue.remove(i).expect("index in range");
+                self.pool.push(shard.buf);
+                self.stats.inconsistent += 1;
+                hi -= 1;
+            } else {
+                i += 1;
+            }
+        }
+        let (mut count, mut data) = (0, 0);
         for shard in self.queue.range(lo..hi).filter(|s| in_group(s)) {
             count += 1;
             data += usize::from(shard.data);
-            max_len = max_len.max(shard.buf.len());
         }
         if data < ds {
             if count < ds {
-                return;
+                return kept;
             }
             if !self.in_sync() {
                 self.stats.refused += 1;
-                return;
+                return kept;
             }
-            self.reconstruct(group, lo..hi, max_len);
+            self.reconstruct(group, lo..hi, longest.unwrap_or(0));
         }
         // Complete or reconstructed (successfully or not): forget the group.
         let mut i = lo;
-        let mut end = hi;
-        while i < end {
+        while i < hi {
             if in_group(&self.queue[i]) {
                 let shard = self.queue.remove(i).expect("index in range");
                 self.pool.push(shard.buf);
-                end -= 1;
+                hi -= 1;
             } else {
                 i += 1;
             }
         }
         self.done[self.done_next] = Some(group);
         self.done_next = (self.done_next + 1) % DONE_GROUPS;
+        kept
     }
 
     /// Rebuilds the missing data shards of `group` from the kept shards in
@@ -724,6 +768,11 @@ impl FecDecoder {
                 present[index as usize] = true;
             }
         }
+        // Any `ds` shards determine the data: use the first ones present.
+        let used: Vec<usize> = (0..n).filter(|&k| present[k]).take(ds).collect();
+        let Some(inverse) = self.matrix.select(&used).invert() else {
+            return; // cannot happen: every `ds` rows of the matrix are independent
+        };
         let mut missing: Vec<(usize, Vec<u8>)> = (0..ds)
             .filter(|&k| !present[k])
             .map(|k| {
@@ -733,30 +782,31 @@ impl FecDecoder {
                 (k, buf)
             })
             .collect();
-
-        let mut slots: Vec<(&mut [u8], bool)> = (0..n).map(|_| (&mut [][..], false)).collect();
+        // missing[k] = sum over the used shards c of inverse[k][c] · shard c.
+        let mut weights: Vec<Multiplier> = Vec::with_capacity(missing.len());
         for shard in self.queue.range_mut(range) {
             let index = shard.seqid.wrapping_sub(group) as usize;
-            if index < n {
-                shard.buf.resize(max_len, 0);
-                slots[index] = (&mut shard.buf[..], true);
-            }
+            let Some(column) = used.iter().position(|&k| k == index) else {
+                continue;
+            };
+            shard.buf.resize(max_len, 0);
+            weights.clear();
+            weights.extend(missing.iter().map(|(k, _)| Multiplier::new(inverse.get(*k, column))));
+            let mut rows: Vec<(&Multiplier, &mut [u8])> = weights
+                .iter()
+                .zip(missing.iter_mut())
+                .map(|(w, (_, b))| (w, &mut b[..]))
+                .collect();
+            gf::mul_add(&shard.buf, &mut rows);
         }
-        for (k, buf) in &mut missing {
-            slots[*k] = (&mut buf[..], false);
-        }
-        let rebuilt = self.codec.reconstruct_data(&mut slots).is_ok();
-        drop(slots);
 
         for (_, buf) in missing {
             let size = usize::from(read_u16(&buf, 0));
-            if rebuilt && (2..=buf.len()).contains(&size) {
+            if (2..=buf.len()).contains(&size) {
                 self.stats.recovered += 1;
                 self.recovered.push(Recovered { buf, end: size });
             } else {
-                if rebuilt {
-                    self.stats.errs += 1;
-                }
+                self.stats.errs += 1;
                 self.pool.push(buf);
             }
         }

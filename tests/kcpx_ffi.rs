@@ -57,6 +57,11 @@ fn null_and_invalid_arguments_get_documented_codes() {
             KCPX_OK
         );
         assert_eq!(kcpx_config_set_window(cfg, 0, 32), KCPX_ERR_INVALID);
+        // The window travels in 16 bits: 65536 would reach the peer as 0.
+        assert_eq!(kcpx_config_set_window(cfg, 32, 65536), KCPX_ERR_INVALID);
+        assert_eq!(kcpx_config_set_window(cfg, 32, c_int::MAX), KCPX_ERR_INVALID);
+        assert_eq!(kcpx_config_set_window(cfg, 65535, 65535), KCPX_OK);
+        assert_eq!(kcpx_config_set_window(cfg, 32, 32), KCPX_OK);
         assert_eq!(kcpx_config_set_mtu(cfg, 49), KCPX_ERR_MTU);
         assert_eq!(kcpx_config_set_mtu(cfg, 1501), KCPX_ERR_MTU);
         assert_eq!(kcpx_config_set_mtu(cfg, 60), KCPX_OK);
@@ -104,6 +109,12 @@ fn null_and_invalid_arguments_get_documented_codes() {
         assert!(!conn.is_null());
         assert_eq!(kcpx_conn_send(conn, null(), 1), KCPX_ERR_NULL);
         assert_eq!(kcpx_conn_send(conn, null(), 0), 0, "an empty message");
+        assert_eq!(kcpx_conn_send(conn, buf.as_ptr() as *const c_void, 0), 0);
+        assert_eq!(
+            kcpx_conn_waitsnd(conn),
+            0,
+            "an empty send queues nothing (kcp-go would stall)"
+        );
         assert_eq!(
             kcpx_conn_send(conn, buf.as_ptr() as *const c_void, usize::MAX),
             KCPX_ERR_TOO_LARGE
@@ -116,9 +127,14 @@ fn null_and_invalid_arguments_get_documented_codes() {
         assert_eq!(kcpx_conn_input(conn, null(), 5), KCPX_ERR_NULL);
         assert_eq!(kcpx_conn_input(conn, buf.as_ptr(), 5), KCPX_ERR_SHORT);
         assert_eq!(kcpx_conn_input(conn, [0u8; 64].as_ptr(), 64), KCPX_ERR_CHECKSUM);
+        assert_eq!(
+            kcpx_conn_input(conn, [0u8; 1501].as_ptr(), 1501),
+            KCPX_ERR_SHORT,
+            "over kcp-go's limit"
+        );
         assert_eq!(kcpx_conn_stats(conn, null_mut()), KCPX_ERR_NULL);
         assert_eq!(kcpx_conn_stats(conn, &mut stats), KCPX_OK);
-        assert_eq!((stats.in_errs, stats.in_csum_errors), (1, 1));
+        assert_eq!((stats.in_errs, stats.in_csum_errors), (2, 1));
         kcpx_conn_free(conn);
         kcpx_config_free(cfg);
     }

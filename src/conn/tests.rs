@@ -344,3 +344,115 @@ fn config_setters_validate() {
         "constructors validate fields set directly"
     );
 }
+
+/// FEC without a crypto header (kcp-go's `block == nil`): nothing checks a
+/// datagram's length, so truncated shards (a receive buffer shorter than the
+/// datagram) reach the decoder. They must be refused and counted, and must
+/// never be zero-padded into a rebuilt segment.
+#[test]
+fn truncated_fec_shards_never_corrupt_delivery() {
+    for seed in 1..=6u64 {
+        let cfg = config(None, Some((3, 2)));
+        let mut a = Conn::new(9, &cfg).unwrap();
+        let mut b = Conn::new(9, &cfg).unwrap();
+        let mut rng = Rng(seed * 7919);
+        let data: Vec<u8> = (0..100_000).map(|_| rng.next() as u8).collect();
+        let (mut sent, mut got) = (0, Vec::new());
+        let mut buf = vec![0u8; 1 << 16];
+        for step in 0..20_000u32 {
+            let now = step * 5;
+            while sent < data.len() && a.kcp().wait_snd() < 128 {
+                sent += a.send(&data[sent..(sent + 3000).min(data.len())]).unwrap();
+            }
+            a.update(now);
+            let out = a.take_outbox();
+            for d in out.iter() {
+                match rng.below(10) {
+                    0 => {} // lost
+                    1 => {
+                        let cut = 1 + rng.below(d.len() as u64 - 1) as usize;
+                        let _ = b.input(&d[..cut], now);
+                    }
+                    _ => {
+                        let _ = b.input(d, now);
+                    }
+                }
+            }
+            a.restore_outbox(out);
+            deliver(&mut b, &mut a, now, 0, &mut rng);
+            while let Ok(n) = b.recv(&mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+            if got.len() >= data.len() {
+                break;
+            }
+        }
+        assert!(
+            got == data,
+            "seed {seed}: {} of {} bytes, intact: {}",
+            got.len(),
+            data.len(),
+            data.starts_with(&got)
+        );
+        let s = b.stats();
+        assert!(s.fec_inconsistent > 0 && s.fec_recovered > 0, "seed {seed}: {s:?}");
+    }
+}
+
+/// A datagram longer than kcp-go's 1500-byte read limit is refused and
+/// counted: one huge segment per datagram would otherwise let a peer grow a
+/// connection without bound (65 MB for rcvwnd 1024 and 64 KB datagrams).
+#[test]
+fn datagrams_over_1500_bytes_are_refused() {
+    let cfg = config(None, None);
+    let mut b = Conn::new(9, &cfg).unwrap();
+    // A valid PUSH segment (conv 9, sn 0) carrying 1476 to 64000 bytes.
+    for len in [1476usize, 1477, 64_000] {
+        let mut d = Vec::new();
+        d.extend_from_slice(&9u32.to_le_bytes());
+        d.extend_from_slice(&[81, 0]);
+        d.extend_from_slice(&256u16.to_le_bytes());
+        d.extend_from_slice(&[0; 12]);
+        d.extend_from_slice(&(len as u32).to_le_bytes());
+        d.resize(24 + len, 0xab);
+        let result = b.input(&d, 0);
+        if d.len() <= 1500 {
+            assert_eq!(result, Ok(()), "{} bytes", d.len());
+        } else {
+            assert_eq!(result, Err(Error::Short), "{} bytes", d.len());
+        }
+    }
+    assert_eq!(b.stats().in_errs, 2);
+    assert!(b.heap_bytes() < 16 * 1024, "{} bytes held", b.heap_bytes());
+}
+
+/// After one large flush the outbox's memory comes back once the connection
+/// is quiet, as the core's flush buffer does.
+#[test]
+fn outbox_memory_is_released_when_quiet() {
+    let cfg = config(Some((CryptMethod::Aes128, 16)), Some((10, 3)));
+    let mut a = Conn::new(9, &cfg).unwrap();
+    let mut b = Conn::new(9, &cfg).unwrap();
+    let mut rng = Rng(3);
+    for _ in 0..5 {
+        a.send(&vec![7u8; 60_000]).unwrap();
+    }
+    let mut peak = 0;
+    let mut buf = vec![0u8; 1 << 16];
+    for step in 0..2000u32 {
+        let now = step * 10;
+        a.update(now);
+        peak = peak.max(a.outbox.bytes.capacity());
+        let out = a.take_outbox();
+        for d in out.iter() {
+            b.input(d, now).unwrap();
+        }
+        a.restore_outbox(out);
+        deliver(&mut b, &mut a, now, 0, &mut rng);
+        while b.recv(&mut buf).is_ok() {}
+    }
+    assert!(peak > 100_000, "a large flush happened: {peak}");
+    assert_eq!(a.kcp().wait_snd(), 0);
+    assert_eq!(a.outbox.bytes.capacity(), 0, "outbox freed while quiet");
+    assert_eq!(b.outbox.bytes.capacity(), 0, "outbox freed while quiet");
+}

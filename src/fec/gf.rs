@@ -8,7 +8,7 @@
 //! loop over 8-byte words uses only shifts, ANDs, subtractions and XORs on
 //! `u64` lanes, which the compiler turns into SIMD instructions (SSE2 on every
 //! x86-64, wider where the build enables it). Same field and polynomial (0x11d)
-//! as `reed_solomon_erasure::galois_8`, which handles the tail bytes.
+//! as `reed_solomon_erasure::galois_8`, whose scalar `mul` handles the tail bytes.
 
 use reed_solomon_erasure::galois_8;
 
@@ -55,7 +55,10 @@ pub(super) fn mul_add(input: &[u8], rows: &mut [(&Multiplier, &mut [u8])]) {
             _ => unreachable!("chunks of 1..=4"),
         }
         for (m, out) in group.iter_mut() {
-            galois_8::mul_slice_xor(m.value, &input[full..], &mut out[full..input.len()]);
+            // Scalar tail (galois_8's slice kernels are UB under Stacked Borrows).
+            for (o, &x) in out[full..input.len()].iter_mut().zip(&input[full..]) {
+                *o ^= galois_8::mul(m.value, x);
+            }
         }
     }
 }

@@ -86,6 +86,9 @@ pub struct kcpx_stats {
     pub fec_short_shards: u64,
     /// Datagrams the FEC encoder refused (always 0 unless kcpx has a bug).
     pub fec_encode_errs: u64,
+    /// FEC shards never used for reconstruction because their length
+    /// disagrees with their size field or group (truncated).
+    pub fec_inconsistent: u64,
 }
 
 impl From<ConnStats> for kcpx_stats {
@@ -106,6 +109,7 @@ impl From<ConnStats> for kcpx_stats {
             fec_parity_shards: s.fec_parity_shards,
             fec_short_shards: s.fec_short_shards,
             fec_encode_errs: s.fec_encode_errs,
+            fec_inconsistent: s.fec_inconsistent,
         }
     }
 }
@@ -240,7 +244,9 @@ pub unsafe extern "C" fn kcpx_config_set_nodelay(
 
 /// Send and receive windows in segments (kcp-go defaults 32/32; the
 /// receive window is at least 128 in effect, as in ikcp.c). Returns KCPX_OK,
-/// KCPX_ERR_NULL, or KCPX_ERR_INVALID unless both are >= 1.
+/// KCPX_ERR_NULL, or KCPX_ERR_INVALID unless both are in 1..=65535 (the
+/// window travels in a 16-bit field: a larger one would wrap, and the peer
+/// would see a nearly closed window).
 ///
 /// # Safety
 /// `cfg` is NULL or live.
@@ -354,8 +360,10 @@ unsafe fn with_conn(c: *mut kcpx_conn, op: impl FnOnce(&mut Conn) -> c_int) -> c
 }
 
 /// Takes one received UDP datagram (`len` bytes). Returns KCPX_OK, or a
-/// negative code: KCPX_ERR_NULL, KCPX_ERR_CHECKSUM, KCPX_ERR_SHORT,
-/// KCPX_ERR_KCP. Rejected datagrams are counted in the stats and change
+/// negative code: KCPX_ERR_NULL, KCPX_ERR_CHECKSUM, KCPX_ERR_SHORT (too
+/// short for its headers; longer than kcp-go's 1500-byte limit; or an FEC
+/// shard whose length disagrees with its size field or group, e.g. cut by a
+/// receive buffer shorter than the datagram), KCPX_ERR_KCP. Rejected datagrams are counted in the stats and change
 /// nothing else. Times RTT samples with the clock of the last
 /// `kcpx_conn_update`.
 ///

@@ -117,9 +117,12 @@ impl<A: Allocator + Clone> Kcp<A> {
         if timediff(h.sn, rcv_end) >= 0 {
             return;
         }
-        self.ack_push(h.sn, h.ts);
-        if timediff(h.sn, self.v.rcv_nxt) >= 0 {
-            self.parse_data(h.sn, h.frg, payload);
+        // ikcp.c queues the ACK first; both orders have the same effects,
+        // except that here a segment that could not be stored (allocation
+        // failure, where ikcp.c crashes) is not acknowledged: the peer would
+        // never send it again.
+        if timediff(h.sn, self.v.rcv_nxt) < 0 || self.parse_data(h.sn, h.frg, payload) {
+            self.ack_push(h.sn, h.ts);
         }
     }
 
@@ -212,10 +215,12 @@ impl<A: Allocator + Clone> Kcp<A> {
         }
     }
 
-    fn parse_data(&mut self, sn: u32, frg: u8, payload: &[u8]) {
+    /// Stores a received segment; false only if memory ran out (the segment
+    /// is then dropped like a lost datagram and must not be acknowledged).
+    fn parse_data(&mut self, sn: u32, frg: u8, payload: &[u8]) -> bool {
         let rcv_end = self.v.rcv_nxt.wrapping_add(self.v.rcv_wnd);
         if timediff(sn, rcv_end) >= 0 || timediff(sn, self.v.rcv_nxt) < 0 {
-            return;
+            return true;
         }
         // The receive buffer is sorted by sequence number: find the first
         // entry not before `sn` (usually the end: data arrives in order).
@@ -236,19 +241,31 @@ impl<A: Allocator + Clone> Kcp<A> {
             }
         };
         let repeat = matches!(self.rcv_buf.get(at), Some(s) if s.sn == sn);
+        let mut stored = true;
         if !repeat {
             // On allocation failure the segment is dropped like a lost
             // datagram; the peer retransmits it.
-            if let Some(data) = self.payloads.filled(payload, 0) {
-                let seg = RcvSeg { sn, frg, data };
-                let _ = if at == n {
-                    self.rcv_buf.push_back(seg)
-                } else {
-                    self.rcv_buf.insert(at, seg)
-                };
-            }
+            stored = match self.payloads.filled(payload, 0) {
+                Some(data) => {
+                    let seg = RcvSeg { sn, frg, data };
+                    let pushed = if at == n {
+                        self.rcv_buf.push_back(seg)
+                    } else {
+                        self.rcv_buf.insert(at, seg)
+                    };
+                    match pushed {
+                        Ok(()) => true,
+                        Err(seg) => {
+                            self.recycle_payload(seg.data);
+                            false
+                        }
+                    }
+                }
+                None => false,
+            };
         }
         self.move_to_rcv_queue();
+        stored
     }
 
     /// Slow start / congestion avoidance after una advanced.

@@ -323,6 +323,9 @@ pub struct Kcp<A: Allocator + Clone = Global> {
     nsnd_buf: u32,
     rcv_buf: Ring<RcvSeg<A>, A>,
     rcv_queue: Ring<RcvSeg<A>, A>,
+    /// Moving segments from `rcv_buf` to `rcv_queue` failed for lack of
+    /// memory; the next receive retries.
+    rcv_move_failed: bool,
     /// `(sn, ts)` pairs, the same memory layout as ikcp.c's `acklist`.
     acklist: Vec<[u32; 2], A>,
     /// The capacity ikcp.c's acklist would have (8, 16, 32… entries).
@@ -354,6 +357,7 @@ impl<A: Allocator + Clone> Kcp<A> {
             nsnd_buf: 0,
             rcv_buf: Ring::new_in(alloc.clone()),
             rcv_queue: Ring::new_in(alloc.clone()),
+            rcv_move_failed: false,
             acklist: Vec::new_in(alloc.clone()),
             ackblock: 0,
             buffer: FlushBuf::new_in(alloc.clone()),

@@ -22,8 +22,35 @@ impl<A: Allocator + Clone> Kcp<A> {
     /// ikcp_send with C semantics: `data` None is a NULL buffer (the
     /// segments are zero-filled), returns bytes queued, -1 for `len < 0`,
     /// -2 for more than 127 fragments or allocation failure, -3 if the MSS
-    /// is 0 (ikcp.c would divide by zero there).
+    /// is 0 (ikcp.c would divide by zero there). An allocation failure
+    /// queues nothing at all (ikcp.c crashes there): a partly queued message
+    /// would merge with the next one at the receiver.
     pub(crate) fn send_c(&mut self, data: Option<&[u8]>, len: i32) -> i32 {
+        let queued = self.snd_queue.len();
+        let tail = self.snd_queue.back().map(|s| (s.data.len(), s.frg));
+        let n = self.send_inner(data, len);
+        if n == -2 {
+            self.undo_send(queued, tail);
+        }
+        n
+    }
+
+    /// Takes back what a failed [`Kcp::send_c`] queued: the segments after
+    /// the first `queued`, and the stream-mode top-up of the tail segment.
+    #[cold]
+    fn undo_send(&mut self, queued: usize, tail: Option<(usize, u32)>) {
+        while self.snd_queue.len() > queued {
+            if let Some(seg) = self.snd_queue.pop_back() {
+                self.recycle_payload(seg.data);
+            }
+        }
+        if let (Some(seg), Some((len, frg))) = (self.snd_queue.back_mut(), tail) {
+            seg.data.truncate(len);
+            seg.frg = frg;
+        }
+    }
+
+    fn send_inner(&mut self, data: Option<&[u8]>, len: i32) -> i32 {
         if len < 0 {
             return -1;
         }
@@ -142,6 +169,13 @@ impl<A: Allocator + Clone> Kcp<A> {
     }
 
     fn recv_inner(&mut self, mut buf: Option<&mut [u8]>, len: i32, peek: bool) -> i32 {
+        if self.rcv_move_failed {
+            // Moving segments to the queue failed for lack of memory (ikcp.c
+            // crashes there). They are acknowledged, so no later input may
+            // come to move them: retry now.
+            self.rcv_move_failed = false;
+            self.move_to_rcv_queue();
+        }
         if self.rcv_queue.is_empty() {
             return -1;
         }
@@ -205,8 +239,10 @@ impl<A: Allocator + Clone> Kcp<A> {
             }
             let Some(seg) = self.rcv_buf.pop_front() else { break };
             if let Err(lost) = self.rcv_queue.push_back(seg) {
-                // Out of memory: keep the segment where it was.
+                // Out of memory: keep the segment where it was (the slot it
+                // left is free: no allocation), and retry on the next recv.
                 let _ = self.rcv_buf.insert(0, lost);
+                self.rcv_move_failed = true;
                 break;
             }
             self.v.rcv_nxt = self.v.rcv_nxt.wrapping_add(1);

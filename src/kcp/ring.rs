@@ -141,6 +141,17 @@ impl<T, A: Allocator + Clone> Ring<T, A> {
         value
     }
 
+    pub(crate) fn pop_back(&mut self) -> Option<T> {
+        let i = self.len.checked_sub(1)?;
+        let p = self.phys(i);
+        let value = self.slots.get_mut(p).and_then(Option::take);
+        self.len = i;
+        if self.len == 0 {
+            self.head = 0;
+        }
+        value
+    }
+
     /// Inserts `value` so that it becomes element `i` (`i <= len`), shifting
     /// whichever side of the ring is shorter. Gives `value` back if memory
     /// could not be allocated.
