@@ -8,8 +8,8 @@
 //! x {FEC off, 10/3, 3/2}; then again with 10% of the datagrams dropped on
 //! each side, where FEC must recover datagrams on both ends.
 //!
-//! Without Go or kcp-go's sources the test says loudly that it was skipped;
-//! under CI (env CI set) that is a failure.
+//! Without Go or kcp-go's sources the test fails (a check that passes where
+//! it never ran proves nothing), unless `KCPX_SKIP_GO=1` asks to skip it.
 #![cfg(target_os = "linux")]
 
 use std::net::UdpSocket;
@@ -48,8 +48,11 @@ fn build_tools() -> Option<Tools> {
         .unwrap();
     if !build.status.success() {
         let why = String::from_utf8_lossy(&build.stderr).to_string();
-        if std::env::var_os("CI").is_some() {
-            panic!("CI must run the kcp-go interoperability test, but the Go peer does not build:\n{why}");
+        if std::env::var_os("CI").is_some() || !std::env::var_os("KCPX_SKIP_GO").is_some_and(|v| v != "0") {
+            panic!(
+                "the kcp-go peer does not build, so the interoperability test cannot run:\n{why}\n\
+                 install: apt-get install golang-go golang-github-xtaci-kcp-dev, or set KCPX_SKIP_GO=1 to skip"
+            );
         }
         eprintln!("\n*** interop_kcpgo SKIPPED: no kcp-go peer ({}) ***\n*** install: apt-get install golang-go golang-github-xtaci-kcp-dev ***\n", why.trim());
         return None;
