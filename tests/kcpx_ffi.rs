@@ -14,6 +14,57 @@ unsafe extern "C" fn collect(datagram: *const u8, len: usize, user: *mut c_void)
     0
 }
 
+/// Every kcptun -crypt name with the key lengths kcp-go takes; other lengths
+/// and unknown names get KCPX_ERR_KEY.
+#[test]
+fn every_kcpgo_cipher_and_its_key_lengths() {
+    let key = [0x5au8; 64];
+    let methods: [(&CStr, &[usize], &[usize]); 14] = [
+        (c"aes-128", &[16], &[0, 15, 24, 32]),
+        (c"aes-192", &[24], &[16, 32]),
+        (c"aes-256", &[32], &[16, 24, 33]),
+        (c"aes", &[32], &[16]),
+        (c"salsa20", &[32], &[1, 16, 31, 33]),
+        (c"blowfish", &[1, 3, 4, 32, 56], &[0, 57, 64]),
+        (c"twofish", &[16, 24, 32], &[0, 8, 20, 33]),
+        (c"cast5", &[16], &[5, 15, 17]),
+        (c"3des", &[24], &[8, 16, 32]),
+        (c"tea", &[16], &[8, 32]),
+        (c"xtea", &[16], &[8, 32]),
+        (c"sm4", &[16], &[15, 32]),
+        (c"xor", &[1, 16, 32, 64], &[0]),
+        (c"none", &[0, 16], &[]),
+    ];
+    unsafe {
+        let cfg = kcpx_config_new();
+        for (name, good, bad) in methods {
+            for &len in good {
+                assert_eq!(
+                    kcpx_config_set_crypt(cfg, name.as_ptr(), key.as_ptr(), len),
+                    KCPX_OK,
+                    "{name:?} {len}"
+                );
+                assert_eq!(kcpx_config_validate(cfg), KCPX_OK, "{name:?} {len}");
+            }
+            for &len in bad {
+                assert_eq!(
+                    kcpx_config_set_crypt(cfg, name.as_ptr(), key.as_ptr(), len),
+                    KCPX_ERR_KEY,
+                    "{name:?} {len}"
+                );
+            }
+        }
+        for unknown in [c"AES-128", c"des", c"xxtea", c"chacha20", c""] {
+            assert_eq!(
+                kcpx_config_set_crypt(cfg, unknown.as_ptr(), key.as_ptr(), 16),
+                KCPX_ERR_KEY,
+                "{unknown:?}"
+            );
+        }
+        kcpx_config_free(cfg);
+    }
+}
+
 #[test]
 fn null_and_invalid_arguments_get_documented_codes() {
     unsafe {

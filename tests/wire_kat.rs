@@ -50,6 +50,49 @@ fn aes_cfb_matches_kcpgo_block_crypt() {
     }
 }
 
+/// Every other kcp-go cipher (salsa20, blowfish, twofish, cast5, 3des, 16-round
+/// tea, xtea, sm4, xor) over whole buffers, both directions.
+#[test]
+fn every_cipher_matches_kcpgo_block_crypt() {
+    let recs = records("ciphers.txt");
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &recs {
+        let (key, plain, cipher) = (unhex(&r[1]), unhex(&r[2]), unhex(&r[3]));
+        let crypt = PacketCrypt::new(method(&r[0]), &key).unwrap();
+        let mut buf = plain.clone();
+        crypt.encrypt_in_place(&mut buf);
+        assert_eq!(
+            buf,
+            cipher,
+            "{} ({}-byte key) encrypt, {} bytes",
+            r[0],
+            key.len(),
+            plain.len()
+        );
+        crypt.decrypt_in_place(&mut buf);
+        assert_eq!(
+            buf,
+            plain,
+            "{} ({}-byte key) decrypt, {} bytes",
+            r[0],
+            key.len(),
+            plain.len()
+        );
+        seen.insert((r[0].clone(), key.len()));
+    }
+    for m in CryptMethod::ALL {
+        let aes_or_none = matches!(
+            m,
+            CryptMethod::Aes128 | CryptMethod::Aes192 | CryptMethod::Aes256 | CryptMethod::None
+        );
+        assert!(
+            aes_or_none || seen.contains(&(m.name().to_owned(), m.key_len())),
+            "{m:?} missing from ciphers.txt"
+        );
+    }
+    assert_eq!(seen.len(), 16, "{seen:?}");
+}
+
 #[test]
 fn crc32_matches_kcpgo() {
     for r in records("crc32.txt") {
@@ -138,12 +181,21 @@ impl Session {
     }
 }
 
-const SESSIONS: [&str; 5] = [
+const SESSIONS: [&str; 14] = [
     "aes128-fec10-3",
     "none-fec3-2",
     "aes256-nofec",
     "aes192-fec1-1",
     "plain-fec2-1",
+    "salsa20-fec3-2",
+    "blowfish-nofec",
+    "twofish-fec3-2",
+    "cast5-nofec",
+    "3des-fec3-2",
+    "tea-nofec",
+    "xtea-fec3-2",
+    "sm4-nofec",
+    "xor-fec3-2",
 ];
 
 #[test]

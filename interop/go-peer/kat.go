@@ -22,8 +22,9 @@ import (
 	kcp "github.com/xtaci/kcp-go/v5"
 )
 
-// katKey is the key material of every vector: kcptun's derivation of "kcpx-kat".
-func katKey(n int) []byte { return kcptunKey("kcpx-kat", 32)[:n] }
+// katKey is the key material of every vector: kcptun's derivation of "kcpx-kat"
+// (PBKDF2's output for n bytes is a prefix of a longer one).
+func katKey(n int) []byte { return kcptunKey("kcpx-kat", 64)[:n] }
 
 // katBytes returns deterministic pseudo-random bytes (math/rand, seeded).
 func katBytes(seed int64, n int) []byte {
@@ -49,6 +50,34 @@ func h(b []byte) string { return hex.EncodeToString(b) }
 
 var cfbLengths = []int{1, 2, 15, 16, 17, 20, 31, 32, 33, 64, 100, 255, 256, 257, 1400, 1500}
 
+// cipherVariant is one method with one key length.
+type cipherVariant struct {
+	method string
+	n      int
+}
+
+// encryptRecords writes 'method key plain cipher' for every variant and length:
+// kcp-go's BlockCrypt.Encrypt over the whole buffer. salsa20 skips lengths < 8
+// (kcp-go slices src[8:] and panics there; datagrams are never that short).
+func encryptRecords(f *katFile, variants []cipherVariant) error {
+	for _, v := range variants {
+		bc, err := blockCrypt(v.method, katKey(v.n))
+		if err != nil {
+			return err
+		}
+		for _, l := range cfbLengths {
+			if v.method == "salsa20" && l < 8 {
+				continue
+			}
+			plain := katBytes(int64(l), l)
+			cipher := make([]byte, l)
+			bc.Encrypt(cipher, plain)
+			f.record(v.method, h(katKey(v.n)), h(plain), h(cipher))
+		}
+	}
+	return nil
+}
+
 func katCFB() (*katFile, error) {
 	f := &katFile{name: "cfb.txt"}
 	f.comment("kcp-go 5.6.1 AES block crypt: kcp.NewAESBlockCrypt(key).Encrypt(dst, plain) over the whole buffer")
@@ -56,22 +85,28 @@ func katCFB() (*katFile, error) {
 	f.comment("key = first 16/24/32 bytes of PBKDF2-HMAC-SHA1(\"kcpx-kat\", \"kcp-go\", 4096, 32)")
 	f.comment("plain = math/rand.New(rand.NewSource(len)).Read(len bytes)")
 	f.comment("fields: method key plain cipher")
-	for _, m := range []struct {
-		name string
-		n    int
-	}{{"aes-128", 16}, {"aes-192", 24}, {"aes-256", 32}} {
-		bc, err := kcp.NewAESBlockCrypt(katKey(m.n))
-		if err != nil {
-			return nil, err
-		}
-		for _, l := range cfbLengths {
-			plain := katBytes(int64(l), l)
-			cipher := make([]byte, l)
-			bc.Encrypt(cipher, plain)
-			f.record(m.name, h(katKey(m.n)), h(plain), h(cipher))
+	return f, encryptRecords(f, []cipherVariant{{"aes-128", 16}, {"aes-192", 24}, {"aes-256", 32}})
+}
+
+// katCiphers: every other kcp-go BlockCrypt over whole buffers, with kcptun's key
+// length and the other lengths kcp-go's constructors take.
+func katCiphers() (*katFile, error) {
+	f := &katFile{name: "ciphers.txt"}
+	f.comment("kcp-go 5.6.1 block crypts other than AES: kcp.NewXxxBlockCrypt(key).Encrypt(dst, plain) over")
+	f.comment("the whole buffer (CFB from the fixed IV, salsa20 with the first 8 bytes as nonce, xor).")
+	f.comment("key = first N bytes of PBKDF2-HMAC-SHA1(\"kcpx-kat\", \"kcp-go\", 4096, 64)")
+	f.comment("plain = math/rand.New(rand.NewSource(len)).Read(len bytes); salsa20 skips len < 8 (kcp-go")
+	f.comment("slices src[8:] and panics there; datagrams are never that short)")
+	f.comment("fields: method key plain cipher")
+	var variants []cipherVariant
+	for _, m := range cryptMethods {
+		if !strings.HasPrefix(m, "aes") && m != "none" {
+			variants = append(variants, cipherVariant{m, kcptunKeyLen[m]})
 		}
 	}
-	return f, nil
+	variants = append(variants, cipherVariant{"blowfish", 1}, cipherVariant{"blowfish", 3}, cipherVariant{"blowfish", 56},
+		cipherVariant{"twofish", 16}, cipherVariant{"twofish", 24}, cipherVariant{"xor", 1}, cipherVariant{"xor", 7})
+	return f, encryptRecords(f, variants)
 }
 
 func katCRC() *katFile {
@@ -191,7 +226,7 @@ func messageSizes(mss, count int) []int {
 }
 
 func katSession(c capture) (*katFile, error) {
-	keyLen := map[string]int{"aes-128": 16, "aes-192": 24, "aes-256": 32}[c.crypt]
+	keyLen := kcptunKeyLen[c.crypt]
 	var key []byte
 	if keyLen > 0 {
 		key = katKey(keyLen)
@@ -275,7 +310,11 @@ func writeKAT(dir string) error {
 	if err != nil {
 		return err
 	}
-	files = append(files, cfb, katCRC(), katPBKDF2(), rs)
+	ciphers, err := katCiphers()
+	if err != nil {
+		return err
+	}
+	files = append(files, cfb, ciphers, katCRC(), katPBKDF2(), rs)
 	for _, c := range []capture{
 		// mss = mtu - 24 (KCP) - header (20 crypto + 8 FEC when on)
 		{"aes128-fec10-3", "aes-128", 10, 3, 400, messageSizes(400-24-28, 22)},
@@ -283,6 +322,16 @@ func writeKAT(dir string) error {
 		{"aes256-nofec", "aes-256", 0, 0, 300, messageSizes(300-24-20, 4)},
 		{"aes192-fec1-1", "aes-192", 1, 1, 160, messageSizes(160-24-28, 3)},
 		{"plain-fec2-1", "", 2, 1, 150, messageSizes(150-24-8, 3)},
+		// Every other cipher: one short session each, FEC 3/2 and off in turn.
+		{"salsa20-fec3-2", "salsa20", 3, 2, 200, messageSizes(200-24-28, 4)},
+		{"blowfish-nofec", "blowfish", 0, 0, 200, messageSizes(200-24-20, 3)},
+		{"twofish-fec3-2", "twofish", 3, 2, 200, messageSizes(200-24-28, 4)},
+		{"cast5-nofec", "cast5", 0, 0, 200, messageSizes(200-24-20, 3)},
+		{"3des-fec3-2", "3des", 3, 2, 200, messageSizes(200-24-28, 4)},
+		{"tea-nofec", "tea", 0, 0, 200, messageSizes(200-24-20, 3)},
+		{"xtea-fec3-2", "xtea", 3, 2, 200, messageSizes(200-24-28, 4)},
+		{"sm4-nofec", "sm4", 0, 0, 200, messageSizes(200-24-20, 3)},
+		{"xor-fec3-2", "xor", 3, 2, 200, messageSizes(200-24-28, 4)},
 	} {
 		f, err := katSession(c)
 		if err != nil {
@@ -312,6 +361,9 @@ header says exactly what produced it:
 
 - cfb.txt: kcp.NewAESBlockCrypt(key).Encrypt over whole buffers (AES-128/192/256,
   lengths 1..1500): kcp-go's CFB with its fixed IV.
+- ciphers.txt: the same for every other kcp-go cipher (salsa20, blowfish, twofish,
+  cast5, 3des, tea with kcp-go's 16 rounds, xtea, sm4, xor), with kcptun's key
+  lengths and the other lengths kcp-go takes.
 - crc32.txt: hash/crc32.ChecksumIEEE.
 - pbkdf2.txt: kcptun's key derivation (PBKDF2-HMAC-SHA1, salt "kcp-go", 4096 rounds).
 - rs.txt: klauspost/reedsolomon Encode for (10,3), (3,2), (1,1).

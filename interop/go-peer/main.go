@@ -8,8 +8,9 @@
 // server and client print one JSON object on exit with kcp.DefaultSnmp's counters
 // (and, for the client, whether the echo matched). Options common to both:
 //
-//	-crypt none|aes-128|aes-192|aes-256   (empty: no cipher, no crypto header)
-//	-key HEX                              raw key (default: kcptun's PBKDF2 of -password)
+//	-crypt METHOD   any kcptun -crypt name: none aes-128 aes-192 aes-256 salsa20 blowfish
+//	                twofish cast5 3des tea xtea sm4 xor (empty: no cipher, no crypto header)
+//	-key HEX        raw key (default: kcptun's PBKDF2 of -password, as long as kcptun makes it)
 //	-ds N -ps N                           FEC shards (0 = off)
 //	-mtu N -nodelay N -interval MS -resend N -nc N -sndwnd N -rcvwnd N -stream
 //	-drop PCT -seed N                     drop PCT% of outgoing datagrams (seeded PRNG)
@@ -28,6 +29,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -61,7 +63,7 @@ func main() {
 	var o options
 	fs := flag.NewFlagSet(mode, flag.ExitOnError)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:29900", "listen address (server) or server address (client)")
-	fs.StringVar(&o.crypt, "crypt", "", "none|aes-128|aes-192|aes-256, empty for no cipher")
+	fs.StringVar(&o.crypt, "crypt", "", "kcptun -crypt name (none, aes-128, ..., sm4, xor), empty for no cipher")
 	fs.StringVar(&o.key, "key", "", "key as hex (default: PBKDF2 of -password as kcptun)")
 	fs.StringVar(&o.password, "password", "kcpx-interop", "password for the default key")
 	fs.IntVar(&o.ds, "ds", 0, "FEC data shards")
@@ -105,20 +107,41 @@ func kcptunKey(password string, n int) []byte {
 	return pbkdf2.Key([]byte(password), []byte("kcp-go"), 4096, n, sha1.New)
 }
 
+// kcptunKeyLen is the key length kcptun gives each -crypt method: a prefix of
+// its 32-byte PBKDF2 key.
+var kcptunKeyLen = map[string]int{
+	"none": 0, "aes-128": 16, "aes-192": 24, "aes-256": 32, "salsa20": 32, "blowfish": 32,
+	"twofish": 32, "cast5": 16, "3des": 24, "tea": 16, "xtea": 16, "sm4": 16, "xor": 32,
+}
+
+// cryptMethods lists every method in kcptun's order.
+var cryptMethods = []string{"aes-128", "aes-192", "aes-256", "salsa20", "blowfish", "twofish", "cast5", "3des", "tea", "xtea", "sm4", "xor", "none"}
+
+// constructors maps kcptun's -crypt names to kcp-go's BlockCrypt constructors.
+var constructors = map[string]func([]byte) (kcp.BlockCrypt, error){
+	"none": kcp.NewNoneBlockCrypt, "aes-128": kcp.NewAESBlockCrypt, "aes-192": kcp.NewAESBlockCrypt,
+	"aes-256": kcp.NewAESBlockCrypt, "salsa20": kcp.NewSalsa20BlockCrypt, "blowfish": kcp.NewBlowfishBlockCrypt,
+	"twofish": kcp.NewTwofishBlockCrypt, "cast5": kcp.NewCast5BlockCrypt, "3des": kcp.NewTripleDESBlockCrypt,
+	"tea": kcp.NewTEABlockCrypt, "xtea": kcp.NewXTEABlockCrypt, "sm4": kcp.NewSM4BlockCrypt,
+	"xor": kcp.NewSimpleXORBlockCrypt,
+}
+
+// blockCrypt returns kcp-go's BlockCrypt for a kcptun method name and raw key
+// (nil for the empty name: no cipher).
 func blockCrypt(method string, key []byte) (kcp.BlockCrypt, error) {
-	want := map[string]int{"aes-128": 16, "aes-192": 24, "aes-256": 32}
-	switch method {
-	case "":
+	if method == "" {
 		return nil, nil
-	case "none":
-		return kcp.NewNoneBlockCrypt(nil)
-	case "aes-128", "aes-192", "aes-256":
-		if len(key) != want[method] {
-			return nil, fmt.Errorf("%s needs a %d-byte key, got %d", method, want[method], len(key))
-		}
-		return kcp.NewAESBlockCrypt(key)
 	}
-	return nil, fmt.Errorf("unknown -crypt %q", method)
+	newCrypt, ok := constructors[method]
+	if !ok {
+		return nil, fmt.Errorf("unknown -crypt %q", method)
+	}
+	// kcp-go's AES would pick its variant from the key length and its salsa20
+	// zero-pads short keys: hold both to the name's length.
+	if (strings.HasPrefix(method, "aes") || method == "salsa20") && len(key) != kcptunKeyLen[method] {
+		return nil, fmt.Errorf("%s needs a %d-byte key, got %d", method, kcptunKeyLen[method], len(key))
+	}
+	return newCrypt(key)
 }
 
 func (o *options) block() (kcp.BlockCrypt, error) {
@@ -129,8 +152,7 @@ func (o *options) block() (kcp.BlockCrypt, error) {
 		}
 		return blockCrypt(o.crypt, key)
 	}
-	sizes := map[string]int{"aes-128": 16, "aes-192": 24, "aes-256": 32}
-	return blockCrypt(o.crypt, kcptunKey(o.password, 32)[:sizes[o.crypt]])
+	return blockCrypt(o.crypt, kcptunKey(o.password, 32)[:kcptunKeyLen[o.crypt]])
 }
 
 func (o *options) configure(s *kcp.UDPSession) {

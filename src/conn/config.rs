@@ -62,7 +62,8 @@ impl ConnConfig {
 
     /// Packet encryption by kcp-go's cipher name (see
     /// [`CryptMethod::from_name`]) with a raw key; `None` for no crypto header.
-    /// [`Error::Key`] for an unknown name or a key of the wrong length.
+    /// [`Error::Key`] for an unknown name or a key length the method does not
+    /// take ([`CryptMethod::accepts_key_len`]).
     pub fn set_crypt(&mut self, method: Option<&str>, key: &[u8]) -> Result<(), Error> {
         let Some(name) = method else {
             self.crypt = None;
@@ -133,7 +134,7 @@ impl ConnConfig {
 }
 
 fn check_key(m: CryptMethod, key: &[u8]) -> Result<(), Error> {
-    if m != CryptMethod::None && key.len() != m.key_len() {
+    if !m.accepts_key_len(key.len()) {
         return Err(Error::Key);
     }
     Ok(())

@@ -177,11 +177,17 @@ pub unsafe extern "C" fn kcpx_config_set_fec(cfg: *mut kcpx_config, data_shards:
     unsafe { with_config(cfg, |c| code(c.set_fec(ds, ps))) }
 }
 
-/// Packet encryption as kcp-go: `method` is "aes-128", "aes-192",
-/// "aes-256" (or kcptun's "aes", = aes-256) with a raw key of 16, 24 or 32
-/// bytes, or "none" (kcp-go's none cipher: nonce + CRC-32 header, not
-/// encrypted; the key is ignored and may be NULL). `method` NULL: no crypto
-/// header at all (plain kcp-go without a BlockCrypt). The key is copied.
+/// Packet encryption as kcp-go (kcptun's `-crypt` names) with a raw key of
+/// `key_len` bytes: "aes-128" (16), "aes-192" (24), "aes-256" or "aes" (32),
+/// "salsa20" (32), "blowfish" (1 to 56; kcptun uses 32), "twofish" (16, 24
+/// or 32), "cast5" (16), "3des" (24), "tea" (16), "xtea" (16), "sm4" (16),
+/// "xor" (1 or more; kcptun uses 32), or "none" (kcp-go's none cipher: the
+/// nonce and CRC-32 header, not encrypted; the key is ignored, may be NULL).
+/// kcptun derives 32 bytes from its password and passes the first `key_len`.
+/// No method authenticates or stops replays (CRC-32 only): prefer AES.
+/// `method` NULL: no crypto header at all (plain kcp-go without a
+/// BlockCrypt). The key is copied; its schedule is computed once per
+/// connection.
 /// Returns KCPX_OK, KCPX_ERR_NULL (cfg, or key with key_len > 0) or
 /// KCPX_ERR_KEY (unknown method, wrong key length).
 ///
