@@ -26,5 +26,21 @@ for args in "-crypt aes-128 -ds 10 -ps 3 -drop 5" "-crypt none -ds 3 -ps 2 -drop
     kill -TERM "$server"
     wait "$server" || true
 done
-echo "$((4 - fail)) passed, $fail failed"
+# Many sessions at once, then a client restarted on its port (sn == 0 replacement).
+port=$((port + 1))
+"$peer" server -addr 127.0.0.1:$port -crypt aes-128 -ds 10 -ps 3 -timeout 60s > "$work/server.json" &
+server=$!
+sleep 0.3
+for mode in "clients -n 100 -bytes 65536" "restart -lport $((port + 100)) -bytes 100000"; do
+    # shellcheck disable=SC2086
+    if "$peer" $mode -addr 127.0.0.1:$port -crypt aes-128 -ds 10 -ps 3 -drop 2 -timeout 30s > "$work/client.json"; then
+        echo "ok   $mode: $(cut -c1-120 "$work/client.json")"
+    else
+        echo "FAIL $mode: $(cat "$work/client.json")"
+        fail=$((fail + 1))
+    fi
+done
+kill -TERM "$server"
+wait "$server" || true
+echo "$((6 - fail)) passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -8,9 +8,17 @@
 //! x {FEC off, 10/3, 3/2}; then again with 10% of the datagrams dropped on
 //! each side, where FEC must recover datagrams on both ends.
 //!
+//! `kcpgo_sessions_through_the_relay` checks the harness itself: kcp-go against
+//! kcp-go through the lossy relay of `tests/support/relay.rs`, with 20 clients
+//! at once and a client restarted on its port (go-peer's `clients` and
+//! `restart` modes).
+//!
 //! Without Go or kcp-go's sources the test fails (a check that passes where
 //! it never ran proves nothing), unless `KCPX_SKIP_GO=1` asks to skip it.
 #![cfg(target_os = "linux")]
+
+#[path = "support/relay.rs"]
+mod relay;
 
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
@@ -229,4 +237,65 @@ fn fec_recovers_on_both_ends_at_10_percent_loss() {
             assert!(field(&go, "FECRecovered") > 0, "kcp-go recovered nothing: {go}");
         }
     }
+}
+
+#[test]
+fn kcpgo_sessions_through_the_relay() {
+    let Some(t) = tools() else { return };
+    let server_addr = format!("127.0.0.1:{}", free_port());
+    let common = ["-crypt", "aes-128", "-ds", "10", "-ps", "3", "-stream"];
+    let server = spawn(
+        Command::new(&t.go_peer)
+            .args(["server", "-addr", &server_addr, "-timeout", "60s"])
+            .args(common),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let cfg = relay::RelayConfig {
+        loss: 0.03,
+        duplicate: 0.01,
+        reorder_window: 3,
+        seed: 0x5e55_1025,
+        ..Default::default()
+    };
+    let r = relay::Relay::start(server_addr.parse().unwrap(), cfg).unwrap();
+    let via = r.local_addr().to_string();
+    let go = |mode: &str, extra: &[&str]| {
+        let mut cmd = Command::new(&t.go_peer);
+        cmd.args([mode, "-addr", &via, "-timeout", "40s", "-bytes", "65536"])
+            .args(common)
+            .args(extra);
+        finish(spawn(&mut cmd))
+    };
+    let clients = go("clients", &["-n", "20"]);
+    let lport = free_port().to_string();
+    let restart = go("restart", &["-lport", &lport]);
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(server.id() as libc::pid_t, libc::SIGTERM) };
+    let server = finish(server);
+    let st = r.stats();
+    eprintln!("relay: {st:?}");
+    assert!(
+        clients.0 && clients.1.contains("\"sessions_ok\":20"),
+        "{}\nserver: {}",
+        clients.1,
+        server.1
+    );
+    assert!(
+        restart.0 && restart.1.contains("\"ok\":true"),
+        "{}\nserver: {}",
+        restart.1,
+        server.1
+    );
+    // 20 clients + the restarted one (one address, so one relay client).
+    assert_eq!(st.clients, 21);
+    assert!(
+        st.up.dropped > 0 && st.down.dropped > 0 && st.up.reordered > 0,
+        "{st:?}"
+    );
+    assert_eq!(
+        field(&server.1, "PassiveOpens"),
+        22,
+        "the restart replaced a session: {}",
+        server.1
+    );
 }

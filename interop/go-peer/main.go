@@ -4,6 +4,8 @@
 //	go-peer server -addr 127.0.0.1:29900 [options]   echo every session's bytes back
 //	go-peer client -addr 127.0.0.1:29900 [options]   send -bytes, check the echo
 //	go-peer kat -out DIR                             write known-answer test files
+//	go-peer clients -addr A -n N [options]           N client sessions at once (sessions.go)
+//	go-peer restart -addr A -lport P [options]       a client restarted on one port (sessions.go)
 //
 // server and client print one JSON object on exit with kcp.DefaultSnmp's counters
 // (and, for the client, whether the echo matched). Options common to both:
@@ -21,10 +23,8 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand"
 	"net"
 	"os"
@@ -56,7 +56,7 @@ type options struct {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: go-peer server|client|kat [flags]")
+		fmt.Fprintln(os.Stderr, "usage: go-peer server|client|clients|restart|kat [flags]")
 		os.Exit(2)
 	}
 	mode := os.Args[1]
@@ -83,6 +83,7 @@ func main() {
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "give up (client) or stop (server) after this long")
 	fs.DurationVar(&o.linger, "linger", 500*time.Millisecond, "client: keep the session (and its ACKs) alive this long after the echo")
 	fs.StringVar(&o.out, "out", "tests/data/kcpgo", "kat: output directory")
+	sessionFlags(fs)
 	fs.Parse(os.Args[2:])
 
 	var err error
@@ -93,6 +94,10 @@ func main() {
 		err = client(&o)
 	case "kat":
 		err = writeKAT(o.out)
+	case "clients":
+		err = clients(&o)
+	case "restart":
+		err = restart(&o)
 	default:
 		err = fmt.Errorf("unknown mode %q", mode)
 	}
@@ -220,6 +225,7 @@ func (o *options) socket(local string) (kcp.BlockCrypt, *lossyConn, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	bigBuffers(udp)
 	return block, newLossyConn(udp, o.drop, o.seed), nil
 }
 
@@ -228,7 +234,7 @@ func server(o *options) error {
 	if err != nil {
 		return err
 	}
-	listener, err := kcp.ServeConn(block, o.ds, o.ps, conn)
+	listener, err := kcp.ServeConn(shareable(block), o.ds, o.ps, conn)
 	if err != nil {
 		return err
 	}
@@ -271,47 +277,13 @@ func server(o *options) error {
 }
 
 func client(o *options) error {
-	raddr, err := net.ResolveUDPAddr("udp", o.addr)
+	s, conn, err := o.dial("127.0.0.1:0", o.seed)
 	if err != nil {
 		return err
 	}
-	block, conn, err := o.socket("127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	s, err := kcp.NewConn2(raddr, block, o.ds, o.ps, conn)
-	if err != nil {
-		return err
-	}
-	o.configure(s)
-	payload := make([]byte, o.bytes)
-	rand.New(rand.NewSource(o.seed)).Read(payload)
-
 	start := time.Now()
-	s.SetDeadline(start.Add(o.timeout))
-	writeErr := make(chan error, 1)
-	go func() {
-		for off := 0; off < len(payload); off += o.msgSize {
-			end := off + o.msgSize
-			if end > len(payload) {
-				end = len(payload)
-			}
-			if _, err := s.Write(payload[off:end]); err != nil {
-				writeErr <- err
-				return
-			}
-		}
-		writeErr <- nil
-	}()
-	echo := make([]byte, len(payload))
-	_, err = io.ReadFull(s, echo)
-	if err == nil {
-		err = <-writeErr
-	}
-	r := report{Mode: "client", Bytes: len(payload), Millis: time.Since(start).Milliseconds(), Dropped: conn.droppedCount()}
-	if err == nil && string(echo) != string(payload) {
-		err = errors.New("echo differs from what was sent")
-	}
+	err = o.echo(s, seeded(o.seed, o.bytes), start.Add(o.timeout))
+	r := report{Mode: "client", Bytes: o.bytes, Millis: time.Since(start).Milliseconds()}
 	if err != nil {
 		r.Error = err.Error()
 	}
