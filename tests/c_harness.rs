@@ -464,6 +464,25 @@ fn run_mutants(b: &Build) {
     }
 }
 
+/// Re-entrant callbacks and clock steps, pristine ikcp.c against libkcpx
+/// (c_tests/reentry.c): every datagram, result and field identical.
+fn run_reentry(b: &Build) {
+    let inc = &paths().pristine;
+    let renames = rename_flags();
+    let reference = b.pristine_object(&paths().pristine.join("ikcp.c"), "ref_ikcp.o", &renames);
+    let mut ref_table = renames;
+    ref_table.push("-DKCP_API_TABLE=ref_api".into());
+    let objs = vec![
+        reference,
+        b.object("kcp_api.c", "ref_api.o", inc, &ref_table),
+        b.object("kcp_api.c", "kcpx_api.o", inc, &["-DKCP_API_TABLE=kcpx_api".into()]),
+        b.object("reentry.c", "reentry.o", inc, &[]),
+    ];
+    let exe = b.link("reentry", &objs, &libkcpx(b, Linkage::Shared));
+    let out = b.run(&exe, &[], &[]);
+    assert!(out.contains("reentry: OK"), "no OK line from reentry");
+}
+
 fn run_latency(b: &Build) {
     // Against pristine ikcp.c: a program of its own, so no renaming.
     let sim = b.object("latency_sim.c", "latency_ref.o", &paths().pristine, &[]);
@@ -564,6 +583,11 @@ fn differential_harness_catches_injected_faults() {
 }
 
 #[test]
+fn reentrant_callbacks_and_clock_steps_match_ikcp_c() {
+    in_build("reentry", false, run_reentry);
+}
+
+#[test]
 fn latency() {
     in_build("latency", false, run_latency);
 }
@@ -578,9 +602,10 @@ fn sanitizers() {
     in_build("sanitizers", true, |b| {
         // Every part runs even if an earlier one fails: one run shows all problems.
         type Part = (&'static str, fn(&Build));
-        let parts: [Part; 4] = [
+        let parts: [Part; 5] = [
             ("abi", run_abi),
             ("allocator", run_allocator),
+            ("reentry", run_reentry),
             ("latency", run_latency),
             ("differential", |b| run_differential(b, Some(SANITIZER_DIFF_OPS))),
         ];

@@ -404,6 +404,11 @@ unsafe fn run_flush(kcp: *mut ikcpcb) {
         // SAFETY: live; the reference ends before the callbacks below.
         let Some(h) = (unsafe { handle(kcp) }) else { return };
         let more = h.kcp.flush_next(&mut buf);
+        // The callbacks may run a flush of their own (ikcp_flush or
+        // ikcp_update from `writelog` or `output`). In ikcp.c, whose flush
+        // state is in locals, it runs completely and this one then goes on
+        // where it was: so here.
+        let flush = h.kcp.suspend_flush();
         sync_out(h);
         // SAFETY: no borrow held.
         unsafe { deliver_logs(kcp) };
@@ -412,6 +417,7 @@ unsafe fn run_flush(kcp: *mut ikcpcb) {
         }
         // SAFETY: re-derived after the log callbacks.
         let Some(h) = (unsafe { handle(kcp) }) else { return };
+        h.kcp.resume_flush(flush);
         let (output, user) = (h.cb.output, h.cb.user);
         let Some(output) = output else {
             no_output(kcp) // ikcp.c asserts, empty datagram or not
@@ -426,6 +432,7 @@ unsafe fn run_flush(kcp: *mut ikcpcb) {
         // SAFETY: re-derived after the callback.
         if let Some(h) = unsafe { handle(kcp) } {
             sync_in(h);
+            h.kcp.resume_flush(flush);
         }
     }
     // SAFETY: live per contract.

@@ -89,12 +89,15 @@ impl<A: Allocator + Clone> Kcp<A> {
             return;
         }
         let wnd = v.rcv_wnd.saturating_sub(self.rcv_queue.len() as u32);
+        self.flush_count = self.flush_count.wrapping_add(1);
         self.cursor = super::FlushCursor {
+            flush_count: self.flush_count,
             stage: Stage::Acks,
             wnd,
+            conv: v.conv,
             una: v.rcv_nxt,
             current: v.current,
-            ack_count: self.acklist.len(),
+            ack_count: self.ackcount,
             ..Default::default()
         };
     }
@@ -102,7 +105,23 @@ impl<A: Allocator + Clone> Kcp<A> {
     /// No ACK to send and nothing queued or in flight.
     #[inline]
     pub(crate) fn is_quiet(&self) -> bool {
-        self.acklist.is_empty() && self.snd_queue.is_empty() && self.snd_buf.is_empty()
+        self.ackcount == 0 && self.snd_queue.is_empty() && self.snd_buf.is_empty()
+    }
+
+    /// The state of the flush in progress, to be given back with
+    /// [`Kcp::resume_flush`] after a callback that may have run a flush of
+    /// its own (C code calling ikcp_flush or ikcp_update from `output`).
+    /// ikcp.c keeps a flush's state in locals, so a nested flush runs
+    /// completely and the outer one continues where it was.
+    pub(crate) fn suspend_flush(&self) -> super::FlushCursor {
+        self.cursor
+    }
+
+    /// Continues the flush suspended by [`Kcp::suspend_flush`].
+    pub(crate) fn resume_flush(&mut self, cursor: super::FlushCursor) {
+        let nested = self.flush_count != cursor.flush_count;
+        self.cursor = cursor;
+        self.cursor.nested |= nested;
     }
 
     /// Whether a flush begun by [`Kcp::begin_flush`] has datagrams to produce.
@@ -135,7 +154,7 @@ impl<A: Allocator + Clone> Kcp<A> {
                         self.encode_ctrl(buf, CMD_ACK);
                         self.cursor.next_ack += 1;
                     }
-                    self.acklist.clear();
+                    self.ackcount = 0;
                     self.cursor.stage = Stage::Probe;
                 }
                 Stage::Probe => {
@@ -217,8 +236,10 @@ impl<A: Allocator + Clone> Kcp<A> {
         if !buf.reserve(OVERHEAD as usize, self.v.mtu as usize) {
             return;
         }
+        // ikcp.c fills its control-segment template when the flush starts: a
+        // conv written from inside `output` applies to the next flush.
         let c = &self.cursor;
-        let (conv, wnd, ts, sn, una) = (self.v.conv, c.wnd as u16, c.last_ts, c.last_sn, c.una);
+        let (conv, wnd, ts, sn, una) = (c.conv, c.wnd as u16, c.last_ts, c.last_sn, c.una);
         buf.put(
             &Header {
                 conv,
@@ -305,9 +326,9 @@ impl<A: Allocator + Clone> Kcp<A> {
         c.rtomin = if v.nodelay == 0 { (v.rx_rto >> 3) as u32 } else { 0 };
         c.next_sn = self.v.snd_nxt.wrapping_sub(self.snd_buf.len() as u32);
         c.end_sn = self.v.snd_nxt;
-        (c.scan_due, c.scan_fastack) = (i32::MAX, 0);
+        (c.scan_min, c.scan_max, c.scan_fastack) = (u32::MAX, 0, 0);
         let h = self.scan_hint;
-        if h.valid && timediff(current, h.due_at) < 0 && h.max_fastack < c.resent {
+        if h.valid && h.none_due(current) && h.max_fastack < c.resent {
             // None of the segments the last scan covered is timed out or
             // fast-acked enough: start at the first newer one (if any), and
             // carry what the hint knows into this scan's summary.
@@ -318,7 +339,8 @@ impl<A: Allocator + Clone> Kcp<A> {
                     c.end_sn
                 };
             }
-            (c.scan_due, c.scan_fastack) = (timediff(h.due_at, current), h.max_fastack);
+            let first = h.due_at.wrapping_sub(current);
+            (c.scan_min, c.scan_max, c.scan_fastack) = (first, first + h.span, h.max_fastack);
         }
     }
 
@@ -336,7 +358,8 @@ impl<A: Allocator + Clone> Kcp<A> {
                 let send = self.decide_send(index);
                 if let Some(Some(seg)) = self.snd_buf.get(index) {
                     let c = &mut self.cursor;
-                    c.scan_due = c.scan_due.min(timediff(seg.resendts, c.current));
+                    let offset = seg.resendts.wrapping_sub(c.current);
+                    (c.scan_min, c.scan_max) = (c.scan_min.min(offset), c.scan_max.max(offset));
                     c.scan_fastack = c.scan_fastack.max(seg.fastack);
                 }
                 if !send {
@@ -379,10 +402,15 @@ impl<A: Allocator + Clone> Kcp<A> {
             self.cursor.next_sn = sn.wrapping_add(1);
         }
         let c = &mut self.cursor;
-        if c.scan_due != i32::MAX {
+        if c.nested {
+            // A flush from inside `output` changed segments this scan had
+            // already summarised: no hint until the next complete scan.
+            self.scan_hint.valid = false;
+        } else if c.scan_min <= c.scan_max {
             self.scan_hint = super::ScanHint {
                 valid: true,
-                due_at: c.current.wrapping_add(c.scan_due as u32),
+                due_at: c.current.wrapping_add(c.scan_min),
+                span: c.scan_max - c.scan_min,
                 max_fastack: c.scan_fastack,
                 end_sn: c.end_sn,
             };

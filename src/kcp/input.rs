@@ -202,7 +202,7 @@ impl<A: Allocator + Clone> Kcp<A> {
     }
 
     fn ack_push(&mut self, sn: u32, ts: u32) {
-        let newsize = self.acklist.len() as u32 + 1;
+        let newsize = self.ackcount as u32 + 1;
         if newsize > self.ackblock {
             let mut block = 8u32;
             while block < newsize {
@@ -210,8 +210,12 @@ impl<A: Allocator + Clone> Kcp<A> {
             }
             self.ackblock = block;
         }
-        if self.acklist.try_reserve(1).is_ok() {
+        if let Some(slot) = self.acklist.get_mut(self.ackcount) {
+            *slot = [sn, ts];
+            self.ackcount += 1;
+        } else if self.acklist.try_reserve(1).is_ok() {
             self.acklist.push([sn, ts]);
+            self.ackcount += 1;
         }
     }
 

@@ -268,7 +268,9 @@ impl InputError {
 pub(crate) struct FlushCursor {
     stage: flush::Stage,
     /// The control-segment template: window and una computed when the
-    /// flush started, sn/ts of the last ACK written.
+    /// flush started, sn/ts of the last ACK written, conv as the flush
+    /// started.
+    conv: u32,
     wnd: u32,
     una: u32,
     last_sn: u32,
@@ -284,10 +286,16 @@ pub(crate) struct FlushCursor {
     change: u32,
     lost: bool,
     /// What the segment scan found so far (with the hint's covered
-    /// segments folded in): earliest resend time relative to `current`,
-    /// largest fast-ACK count.
-    scan_due: i32,
+    /// segments folded in): the range of resend times as offsets from
+    /// `current` (`scan_min > scan_max` while empty), largest fast-ACK count.
+    scan_min: u32,
+    scan_max: u32,
     scan_fastack: u32,
+    /// `Kcp::flush_count` when this flush began.
+    flush_count: u32,
+    /// A flush ran from inside this one's `output` (C re-entry): the
+    /// segments it changed are not all in this scan's summary.
+    nested: bool,
     /// The last step emitted a full buffer; encode before checking again.
     skip_check: bool,
     /// A segment was chosen for sending but not yet encoded.
@@ -301,15 +309,34 @@ pub(crate) struct FlushCursor {
 /// them when none can be due and scan only newer segments. Only the scan
 /// changes a segment's `resendts`; ACK removals only make the hint
 /// conservative; fast-ACK counts are tracked as they grow.
+///
+/// The covered `resendts` lie in the arc `due_at ..= due_at + span`. ikcp.c
+/// compares each segment with `(int)(current - resendts) >= 0`, which wraps:
+/// after a clock step of about 2^31 ms a segment far in the past looks far
+/// in the future, and a later one is due. The hint says "none due" only if
+/// every time in the arc is not due by that same comparison (see
+/// [`ScanHint::none_due`]), so skipping gives exactly ikcp.c's result.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct ScanHint {
     valid: bool,
-    /// Earliest `resendts` of the covered segments.
+    /// Start of the arc holding the covered segments' `resendts`.
     due_at: u32,
+    /// Length of that arc.
+    span: u32,
     /// Largest `fastack` of the covered segments.
     max_fastack: u32,
     /// The covered segments are those with sn before this.
     end_sn: u32,
+}
+
+impl ScanHint {
+    /// Whether no time in the arc is due at `current` by ikcp.c's wrapping
+    /// compare: `current - t` as i32 is negative, i.e. `t - current` (mod
+    /// 2^32) lies in `1..=2^31`, for both ends of the arc and all between.
+    pub(crate) fn none_due(&self, current: u32) -> bool {
+        let first = self.due_at.wrapping_sub(current);
+        first >= 1 && u64::from(first) + u64::from(self.span) <= 1 << 31
+    }
 }
 
 /// A KCP control block. `A` is the allocator its queues use (the C layer
@@ -326,8 +353,15 @@ pub struct Kcp<A: Allocator + Clone = Global> {
     /// Moving segments from `rcv_buf` to `rcv_queue` failed for lack of
     /// memory; the next receive retries.
     rcv_move_failed: bool,
-    /// `(sn, ts)` pairs, the same memory layout as ikcp.c's `acklist`.
+    /// `(sn, ts)` pairs, the same memory layout as ikcp.c's `acklist`. Only
+    /// the first `ackcount` are pending: as in ikcp.c, a flush "clears" the
+    /// list by resetting the count, and a flush it interrupted (from inside
+    /// `output`) still reads the entries it counted.
     acklist: Vec<[u32; 2], A>,
+    ackcount: usize,
+    /// Flushes begun so far (wrapping): tells a flush that another one ran
+    /// from inside its `output`.
+    flush_count: u32,
     /// The capacity ikcp.c's acklist would have (8, 16, 32… entries).
     ackblock: u32,
     buffer: FlushBuf<A>,
@@ -359,6 +393,8 @@ impl<A: Allocator + Clone> Kcp<A> {
             rcv_queue: Ring::new_in(alloc.clone()),
             rcv_move_failed: false,
             acklist: Vec::new_in(alloc.clone()),
+            ackcount: 0,
+            flush_count: 0,
             ackblock: 0,
             buffer: FlushBuf::new_in(alloc.clone()),
             payloads: PayloadPool::new_in(alloc.clone()),
@@ -507,7 +543,7 @@ impl<A: Allocator + Clone> Kcp<A> {
         self.snd_queue.len() as u32
     }
     pub(crate) fn ackcount(&self) -> u32 {
-        self.acklist.len() as u32
+        self.ackcount as u32
     }
     pub(crate) fn ackblock(&self) -> u32 {
         self.ackblock
