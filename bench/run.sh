@@ -2,7 +2,8 @@
 # CPU and heap benchmark of libkcpx against the pristine ikcp.c 1.7.1 (issue #2 item 7).
 #
 # Builds bench/kcp_bench.c twice -- with ikcp.c (gcc -O2) and with libkcpx.a
-# (cargo build --release) -- runs every scenario with both builds, alternating
+# (cargo build --profile profiling: the release code plus debug info, so that
+# callgrind_annotate and perf see source lines) -- runs every scenario with both builds, alternating
 # them so that machine noise hits both alike, and prints a markdown table of
 # medians and kcpx/ikcp.c ratios, also saved to target/bench/results.md.
 #
@@ -14,7 +15,7 @@
 #   --reps N       runs of each scenario per build, median reported (default 9)
 #   --callgrind    also count the bulk transfer's instructions under callgrind
 #                  (repeatable, unlike CPU time; adds ~15 s)
-#   --lib-dir DIR  link DIR/libkcpx.a instead of running cargo build --release
+#   --lib-dir DIR  link DIR/libkcpx.a instead of running cargo build --profile profiling
 set -euo pipefail
 
 usage() { sed -n '/^# usage:/,/^set -e/{/^set/d; s/^# \{0,1\}//; p}' "$0"; }
@@ -44,8 +45,8 @@ build() {
   local pristine cflags
   pristine=$("$root/c_tests/fetch-pristine.sh")
   if [ -z "$lib_dir" ]; then
-    cargo build --release --manifest-path "$root/Cargo.toml" >&2
-    lib_dir=$root/target/release
+    cargo build --profile profiling --lib --manifest-path "$root/Cargo.toml" >&2
+    lib_dir=$root/target/profiling
   fi
   [ -f "$lib_dir/libkcpx.a" ] || fail "no libkcpx.a in $lib_dir"
   cflags=(-std=c11 -O2 -Wall -Wextra -Werror -I"$pristine")

@@ -16,7 +16,12 @@
 //!   pristine ikcp.c with one injected fault must report a divergence;
 //! * `latency`: upstream's latency simulation on a virtual clock must print
 //!   ikcp.c 1.7.1's table, identically for pristine ikcp.c and libkcpx;
-//! * `sanitizers`: all of the above built with AddressSanitizer + UBSan.
+//! * `wrong_header_or_no_output_aborts_naming_the_cause`:
+//!   c_tests/wrong_header.c built against upstream 2.x's and a pre-1.7
+//!   `struct IKCPCB` layout, and without an output callback, must die of
+//!   SIGABRT with a message naming the cause;
+//! * `sanitizers`: the tests above but the last two, built with
+//!   AddressSanitizer + UBSan.
 //!
 //! The pristine reference comes from `c_tests/fetch-pristine.sh` (sha256
 //! checked). Build products go to `target/<profile>/c_harness/<pid>/<test>/`,

@@ -240,6 +240,21 @@ fn installed_layout() {
         "installed library exports differ from the tested one"
     );
     assert!(lib.join("libkcpx.a").is_file());
+    // Shipped stripped: no debug info in either library, no static symbol
+    // table in the shared one (its exports are in .dynsym).
+    for (file, forbidden) in [
+        (real.clone(), &[".debug_info", ".symtab", ".llvmbc"][..]),
+        (lib.join("libkcpx.a"), &[".debug_info", ".llvmbc"][..]),
+    ] {
+        let sections = run(Command::new("readelf").arg("-S").arg("-W").arg(&file));
+        for section in forbidden {
+            assert!(
+                !sections.contains(&format!(" {section} ")),
+                "{} has a {section} section: the release artefacts must be stripped",
+                file.display()
+            );
+        }
+    }
 
     for header in std::fs::read_dir(inst.root.join("include")).unwrap() {
         let header = header.unwrap().path();
@@ -275,29 +290,85 @@ fn installed_layout() {
     );
 }
 
-#[test]
-fn pkg_config_shared() {
-    let Some(inst) = installed() else { return };
-    let exe = inst.scratch("pkg-config-shared").join("dropin");
-    run(inst.sh(
-        &format!("cc {WARNINGS} \"$SRC\" -o \"$EXE\" $(pkg-config --cflags --libs kcpx)"),
-        &[("SRC", &inst.example()), ("EXE", &exe)],
-    ));
-    check_program(&exe, true, Some(&inst.libdir()), DROPIN_OK);
+/// The commands of README.md's "With pkg-config" block, continuation lines
+/// joined, comment lines dropped.
+fn readme_pkg_config_commands(root: &Path) -> Vec<String> {
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("read README.md");
+    let section = readme
+        .split("### With pkg-config")
+        .nth(1)
+        .expect("README.md has a \"### With pkg-config\" section");
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a ```sh block in the pkg-config section");
+    let mut commands: Vec<String> = Vec::new();
+    let mut continued = false;
+    for line in block
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (text, more) = match line.strip_suffix('\\') {
+            Some(t) => (t.trim_end(), true),
+            None => (line, false),
+        };
+        match commands.last_mut() {
+            Some(last) if continued => {
+                last.push(' ');
+                last.push_str(text);
+            }
+            _ => commands.push(text.to_string()),
+        }
+        continued = more;
+    }
+    commands
 }
 
+/// README.md's pkg-config block, run as written (its /some/prefix replaced
+/// by the test's prefix) on a copy of examples/c/ikcp_dropin.c named app.c,
+/// with nothing else telling the loader where libkcpx is: each `./app` must
+/// run, the shared build must load libkcpx.so.1 through its rpath, and the
+/// static build, stripped, must stay under 1 MB (issue 11 items 4 and 5).
 #[test]
-fn pkg_config_static() {
+fn readme_pkg_config_block_works_as_written() {
     let Some(inst) = installed() else { return };
-    let exe = inst.scratch("pkg-config-static").join("dropin");
-    // -lkcpx would pick libkcpx.so: name the archive, and let --as-needed
-    // drop the -lkcpx that `pkg-config --static --libs` also prints.
-    let script = format!(
-        "cc {WARNINGS} \"$SRC\" -o \"$EXE\" $(pkg-config --cflags kcpx) \
-         \"$(pkg-config --variable=libdir kcpx)/libkcpx.a\" -Wl,--as-needed $(pkg-config --static --libs kcpx)"
+    let dir = inst.scratch("readme-pkg-config");
+    std::fs::copy(inst.example(), dir.join("app.c")).expect("copy the example to app.c");
+    let prefix = inst.prefix.display().to_string();
+    let commands: Vec<String> = readme_pkg_config_commands(&inst.root)
+        .iter()
+        .map(|c| c.replace("/some/prefix", &prefix))
+        .collect();
+    let setup: Vec<&String> = commands.iter().filter(|c| c.starts_with("export ")).collect();
+    let builds: Vec<&String> = commands.iter().filter(|c| c.starts_with("cc ")).collect();
+    assert!(
+        setup.len() == 1 && builds.len() == 2 && commands.iter().filter(|c| *c == "./app").count() == 2,
+        "the README's pkg-config block changed shape: {commands:#?}"
     );
-    run(inst.sh(&script, &[("SRC", &inst.example()), ("EXE", &exe)]));
-    check_program(&exe, false, None, DROPIN_OK);
+    for (build, shared) in builds.iter().zip([true, false]) {
+        let script = format!("set -e\n{}\n{build}\n./app\n", setup[0]);
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(&script)
+            .current_dir(&dir)
+            .env_remove("LD_LIBRARY_PATH")
+            .env_remove("PKG_CONFIG_PATH");
+        let out = run(cmd);
+        assert!(out.contains(DROPIN_OK), "{build}: ./app printed {out:?}");
+        check_program(&dir.join("app"), shared, None, DROPIN_OK);
+        if !shared {
+            let stripped = dir.join("app.stripped");
+            run(Command::new("strip").arg(dir.join("app")).arg("-o").arg(&stripped));
+            let size = std::fs::metadata(&stripped).expect("stripped app").len();
+            println!("static ikcp hello-world, stripped: {size} bytes");
+            assert!(
+                size < 1_000_000,
+                "a stripped static program calling only ikcp_* is {size} bytes, over 1 MB"
+            );
+        }
+    }
 }
 
 /// Configures and builds one of the CMake projects in tests/consumers/.
@@ -375,6 +446,19 @@ fn python_ctypes_example() {
         .arg(inst.libdir().join("libkcpx.so"));
     let out = run(cmd);
     assert!(out.contains("echoed"), "kcp_echo.py printed {out:?}");
+
+    // No library to be found: a message saying how to pass it, no traceback.
+    let out = Command::new("python3")
+        .arg(inst.root.join("examples/python/kcp_echo.py"))
+        .env("KCPX_LIB", inst.work.join("no-such-dir/libkcpx.so"))
+        .output()
+        .expect("run python3");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code() == Some(2) && stderr.contains("Pass the library's path") && !stderr.contains("Traceback"),
+        "kcp_echo.py without a library: {} {stderr}",
+        out.status
+    );
 }
 
 /// examples/c/kcpx_udp_echo.c, built from the installed kcpx.h through

@@ -185,10 +185,31 @@ static int matches_stream(const uint8_t *buf, size_t n, unsigned long long *rng)
 	return 1;
 }
 
+/*
+ * Receives the next message into *buf, growing it when the message is larger
+ * than *cap (in message mode one can reach 127 x MSS bytes). Returns its
+ * length, or KCPX_ERR_AGAIN when nothing is complete, or another error.
+ */
+static int recv_message(kcpx_conn *c, uint8_t **buf, size_t *cap)
+{
+	int n = kcpx_conn_recv(c, *buf, *cap);
+	if (n == KCPX_ERR_BUFFER_TOO_SMALL) {
+		size_t need = (size_t)kcpx_conn_peeksize(c);
+		uint8_t *bigger = realloc(*buf, need);
+		if (bigger == NULL) return KCPX_ERR_BUFFER_TOO_SMALL;
+		*buf = bigger;
+		*cap = need;
+		n = kcpx_conn_recv(c, *buf, *cap);
+	}
+	return n;
+}
+
 /* Runs the echo loop; returns 0 when the exchange completed intact. */
 static int run(const struct options *o, kcpx_config *cfg, int fd)
 {
-	static uint8_t dgram[2048], buf[65536];
+	static uint8_t dgram[2048], buf[8192];
+	size_t cap = 64; /* grows to the largest message received */
+	uint8_t *msg = malloc(cap);
 	struct peer p = { fd, o->drop, o->seed ^ (o->server ? 0x5e : 0xc1), 0 };
 	unsigned long long payload_rng = o->seed, expect_rng = o->seed;
 	kcpx_conn *c = NULL;
@@ -196,6 +217,7 @@ static int run(const struct options *o, kcpx_config *cfg, int fd)
 	uint32_t start = now_ms(), finished_at = 0;
 	int ok = 0, finished = 0;
 
+	if (msg == NULL) return 1;
 	if (!o->server) c = kcpx_conn_new((uint32_t)next_rand(&payload_rng), cfg, send_datagram, &p);
 	payload_rng = o->seed; /* the payload stream restarts from the seed */
 	while ((uint32_t)(now_ms() - start) < (uint32_t)o->timeout_s * 1000) {
@@ -220,16 +242,21 @@ static int run(const struct options *o, kcpx_config *cfg, int fd)
 			}
 		}
 		kcpx_conn_update(c, now_ms());
-		while ((n = kcpx_conn_recv(c, buf, sizeof buf)) > 0) {
+		while ((n = recv_message(c, &msg, &cap)) >= 0) {
 			if (o->server) {
-				kcpx_conn_send(c, buf, (size_t)n);
-			} else if (!matches_stream(buf, (size_t)n, &expect_rng)) {
+				kcpx_conn_send(c, msg, (size_t)n);
+			} else if (!matches_stream(msg, (size_t)n, &expect_rng)) {
 				fprintf(stderr, "kcpx_udp_echo: echo differs near byte %ld\n", done);
 				print_stats("client", c, &p, done, 0);
 				kcpx_conn_free(c);
+				free(msg);
 				return 1;
 			}
 			done += n;
+		}
+		if (n != KCPX_ERR_AGAIN) {
+			fprintf(stderr, "kcpx_udp_echo: kcpx_conn_recv: %s\n", kcpx_strerror((int)n));
+			break;
 		}
 		if (o->server) kcpx_conn_flush(c);
 		if (done >= o->bytes && !finished) {
@@ -247,6 +274,7 @@ static int run(const struct options *o, kcpx_config *cfg, int fd)
 			 o->server ? "server" : "client", done, o->bytes);
 	print_stats(o->server ? "server" : "client", c, &p, done, ok);
 	kcpx_conn_free(c);
+	free(msg);
 	return ok ? 0 : 1;
 }
 

@@ -64,7 +64,15 @@ class Endpoint:
 
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("KCPX_LIB", "libkcpx.so.1")
-    lib = load(path)
+    try:
+        lib = load(path)
+    except OSError as e:
+        print(f"kcp_echo: cannot load {path}: {e}\n"
+              "Pass the library's path: python3 kcp_echo.py /some/prefix/lib/libkcpx.so\n"
+              "  (or KCPX_LIB=/path/to/libkcpx.so; after `cargo build --release` it is\n"
+              "  target/release/libkcpx.so), or install kcpx into a directory the loader searches.",
+              file=sys.stderr)
+        return 2
     a_to_b, b_to_a = [], []
     a = Endpoint(lib, 0x11223344, a_to_b)
     b = Endpoint(lib, 0x11223344, b_to_a)

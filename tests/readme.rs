@@ -1,0 +1,152 @@
+//! The README's code blocks (issue 11 item 3): a user copies them, so every
+//! block of code (C, C++, Rust, CMake, Python) must be a visibly marked
+//! excerpt of a complete program that the tests build: its first line says
+//! `excerpt of <path>`, and its other lines appear in that file, in order
+//! (compared without indentation; `/* ... */`, `// ...` and `# ...` mark
+//! elisions). Shell and text blocks are commands and output, not programs;
+//! tests/packaging.rs runs the pkg-config block as written.
+
+use std::path::{Path, PathBuf};
+
+/// Languages whose blocks are code a user may paste into a program.
+const CODE: &[&str] = &["c", "cpp", "c++", "rust", "cmake", "python", "py"];
+/// Languages of blocks that are not programs.
+const NOT_CODE: &[&str] = &["sh", "text", "console"];
+const ELISIONS: &[&str] = &["/* ... */", "// ...", "# ..."];
+
+struct Block {
+    /// 1-based line of the opening fence.
+    line: usize,
+    lang: String,
+    body: Vec<String>,
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn blocks(markdown: &str) -> Vec<Block> {
+    let mut out = Vec::new();
+    let mut open: Option<Block> = None;
+    for (i, line) in markdown.lines().enumerate() {
+        let Some(rest) = line.trim_start().strip_prefix("```") else {
+            if let Some(b) = open.as_mut() {
+                b.body.push(line.to_string());
+            }
+            continue;
+        };
+        match open.take() {
+            Some(b) => out.push(b),
+            None => {
+                open = Some(Block {
+                    line: i + 1,
+                    lang: rest.trim().to_string(),
+                    body: Vec::new(),
+                })
+            }
+        }
+    }
+    assert!(open.is_none(), "README.md: a code block is never closed");
+    out
+}
+
+/// The path named by `excerpt of <path>` in the block's first line.
+fn excerpt_source(b: &Block) -> Option<PathBuf> {
+    let first = b.body.first()?;
+    let after = first.split("excerpt of ").nth(1)?;
+    let path: String = after
+        .chars()
+        .take_while(|c| !c.is_whitespace() && !matches!(c, ')' | ',' | ':'))
+        .collect();
+    Some(root().join(path))
+}
+
+/// Checks that the non-elided lines of `excerpt` occur in `source` in order.
+fn check_excerpt(b: &Block, source: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(source).map_err(|e| format!("cannot read {}: {e}", source.display()))?;
+    let mut lines = text.lines().map(str::trim);
+    for (k, want) in b.body.iter().enumerate().skip(1) {
+        let want = want.trim();
+        if want.is_empty() || ELISIONS.contains(&want) {
+            continue;
+        }
+        if !lines.any(|l| l == want) {
+            return Err(format!(
+                "README.md line {}: `{want}` is not in {} (after the lines before it): update the excerpt",
+                b.line + 1 + k,
+                source.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn every_code_block_is_a_checked_excerpt_of_a_complete_program() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("read README.md");
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for b in blocks(&readme) {
+        let lang = b.lang.as_str();
+        if NOT_CODE.contains(&lang) {
+            continue;
+        }
+        if !CODE.contains(&lang) {
+            problems.push(format!(
+                "README.md line {}: code block without a known language (`{lang}`): use one of {CODE:?} or {NOT_CODE:?}",
+                b.line
+            ));
+            continue;
+        }
+        match excerpt_source(&b) {
+            None => problems.push(format!(
+                "README.md line {}: a {lang} block must start with a comment `excerpt of <path>` naming the complete program",
+                b.line
+            )),
+            Some(source) => match check_excerpt(&b, &source) {
+                Ok(()) => checked += 1,
+                Err(e) => problems.push(e),
+            },
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(checked >= 4, "only {checked} excerpts found in README.md");
+}
+
+#[test]
+fn excerpt_check_notices_a_changed_line() {
+    let b = Block {
+        line: 1,
+        lang: "rust".into(),
+        body: vec![
+            "// excerpt of examples/core.rs".into(),
+            "use kcpx::kcp::Kcp;".into(),
+            "    a.send(b\"goodbye\").expect(\"a 5-byte message fits\");".into(),
+        ],
+    };
+    let source = excerpt_source(&b).expect("a path");
+    assert!(check_excerpt(&b, &source).is_err());
+}
+
+/// examples/core.rs, which `cargo test` builds, runs and prints what the README says.
+#[test]
+fn rust_example_runs() {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<this test> -> target/<profile>/examples/core
+    let core = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("profile dir")
+        .join("examples/core");
+    assert!(
+        core.is_file(),
+        "{} not built: cargo test builds the examples",
+        core.display()
+    );
+    let out = std::process::Command::new(&core).output().expect("run examples/core");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("b received \"hello\""),
+        "examples/core printed {stdout:?}"
+    );
+}
