@@ -2,6 +2,7 @@
 //! libkcpx.so its SONAME and export list.
 
 fn main() {
+    gfni_cfg();
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     println!("cargo:rerun-if-changed=src/ffi/ikcp_log.c");
     println!("cargo:rerun-if-changed=include/ikcp.h");
@@ -19,5 +20,28 @@ fn main() {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libkcpx.so.1");
         // Export ikcp_* and kcpx_* only (checked by the export-list test).
         println!("cargo:rustc-cdylib-link-arg=-Wl,--version-script={dir}/src/ffi/exports.map");
+    }
+}
+
+/// Sets `kcpx_gfni` when the compiler is Rust 1.89 or newer, where the GFNI and
+/// AVX-512 target features and intrinsics are stable: `src/fec/simd.rs` then
+/// builds its GFNI kernels (older compilers get the AVX2 kernel only).
+fn gfni_cfg() {
+    println!("cargo:rustc-check-cfg=cfg(kcpx_gfni)");
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let minor = std::process::Command::new(rustc)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|version| {
+            // "rustc 1.95.0 (59807616e 2026-04-14)"
+            let number = version.split_whitespace().nth(1)?.to_owned();
+            let mut parts = number.split('.');
+            (parts.next()? == "1").then_some(())?;
+            parts.next()?.parse::<u32>().ok()
+        });
+    if minor.is_some_and(|minor| minor >= 89) {
+        println!("cargo:rustc-cfg=kcpx_gfni");
     }
 }

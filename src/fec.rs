@@ -68,7 +68,16 @@
 //! assert_eq!(recovered, [vec![1u8; 24]]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-#![forbid(unsafe_code)]
+//!
+//! # Unsafe code
+//!
+//! None here: this module denies `unsafe_code`, and its submodules `gf` (entry
+//! points and the scalar kernel), `matrix` and `tests` forbid it. The one exception is
+//! `simd`, the SIMD kernels chosen at run time for the Reed-Solomon arithmetic,
+//! which alone is allowed `unsafe` (to call `#[target_feature]` functions after
+//! `is_x86_feature_detected!`, and for SIMD loads and stores); its
+//! documentation states the rule. [`gf_kernel`] says which kernel runs.
+#![deny(unsafe_code)]
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -77,6 +86,24 @@ mod gf;
 mod matrix;
 use gf::Multiplier;
 use matrix::Matrix;
+#[allow(unsafe_code)] // the only one: see the module's documentation
+mod simd;
+
+/// The GF(2^8) kernel the Reed-Solomon code uses on this CPU, chosen at run
+/// time: `"avx512-gfni"`, `"avx2-gfni"`, `"avx2"` or `"scalar"`. All give the
+/// same bytes.
+pub fn gf_kernel() -> &'static str {
+    simd::Kernel::selected().name()
+}
+
+/// Makes the Reed-Solomon code use the kernel called `name` (see [`gf_kernel`])
+/// from now on, process-wide; returns false, changing nothing, if this CPU (or
+/// this build) lacks it. For benchmarks and tests: every kernel gives the same
+/// bytes, only the speed differs.
+#[doc(hidden)]
+pub fn select_gf_kernel(name: &str) -> bool {
+    simd::Kernel::select(name)
+}
 
 /// Bytes of the FEC header common to data and parity: seqid + type.
 pub const FEC_HEADER_LEN: usize = 6;

@@ -2,7 +2,8 @@
 //!
 //! * [`kcp`] is the protocol core (`ikcp.c` 1.7.1 behaviour, byte for byte).
 //! * `ffi` exports the C ABI (`ikcp_*` drop-in, `kcpx_*` extensions); it is the
-//!   only module that contains `unsafe` code; the others forbid it.
+//!   only module that contains `unsafe` code besides `fec`'s SIMD kernels
+//!   (`src/fec/simd.rs`, run-time dispatch); the others forbid it.
 //! * [`crypt`] is kcp-go's datagram encryption (nonce + CRC-32 + AES-CFB).
 //! * [`fec`] is kcp-go's forward error correction (Reed-Solomon parity datagrams).
 //! * [`conn`] composes them into one kcp-go compatible connection, sans-IO.

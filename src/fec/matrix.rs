@@ -11,6 +11,7 @@
 //! package: a `total × data` Vandermonde matrix (row `r`, column `c` holds
 //! `r^c`) multiplied by the inverse of its top square, so that the top
 //! `data` rows are the identity and the rest produce parity.
+#![forbid(unsafe_code)]
 
 use reed_solomon_erasure::galois_8::{div, exp, mul};
 
