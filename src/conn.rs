@@ -108,9 +108,27 @@ impl Outbox {
         self.ends.is_empty()
     }
 
-    fn clear(&mut self) {
+    /// Datagram `i` (in sending order), if there are that many.
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        Some(&self.bytes[start..end])
+    }
+
+    /// Forgets the datagrams, keeping the memory for reuse.
+    pub fn clear(&mut self) {
         self.bytes.clear();
         self.ends.clear();
+    }
+
+    /// Forgets the datagrams and gives memory back beyond `keep_bytes` of
+    /// capacity (after a burst, so an idle owner stays small).
+    pub fn clear_and_trim(&mut self, keep_bytes: usize) {
+        self.clear();
+        if self.bytes.capacity() > keep_bytes {
+            self.bytes = Vec::new();
+            self.ends = Vec::new();
+        }
     }
 }
 
@@ -293,6 +311,17 @@ impl Conn {
     /// `dead_link` times (20 by default) without an acknowledgement.
     pub fn is_dead(&self) -> bool {
         self.kcp.is_dead()
+    }
+
+    /// Sets the clock without flushing (the time the next flush stamps its
+    /// segments with, and RTT samples are measured against).
+    pub fn set_clock(&mut self, now_ms: u32) {
+        self.kcp.set_current(now_ms);
+    }
+
+    /// Nothing to send, acknowledge or probe (see [`Kcp::is_idle`]).
+    pub fn is_idle(&self) -> bool {
+        self.kcp.is_idle()
     }
 
     /// Takes one received datagram. `now_ms` is the caller's clock (the same

@@ -7,11 +7,14 @@
 //! * [`crypt`] is kcp-go's datagram encryption (nonce + CRC-32 + AES-CFB).
 //! * [`fec`] is kcp-go's forward error correction (Reed-Solomon parity datagrams).
 //! * [`conn`] composes them into one kcp-go compatible connection, sans-IO.
+//! * [`endpoint`] is a sans-IO multi-session endpoint (kcp-go's listener
+//!   demultiplexing, timers, events) over many connections.
 //! * [`error`] is the library's one error type and its C codes.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod conn;
 pub mod crypt;
+pub mod endpoint;
 pub mod error;
 pub mod fec;
 pub mod ffi;

@@ -507,6 +507,12 @@ impl<A: Allocator + Clone> Kcp<A> {
         self.v.mss
     }
     /// Segments waiting to be sent or acknowledged (ikcp_waitsnd).
+    /// The send window, in segments.
+    pub fn snd_wnd(&self) -> u32 {
+        self.v.snd_wnd
+    }
+
+    /// Segments queued or in flight, not yet acknowledged.
     pub fn wait_snd(&self) -> u32 {
         self.nsnd_buf.wrapping_add(self.snd_queue.len() as u32)
     }
@@ -632,6 +638,13 @@ impl<A: Allocator + Clone> Kcp<A> {
         let v = &mut self.v;
         v.current = current;
         clock_step(current, &mut v.updated, &mut v.ts_flush, v.interval)
+    }
+
+    /// Nothing to send, acknowledge or probe, and the peer's window open:
+    /// updates would produce nothing until the next input or send, so a
+    /// scheduler may leave the connection asleep until then.
+    pub fn is_idle(&self) -> bool {
+        self.is_quiet() && self.v.probe == 0 && self.v.rmt_wnd != 0
     }
 
     /// When to call [`Kcp::update`] next (absolute ms), at most one interval

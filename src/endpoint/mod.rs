@@ -1,0 +1,752 @@
+//! A sans-IO multi-session endpoint: kcp-go's `Listener` (and a dialer's
+//! one session) without sockets, clocks or threads.
+//!
+//! Datagrams go in with their source address and the caller's clock
+//! ([`Endpoint::handle`]); datagrams come out with their destinations
+//! ([`Endpoint::transmits`]), with the next deadline
+//! ([`Endpoint::poll_timeout`], to be honoured by
+//! [`Endpoint::handle_timeout`]) and with events ([`Endpoint::poll_event`]).
+//! The socket layer (`crate::session`) drives it over real UDP; the tests
+//! drive it on a virtual clock.
+//!
+//! What it shares between sessions: the settings and one expanded cipher
+//! (the key schedule runs once per endpoint, never per datagram or per
+//! session; the cipher is immutable and every datagram's state its own).
+//!
+//! kcp-go's demultiplexing rules hold: sessions are keyed by the peer's
+//! address; an unknown address opens a session with the conv of its first
+//! datagram that decrypts, passes the CRC and carries a valid KCP header
+//! (FEC parity from an unknown address is dropped); a known address sending
+//! a new conv with sn 0 replaces its session; a dialer accepts datagrams
+//! only from the address it dialed. Beyond kcp-go: an accept backlog and a
+//! session limit (overflow dropped and counted), an idle timeout, dead links
+//! reported as a close reason, a bounded send queue with a writable event,
+//! and `close` that keeps sending what was queued before it frees.
+#![forbid(unsafe_code)]
+
+mod timers;
+mod types;
+
+pub use types::{
+    CloseReason, EndpointConfig, EndpointStats, Event, SessionId, Transmits, DEFAULT_BACKLOG, DEFAULT_MAX_SESSIONS,
+    DRAIN_LIMIT_MS,
+};
+
+use crate::conn::{Conn, ConnStats};
+use crate::crypt::PacketCrypt;
+use crate::error::Error;
+use crate::fec::{FecInput, KCPGO_MTU_LIMIT};
+use crate::kcp::OVERHEAD;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use timers::{Clock, Timers};
+
+/// A session's life: open; closed by an event but still owned by the
+/// application; or closed by the application and still sending what it had
+/// queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Open,
+    Closed(CloseReason),
+    Draining { until: u64 },
+}
+
+struct Session {
+    conn: Conn,
+    addr: SocketAddr,
+    conv: u32,
+    state: State,
+    /// Extended time of the last datagram received.
+    last_recv: u64,
+    /// Handed to the application (by an Accept event or `accept`).
+    handed_out: bool,
+    /// A Readable event is outstanding (cleared when `recv` finds nothing).
+    readable_signalled: bool,
+    /// `send` refused for lack of room: a Writable event is owed.
+    want_writable: bool,
+    /// Received datagrams since the last flush (flush-on-input).
+    dirty: bool,
+}
+
+/// Listener or dialer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Listener,
+    Dialer { remote: SocketAddr },
+}
+
+/// The sans-IO endpoint; see the module documentation.
+pub struct Endpoint {
+    config: EndpointConfig,
+    role: Role,
+    crypt: Option<Arc<PacketCrypt>>,
+    slots: Vec<Option<Session>>,
+    generations: Vec<u32>,
+    free: Vec<u32>,
+    live: usize,
+    by_addr: HashMap<SocketAddr, u32>,
+    accept_queue: VecDeque<SessionId>,
+    events: VecDeque<Event>,
+    timers: Timers,
+    clock: Clock,
+    now_ms: u32,
+    dirty: Vec<u32>,
+    tx: Transmits,
+    stats: EndpointStats,
+}
+
+impl Endpoint {
+    /// A listener: sessions open when new peers send.
+    pub fn listener(config: EndpointConfig) -> Result<Endpoint, Error> {
+        Endpoint::new(config, Role::Listener)
+    }
+
+    /// A dialer to `remote` with a random conv (as kcp-go's clients): one
+    /// session, opened now; datagrams from other addresses are dropped.
+    pub fn dialer(config: EndpointConfig, remote: SocketAddr, now_ms: u32) -> Result<(Endpoint, SessionId), Error> {
+        let mut conv = [0u8; 4];
+        getrandom::getrandom(&mut conv).map_err(|_| Error::Random)?;
+        Endpoint::dialer_with_conv(config, remote, u32::from_le_bytes(conv), now_ms)
+    }
+
+    /// [`Endpoint::dialer`] with a chosen conv (tests, or peers that agree
+    /// on one).
+    pub fn dialer_with_conv(
+        config: EndpointConfig,
+        remote: SocketAddr,
+        conv: u32,
+        now_ms: u32,
+    ) -> Result<(Endpoint, SessionId), Error> {
+        let mut ep = Endpoint::new(config, Role::Dialer { remote })?;
+        ep.tick(now_ms);
+        let id = ep.open(remote, conv).ok_or(Error::Internal)?;
+        ep.stats.active_opens += 1;
+        ep.session_mut(id)?.handed_out = true;
+        Ok((ep, id))
+    }
+
+    fn new(config: EndpointConfig, role: Role) -> Result<Endpoint, Error> {
+        config.conn.validate()?;
+        if config.backlog == 0 || config.max_sessions == 0 || config.max_sessions > u32::MAX as usize / 2 {
+            return Err(Error::Invalid);
+        }
+        let crypt = match &config.conn.crypt {
+            Some((method, key)) => Some(Arc::new(PacketCrypt::new(*method, key)?)),
+            None => None,
+        };
+        Ok(Endpoint {
+            config,
+            role,
+            crypt,
+            slots: Vec::new(),
+            generations: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            by_addr: HashMap::new(),
+            accept_queue: VecDeque::new(),
+            events: VecDeque::new(),
+            timers: Timers::default(),
+            clock: Clock::default(),
+            now_ms: 0,
+            dirty: Vec::new(),
+            tx: Transmits::default(),
+            stats: EndpointStats::default(),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> EndpointStats {
+        self.stats
+    }
+
+    /// Sessions holding memory now (open, closed but owned, draining).
+    pub fn sessions_alive(&self) -> usize {
+        self.live
+    }
+
+    fn tick(&mut self, now_ms: u32) -> u64 {
+        self.now_ms = now_ms;
+        self.clock.advance(now_ms)
+    }
+
+    // ----- datagrams in -----
+
+    /// Takes one received datagram from `from` at the caller's time
+    /// `now_ms`. The datagram is decrypted in place. Rejected datagrams are
+    /// counted ([`Endpoint::stats`]) and change nothing else.
+    pub fn handle(&mut self, now_ms: u32, from: SocketAddr, datagram: &mut [u8]) {
+        let t = self.tick(now_ms);
+        self.stats.in_pkts += 1;
+        self.stats.in_bytes += datagram.len() as u64;
+        if datagram.len() > KCPGO_MTU_LIMIT {
+            self.stats.in_errs += 1;
+            return;
+        }
+        let payload: &[u8] = match &self.crypt {
+            Some(c) => match c.open(datagram) {
+                Ok(p) => p,
+                Err(e) => return self.count(e.into()),
+            },
+            None => datagram,
+        };
+        let first = first_segment(self.config.conn.fec.is_some(), payload);
+        let slot = match (self.by_addr.get(&from).copied(), first) {
+            (Some(slot), Ok((conv, sn))) if self.session_at(slot).conv != conv => {
+                if sn != 0 {
+                    return self.count(Error::Kcp);
+                }
+                // kcp-go: the peer restarted with a new conversation.
+                self.stats.replaced += 1;
+                self.end(slot, CloseReason::Replaced);
+                match self.open_for(from, conv) {
+                    Some(slot) => slot,
+                    None => return,
+                }
+            }
+            (Some(slot), _) => slot,
+            (None, Ok((conv, _))) => match self.open_for(from, conv) {
+                Some(slot) => slot,
+                None => return,
+            },
+            (None, Err(Error::Again)) => {
+                self.stats.dropped_unknown += 1;
+                return;
+            }
+            (None, Err(e)) => return self.count(e),
+        };
+        let s = self.slots[slot as usize].as_mut().expect("mapped slots are live");
+        s.last_recv = t;
+        let result = s.conn.input_opened(payload, now_ms);
+        if !s.dirty {
+            s.dirty = true;
+            self.dirty.push(slot);
+        }
+        if let Err(e) = result {
+            self.count(e);
+        }
+        self.after_activity(slot);
+    }
+
+    fn count(&mut self, e: Error) {
+        match e {
+            Error::Checksum => self.stats.in_csum_errors += 1,
+            Error::Kcp => self.stats.kcp_in_errors += 1,
+            _ => self.stats.in_errs += 1,
+        }
+    }
+
+    /// Opens a session for a datagram from an unknown address, within the
+    /// limits (else dropped and counted).
+    fn open_for(&mut self, from: SocketAddr, conv: u32) -> Option<u32> {
+        if matches!(self.role, Role::Dialer { .. }) {
+            self.stats.dropped_unknown += 1;
+            return None;
+        }
+        if self.live >= self.config.max_sessions {
+            self.stats.dropped_limit += 1;
+            return None;
+        }
+        let waiting = self.accept_queue.iter().filter(|id| self.is_waiting(**id)).count();
+        if waiting >= self.config.backlog {
+            let queue = core::mem::take(&mut self.accept_queue);
+            self.accept_queue = queue.into_iter().filter(|id| self.is_waiting(*id)).collect();
+            self.stats.dropped_backlog += 1;
+            return None;
+        }
+        let id = self.open(from, conv)?;
+        self.stats.passive_opens += 1;
+        self.accept_queue.push_back(id);
+        self.events.push_back(Event::Accept(id));
+        Some(id.slot)
+    }
+
+    fn is_waiting(&self, id: SessionId) -> bool {
+        self.get(id).is_some_and(|s| !s.handed_out && s.state == State::Open)
+    }
+
+    /// Creates a session in a free slot.
+    fn open(&mut self, addr: SocketAddr, conv: u32) -> Option<SessionId> {
+        let mut conn = Conn::with_crypt(conv, &self.config.conn, self.crypt.clone()).ok()?;
+        // ikcp.c flushes nothing before its first update.
+        conn.update_into(self.now_ms, &mut self.tx.out);
+        self.tx.close_run(addr);
+        let session = Session {
+            conn,
+            addr,
+            conv,
+            state: State::Open,
+            last_recv: self.clock.now(),
+            handed_out: false,
+            readable_signalled: false,
+            want_writable: false,
+            dirty: false,
+        };
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(session);
+                slot
+            }
+            None => {
+                self.slots.push(Some(session));
+                self.generations.push(0);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.live += 1;
+        self.by_addr.insert(addr, slot);
+        self.stats.curr_estab += 1;
+        self.stats.max_conn = self.stats.max_conn.max(self.stats.curr_estab);
+        self.rearm(slot);
+        Some(SessionId {
+            slot,
+            generation: self.generations[slot as usize],
+        })
+    }
+
+    // ----- time -----
+
+    /// Runs what is due at `now_ms`: flushes sessions that received
+    /// datagrams (when `flush_on_input`), then every session whose timer
+    /// expired (KCP update, idle timeout, dead link, draining). Costs
+    /// O(due sessions), not O(sessions).
+    pub fn handle_timeout(&mut self, now_ms: u32) {
+        let t = self.tick(now_ms);
+        for slot in core::mem::take(&mut self.dirty) {
+            let Some(s) = self.slots[slot as usize].as_mut() else {
+                continue;
+            };
+            s.dirty = false;
+            if self.config.flush_on_input && !matches!(s.state, State::Closed(_)) {
+                s.conn.flush_into(&mut self.tx.out);
+                self.tx.close_run(s.addr);
+            }
+            self.rearm(slot);
+        }
+        while let Some(slot) = self.timers.pop_due(t) {
+            self.service(slot, t);
+        }
+    }
+
+    /// The caller's clock value at which [`Endpoint::handle_timeout`] is due
+    /// next; `None` when nothing is scheduled.
+    pub fn poll_timeout(&mut self) -> Option<u32> {
+        if !self.dirty.is_empty() {
+            return Some(self.now_ms);
+        }
+        let next = self.timers.next()?;
+        Some(self.clock.wrap(next.max(self.clock.now())))
+    }
+
+    /// One session's timer expired.
+    fn service(&mut self, slot: u32, t: u64) {
+        let idle = self.config.idle_timeout_ms as u64;
+        let Some(s) = self.slots[slot as usize].as_mut() else {
+            return;
+        };
+        match s.state {
+            State::Closed(_) => return,
+            State::Open if idle > 0 && t >= s.last_recv + idle => {
+                self.stats.closed_idle += 1;
+                return self.end(slot, CloseReason::Idle);
+            }
+            _ => {}
+        }
+        let flushed = s.conn.update_into(self.now_ms, &mut self.tx.out);
+        if !flushed && s.conn.check(self.now_ms) == self.now_ms {
+            // ikcp_check says a retransmission is due while ikcp_update
+            // waits for its interval (it would spin): flush now, as
+            // kcp-go's scheduler does.
+            s.conn.flush_into(&mut self.tx.out);
+        }
+        self.tx.close_run(s.addr);
+        match s.state {
+            State::Open if s.conn.is_dead() => {
+                self.stats.closed_dead_link += 1;
+                self.end(slot, CloseReason::DeadLink);
+            }
+            State::Draining { until } if s.conn.wait_snd() == 0 || s.conn.is_dead() || t >= until => {
+                self.free_slot(slot);
+            }
+            _ => self.after_activity(slot),
+        }
+    }
+
+    /// Arms a session's timer: KCP's next update, or (when KCP is idle) the
+    /// idle timeout or nothing; a draining session's limit.
+    fn rearm(&mut self, slot: u32) {
+        let Some(s) = self.slots[slot as usize].as_ref() else {
+            return;
+        };
+        let idle = self.config.idle_timeout_ms as u64;
+        let kcp = if s.conn.is_idle() {
+            u64::MAX
+        } else {
+            self.clock.extend(s.conn.check(self.now_ms))
+        };
+        let deadline = match s.state {
+            State::Open if idle > 0 => kcp.min(s.last_recv + idle),
+            State::Open => kcp,
+            State::Draining { until } => kcp.min(until),
+            State::Closed(_) => u64::MAX,
+        };
+        if deadline != u64::MAX {
+            // Never due again within the same tick: handle_timeout ends.
+            self.timers.arm(slot, deadline.max(self.clock.now() + 1));
+        }
+    }
+
+    /// After input, send, recv or an update: owed events, and the timer.
+    fn after_activity(&mut self, slot: u32) {
+        let s = self.slots[slot as usize].as_mut().expect("live slot");
+        if s.state == State::Open {
+            let id = SessionId {
+                slot,
+                generation: self.generations[slot as usize],
+            };
+            if !s.readable_signalled && s.conn.peek_size().is_some() {
+                s.readable_signalled = true;
+                self.events.push_back(Event::Readable(id));
+            }
+            if s.want_writable && s.conn.wait_snd() < send_limit(&s.conn) {
+                s.want_writable = false;
+                self.events.push_back(Event::Writable(id));
+            }
+        }
+        self.rearm(slot);
+    }
+
+    /// Closes an open session for `reason` (an event, when the application
+    /// holds it; freed at once otherwise).
+    fn end(&mut self, slot: u32, reason: CloseReason) {
+        let s = self.slots[slot as usize].as_mut().expect("live slot");
+        if self.by_addr.get(&s.addr) == Some(&slot) {
+            self.by_addr.remove(&s.addr);
+        }
+        self.timers.disarm(slot);
+        match s.state {
+            State::Open => {
+                self.stats.curr_estab -= 1;
+                if s.handed_out {
+                    s.state = State::Closed(reason);
+                    let generation = self.generations[slot as usize];
+                    self.events
+                        .push_back(Event::Closed(SessionId { slot, generation }, reason));
+                } else {
+                    self.free_slot(slot);
+                }
+            }
+            State::Draining { .. } => self.free_slot(slot),
+            State::Closed(_) => {}
+        }
+    }
+
+    fn free_slot(&mut self, slot: u32) {
+        let s = self.slots[slot as usize].take().expect("live slot");
+        if self.by_addr.get(&s.addr) == Some(&slot) {
+            self.by_addr.remove(&s.addr);
+        }
+        if s.state == State::Open {
+            self.stats.curr_estab -= 1;
+        }
+        self.timers.disarm(slot);
+        self.generations[slot as usize] = self.generations[slot as usize].wrapping_add(1);
+        self.free.push(slot);
+        self.live -= 1;
+    }
+
+    // ----- datagrams out, events -----
+
+    /// The datagrams to send, with their destinations, in order. The socket
+    /// layer sends them, then calls [`Endpoint::clear_transmits`].
+    pub fn transmits(&self) -> &Transmits {
+        &self.tx
+    }
+
+    /// Forgets the transmits (sent or given up).
+    pub fn clear_transmits(&mut self) {
+        self.tx.clear();
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        while let Some(ev) = self.events.pop_front() {
+            let id = match ev {
+                Event::Accept(id) | Event::Readable(id) | Event::Writable(id) | Event::Closed(id, _) => id,
+            };
+            let Some(s) = self.get_mut(id) else { continue };
+            match ev {
+                Event::Accept(_) if s.handed_out || s.state != State::Open => continue,
+                Event::Accept(_) => s.handed_out = true,
+                Event::Readable(_) if !s.handed_out => {
+                    // Re-signalled when the application takes it.
+                    s.readable_signalled = false;
+                    continue;
+                }
+                _ if !s.handed_out || matches!(s.state, State::Draining { .. }) => continue,
+                _ => {}
+            }
+            return Some(ev);
+        }
+        None
+    }
+
+    /// The next new session not yet handed out (by an Accept event or an
+    /// earlier call), if any.
+    pub fn accept(&mut self) -> Option<SessionId> {
+        while let Some(id) = self.accept_queue.pop_front() {
+            let Some(s) = self.get_mut(id) else { continue };
+            if s.handed_out || s.state != State::Open {
+                continue;
+            }
+            s.handed_out = true;
+            if s.conn.peek_size().is_some() {
+                s.readable_signalled = true;
+                self.events.push_back(Event::Readable(id));
+            }
+            return Some(id);
+        }
+        None
+    }
+
+    // ----- one session -----
+
+    fn get(&self, id: SessionId) -> Option<&Session> {
+        let s = self.slots.get(id.slot as usize)?.as_ref()?;
+        (self.generations[id.slot as usize] == id.generation).then_some(s)
+    }
+
+    fn get_mut(&mut self, id: SessionId) -> Option<&mut Session> {
+        let s = self.slots.get_mut(id.slot as usize)?.as_mut()?;
+        (self.generations[id.slot as usize] == id.generation).then_some(s)
+    }
+
+    fn session_at(&self, slot: u32) -> &Session {
+        self.slots[slot as usize].as_ref().expect("live slot")
+    }
+
+    /// The slot of session `id`, unless freed or closed by the application.
+    fn owned_slot(&self, id: SessionId) -> Result<usize, Error> {
+        match self.get(id) {
+            Some(s) if !matches!(s.state, State::Draining { .. }) => Ok(id.slot as usize),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// The session, unless freed or closed by the application.
+    fn session_mut(&mut self, id: SessionId) -> Result<&mut Session, Error> {
+        let slot = self.owned_slot(id)?;
+        Ok(self.slots[slot].as_mut().expect("live slot"))
+    }
+
+    /// Queues `data` on session `id` at the caller's time `now_ms`, and
+    /// (with `flush_on_send`) hands it to the wire at once as far as the
+    /// window allows. Returns the bytes queued: in stream mode as many as
+    /// the send queue has room for; in message mode the whole message. The
+    /// send queue holds at most [`send_limit`] segments (twice the send
+    /// window): [`Error::Again`] when it is full, and an
+    /// [`Event::Writable`] follows once there is room. An empty `data`
+    /// queues nothing. [`Error::Closed`] after the session closed,
+    /// [`Error::TooLarge`] for a message over 127 segments.
+    pub fn send(&mut self, id: SessionId, data: &[u8], now_ms: u32) -> Result<usize, Error> {
+        self.tick(now_ms);
+        let flush = self.config.flush_on_send;
+        let slot = self.owned_slot(id)?;
+        let s = self.slots[slot].as_mut().expect("live slot");
+        if s.state != State::Open {
+            return Err(Error::Closed);
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let (waiting, limit) = (s.conn.wait_snd(), send_limit(&s.conn));
+        if waiting >= limit {
+            s.want_writable = true;
+            return Err(Error::Again);
+        }
+        let n = if s.conn.kcp().mss() > 0 && self.config.conn.stream {
+            data.len().min((limit - waiting) * s.conn.kcp().mss() as usize)
+        } else {
+            data.len()
+        };
+        s.conn.send(&data[..n])?;
+        s.conn.set_clock(now_ms);
+        if flush {
+            s.conn.flush_into(&mut self.tx.out);
+            self.tx.close_run(s.addr);
+        }
+        self.after_activity(id.slot);
+        Ok(n)
+    }
+
+    /// Receives from session `id`: see [`Conn::recv`] (stream mode fills
+    /// any buffer; message mode one whole message). [`Error::Again`] when
+    /// nothing is waiting; after a close event, what was received before it
+    /// can still be read, then [`Error::Closed`].
+    pub fn recv(&mut self, id: SessionId, buf: &mut [u8]) -> Result<usize, Error> {
+        let s = self.session_mut(id)?;
+        match s.conn.recv(buf) {
+            Ok(n) => {
+                if s.state == State::Open {
+                    // Reading may reopen the receive window: KCP then owes
+                    // the peer a window update.
+                    self.after_activity(id.slot);
+                }
+                Ok(n)
+            }
+            Err(Error::Again) if s.state != State::Open => Err(Error::Closed),
+            Err(Error::Again) => {
+                s.readable_signalled = false;
+                Err(Error::Again)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Size of the next message (stream mode: bytes ready), if any.
+    pub fn peek_size(&self, id: SessionId) -> Result<Option<usize>, Error> {
+        match self.get(id) {
+            Some(s) if !matches!(s.state, State::Draining { .. }) => Ok(s.conn.peek_size()),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// Sends what session `id` has queued now, without waiting for its
+    /// next update.
+    pub fn flush(&mut self, id: SessionId, now_ms: u32) -> Result<(), Error> {
+        self.tick(now_ms);
+        let slot = self.owned_slot(id)?;
+        let s = self.slots[slot].as_mut().expect("live slot");
+        if s.state == State::Open {
+            s.conn.set_clock(now_ms);
+            s.conn.flush_into(&mut self.tx.out);
+            self.tx.close_run(s.addr);
+            self.after_activity(id.slot);
+        }
+        Ok(())
+    }
+
+    /// The application is done with session `id`: an open session keeps
+    /// sending what it had queued until the peer acknowledged it (or the
+    /// link died, or the idle timeout — [`DRAIN_LIMIT_MS`] without one —
+    /// passed), then is freed; a closed one is freed now. The id is invalid
+    /// afterwards.
+    pub fn close(&mut self, id: SessionId, now_ms: u32) -> Result<(), Error> {
+        let t = self.tick(now_ms);
+        let limit = match self.config.idle_timeout_ms {
+            0 => DRAIN_LIMIT_MS,
+            ms => ms as u64,
+        };
+        let slot = self.owned_slot(id)?;
+        let s = self.slots[slot].as_mut().expect("live slot");
+        match s.state {
+            State::Open if s.conn.wait_snd() > 0 => {
+                s.conn.set_clock(now_ms);
+                s.conn.flush_into(&mut self.tx.out);
+                self.tx.close_run(s.addr);
+                s.state = State::Draining { until: t + limit };
+                self.stats.curr_estab -= 1;
+                self.rearm(id.slot);
+            }
+            _ => self.free_slot(id.slot),
+        }
+        Ok(())
+    }
+
+    /// Closes every session as the endpoint goes away: each open one
+    /// flushes once (as kcp-go's close does), all are freed.
+    pub fn close_all(&mut self, now_ms: u32) {
+        self.tick(now_ms);
+        for slot in 0..self.slots.len() as u32 {
+            let Some(s) = self.slots[slot as usize].as_mut() else {
+                continue;
+            };
+            if matches!(s.state, State::Open | State::Draining { .. }) {
+                s.conn.set_clock(now_ms);
+                s.conn.flush_into(&mut self.tx.out);
+                self.tx.close_run(s.addr);
+            }
+            self.free_slot(slot);
+        }
+        self.accept_queue.clear();
+        self.events.clear();
+    }
+
+    /// Counters of session `id`.
+    pub fn session_stats(&self, id: SessionId) -> Result<ConnStats, Error> {
+        self.get(id).map(|s| s.conn.stats()).ok_or(Error::Closed)
+    }
+
+    /// The peer's address of session `id`.
+    pub fn remote_addr(&self, id: SessionId) -> Result<SocketAddr, Error> {
+        self.get(id).map(|s| s.addr).ok_or(Error::Closed)
+    }
+
+    /// The conversation id of session `id`.
+    pub fn conv(&self, id: SessionId) -> Result<u32, Error> {
+        self.get(id).map(|s| s.conv).ok_or(Error::Closed)
+    }
+
+    /// The session's RTT estimate (ms) and retransmission timeout (ms).
+    pub fn rtt(&self, id: SessionId) -> Result<(i32, i32), Error> {
+        self.get(id)
+            .map(|s| (s.conn.kcp().srtt(), s.conn.kcp().rto()))
+            .ok_or(Error::Closed)
+    }
+
+    /// Why session `id` closed, `None` while it is open.
+    pub fn close_reason(&self, id: SessionId) -> Result<Option<CloseReason>, Error> {
+        match self.get(id).map(|s| s.state) {
+            Some(State::Open) => Ok(None),
+            Some(State::Closed(r)) => Ok(Some(r)),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// Segments queued or in flight on session `id`.
+    pub fn wait_snd(&self, id: SessionId) -> Result<usize, Error> {
+        self.get(id).map(|s| s.conn.wait_snd()).ok_or(Error::Closed)
+    }
+
+    /// Timer entries held (stale ones included): at most about two per
+    /// session. For tests of the scheduler's bounds.
+    pub fn timer_entries(&self) -> usize {
+        self.timers.len()
+    }
+}
+
+/// Segments a session's send queue may hold (queued and in flight) before
+/// `send` refuses with [`Error::Again`]: twice the send window.
+pub fn send_limit(conn: &Conn) -> usize {
+    2 * conn.kcp().snd_wnd() as usize
+}
+
+/// The conv and sn of the first KCP segment of an opened datagram, if it
+/// carries a plausible one (a full header with a known command and a length
+/// that fits). [`Error::Again`] for FEC parity and out-of-band datagrams.
+fn first_segment(fec: bool, payload: &[u8]) -> Result<(u32, u32), Error> {
+    let kcp = match fec.then(|| crate::fec::classify(payload)) {
+        Some(FecInput::Data(segments)) => segments,
+        Some(FecInput::Parity | FecInput::Ignored) => return Err(Error::Again),
+        Some(FecInput::Malformed) => return Err(Error::Short),
+        Some(FecInput::NotFec) | None => payload,
+    };
+    let word = |at: usize| u32::from_le_bytes([kcp[at], kcp[at + 1], kcp[at + 2], kcp[at + 3]]);
+    if kcp.len() < OVERHEAD as usize {
+        return Err(Error::Short);
+    }
+    let (cmd, len) = (kcp[4], word(20) as usize);
+    use crate::kcp::consts::{CMD_PUSH, CMD_WINS};
+    if !(CMD_PUSH..=CMD_WINS).contains(&cmd) || len > kcp.len() - OVERHEAD as usize {
+        return Err(Error::Kcp);
+    }
+    Ok((word(0), word(12)))
+}
+
+#[cfg(test)]
+mod tests;

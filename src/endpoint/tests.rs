@@ -1,0 +1,531 @@
+//! Endpoints on a virtual clock and a simulated network (tests/support/sim.rs).
+
+use super::*;
+use crate::conn::ConnConfig;
+use std::collections::HashMap;
+
+#[path = "../../tests/support/sim.rs"]
+mod sim;
+use sim::{LinkConfig, Rng, SimNet};
+
+/// The virtual clock starts close to the u32 wrap, so every test crosses it.
+const T0: u32 = u32::MAX - 3_000;
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn config(fec: bool, crypt: bool) -> EndpointConfig {
+    let mut conn = ConnConfig::default();
+    conn.set_nodelay(1, 10, 2, 1);
+    conn.set_window(256, 256).unwrap();
+    conn.set_stream(true);
+    if fec {
+        conn.set_fec(10, 3).unwrap();
+    }
+    if crypt {
+        conn.set_crypt(Some("aes-128"), &[0x42; 16]).unwrap();
+    }
+    EndpointConfig {
+        conn,
+        ..EndpointConfig::default()
+    }
+}
+
+/// Endpoints at addresses, on one simulated network.
+struct World {
+    net: SimNet,
+    t: u64,
+    nodes: Vec<(SocketAddr, Endpoint)>,
+}
+
+impl World {
+    fn new(seed: u64, link: LinkConfig) -> World {
+        World {
+            net: SimNet::new(seed, link),
+            t: 0,
+            nodes: Vec::new(),
+        }
+    }
+
+    fn now(&self) -> u32 {
+        T0.wrapping_add(self.t as u32)
+    }
+
+    fn add(&mut self, at: SocketAddr, ep: Endpoint) -> usize {
+        self.nodes.push((at, ep));
+        self.nodes.len() - 1
+    }
+
+    fn ep(&mut self, i: usize) -> &mut Endpoint {
+        &mut self.nodes[i].1
+    }
+
+    /// Moves every endpoint's transmits onto the network.
+    fn collect(&mut self) {
+        for (at, ep) in &mut self.nodes {
+            for (to, d) in ep.transmits().iter() {
+                self.net.send(self.t, *at, to, d);
+            }
+            ep.clear_transmits();
+        }
+    }
+
+    /// Advances to the next timer or arrival (at most `max_ms`), delivers
+    /// and runs timers.
+    fn step(&mut self, max_ms: u64) {
+        self.collect();
+        let now = self.now();
+        let mut next = self.t + max_ms;
+        for (_, ep) in &mut self.nodes {
+            if let Some(d) = ep.poll_timeout() {
+                next = next.min(self.t + (d.wrapping_sub(now) as i32).max(0) as u64);
+            }
+        }
+        if let Some(a) = self.net.next_arrival() {
+            next = next.min(a);
+        }
+        self.t = next.max(self.t);
+        let now = self.now();
+        for mut d in self.net.arrivals(self.t) {
+            if let Some((_, ep)) = self.nodes.iter_mut().find(|(a, _)| *a == d.to) {
+                ep.handle(now, d.from, &mut d.bytes);
+            }
+        }
+        for (_, ep) in &mut self.nodes {
+            ep.handle_timeout(now);
+        }
+        self.collect();
+    }
+}
+
+/// A listener echoing every session's bytes, several dialers each sending
+/// seeded data and checking the echo, over a lossy, duplicating,
+/// reordering network.
+fn echo_run(seed: u64, link: LinkConfig, clients: usize, bytes: usize, fec: bool, crypt: bool) -> World {
+    let mut w = World::new(seed, link);
+    let server = w.add(addr(1000), Endpoint::listener(config(fec, crypt)).unwrap());
+    let mut rng = Rng::new(seed);
+    let mut dialers = Vec::new();
+    for c in 0..clients {
+        let (ep, id) = Endpoint::dialer(config(fec, crypt), addr(1000), w.now()).unwrap();
+        let node = w.add(addr(2000 + c as u16), ep);
+        dialers.push((node, id, rng.bytes(bytes), 0usize, Vec::new()));
+    }
+    let mut buf = vec![0u8; 3000];
+    let mut accepted = 0;
+    for _ in 0..200_000 {
+        let now = w.now();
+        for (node, id, data, sent, _) in &mut dialers {
+            while *sent < data.len() {
+                match w.nodes[*node]
+                    .1
+                    .send(*id, &data[*sent..(*sent + 5000).min(data.len())], now)
+                {
+                    Ok(n) => *sent += n,
+                    Err(Error::Again) => break,
+                    Err(e) => panic!("seed {seed}: send {e:?}"),
+                }
+            }
+        }
+        while let Some(ev) = w.ep(server).poll_event() {
+            match ev {
+                Event::Accept(_) => accepted += 1,
+                Event::Readable(id) | Event::Writable(id) => {
+                    // Echo what fits; the rest waits for the next Writable.
+                    while w.ep(server).wait_snd(id).unwrap() < 400 {
+                        let Ok(n) = w.ep(server).recv(id, &mut buf) else { break };
+                        assert_eq!(w.ep(server).send(id, &buf[..n], now), Ok(n), "seed {seed}");
+                    }
+                }
+                Event::Closed(id, r) => panic!("seed {seed}: {id:?} closed: {r:?}"),
+            }
+        }
+        let mut done = true;
+        for (node, id, data, _, got) in &mut dialers {
+            while let Ok(n) = w.nodes[*node].1.recv(*id, &mut buf[..1234]) {
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert!(data.starts_with(got), "seed {seed}: echo corrupted");
+            done &= got.len() == data.len();
+        }
+        if done {
+            assert_eq!(accepted, clients, "seed {seed}: one Accept per client");
+            return w;
+        }
+        w.step(10);
+    }
+    let progress: Vec<usize> = dialers.iter().map(|d| d.4.len()).collect();
+    panic!("seed {seed}: echo stalled at {progress:?} of {bytes}");
+}
+
+#[test]
+fn listener_echoes_many_dialers_through_loss_duplication_and_reordering() {
+    let link = LinkConfig {
+        delay_ms: 15,
+        jitter_ms: 10,
+        loss: 0.10,
+        duplicate: 0.01,
+    };
+    let w = echo_run(1, link, 4, 128 * 1024, true, true);
+    let s = w.nodes[0].1.stats();
+    assert_eq!(s.passive_opens, 4);
+    assert_eq!(s.in_csum_errors + s.kcp_in_errors + s.in_errs, 0, "{s:?}");
+    assert!(w.net.dropped > 100 && w.net.duplicated > 0);
+}
+
+#[test]
+fn plain_and_fec_only_endpoints_echo_too() {
+    for (seed, fec, crypt) in [(2, false, false), (3, true, false), (4, false, true)] {
+        let link = LinkConfig {
+            loss: 0.05,
+            ..LinkConfig::default()
+        };
+        echo_run(seed, link, 2, 32 * 1024, fec, crypt);
+    }
+}
+
+/// Accept hands each session out once, by event or by `accept`.
+#[test]
+fn sessions_are_handed_out_once() {
+    let mut w = World::new(5, LinkConfig::default());
+    let server = w.add(addr(1), Endpoint::listener(config(false, true)).unwrap());
+    let mut ids = Vec::new();
+    for c in 0..3u16 {
+        let (mut ep, id) = Endpoint::dialer(config(false, true), addr(1), w.now()).unwrap();
+        ep.send(id, b"hi", w.now()).unwrap();
+        w.add(addr(100 + c), ep);
+        ids.push(id);
+    }
+    for _ in 0..10 {
+        w.step(10);
+    }
+    let first = w.ep(server).accept().expect("a session");
+    let mut from_events = Vec::new();
+    while let Some(ev) = w.ep(server).poll_event() {
+        if let Event::Accept(id) = ev {
+            from_events.push(id);
+        }
+    }
+    assert_eq!(from_events.len(), 2, "the accepted one is not announced again");
+    assert!(!from_events.contains(&first));
+    assert_eq!(w.ep(server).accept(), None);
+    for id in from_events.iter().chain([&first]) {
+        let mut buf = [0u8; 8];
+        assert_eq!(w.ep(server).recv(*id, &mut buf), Ok(2));
+    }
+}
+
+/// kcp-go's rule: a known address sending a new conv with sn 0 replaces its
+/// session; a new conv with another sn is refused.
+#[test]
+fn a_restarted_peer_replaces_its_session() {
+    let mut w = World::new(6, LinkConfig::default());
+    let server = w.add(addr(1), Endpoint::listener(config(true, true)).unwrap());
+    let (mut old, old_id) = Endpoint::dialer_with_conv(config(true, true), addr(1), 7, w.now()).unwrap();
+    old.send(old_id, b"first life", w.now()).unwrap();
+    let client = w.add(addr(50), old);
+    for _ in 0..10 {
+        w.step(10);
+    }
+    let a = w.ep(server).accept().unwrap();
+    assert_eq!(w.ep(server).conv(a), Ok(7));
+    // Same address, new conversation.
+    let (mut new, new_id) = Endpoint::dialer_with_conv(config(true, true), addr(1), 8, w.now()).unwrap();
+    new.send(new_id, b"second life", w.now()).unwrap();
+    w.nodes[client].1 = new;
+    for _ in 0..10 {
+        w.step(10);
+    }
+    let mut events = Vec::new();
+    while let Some(ev) = w.ep(server).poll_event() {
+        events.push(ev);
+    }
+    assert!(events.contains(&Event::Closed(a, CloseReason::Replaced)), "{events:?}");
+    let b = w.ep(server).accept().or_else(|| {
+        events.iter().find_map(|e| match e {
+            Event::Accept(id) => Some(*id),
+            _ => None,
+        })
+    });
+    let b = b.expect("the new session");
+    assert_eq!(w.ep(server).conv(b), Ok(8));
+    let mut buf = [0u8; 32];
+    assert_eq!(w.ep(server).recv(b, &mut buf), Ok(11));
+    let now = w.now();
+    assert_eq!(w.ep(server).send(a, b"x", now), Err(Error::Closed));
+    assert_eq!(w.ep(server).stats().replaced, 1);
+
+    // A third conv from that address whose first segment has sn != 0 is
+    // refused: the first flush carries sn 0, the second sn 1.
+    let before = w.ep(server).stats().kcp_in_errors;
+    let mut stray = crate::conn::Conn::new(9, &config(true, true).conn).unwrap();
+    stray.send(b"a").unwrap();
+    stray.update(0);
+    stray.update(100);
+    stray.take_outbox();
+    stray.send(b"b").unwrap();
+    stray.flush();
+    let mut second = stray.take_outbox().get(0).unwrap().to_vec();
+    let now = w.now();
+    w.ep(server).handle(now, addr(50), &mut second);
+    assert_eq!(w.ep(server).conv(b), Ok(8), "not replaced");
+    assert_eq!(w.ep(server).stats().kcp_in_errors, before + 1);
+    assert_eq!(w.ep(server).stats().replaced, 1);
+}
+
+/// Garbage, wrong keys, truncations and parity from unknown addresses
+/// never create a session; each is counted.
+#[test]
+fn hostile_datagrams_from_unknown_addresses_open_nothing() {
+    let cfg = config(true, true);
+    let mut ep = Endpoint::listener(cfg.clone()).unwrap();
+    let mut rng = Rng::new(7);
+    let mut wrong = cfg.conn.clone();
+    wrong.set_crypt(Some("aes-128"), &[1; 16]).unwrap();
+    let mut forger = crate::conn::Conn::new(1, &wrong).unwrap();
+    let mut honest = crate::conn::Conn::new(1, &cfg.conn).unwrap();
+    for i in 0..20 {
+        forger.send(&[i; 100]).unwrap();
+        honest.send(&[i; 2000]).unwrap();
+    }
+    forger.update(0);
+    forger.update(100);
+    honest.update(0);
+    honest.update(100);
+    let (f, h) = (forger.take_outbox(), honest.take_outbox());
+    let mut expected_csum = 0;
+    for port in 0..2000u16 {
+        let mut d = match port % 4 {
+            0 => {
+                let n = rng.below(1600) as usize;
+                rng.bytes(n)
+            }
+            1 => f.get(port as usize % f.len()).unwrap().to_vec(),
+            2 => {
+                let d = h.get(port as usize % h.len()).unwrap();
+                d[..rng.below(d.len() as u64) as usize].to_vec()
+            }
+            _ => {
+                let mut d = h.get(port as usize % h.len()).unwrap().to_vec();
+                let i = rng.below(d.len() as u64) as usize;
+                d[i] ^= 1 << rng.below(8);
+                d
+            }
+        };
+        expected_csum += u64::from(port % 4 != 0 && d.len() >= 20);
+        ep.handle(port as u32, addr(10_000 + port), &mut d);
+    }
+    let s = ep.stats();
+    assert_eq!(ep.sessions_alive(), 0, "{s:?}");
+    assert_eq!(ep.poll_event(), None);
+    assert_eq!(s.in_csum_errors + s.in_errs, 2000, "every datagram counted: {s:?}");
+    assert!(s.in_csum_errors >= expected_csum - 10);
+    // Parity of an honest group from an unknown address: dropped, counted.
+    let parity: Vec<Vec<u8>> = h
+        .iter()
+        .filter(|d| {
+            let mut c = d.to_vec();
+            let p = PacketCrypt::new(crate::crypt::CryptMethod::Aes128, &[0x42; 16]).unwrap();
+            matches!(p.open(&mut c).map(|p| crate::fec::classify(p)), Ok(FecInput::Parity))
+        })
+        .map(<[u8]>::to_vec)
+        .collect();
+    assert!(!parity.is_empty());
+    for mut p in parity {
+        ep.handle(5000, addr(9), &mut p);
+    }
+    assert_eq!(ep.sessions_alive(), 0);
+    assert!(ep.stats().dropped_unknown > 0);
+}
+
+/// A flood of valid first datagrams from many addresses fills the backlog,
+/// then the session limit; the rest is dropped and counted, memory stays
+/// bounded, and an accepted session keeps working.
+#[test]
+fn backlog_and_session_limits_bound_a_flood() {
+    let mut cfg = config(false, true);
+    cfg.backlog = 16;
+    cfg.max_sessions = 40;
+    let mut ep = Endpoint::listener(cfg.clone()).unwrap();
+    let mut client = crate::conn::Conn::new(3, &cfg.conn).unwrap();
+    client.send(b"hello").unwrap();
+    client.update(0);
+    client.update(100);
+    let first = client.take_outbox().get(0).unwrap().to_vec();
+    for port in 0..100u16 {
+        ep.handle(0, addr(port), &mut first.clone());
+    }
+    assert_eq!(ep.sessions_alive(), 16);
+    assert_eq!(ep.stats().dropped_backlog, 84);
+    let mut taken = Vec::new();
+    while let Some(id) = ep.accept() {
+        taken.push(id);
+    }
+    assert_eq!(taken.len(), 16);
+    for port in 100..200u16 {
+        ep.handle(0, addr(port), &mut first.clone());
+        while let Some(id) = ep.accept() {
+            taken.push(id);
+        }
+    }
+    assert_eq!(ep.sessions_alive(), 40, "max_sessions");
+    assert_eq!(ep.stats().dropped_limit, 100 - 24);
+    let mut buf = [0u8; 16];
+    assert_eq!(ep.recv(taken[0], &mut buf), Ok(5));
+    assert_eq!(ep.recv(taken[39], &mut buf), Ok(5));
+}
+
+#[test]
+fn idle_sessions_close_with_a_reason_and_refuse_io() {
+    let mut cfg = config(false, false);
+    cfg.idle_timeout_ms = 1_000;
+    let mut w = World::new(8, LinkConfig::default());
+    let server = w.add(addr(1), Endpoint::listener(cfg.clone()).unwrap());
+    let (mut ep, id) = Endpoint::dialer(cfg, addr(1), w.now()).unwrap();
+    ep.send(id, b"ping", w.now()).unwrap();
+    let client = w.add(addr(2), ep);
+    let mut closed = HashMap::new();
+    for _ in 0..500 {
+        w.step(50);
+        for node in [server, client] {
+            while let Some(ev) = w.ep(node).poll_event() {
+                if let Event::Closed(id, r) = ev {
+                    closed.insert(node, (id, r));
+                }
+            }
+        }
+    }
+    assert_eq!(closed[&client], (id, CloseReason::Idle));
+    let (sid, r) = closed[&server];
+    assert_eq!(r, CloseReason::Idle);
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        w.ep(server).recv(sid, &mut buf),
+        Ok(4),
+        "data received before the close stays readable"
+    );
+    assert_eq!(w.ep(server).recv(sid, &mut buf), Err(Error::Closed));
+    let now = w.now();
+    assert_eq!(w.ep(client).send(id, b"x", now), Err(Error::Closed));
+    assert_eq!(w.ep(client).close_reason(id), Ok(Some(CloseReason::Idle)));
+    assert_eq!(w.ep(server).stats().closed_idle, 1);
+    w.ep(client).close(id, 0).unwrap();
+    assert_eq!(w.ep(client).sessions_alive(), 0);
+    assert_eq!(w.ep(client).send(id, b"x", 0), Err(Error::Closed), "a stale id");
+}
+
+#[test]
+fn a_dead_link_closes_the_session_with_its_reason() {
+    let mut w = World::new(9, LinkConfig::default());
+    let (mut ep, id) = Endpoint::dialer(config(false, false), addr(1), w.now()).unwrap();
+    ep.send(id, &[7; 5000], w.now()).unwrap();
+    let client = w.add(addr(2), ep); // nobody at addr(1)
+    let mut reason = None;
+    for _ in 0..100_000 {
+        w.step(1000);
+        if let Some(Event::Closed(_, r)) = w.ep(client).poll_event() {
+            reason = Some(r);
+            break;
+        }
+    }
+    assert_eq!(reason, Some(CloseReason::DeadLink));
+    assert_eq!(w.ep(client).stats().closed_dead_link, 1);
+}
+
+/// `close` right after `send`: the data still arrives, then the session is
+/// freed once acknowledged.
+#[test]
+fn close_sends_what_was_queued_then_frees() {
+    let mut w = World::new(
+        10,
+        LinkConfig {
+            loss: 0.2,
+            ..LinkConfig::default()
+        },
+    );
+    let server = w.add(addr(1), Endpoint::listener(config(true, true)).unwrap());
+    let (mut ep, id) = Endpoint::dialer(config(true, true), addr(1), w.now()).unwrap();
+    let data = Rng::new(10).bytes(100_000);
+    assert_eq!(ep.send(id, &data, w.now()), Ok(data.len()));
+    ep.close(id, w.now()).unwrap();
+    assert_eq!(ep.send(id, b"x", w.now()), Err(Error::Closed));
+    let client = w.add(addr(2), ep);
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    for _ in 0..20_000 {
+        w.step(10);
+        if let Some(s) = w.ep(server).accept() {
+            assert_eq!(w.ep(server).remote_addr(s), Ok(addr(2)));
+        }
+        for s in 0..1 {
+            let sid = SessionId { slot: s, generation: 0 };
+            while let Ok(n) = w.ep(server).recv(sid, &mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        if got.len() == data.len() && w.ep(client).sessions_alive() == 0 {
+            break;
+        }
+    }
+    assert!(got == data, "{} of {} bytes", got.len(), data.len());
+    assert_eq!(
+        w.ep(client).sessions_alive(),
+        0,
+        "freed after the peer acknowledged everything"
+    );
+}
+
+/// `send` refuses with Again when the queue is full, and a Writable event
+/// follows when the peer's ACKs make room.
+#[test]
+fn a_full_send_queue_refuses_then_signals_writable() {
+    let mut cfg = config(false, false);
+    cfg.conn.stream = false;
+    let mut w = World::new(11, LinkConfig::default());
+    w.add(addr(1), Endpoint::listener(cfg.clone()).unwrap());
+    let (ep, id) = Endpoint::dialer(cfg, addr(1), w.now()).unwrap();
+    let client = w.add(addr(2), ep);
+    let now = w.now();
+    let mut queued = 0;
+    while w.ep(client).send(id, &[1; 1000], now).is_ok() {
+        queued += 1;
+    }
+    assert_eq!(queued, 512, "twice the send window of 256");
+    assert_eq!(w.ep(client).send(id, &[1; 10], now), Err(Error::Again));
+    let mut writable = false;
+    for _ in 0..1000 {
+        w.step(10);
+        while let Some(ev) = w.ep(client).poll_event() {
+            writable |= ev == Event::Writable(id);
+        }
+        if writable {
+            break;
+        }
+    }
+    assert!(writable);
+    let now = w.now();
+    assert!(w.ep(client).send(id, &[1; 10], now).is_ok());
+}
+
+/// Idle sessions cost nothing: with no idle timeout and nothing in flight,
+/// no timer is armed; the heap stays within two entries per session.
+#[test]
+fn idle_sessions_arm_no_timer() {
+    let mut w = World::new(12, LinkConfig::default());
+    let server = w.add(addr(1), Endpoint::listener(config(true, true)).unwrap());
+    for c in 0..200u16 {
+        let (mut ep, id) = Endpoint::dialer(config(true, true), addr(1), w.now()).unwrap();
+        ep.send(id, b"one message", w.now()).unwrap();
+        w.add(addr(100 + c), ep);
+    }
+    for _ in 0..300 {
+        w.step(10);
+        while w.ep(server).accept().is_some() {}
+        assert!(w.ep(server).timer_entries() <= 2 * 200 + 1);
+    }
+    assert_eq!(w.ep(server).stats().passive_opens, 200);
+    for i in 0..w.nodes.len() {
+        assert_eq!(w.ep(i).poll_timeout(), None, "node {i} sleeps until input");
+    }
+}

@@ -1,0 +1,183 @@
+//! The endpoint's public vocabulary: settings, session ids, events,
+//! counters and the outgoing batch.
+
+use crate::conn::{ConnConfig, Outbox};
+use std::net::SocketAddr;
+
+/// Settings of an endpoint: the connection settings every session shares,
+/// plus the session-layer policies kcp-go lacks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointConfig {
+    /// FEC, cipher, KCP tuning, MTU, stream mode of every session.
+    pub conn: ConnConfig,
+    /// A session that receives nothing for this long is closed with
+    /// [`CloseReason::Idle`]; 0 = never (kcp-go's behaviour).
+    pub idle_timeout_ms: u32,
+    /// New sessions not yet accepted, at most (kcp-go: 128). Datagrams that
+    /// would create more are dropped and counted.
+    pub backlog: usize,
+    /// Sessions alive at once, at most (accepted, waiting and closing ones).
+    pub max_sessions: usize,
+    /// Flush a session right after `send` queued data (kcp-go's write path).
+    pub flush_on_send: bool,
+    /// Flush a session that received datagrams at the end of the receive
+    /// batch: ACKs leave at once instead of at the next interval.
+    pub flush_on_input: bool,
+}
+
+/// Default of [`EndpointConfig::max_sessions`].
+pub const DEFAULT_MAX_SESSIONS: usize = 16384;
+/// Default of [`EndpointConfig::backlog`] (kcp-go's).
+pub const DEFAULT_BACKLOG: usize = 128;
+/// How long a session closed by its owner keeps sending what it had queued
+/// (until acknowledged), at most, when no idle timeout is set.
+pub const DRAIN_LIMIT_MS: u64 = 30_000;
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            conn: ConnConfig::default(),
+            idle_timeout_ms: 0,
+            backlog: DEFAULT_BACKLOG,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            flush_on_send: true,
+            flush_on_input: true,
+        }
+    }
+}
+
+/// A session of an endpoint. Ids are not reused while the session's slot is
+/// held, and a stale id (of a freed session) is refused with
+/// [`crate::error::Error::Closed`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId {
+    pub(crate) slot: u32,
+    pub(crate) generation: u32,
+}
+
+/// Why a session closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// Its owner closed it.
+    Local,
+    /// Nothing was received for the idle timeout.
+    Idle,
+    /// A segment was retransmitted `dead_link` times without an ACK.
+    DeadLink,
+    /// Its peer's address started a new conversation (sn 0 with a new conv).
+    Replaced,
+    /// Its listener closed.
+    Listener,
+}
+
+/// Something that happened to a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A new session from a new peer (handed out once: by this event or by
+    /// `accept`, whichever comes first).
+    Accept(SessionId),
+    /// Data arrived: `recv` until it returns `Again` (edge-triggered: the
+    /// next event comes only after that).
+    Readable(SessionId),
+    /// `send` returned `Again` before, and there is room again.
+    Writable(SessionId),
+    /// The session closed; `send`/`recv` now return `Closed`.
+    Closed(SessionId, CloseReason),
+}
+
+/// An endpoint's counters, with kcp-go's SNMP names where they apply.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// InPkts / InBytes: datagrams and bytes received.
+    pub in_pkts: u64,
+    pub in_bytes: u64,
+    /// OutPkts / OutBytes: datagrams and bytes produced.
+    pub out_pkts: u64,
+    pub out_bytes: u64,
+    /// InErrs: datagrams too short, too long or malformed.
+    pub in_errs: u64,
+    /// InCsumErrors: datagrams failing the CRC check.
+    pub in_csum_errors: u64,
+    /// KCPInErrors: datagrams KCP refused.
+    pub kcp_in_errors: u64,
+    /// PassiveOpens: sessions created by a peer's first datagram.
+    pub passive_opens: u64,
+    /// ActiveOpens: sessions dialed.
+    pub active_opens: u64,
+    /// CurrEstab: sessions open now.
+    pub curr_estab: u64,
+    /// MaxConn: most sessions open at once.
+    pub max_conn: u64,
+    /// Datagrams from unknown addresses that cannot open a session (FEC
+    /// parity, no valid KCP header) or, for a dialer, from another address.
+    pub dropped_unknown: u64,
+    /// Datagrams dropped because the accept backlog was full.
+    pub dropped_backlog: u64,
+    /// Datagrams dropped because `max_sessions` were alive.
+    pub dropped_limit: u64,
+    /// Sessions replaced by a new conversation from the same address.
+    pub replaced: u64,
+    /// Sessions closed for idleness.
+    pub closed_idle: u64,
+    /// Sessions closed for a dead link.
+    pub closed_dead_link: u64,
+}
+
+/// Datagrams to send, each with its destination, in order. Runs of
+/// datagrams to one destination are kept together (what UDP GSO and
+/// sendmmsg batch).
+#[derive(Default)]
+pub struct Transmits {
+    pub(crate) out: Outbox,
+    /// (destination, index in `out` one past the run's last datagram).
+    pub(crate) runs: Vec<(SocketAddr, usize)>,
+}
+
+impl Transmits {
+    /// Number of datagrams.
+    pub fn len(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
+
+    /// Datagram `i` and its destination.
+    pub fn get(&self, i: usize) -> Option<(SocketAddr, &[u8])> {
+        let run = self.runs.partition_point(|&(_, end)| end <= i);
+        let (addr, _) = *self.runs.get(run)?;
+        Some((addr, self.out.get(i)?))
+    }
+
+    /// The datagrams with their destinations, in sending order.
+    pub fn iter(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> + '_ {
+        let mut run = 0;
+        self.out.iter().enumerate().map(move |(i, d)| {
+            while self.runs[run].1 <= i {
+                run += 1;
+            }
+            (self.runs[run].0, d)
+        })
+    }
+
+    /// Marks the datagrams appended to `out` since the last call as going
+    /// to `addr`.
+    pub(crate) fn close_run(&mut self, addr: SocketAddr) {
+        let end = self.out.len();
+        let start = self.runs.last().map_or(0, |r| r.1);
+        if end > start {
+            match self.runs.last_mut() {
+                Some(last) if last.0 == addr => last.1 = end,
+                _ => self.runs.push((addr, end)),
+            }
+        }
+    }
+
+    /// Forgets everything (after sending), giving memory back after a burst.
+    pub fn clear(&mut self) {
+        self.out.clear_and_trim(1 << 20);
+        self.runs.clear();
+    }
+}

@@ -1,0 +1,161 @@
+//! Test support shared by the Rust tests: one seeded PRNG and one simulated
+//! network on a virtual clock (latency, jitter, loss, duplication,
+//! reordering), in the spirit of quinn-proto's `Pair` and quiche's `Pipe`.
+//! Integration tests include it with `#[path = "support/sim.rs"] mod sim;`,
+//! unit tests inside `src/` with a relative `#[path]`. Std only.
+#![allow(dead_code)]
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::SocketAddr;
+
+/// xorshift64*: small, fast, reproducible. Print the seed on failure.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for `seed` (any value; 0 is remapped).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x9e37_79b9_7f4a_7c15 | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// True with probability `p` (0.0..=1.0).
+    pub fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+
+    /// `n` random bytes.
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next_u64() as u8).collect()
+    }
+}
+
+/// How the simulated network treats each datagram (both directions).
+#[derive(Clone, Copy, Debug)]
+pub struct LinkConfig {
+    /// One-way delay, ms.
+    pub delay_ms: u32,
+    /// Extra random delay 0..=jitter_ms (reorders datagrams when larger
+    /// than their spacing).
+    pub jitter_ms: u32,
+    /// Probability a datagram is dropped.
+    pub loss: f64,
+    /// Probability a datagram is delivered twice.
+    pub duplicate: f64,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        LinkConfig {
+            delay_ms: 5,
+            jitter_ms: 0,
+            loss: 0.0,
+            duplicate: 0.0,
+        }
+    }
+}
+
+/// A datagram in flight.
+#[derive(Clone, Debug)]
+pub struct Datagram {
+    pub from: SocketAddr,
+    pub to: SocketAddr,
+    pub bytes: Vec<u8>,
+}
+
+/// Datagrams in flight on a virtual clock (ms, u32 like kcpx's).
+pub struct SimNet {
+    pub rng: Rng,
+    pub link: LinkConfig,
+    queue: BinaryHeap<Reverse<(u64, u64)>>,
+    flights: std::collections::HashMap<u64, Datagram>,
+    seq: u64,
+    /// Datagrams sent, dropped, duplicated.
+    pub sent: u64,
+    pub dropped: u64,
+    pub duplicated: u64,
+}
+
+impl SimNet {
+    pub fn new(seed: u64, link: LinkConfig) -> SimNet {
+        eprintln!("SimNet seed {seed} link {link:?}");
+        SimNet {
+            rng: Rng::new(seed),
+            link,
+            queue: BinaryHeap::new(),
+            flights: Default::default(),
+            seq: 0,
+            sent: 0,
+            dropped: 0,
+            duplicated: 0,
+        }
+    }
+
+    /// Sends a datagram at time `now`.
+    pub fn send(&mut self, now: u64, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
+        self.sent += 1;
+        if self.rng.chance(self.link.loss) {
+            self.dropped += 1;
+            return;
+        }
+        let copies = if self.rng.chance(self.link.duplicate) {
+            self.duplicated += 1;
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let jitter = if self.link.jitter_ms > 0 {
+                self.rng.below(self.link.jitter_ms as u64 + 1)
+            } else {
+                0
+            };
+            let at = now + self.link.delay_ms as u64 + jitter;
+            self.seq += 1;
+            self.queue.push(Reverse((at, self.seq)));
+            self.flights.insert(
+                self.seq,
+                Datagram {
+                    from,
+                    to,
+                    bytes: bytes.to_vec(),
+                },
+            );
+        }
+    }
+
+    /// When the next datagram arrives.
+    pub fn next_arrival(&self) -> Option<u64> {
+        self.queue.peek().map(|Reverse((t, _))| *t)
+    }
+
+    /// The datagrams arriving at or before `now`, in arrival order.
+    pub fn arrivals(&mut self, now: u64) -> Vec<Datagram> {
+        let mut out = Vec::new();
+        while let Some(&Reverse((t, seq))) = self.queue.peek() {
+            if t > now {
+                break;
+            }
+            self.queue.pop();
+            out.extend(self.flights.remove(&seq));
+        }
+        out
+    }
+
+    /// Datagrams in flight.
+    pub fn in_flight(&self) -> usize {
+        self.queue.len()
+    }
+}
