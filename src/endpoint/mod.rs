@@ -733,7 +733,7 @@ fn first_segment(fec: bool, payload: &[u8]) -> Result<(u32, u32), Error> {
     let kcp = match fec.then(|| crate::fec::classify(payload)) {
         Some(FecInput::Data(segments)) => segments,
         Some(FecInput::Parity | FecInput::Ignored) => return Err(Error::Again),
-        Some(FecInput::Malformed) => return Err(Error::Short),
+        Some(FecInput::Malformed | FecInput::Inconsistent) => return Err(Error::Short),
         Some(FecInput::NotFec) | None => payload,
     };
     let word = |at: usize| u32::from_le_bytes([kcp[at], kcp[at + 1], kcp[at + 2], kcp[at + 3]]);
