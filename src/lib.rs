@@ -9,6 +9,7 @@
 //! * [`conn`] composes them into one kcp-go compatible connection, sans-IO.
 //! * [`endpoint`] is a sans-IO multi-session endpoint (kcp-go's listener
 //!   demultiplexing, timers, events) over many connections.
+//! * [`session`] drives endpoints over real UDP sockets: listeners and dialers.
 //! * [`error`] is the library's one error type and its C codes.
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -19,3 +20,4 @@ pub mod error;
 pub mod fec;
 pub mod ffi;
 pub mod kcp;
+pub mod session;

@@ -88,6 +88,8 @@ pub struct Endpoint {
     by_addr: HashMap<SocketAddr, u32>,
     accept_queue: VecDeque<SessionId>,
     events: VecDeque<Event>,
+    /// An event taken by `has_events`, returned by the next `poll_event`.
+    peeked: Option<Event>,
     timers: Timers,
     clock: Clock,
     now_ms: u32,
@@ -146,6 +148,7 @@ impl Endpoint {
             by_addr: HashMap::new(),
             accept_queue: VecDeque::new(),
             events: VecDeque::new(),
+            peeked: None,
             timers: Timers::default(),
             clock: Clock::default(),
             now_ms: 0,
@@ -473,8 +476,20 @@ impl Endpoint {
         self.tx.clear();
     }
 
+    /// Whether [`Endpoint::poll_event`] has an event to return.
+    pub fn has_events(&mut self) -> bool {
+        if self.peeked.is_none() {
+            self.peeked = self.next_event();
+        }
+        self.peeked.is_some()
+    }
+
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
+        self.peeked.take().or_else(|| self.next_event())
+    }
+
+    fn next_event(&mut self) -> Option<Event> {
         while let Some(ev) = self.events.pop_front() {
             let id = match ev {
                 Event::Accept(id) | Event::Readable(id) | Event::Writable(id) | Event::Closed(id, _) => id,
@@ -675,6 +690,7 @@ impl Endpoint {
         }
         self.accept_queue.clear();
         self.events.clear();
+        self.peeked = None;
     }
 
     /// Counters of session `id`.

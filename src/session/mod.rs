@@ -1,0 +1,312 @@
+//! Sessions over real UDP sockets: a [`Listener`] serves many peers from one
+//! socket, a [`Dialer`] is one session on its own socket. Both drive the
+//! sans-IO [`crate::endpoint::Endpoint`] and are driven in turn by the
+//! caller: from its own poll/epoll loop (`fd`, `update`, `check`) or with
+//! the blocking `wait`.
+//!
+//! ```no_run
+//! use kcpx::session::{now_ms, Config, Dialer, Listener};
+//! let mut cfg = Config::default();
+//! cfg.endpoint.conn.set_stream(true);
+//! let mut server = Listener::bind("127.0.0.1:0".parse()?, &cfg)?;
+//! let mut client = Dialer::connect(server.local_addr()?, &cfg)?;
+//! client.send(b"hello")?;
+//! let id = loop {
+//!     client.update(now_ms())?;
+//!     server.wait(10)?;
+//!     if let Some(id) = server.accept() { break id; }
+//! };
+//! let mut buf = [0u8; 64];
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Threading: a listener and its sessions are used by one thread at a time
+//! (`Send`, not `Sync`); distinct listeners and dialers are independent.
+#![forbid(unsafe_code)]
+
+mod socket;
+
+pub use crate::endpoint::{CloseReason, EndpointConfig, EndpointStats, Event, SessionId};
+pub use socket::SocketStats;
+
+use crate::conn::ConnStats;
+use crate::endpoint::Endpoint;
+use crate::error::Error;
+use socket::Driver;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// Default of [`Config::sockbuf`]: 4 MiB, as kcptun (the kernel's default
+/// overflows under load; it caps the request at net.core.rmem_max).
+pub const DEFAULT_SOCKBUF: usize = 4 << 20;
+
+/// The monotonic millisecond clock kcpx uses (any origin; wraps at 2^32).
+pub fn now_ms() -> u32 {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    ORIGIN.get_or_init(Instant::now).elapsed().as_millis() as u32
+}
+
+/// Settings of listeners and dialers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The sessions' settings and the endpoint's policies.
+    pub endpoint: EndpointConfig,
+    /// SO_RCVBUF and SO_SNDBUF in bytes.
+    pub sockbuf: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            endpoint: EndpointConfig::default(),
+            sockbuf: DEFAULT_SOCKBUF,
+        }
+    }
+}
+
+/// A listener's counters: the endpoint's and the socket's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListenerStats {
+    pub endpoint: EndpointStats,
+    pub socket: SocketStats,
+}
+
+/// Serves many peers from one UDP socket (kcp-go's `Listener`).
+pub struct Listener {
+    driver: Driver,
+}
+
+impl Listener {
+    /// Binds `addr` (port 0: any free port).
+    pub fn bind(addr: SocketAddr, config: &Config) -> Result<Listener, Error> {
+        let endpoint = Endpoint::listener(config.endpoint.clone())?;
+        Ok(Listener {
+            driver: Driver::bind(addr, config.sockbuf, endpoint)?,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> Result<SocketAddr, Error> {
+        self.driver.local_addr()
+    }
+
+    /// The socket, for the caller's poll/epoll loop: readable means call
+    /// [`Listener::update`].
+    #[cfg(unix)]
+    pub fn fd(&self) -> i32 {
+        self.driver.fd()
+    }
+
+    /// Never blocks: reads every pending datagram, demultiplexes, runs due
+    /// timers, sends. Returns the datagrams read.
+    pub fn update(&mut self, now_ms: u32) -> Result<usize, Error> {
+        self.driver.update(now_ms)
+    }
+
+    /// The caller's clock value at which [`Listener::update`] is due next
+    /// (at most a second away: `now_ms + 1000` when nothing is scheduled).
+    pub fn check(&mut self, now_ms: u32) -> u32 {
+        now_ms.wrapping_add(self.driver.until_due(now_ms, 1000))
+    }
+
+    /// Blocks until a datagram arrives, a timer is due or `timeout_ms`
+    /// passed, then updates. Returns the datagrams read.
+    pub fn wait(&mut self, timeout_ms: u32) -> Result<usize, Error> {
+        let now = now_ms();
+        let wait = self.driver.until_due(now, timeout_ms);
+        self.driver.block(wait)?;
+        self.update(now_ms())
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.driver.endpoint.poll_event()
+    }
+
+    /// The next new session not handed out yet.
+    pub fn accept(&mut self) -> Option<SessionId> {
+        self.driver.endpoint.accept()
+    }
+
+    /// Queues data on a session and sends what the window allows at once;
+    /// see [`Endpoint::send`] for the bound and the codes.
+    pub fn send(&mut self, id: SessionId, data: &[u8]) -> Result<usize, Error> {
+        let n = self.driver.endpoint.send(id, data, now_ms())?;
+        self.driver.send();
+        Ok(n)
+    }
+
+    /// Receives from a session; see [`Endpoint::recv`].
+    pub fn recv(&mut self, id: SessionId, buf: &mut [u8]) -> Result<usize, Error> {
+        self.driver.endpoint.recv(id, buf)
+    }
+
+    /// Sends what a session has queued now.
+    pub fn flush(&mut self, id: SessionId) -> Result<(), Error> {
+        self.driver.endpoint.flush(id, now_ms())?;
+        self.driver.send();
+        Ok(())
+    }
+
+    /// Closes a session: what it queued is still sent, then it is freed.
+    pub fn close_session(&mut self, id: SessionId) -> Result<(), Error> {
+        self.driver.endpoint.close(id, now_ms())?;
+        self.driver.send();
+        Ok(())
+    }
+
+    /// The endpoint (for per-session queries: counters, address, conv, RTT).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.driver.endpoint
+    }
+
+    /// A session's counters.
+    pub fn session_stats(&self, id: SessionId) -> Result<ConnStats, Error> {
+        self.driver.endpoint.session_stats(id)
+    }
+
+    /// The listener's counters.
+    pub fn stats(&self) -> ListenerStats {
+        ListenerStats {
+            endpoint: self.driver.endpoint_stats(),
+            socket: self.driver.stats(),
+        }
+    }
+}
+
+impl Drop for Listener {
+    /// Closing a listener closes its sessions: each flushes once.
+    fn drop(&mut self) {
+        self.driver.endpoint.close_all(now_ms());
+        self.driver.send();
+    }
+}
+
+/// One session to a server, on its own UDP socket (kcp-go's `DialWithOptions`):
+/// a random conv, datagrams accepted only from the dialed address.
+pub struct Dialer {
+    driver: Driver,
+    id: SessionId,
+}
+
+impl Dialer {
+    /// Opens a session to `remote` from an ephemeral local port.
+    pub fn connect(remote: SocketAddr, config: &Config) -> Result<Dialer, Error> {
+        let local: SocketAddr = match remote {
+            SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+            SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        let (endpoint, id) = Endpoint::dialer(config.endpoint.clone(), remote, now_ms())?;
+        let mut driver = Driver::bind(local, config.sockbuf, endpoint)?;
+        driver.endpoint.handle_timeout(now_ms());
+        driver.send();
+        Ok(Dialer { driver, id })
+    }
+
+    /// The session's id in [`Dialer::endpoint`].
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> Result<SocketAddr, Error> {
+        self.driver.local_addr()
+    }
+
+    /// The socket, for the caller's poll/epoll loop.
+    #[cfg(unix)]
+    pub fn fd(&self) -> i32 {
+        self.driver.fd()
+    }
+
+    /// Never blocks: reads, runs timers, sends. Returns the datagrams read.
+    pub fn update(&mut self, now_ms: u32) -> Result<usize, Error> {
+        self.driver.update(now_ms)
+    }
+
+    /// When [`Dialer::update`] is due next (caller's clock).
+    pub fn check(&mut self, now_ms: u32) -> u32 {
+        now_ms.wrapping_add(self.driver.until_due(now_ms, 1000))
+    }
+
+    /// Runs the session's I/O and timers while it blocks until an event is
+    /// ready (readable, writable after `Again`, closed) or `timeout_ms`
+    /// passed. Returns whether an event is ready ([`Dialer::poll_event`]).
+    pub fn wait(&mut self, timeout_ms: u32) -> Result<bool, Error> {
+        let start = now_ms();
+        loop {
+            let readable = matches!(self.driver.endpoint.peek_size(self.id), Ok(Some(_)));
+            if readable || self.driver.endpoint.has_events() {
+                return Ok(true);
+            }
+            let now = now_ms();
+            let left = timeout_ms.saturating_sub(now.wrapping_sub(start));
+            if left == 0 {
+                return Ok(false);
+            }
+            let wait = self.driver.until_due(now, left);
+            self.driver.block(wait)?;
+            self.driver.update(now_ms())?;
+        }
+    }
+
+    /// The session's next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.driver.endpoint.poll_event()
+    }
+
+    /// Queues data and sends what the window allows at once.
+    pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
+        let n = self.driver.endpoint.send(self.id, data, now_ms())?;
+        self.driver.send();
+        Ok(n)
+    }
+
+    /// Receives; see [`Endpoint::recv`].
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        self.driver.endpoint.recv(self.id, buf)
+    }
+
+    /// Sends what is queued now.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        self.driver.endpoint.flush(self.id, now_ms())?;
+        self.driver.send();
+        Ok(())
+    }
+
+    /// The endpoint (for the session's counters, conv, RTT, close reason).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.driver.endpoint
+    }
+
+    /// The dialer's counters.
+    pub fn stats(&self) -> ListenerStats {
+        ListenerStats {
+            endpoint: self.driver.endpoint_stats(),
+            socket: self.driver.stats(),
+        }
+    }
+
+    /// Closes the session: blocks up to `linger_ms` while what it queued is
+    /// sent and acknowledged, then frees it (dropping a dialer flushes once
+    /// and does not wait).
+    pub fn close(mut self, linger_ms: u32) {
+        let start = now_ms();
+        let _ = self.driver.endpoint.close(self.id, start);
+        self.driver.send();
+        while self.driver.endpoint.sessions_alive() > 0 && now_ms().wrapping_sub(start) < linger_ms {
+            let wait = self.driver.until_due(now_ms(), 10);
+            if self.driver.block(wait).is_err() || self.driver.update(now_ms()).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+impl Drop for Dialer {
+    fn drop(&mut self) {
+        self.driver.endpoint.close_all(now_ms());
+        self.driver.send();
+    }
+}
