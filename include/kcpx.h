@@ -109,6 +109,59 @@
 #define KCPX_ERR_ADDR -16
 
 /*
+ A new session (`kcpx_event.session` is the new session).
+ */
+#define KCPX_EVENT_ACCEPT 1
+
+/*
+ Data arrived: call `kcpx_session_recv` until KCPX_ERR_AGAIN (the event is
+ edge-triggered: the next one comes only after that).
+ */
+#define KCPX_EVENT_READABLE 2
+
+/*
+ `kcpx_session_send` returned KCPX_ERR_AGAIN before; there is room again.
+ */
+#define KCPX_EVENT_WRITABLE 3
+
+/*
+ The session closed (`kcpx_event.reason` says why); close it with
+ `kcpx_session_close`.
+ */
+#define KCPX_EVENT_CLOSED 4
+
+/*
+ Closed by `kcpx_session_close`.
+ */
+#define KCPX_CLOSE_LOCAL 1
+
+/*
+ Nothing received for the idle timeout (`kcpx_config_set_idle_timeout`).
+ */
+#define KCPX_CLOSE_IDLE 2
+
+/*
+ A segment was retransmitted 20 times without an acknowledgement.
+ */
+#define KCPX_CLOSE_DEAD_LINK 3
+
+/*
+ The peer's address started a new conversation (a restarted kcp-go client).
+ */
+#define KCPX_CLOSE_REPLACED 4
+
+/*
+ The listener closed.
+ */
+#define KCPX_CLOSE_LISTENER 5
+
+/*
+ How long `kcpx_session_close` on a dialed session blocks at most while
+ its queued data is acknowledged, in ms.
+ */
+#define KCPX_DIAL_CLOSE_LINGER_MS 2000
+
+/*
  Settings for new connections. Create with `kcpx_config_new`, free with
  `kcpx_config_free`. Opaque.
  */
@@ -119,6 +172,18 @@ typedef struct kcpx_config kcpx_config;
  Opaque.
  */
 typedef struct kcpx_conn kcpx_conn;
+
+/*
+ A listener: many sessions on one UDP socket. Opaque; from `kcpx_listen`,
+ freed by `kcpx_listener_close`.
+ */
+typedef struct kcpx_listener kcpx_listener;
+
+/*
+ A session, accepted from a listener or dialed. Opaque; freed by
+ `kcpx_session_close` (or, for accepted ones, `kcpx_listener_close`).
+ */
+typedef struct kcpx_session kcpx_session;
 
 /*
  kcp-go's SNMP counters that apply to one connection.
@@ -190,6 +255,91 @@ typedef struct kcpx_stats {
    */
   uint64_t fec_inconsistent;
 } kcpx_stats;
+
+/*
+ Something that happened to a session.
+ */
+typedef struct kcpx_event {
+  /*
+   KCPX_EVENT_ACCEPT, _READABLE, _WRITABLE or _CLOSED.
+   */
+  int kind;
+  /*
+   The session it happened to.
+   */
+  struct kcpx_session *session;
+  /*
+   For KCPX_EVENT_CLOSED: KCPX_CLOSE_*; 0 otherwise.
+   */
+  int reason;
+} kcpx_event;
+
+/*
+ A listener's (or a dialed session's socket's) counters, kcp-go's SNMP
+ names where they apply.
+ */
+typedef struct kcpx_listener_counters {
+  /*
+   Datagrams and bytes received (InPkts, InBytes).
+   */
+  uint64_t in_pkts;
+  uint64_t in_bytes;
+  /*
+   Datagrams too short, too long or malformed (InErrs).
+   */
+  uint64_t in_errs;
+  /*
+   Datagrams failing the CRC-32 check: wrong key, corruption, forgery.
+   */
+  uint64_t in_csum_errors;
+  /*
+   Datagrams KCP refused (KCPInErrors).
+   */
+  uint64_t kcp_in_errors;
+  /*
+   Sessions opened by peers (PassiveOpens), dialed (ActiveOpens).
+   */
+  uint64_t passive_opens;
+  uint64_t active_opens;
+  /*
+   Sessions open now (CurrEstab), most at once (MaxConn).
+   */
+  uint64_t curr_estab;
+  uint64_t max_conn;
+  /*
+   Datagrams from unknown addresses that cannot open a session.
+   */
+  uint64_t dropped_unknown;
+  /*
+   Datagrams dropped: accept backlog full, session limit reached.
+   */
+  uint64_t dropped_backlog;
+  uint64_t dropped_limit;
+  /*
+   Sessions replaced by a restarted peer, closed idle, closed dead.
+   */
+  uint64_t replaced;
+  uint64_t closed_idle;
+  uint64_t closed_dead_link;
+  /*
+   Receive and send system calls, datagrams read and written.
+   */
+  uint64_t recv_syscalls;
+  uint64_t send_syscalls;
+  uint64_t recv_datagrams;
+  uint64_t sent_datagrams;
+  /*
+   Sends deferred for a full socket buffer; failed; dropped.
+   */
+  uint64_t send_would_block;
+  uint64_t send_errors;
+  uint64_t send_dropped;
+  /*
+   The socket's buffer sizes as the kernel set them, in bytes.
+   */
+  uint64_t rcvbuf;
+  uint64_t sndbuf;
+} kcpx_listener_counters;
 
 #ifdef __cplusplus
 extern "C" {
@@ -461,6 +611,330 @@ int kcpx_key_from_password(const uint8_t *password,
  NULL; unknown codes get "unknown error"). Do not free it.
  */
 const char *kcpx_strerror(int code);
+
+/*
+ The monotonic millisecond clock kcpx uses (any origin; wraps at 2^32):
+ the `now_ms` to pass to the update and check functions.
+ */
+uint32_t kcpx_now_ms(void);
+
+/*
+ Sessions that receive nothing for `ms` milliseconds close with
+ KCPX_CLOSE_IDLE; 0 = never (kcp-go's behaviour, the default). Returns
+ KCPX_OK or KCPX_ERR_NULL.
+
+ # Safety
+ `cfg` is NULL or live.
+ */
+int kcpx_config_set_idle_timeout(struct kcpx_config *cfg, uint32_t ms);
+
+/*
+ A listener's accept backlog (new sessions not accepted yet; default 128,
+ as kcp-go) and session limit (alive at once, closing ones included;
+ default 16384). Datagrams beyond either are dropped and counted. Returns
+ KCPX_OK, KCPX_ERR_NULL, or KCPX_ERR_INVALID unless both are >= 1 (the
+ limit at most 2^30).
+
+ # Safety
+ `cfg` is NULL or live.
+ */
+int kcpx_config_set_limits(struct kcpx_config *cfg, int backlog, int max_sessions);
+
+/*
+ SO_RCVBUF and SO_SNDBUF of new sockets in bytes (default 4 MiB, as
+ kcptun; the kernel caps it at net.core.rmem_max/wmem_max; the listener
+ counters report what it set). Returns KCPX_OK, KCPX_ERR_NULL, or
+ KCPX_ERR_INVALID outside 4096..=2^30.
+
+ # Safety
+ `cfg` is NULL or live.
+ */
+int kcpx_config_set_sockbuf(struct kcpx_config *cfg, int bytes);
+
+/*
+ Flush policies of sessions: `on_send` non-zero hands data to the wire
+ inside `kcpx_session_send` as far as the window allows (kcp-go's write
+ path; default on); `on_input` non-zero sends ACKs and newly allowed data
+ right after each batch of received datagrams (default on) instead of at
+ the next interval. Returns KCPX_OK or KCPX_ERR_NULL.
+
+ # Safety
+ `cfg` is NULL or live.
+ */
+int kcpx_config_set_flush(struct kcpx_config *cfg, int on_send, int on_input);
+
+/*
+ Listens on `addr`: `"127.0.0.1:4000"`, `"[::1]:4000"`, `"0.0.0.0:4000"`;
+ port 0 picks a free port (see `kcpx_listener_local_port`). Numeric
+ addresses only. Returns the listener, or NULL with `*err` (if `err` is
+ not NULL) set to KCPX_ERR_NULL, KCPX_ERR_ADDR, KCPX_ERR_IO (bind failed:
+ see errno), or a configuration code (KCPX_ERR_KEY, _MTU, _INVALID, ...).
+ The listener keeps its own copy of `cfg`. Free with
+ `kcpx_listener_close`.
+
+ # Safety
+ `addr` is NULL or NUL-terminated; `cfg` NULL or live; `err` NULL or
+ writable.
+ */
+struct kcpx_listener *kcpx_listen(const char *addr, const struct kcpx_config *cfg, int *err);
+
+/*
+ The listener's local port, or KCPX_ERR_NULL / KCPX_ERR_IO.
+
+ # Safety
+ `l` is NULL or live.
+ */
+int kcpx_listener_local_port(const struct kcpx_listener *l);
+
+/*
+ The listener's UDP socket, for the caller's poll/epoll loop: readable
+ means call `kcpx_listener_update`. Do not read, write or close it.
+ KCPX_ERR_NULL for NULL.
+
+ # Safety
+ `l` is NULL or live.
+ */
+int kcpx_listener_fd(const struct kcpx_listener *l);
+
+/*
+ Never blocks: reads every pending datagram, demultiplexes, runs the
+ timers due at `now_ms` (`kcpx_now_ms()`), sends. Returns the datagrams
+ read (>= 0) or a negative code (KCPX_ERR_NULL, KCPX_ERR_IO).
+
+ # Safety
+ `l` is NULL or live.
+ */
+int kcpx_listener_update(struct kcpx_listener *l, uint32_t now_ms);
+
+/*
+ When `kcpx_listener_update` is due next: an absolute time on the
+ `kcpx_now_ms` clock, at most one second after `now_ms` (`now_ms` itself
+ when due now, or for NULL).
+
+ # Safety
+ `l` is NULL or live.
+ */
+uint32_t kcpx_listener_check(const struct kcpx_listener *l, uint32_t now_ms);
+
+/*
+ Blocks until a datagram arrives, a timer is due, or `timeout_ms` passed
+ (0: does not block), then updates. For programs without their own loop.
+ Returns as `kcpx_listener_update`, or KCPX_ERR_INVALID for a negative
+ timeout.
+
+ # Safety
+ `l` is NULL or live.
+ */
+int kcpx_listener_wait(struct kcpx_listener *l, int timeout_ms);
+
+/*
+ Takes the next event of the listener's sessions into `*ev`: returns 1
+ (filled), 0 (none), or KCPX_ERR_NULL. An ACCEPT event hands out its new
+ session (see `kcpx_accept`).
+
+ # Safety
+ `l` is NULL or live; `ev` NULL or writable.
+ */
+int kcpx_listener_poll_event(struct kcpx_listener *l, struct kcpx_event *ev);
+
+/*
+ The next new session not handed out yet (by an ACCEPT event or an
+ earlier call), or NULL. The caller owns it: `kcpx_session_close`.
+
+ # Safety
+ `l` is NULL or live.
+ */
+struct kcpx_session *kcpx_accept(struct kcpx_listener *l);
+
+/*
+ Copies the listener's counters into `*out`. Returns KCPX_OK or
+ KCPX_ERR_NULL.
+
+ # Safety
+ `l` is NULL or live; `out` NULL or writable.
+ */
+int kcpx_listener_stats(const struct kcpx_listener *l, struct kcpx_listener_counters *out);
+
+/*
+ Closes the listener: every session of it flushes once and is freed,
+ with every `kcpx_session *` of it not yet closed (do not use them
+ afterwards); then the socket closes. NULL is ignored.
+
+ # Safety
+ `l` is NULL or from `kcpx_listen` and not yet closed.
+ */
+void kcpx_listener_close(struct kcpx_listener *l);
+
+/*
+ Opens a session to `addr` (`"1.2.3.4:4000"`, `"[::1]:4000"`) from its own
+ UDP socket on an ephemeral port, with a random conv; datagrams from
+ other addresses are ignored. Returns the session, or NULL with `*err`
+ set (as `kcpx_listen`). Free with `kcpx_session_close`.
+
+ # Safety
+ As `kcpx_listen`.
+ */
+struct kcpx_session *kcpx_dial(const char *addr, const struct kcpx_config *cfg, int *err);
+
+/*
+ A dialed session's UDP socket for the caller's poll loop (readable
+ means call `kcpx_session_update`); KCPX_ERR_INVALID for an accepted
+ session (use its listener's), KCPX_ERR_NULL.
+
+ # Safety
+ `s` is NULL or live.
+ */
+int kcpx_session_fd(const struct kcpx_session *s);
+
+/*
+ A dialed session's `kcpx_listener_update`: never blocks; reads, runs
+ timers due at `now_ms`, sends. Returns the datagrams read or a negative
+ code; KCPX_ERR_INVALID for an accepted session (its listener does this).
+
+ # Safety
+ `s` is NULL or live.
+ */
+int kcpx_session_update(struct kcpx_session *s, uint32_t now_ms);
+
+/*
+ When a dialed session's `kcpx_session_update` is due next (absolute ms
+ on the `kcpx_now_ms` clock, at most one second ahead); `now_ms` for an
+ accepted session or NULL.
+
+ # Safety
+ `s` is NULL or live.
+ */
+uint32_t kcpx_session_check(const struct kcpx_session *s, uint32_t now_ms);
+
+/*
+ For dialed sessions without a loop of their own: runs the session's
+ I/O and timers while it blocks until it is readable, writable again
+ after KCPX_ERR_AGAIN, closed, or `timeout_ms` passed. Returns 1 (an
+ event or data is ready), 0 (timeout), or a negative code
+ (KCPX_ERR_INVALID for an accepted session or a negative timeout).
+
+ # Safety
+ `s` is NULL or live.
+ */
+int kcpx_session_wait(struct kcpx_session *s, int timeout_ms);
+
+/*
+ Takes a dialed session's next event into `*ev` (1 filled, 0 none);
+ KCPX_ERR_INVALID for an accepted session (poll its listener).
+
+ # Safety
+ `s` is NULL or live; `ev` NULL or writable.
+ */
+int kcpx_session_poll_event(struct kcpx_session *s, struct kcpx_event *ev);
+
+/*
+ Queues `len` bytes and hands them to the wire at once as far as the
+ window allows. Returns the bytes queued: in stream mode as many as the
+ send queue has room for (it holds twice the send window in segments);
+ in message mode the whole message. KCPX_ERR_AGAIN when the queue is
+ full (a KCPX_EVENT_WRITABLE follows when there is room), KCPX_ERR_CLOSED
+ after the session closed, KCPX_ERR_TOO_LARGE for a message over 127
+ segments, KCPX_ERR_NULL. `len` 0 queues nothing and returns 0.
+
+ # Safety
+ `s` is NULL or live; `buf` NULL or readable for `len` bytes.
+ */
+int kcpx_session_send(struct kcpx_session *s, const void *buf, size_t len);
+
+/*
+ Receives into `buf`: in stream mode as many of the next bytes as fit;
+ in message mode the next whole message (KCPX_ERR_BUFFER_TOO_SMALL if it
+ does not fit: grow to `kcpx_session_peeksize`). Returns the length,
+ KCPX_ERR_AGAIN (nothing yet), KCPX_ERR_CLOSED (closed, and everything
+ received before was read), KCPX_ERR_NULL.
+
+ # Safety
+ `s` is NULL or live; `buf` NULL or writable for `len` bytes.
+ */
+int kcpx_session_recv(struct kcpx_session *s, void *buf, size_t len);
+
+/*
+ Size of the next message (stream mode: bytes ready now), KCPX_ERR_AGAIN
+ when none, KCPX_ERR_CLOSED, KCPX_ERR_NULL.
+
+ # Safety
+ `s` is NULL or live.
+ */
+int kcpx_session_peeksize(const struct kcpx_session *s);
+
+/*
+ Sends what the session has queued now, without waiting for its next
+ update. Returns KCPX_OK, KCPX_ERR_CLOSED, KCPX_ERR_NULL.
+
+ # Safety
+ `s` is NULL or live.
+ */
+int kcpx_session_flush(struct kcpx_session *s);
+
+/*
+ Copies the session's counters into `*out` (see `kcpx_stats`). Returns
+ KCPX_OK, KCPX_ERR_NULL.
+
+ # Safety
+ `s` is NULL or live; `out` NULL or writable.
+ */
+int kcpx_session_stats(const struct kcpx_session *s, struct kcpx_stats *out);
+
+/*
+ The session's smoothed round-trip time in ms (KCP's estimate), or
+ KCPX_ERR_NULL.
+
+ # Safety
+ `s` is NULL or live.
+ */
+int kcpx_session_rtt(const struct kcpx_session *s);
+
+/*
+ Writes the peer's address as `"ip:port"` (`"[ip6]:port"` for IPv6),
+ NUL-terminated, into `buf` (48 bytes always suffice). Returns its length
+ without the NUL, KCPX_ERR_BUFFER_TOO_SMALL, or KCPX_ERR_NULL.
+
+ # Safety
+ `s` is NULL or live; `buf` NULL or writable for `len` bytes.
+ */
+int kcpx_session_remote_addr(const struct kcpx_session *s, char *buf, size_t len);
+
+/*
+ The session's conversation id (0 for NULL).
+
+ # Safety
+ `s` is NULL or live.
+ */
+uint32_t kcpx_session_conv(const struct kcpx_session *s);
+
+/*
+ Attaches the caller's pointer to the session (kcpx never uses it).
+ NULL `s` is ignored.
+
+ # Safety
+ `s` is NULL or live.
+ */
+void kcpx_session_set_user(struct kcpx_session *s, void *user);
+
+/*
+ The pointer given to `kcpx_session_set_user` (NULL before, or for NULL).
+
+ # Safety
+ `s` is NULL or live.
+ */
+void *kcpx_session_user(const struct kcpx_session *s);
+
+/*
+ Closes and frees the session. An accepted session keeps sending what it
+ had queued from its listener until the peer acknowledged it (or the
+ link died or the idle timeout passed); a dialed session blocks up to
+ KCPX_DIAL_CLOSE_LINGER_MS for that, then closes its socket. NULL is
+ ignored. `s` is invalid afterwards.
+
+ # Safety
+ `s` is NULL or live (and its listener too).
+ */
+void kcpx_session_close(struct kcpx_session *s);
 
 #ifdef __cplusplus
 }  // extern "C"

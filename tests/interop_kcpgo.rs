@@ -17,10 +17,12 @@
 //! it never ran proves nothing), unless `KCPX_SKIP_GO=1` asks to skip it.
 #![cfg(target_os = "linux")]
 
+#[path = "support/cprog.rs"]
+mod cprog;
 #[path = "support/relay.rs"]
 mod relay;
 
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -30,11 +32,14 @@ const BYTES: &str = "1048576";
 struct Tools {
     go_peer: PathBuf,
     echo: PathBuf,
+    /// examples/c/kcpx_echo_server.c and kcpx_echo_client.c (sessions).
+    server: PathBuf,
+    client: PathBuf,
     lib_dir: PathBuf,
 }
 
 fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    cprog::root()
 }
 
 /// The Go peer and the C program, built once per test process (the tests
@@ -65,32 +70,15 @@ fn build_tools() -> Option<Tools> {
         eprintln!("\n*** interop_kcpgo SKIPPED: no kcp-go peer ({}) ***\n*** install: apt-get install golang-go golang-github-xtaci-kcp-dev ***\n", why.trim());
         return None;
     }
-    // libkcpx.so has SONAME libkcpx.so.1: give the loader that name.
-    let lib_dir = work.join("lib");
-    std::fs::create_dir_all(&lib_dir).unwrap();
-    let link = lib_dir.join("libkcpx.so.1");
-    let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(deps.join("libkcpx.so"), &link).unwrap();
-    let echo = work.join("kcpx_udp_echo");
-    let cc = Command::new("cc")
-        .args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Werror"])
-        .arg("-I")
-        .arg(root().join("include"))
-        .arg(root().join("examples/c/kcpx_udp_echo.c"))
-        .arg(deps.join("libkcpx.so"))
-        .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
-        .arg("-o")
-        .arg(&echo)
-        .output()
-        .unwrap();
-    assert!(
-        cc.status.success(),
-        "building kcpx_udp_echo failed:\n{}",
-        String::from_utf8_lossy(&cc.stderr)
-    );
+    let (_, lib_dir) = cprog::work_dir("interop_kcpgo");
+    let echo = cprog::compile("kcpx_udp_echo", &work, &lib_dir);
+    let server = cprog::compile("kcpx_echo_server", &work, &lib_dir);
+    let client = cprog::compile("kcpx_echo_client", &work, &lib_dir);
     Some(Tools {
         go_peer: work.join("go-peer"),
         echo,
+        server,
+        client,
         lib_dir,
     })
 }
@@ -297,5 +285,150 @@ fn kcpgo_sessions_through_the_relay() {
         22,
         "the restart replaced a session: {}",
         server.1
+    );
+}
+
+// ----- sessions: examples/c/kcpx_echo_server.c and kcpx_echo_client.c -----
+
+/// FEC 10/3 + AES-128, stream mode: the session tests' settings.
+const SESSION_GO: [&str; 7] = ["-crypt", "aes-128", "-ds", "10", "-ps", "3", "-stream"];
+const SESSION_C: [&str; 5] = ["--crypt", "aes-128", "--fec", "10", "3"];
+
+/// The C echo server, listening on a free port of 127.0.0.1.
+struct CServer {
+    child: Child,
+    out: std::io::BufReader<std::process::ChildStdout>,
+    port: u16,
+}
+
+impl CServer {
+    fn start(t: &Tools) -> CServer {
+        use std::io::BufRead;
+        let mut child = spawn(Command::new(&t.server).arg("127.0.0.1:0").args(SESSION_C));
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let port = line.trim().strip_prefix("listening on ").and_then(|p| p.parse().ok());
+        let port = port.unwrap_or_else(|| panic!("kcpx_echo_server said {line:?}"));
+        CServer { child, out, port }
+    }
+
+    /// Stops it (SIGTERM) and returns its counters line.
+    fn stop(mut self) -> String {
+        use std::io::Read;
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let mut text = String::new();
+        self.out.read_to_string(&mut text).unwrap();
+        assert!(self.child.wait().unwrap().success(), "kcpx_echo_server failed: {text}");
+        text
+    }
+}
+
+/// Runs the Go peer in `mode` against `addr` with the session settings.
+fn go_session(t: &Tools, mode: &str, addr: &str, extra: &[&str]) -> (bool, String) {
+    finish(spawn(
+        Command::new(&t.go_peer)
+            .args([mode, "-addr", addr, "-timeout", "90s"])
+            .args(SESSION_GO)
+            .args(extra),
+    ))
+}
+
+/// A lossy relay in front of `to`: `loss` each way, 1% duplication, reordering.
+fn lossy(to: SocketAddr, loss: f64, seed: u64) -> relay::Relay {
+    let cfg = relay::RelayConfig {
+        loss,
+        duplicate: 0.01,
+        reorder_window: 3,
+        seed,
+        ..Default::default()
+    };
+    relay::Relay::start(to, cfg).unwrap()
+}
+
+/// A kcpx listener (a C program using only kcpx.h) serves 100 concurrent
+/// kcp-go client sessions, each echoing 256 KiB byte-exact; then again with
+/// 10% of datagrams dropped each way.
+#[test]
+fn kcpx_listener_serves_100_kcpgo_sessions() {
+    let Some(t) = tools() else { return };
+    for (loss, n) in [(0.0, "100"), (0.10, "100")] {
+        let server = CServer::start(t);
+        let direct = format!("127.0.0.1:{}", server.port);
+        let relay = (loss > 0.0).then(|| lossy(direct.parse().unwrap(), loss, 0x100));
+        let addr = relay.as_ref().map_or(direct.clone(), |r| r.local_addr().to_string());
+        let (ok, clients) = go_session(t, "clients", &addr, &["-n", n, "-bytes", "262144"]);
+        let counters = server.stop();
+        eprintln!("loss {loss}: {clients}\nserver: {counters}");
+        assert!(
+            ok && clients.contains("\"sessions_ok\":100"),
+            "{clients}\nserver: {counters}"
+        );
+        assert!(counters.contains("\"passive_opens\":100,"), "{counters}");
+        assert!(
+            counters.contains("\"in_csum_errors\":0,") && counters.contains("\"kcp_in_errors\":0,"),
+            "{counters}"
+        );
+    }
+}
+
+/// A kcpx dialer (the blocking C client) against a kcp-go listener: 4 MiB
+/// echoed byte-exact, directly and with 10% loss each way.
+#[test]
+fn kcpx_dialer_echoes_4mib_with_a_kcpgo_listener() {
+    let Some(t) = tools() else { return };
+    for loss in [0.0, 0.10] {
+        let server_addr = format!("127.0.0.1:{}", free_port());
+        let server = spawn(
+            Command::new(&t.go_peer)
+                .args(["server", "-addr", &server_addr, "-timeout", "90s"])
+                .args(SESSION_GO),
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let relay = (loss > 0.0).then(|| lossy(server_addr.parse().unwrap(), loss, 0x4d1b));
+        let addr = relay
+            .as_ref()
+            .map_or(server_addr.clone(), |r| r.local_addr().to_string());
+        let client = finish(spawn(Command::new(&t.client).arg(&addr).args(SESSION_C).args([
+            "--bytes",
+            "4194304",
+            "--timeout",
+            "90",
+        ])));
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(server.id() as libc::pid_t, libc::SIGTERM) };
+        let server = finish(server);
+        eprintln!("loss {loss}: {}\nserver: {}", client.1, server.1);
+        assert!(
+            client.0 && client.1.contains("\"ok\":true"),
+            "{}\nserver: {}",
+            client.1,
+            server.1
+        );
+        if loss > 0.0 {
+            assert!(
+                field(&server.1, "FECRecovered") > 0,
+                "kcp-go rebuilt kcpx's lost datagrams: {}",
+                server.1
+            );
+        }
+    }
+}
+
+/// kcp-go's sn == 0 rule seen from a kcpx listener: a kcp-go client
+/// restarted on the same local port with a new conv replaces its session.
+#[test]
+fn a_restarted_kcpgo_client_replaces_its_session_at_a_kcpx_listener() {
+    let Some(t) = tools() else { return };
+    let server = CServer::start(t);
+    let addr = format!("127.0.0.1:{}", server.port);
+    let lport = free_port().to_string();
+    let (ok, restart) = go_session(t, "restart", &addr, &["-lport", &lport, "-bytes", "65536"]);
+    let counters = server.stop();
+    assert!(ok && restart.contains("\"ok\":true"), "{restart}\nserver: {counters}");
+    assert!(
+        counters.contains("\"passive_opens\":2,") && counters.contains("\"replaced\":1,"),
+        "{counters}"
     );
 }

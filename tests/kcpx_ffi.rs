@@ -292,3 +292,122 @@ fn kcpx_conv_of_cfg_free(datagram: &[u8], conv: &mut u32) -> i32 {
         }
     }
 }
+
+/// The session functions refuse NULL and out-of-range arguments with their
+/// documented codes; a listener and a dialer exchange data through the C
+/// API; closing the listener frees the sessions it still holds.
+#[test]
+fn session_functions_check_their_arguments_and_exchange_data() {
+    use kcpx::ffi::session::*;
+    use std::ffi::CString;
+    unsafe {
+        let mut err = 0;
+        let cfg = kcpx_config_new();
+        assert_eq!(kcpx_config_set_limits(null_mut(), 1, 1), KCPX_ERR_NULL);
+        assert_eq!(kcpx_config_set_limits(cfg, 0, 10), KCPX_ERR_INVALID);
+        assert_eq!(kcpx_config_set_limits(cfg, 10, -1), KCPX_ERR_INVALID);
+        assert_eq!(kcpx_config_set_sockbuf(cfg, 100), KCPX_ERR_INVALID);
+        assert_eq!(kcpx_config_set_sockbuf(null_mut(), 1 << 20), KCPX_ERR_NULL);
+        assert_eq!(kcpx_config_set_idle_timeout(null_mut(), 5), KCPX_ERR_NULL);
+        assert_eq!(kcpx_config_set_flush(null_mut(), 1, 1), KCPX_ERR_NULL);
+        assert_eq!(kcpx_config_set_stream(cfg, 1), KCPX_OK);
+        assert_eq!(kcpx_config_set_idle_timeout(cfg, 10_000), KCPX_OK);
+        assert!(kcpx_listen(null(), cfg, &mut err).is_null());
+        assert_eq!(err, KCPX_ERR_NULL);
+        let bad = CString::new("localhost:80").unwrap();
+        assert!(kcpx_listen(bad.as_ptr(), cfg, &mut err).is_null());
+        assert_eq!(err, KCPX_ERR_ADDR, "numeric addresses only");
+        let any = CString::new("127.0.0.1:0").unwrap();
+        assert!(
+            kcpx_listen(any.as_ptr(), null(), null_mut()).is_null(),
+            "NULL err is allowed"
+        );
+        assert!(kcpx_dial(bad.as_ptr(), cfg, &mut err).is_null());
+        assert_eq!(kcpx_listener_update(null_mut(), 0), KCPX_ERR_NULL);
+        assert_eq!(kcpx_listener_fd(null()), KCPX_ERR_NULL);
+        assert_eq!(kcpx_listener_check(null(), 77), 77);
+        assert_eq!(kcpx_listener_poll_event(null_mut(), null_mut()), KCPX_ERR_NULL);
+        assert!(kcpx_accept(null_mut()).is_null());
+        assert_eq!(
+            kcpx_session_send(null_mut(), b"x".as_ptr() as *const c_void, 1),
+            KCPX_ERR_NULL
+        );
+        assert_eq!(kcpx_session_recv(null_mut(), null_mut(), 0), KCPX_ERR_NULL);
+        assert_eq!(kcpx_session_conv(null()), 0);
+        kcpx_session_close(null_mut());
+        kcpx_listener_close(null_mut());
+
+        let l = kcpx_listen(any.as_ptr(), cfg, &mut err);
+        assert!(!l.is_null(), "{err}");
+        assert_eq!(kcpx_listener_wait(l, -1), KCPX_ERR_INVALID);
+        let port = kcpx_listener_local_port(l);
+        assert!(port > 0);
+        let to = CString::new(format!("127.0.0.1:{port}")).unwrap();
+        let d = kcpx_dial(to.as_ptr(), cfg, &mut err);
+        assert!(!d.is_null(), "{err}");
+        assert!(kcpx_session_update(d, kcpx_now_ms()) >= 0);
+        assert_eq!(kcpx_session_send(d, null(), 5), KCPX_ERR_NULL);
+        assert_eq!(kcpx_session_send(d, b"hello".as_ptr() as *const c_void, 0), 0);
+        assert_eq!(kcpx_session_send(d, b"hello".as_ptr() as *const c_void, 5), 5);
+        let mut accepted = null_mut();
+        let mut ev = kcpx_event {
+            kind: 0,
+            session: null_mut(),
+            reason: 0,
+        };
+        for _ in 0..200 {
+            kcpx_listener_wait(l, 10);
+            while kcpx_listener_poll_event(l, &mut ev) == 1 {
+                if ev.kind == KCPX_EVENT_ACCEPT {
+                    accepted = ev.session;
+                }
+            }
+            if !accepted.is_null() && kcpx_session_peeksize(accepted) == 5 {
+                break;
+            }
+            kcpx_session_update(d, kcpx_now_ms());
+        }
+        assert!(!accepted.is_null());
+        assert!(kcpx_accept(l).is_null(), "handed out once");
+        assert_eq!(
+            kcpx_session_update(accepted, 0),
+            KCPX_ERR_INVALID,
+            "accepted sessions run with their listener"
+        );
+        assert_eq!(kcpx_session_fd(accepted), KCPX_ERR_INVALID);
+        let mut buf = [0u8; 16];
+        assert_eq!(kcpx_session_recv(accepted, buf.as_mut_ptr() as *mut c_void, 16), 5);
+        assert_eq!(&buf[..5], b"hello");
+        assert_eq!(
+            kcpx_session_recv(accepted, buf.as_mut_ptr() as *mut c_void, 16),
+            KCPX_ERR_AGAIN
+        );
+        assert_eq!(kcpx_session_conv(accepted), kcpx_session_conv(d));
+        let mut text = [0 as core::ffi::c_char; 48];
+        let n = kcpx_session_remote_addr(accepted, text.as_mut_ptr(), 48);
+        assert!(
+            n > 10
+                && CStr::from_ptr(text.as_ptr())
+                    .to_str()
+                    .unwrap()
+                    .starts_with("127.0.0.1:")
+        );
+        assert_eq!(
+            kcpx_session_remote_addr(accepted, text.as_mut_ptr(), 4),
+            KCPX_ERR_BUFFER_TOO_SMALL
+        );
+        let mut marker = 5u8;
+        kcpx_session_set_user(accepted, &mut marker as *mut u8 as *mut c_void);
+        assert_eq!(kcpx_session_user(accepted), &mut marker as *mut u8 as *mut c_void);
+        let mut stats = kcpx_stats::default();
+        assert_eq!(kcpx_session_stats(accepted, &mut stats), KCPX_OK);
+        assert_eq!(stats.bytes_received, 5);
+        let mut counters = kcpx_listener_counters::default();
+        assert_eq!(kcpx_listener_stats(l, &mut counters), KCPX_OK);
+        assert_eq!(counters.passive_opens, 1);
+        assert!(counters.rcvbuf > 0);
+        kcpx_session_close(d);
+        kcpx_listener_close(l); // frees `accepted` too
+        kcpx_config_free(cfg);
+    }
+}

@@ -3,6 +3,8 @@
 //! duplication, reordering), with hostile traffic at the listener. Every
 //! run is bounded in time and prints its seed.
 
+#[path = "support/cprog.rs"]
+mod cprog;
 #[path = "support/relay.rs"]
 mod relay;
 #[path = "support/sim.rs"]
@@ -270,4 +272,50 @@ fn hostile_traffic_at_the_listener_creates_nothing() {
         e.in_csum_errors + e.in_errs + e.dropped_unknown >= hostile * 9 / 10,
         "hostile datagrams counted: {e:?}"
     );
+}
+
+/// The C examples, using only kcpx.h: the epoll echo server on IPv4 and on
+/// IPv6 loopback, three blocking C clients at once each.
+#[test]
+fn c_echo_server_and_clients_over_ipv4_and_ipv6() {
+    use std::io::{BufRead, Read};
+    use std::process::{Command, Stdio};
+    let (work, lib_dir) = cprog::work_dir("sessions_c");
+    let server = cprog::compile("kcpx_echo_server", &work, &lib_dir);
+    let client = cprog::compile("kcpx_echo_client", &work, &lib_dir);
+    for host in ["127.0.0.1", "[::1]"] {
+        let opts = ["--crypt", "aes-256", "--fec", "3", "2"];
+        let mut srv = Command::new(&server)
+            .arg(format!("{host}:0"))
+            .args(opts)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(srv.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let port: u16 = line.trim().trim_start_matches("listening on ").parse().unwrap();
+        let clients: Vec<_> = (1..=3)
+            .map(|seed| {
+                Command::new(&client)
+                    .arg(format!("{host}:{port}"))
+                    .args(opts)
+                    .args(["--bytes", "300000", "--seed", &seed.to_string(), "--timeout", "60"])
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in clients {
+            let o = c.wait_with_output().unwrap();
+            let text = String::from_utf8_lossy(&o.stdout);
+            assert!(o.status.success() && text.contains("\"ok\":true"), "{host}: {text}");
+        }
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(srv.id() as libc::pid_t, libc::SIGTERM) };
+        let mut counters = String::new();
+        out.read_to_string(&mut counters).unwrap();
+        assert!(srv.wait().unwrap().success());
+        assert!(counters.contains("\"passive_opens\":3,"), "{host}: {counters}");
+    }
 }

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "example_config.h" /* example_key_len */
 #include "kcpx.h"
 
 struct options {
@@ -118,24 +119,6 @@ static int parse(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-/* The key length kcptun gives each -crypt method: a prefix of its 32-byte
- * PBKDF2 key (0 for "none" and unknown names). */
-static size_t kcptun_key_len(const char *crypt)
-{
-	static const struct {
-		const char *name;
-		size_t len;
-	} table[] = {
-		{"aes-128", 16}, {"aes-192", 24}, {"aes-256", 32}, {"aes", 32},  {"salsa20", 32},
-		{"blowfish", 32}, {"twofish", 32}, {"cast5", 16},  {"3des", 24}, {"tea", 16},
-		{"xtea", 16},    {"sm4", 16},     {"xor", 32},
-	};
-	size_t i;
-	for (i = 0; crypt != NULL && i < sizeof table / sizeof table[0]; i++)
-		if (strcmp(crypt, table[i].name) == 0) return table[i].len;
-	return 0;
-}
-
 /* The configuration both ends must agree on (the Go peer's defaults). */
 static kcpx_config *make_config(const struct options *o)
 {
@@ -144,7 +127,7 @@ static kcpx_config *make_config(const struct options *o)
 	int rc;
 	kcpx_config *cfg = kcpx_config_new();
 	if (cfg == NULL) return NULL;
-	key_len = kcptun_key_len(o->crypt);
+	key_len = example_key_len(o->crypt);
 	if (key_len > 0)
 		kcpx_key_from_password((const uint8_t *)o->password, strlen(o->password), key, sizeof key);
 	if ((rc = kcpx_config_set_crypt(cfg, o->crypt, key, key_len)) != KCPX_OK ||

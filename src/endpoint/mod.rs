@@ -29,7 +29,7 @@ mod types;
 
 pub use types::{
     CloseReason, EndpointConfig, EndpointStats, Event, SessionId, Transmits, DEFAULT_BACKLOG, DEFAULT_MAX_SESSIONS,
-    DRAIN_LIMIT_MS,
+    DRAIN_LIMIT_MS, MAX_SESSIONS_LIMIT,
 };
 
 use crate::conn::{Conn, ConnStats};
@@ -129,10 +129,7 @@ impl Endpoint {
     }
 
     fn new(config: EndpointConfig, role: Role) -> Result<Endpoint, Error> {
-        config.conn.validate()?;
-        if config.backlog == 0 || config.max_sessions == 0 || config.max_sessions > u32::MAX as usize / 2 {
-            return Err(Error::Invalid);
-        }
+        config.validate()?;
         let crypt = match &config.conn.crypt {
             Some((method, key)) => Some(Arc::new(PacketCrypt::new(*method, key)?)),
             None => None,

@@ -2,6 +2,7 @@
 //! counters and the outgoing batch.
 
 use crate::conn::{ConnConfig, Outbox};
+use crate::error::Error;
 use std::net::SocketAddr;
 
 /// Settings of an endpoint: the connection settings every session shares,
@@ -45,6 +46,42 @@ impl Default for EndpointConfig {
         }
     }
 }
+
+impl EndpointConfig {
+    /// The accept backlog and the session limit, each at least 1 (the limit
+    /// at most 2^30), else [`Error::Invalid`].
+    pub fn set_limits(&mut self, backlog: usize, max_sessions: usize) -> Result<(), Error> {
+        if backlog == 0 || max_sessions == 0 || max_sessions > MAX_SESSIONS_LIMIT {
+            return Err(Error::Invalid);
+        }
+        self.backlog = backlog;
+        self.max_sessions = max_sessions;
+        Ok(())
+    }
+
+    /// The idle timeout in ms; 0 = none.
+    pub fn set_idle_timeout(&mut self, ms: u32) {
+        self.idle_timeout_ms = ms;
+    }
+
+    /// kcp-go's flush-on-write, and flush-after-input (ACKs at once).
+    pub fn set_flush(&mut self, on_send: bool, on_input: bool) {
+        self.flush_on_send = on_send;
+        self.flush_on_input = on_input;
+    }
+
+    /// Checks every setting.
+    pub fn validate(&self) -> Result<(), Error> {
+        self.conn.validate()?;
+        if self.backlog == 0 || self.max_sessions == 0 || self.max_sessions > MAX_SESSIONS_LIMIT {
+            return Err(Error::Invalid);
+        }
+        Ok(())
+    }
+}
+
+/// Largest [`EndpointConfig::max_sessions`].
+pub const MAX_SESSIONS_LIMIT: usize = 1 << 30;
 
 /// A session of an endpoint. Ids are not reused while the session's slot is
 /// held, and a stale id (of a freed session) is refused with

@@ -36,7 +36,7 @@ pub use crate::error::{
 /// `kcpx_config_free`. Opaque.
 #[allow(non_camel_case_types)]
 pub struct kcpx_config {
-    cfg: ConnConfig,
+    pub(crate) cfg: crate::session::Config,
 }
 
 /// A connection. Create with `kcpx_conn_new`, free with `kcpx_conn_free`.
@@ -131,7 +131,7 @@ pub(crate) fn code(r: Result<(), Error>) -> c_int {
 unsafe fn with_config(cfg: *mut kcpx_config, op: impl FnOnce(&mut ConnConfig) -> c_int) -> c_int {
     // SAFETY: per contract.
     guard(KCPX_ERR_INTERNAL, || match unsafe { cfg.as_mut() } {
-        Some(c) => op(&mut c.cfg),
+        Some(c) => op(&mut c.cfg.endpoint.conn),
         None => KCPX_ERR_NULL,
     })
 }
@@ -143,7 +143,7 @@ unsafe fn with_config(cfg: *mut kcpx_config, op: impl FnOnce(&mut ConnConfig) ->
 pub extern "C" fn kcpx_config_new() -> *mut kcpx_config {
     guard(core::ptr::null_mut(), || {
         Box::into_raw(Box::new(kcpx_config {
-            cfg: ConnConfig::default(),
+            cfg: crate::session::Config::default(),
         }))
     })
 }
@@ -306,7 +306,7 @@ pub unsafe extern "C" fn kcpx_config_set_stream(cfg: *mut kcpx_config, on: c_int
 pub unsafe extern "C" fn kcpx_config_validate(cfg: *const kcpx_config) -> c_int {
     // SAFETY: per contract.
     guard(KCPX_ERR_INTERNAL, || match unsafe { cfg.as_ref() } {
-        Some(c) => code(c.cfg.validate()),
+        Some(c) => code(c.cfg.endpoint.validate()),
         None => KCPX_ERR_NULL,
     })
 }
@@ -333,7 +333,7 @@ pub unsafe extern "C" fn kcpx_conn_new(
         let (Some(c), Some(output)) = (unsafe { cfg.as_ref() }, output) else {
             return core::ptr::null_mut();
         };
-        match Conn::new(conv, &c.cfg) {
+        match Conn::new(conv, &c.cfg.endpoint.conn) {
             Ok(conn) => Box::into_raw(Box::new(kcpx_conn { conn, output, user })),
             Err(_) => core::ptr::null_mut(),
         }
@@ -584,7 +584,7 @@ pub unsafe extern "C" fn kcpx_conv_of(
             // SAFETY: readable for `len` bytes per contract.
             let d = unsafe { core::slice::from_raw_parts(datagram, len) };
             // SAFETY: writable per contract.
-            code_of(crate::conn::conv_of(&c.cfg, d), |v| unsafe {
+            code_of(crate::conn::conv_of(&c.cfg.endpoint.conn, d), |v| unsafe {
                 *conv = v;
                 KCPX_OK
             })

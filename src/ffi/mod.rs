@@ -4,6 +4,8 @@
 //!
 //! * `ikcp.rs`  — the `ikcp_*` drop-in for ikcp.c 1.7.1 (`include/ikcp.h`).
 //! * `kcpx.rs`  — `kcpx_*` kcp-go compatible connections (`include/kcpx.h`).
+//! * `session.rs` — `kcpx_listen`, `kcpx_dial`, `kcpx_session_*`: sessions
+//!   over UDP sockets (also `include/kcpx.h`).
 //! * `alloc.rs` — `ikcp_allocator` hooks and the allocator the core uses.
 //! * `ikcp_log.c` — `ikcp_log`, a C-variadic function (not definable in
 //!   stable Rust), compiled by build.rs.
@@ -11,6 +13,7 @@
 pub mod alloc;
 pub mod ikcp;
 pub mod kcpx;
+pub mod session;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

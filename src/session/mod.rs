@@ -65,6 +65,22 @@ impl Default for Config {
     }
 }
 
+/// Smallest and largest [`Config::sockbuf`].
+pub const SOCKBUF_RANGE: core::ops::RangeInclusive<usize> = 4096..=(1 << 30);
+
+impl Config {
+    /// SO_RCVBUF and SO_SNDBUF in bytes, within [`SOCKBUF_RANGE`] (the
+    /// kernel caps it at net.core.rmem_max/wmem_max), else
+    /// [`Error::Invalid`].
+    pub fn set_sockbuf(&mut self, bytes: usize) -> Result<(), Error> {
+        if !SOCKBUF_RANGE.contains(&bytes) {
+            return Err(Error::Invalid);
+        }
+        self.sockbuf = bytes;
+        Ok(())
+    }
+}
+
 /// A listener's counters: the endpoint's and the socket's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ListenerStats {

@@ -1,0 +1,938 @@
+//! `kcpx_listen`, `kcpx_dial`, `kcpx_session_*`: kcp-go compatible
+//! sessions over real UDP sockets, for C. Thin wrappers over
+//! `crate::session` (listeners and dialers) and `crate::endpoint`.
+//!
+//! Ownership follows the file-descriptor model. A `kcpx_session *` stays
+//! valid until the caller passes it to `kcpx_session_close`, also after its
+//! CLOSED event, when send and recv return KCPX_ERR_CLOSED.
+//! `kcpx_listener_close` closes and frees every session of that listener the
+//! caller has not closed yet. A new session is handed out exactly once: by
+//! its ACCEPT event or by `kcpx_accept`, whichever the caller uses first.
+//!
+//! Threading: a listener and its sessions are driven by one thread at a
+//! time; distinct listeners and dialed sessions are independent.
+
+use super::guard;
+use super::kcpx::{code, code_of, kcpx_config, kcpx_stats};
+use crate::endpoint::{CloseReason, Event, SessionId};
+use crate::error::{Error, KCPX_ERR_BUFFER_TOO_SMALL, KCPX_ERR_INTERNAL, KCPX_ERR_INVALID, KCPX_ERR_NULL, KCPX_OK};
+use crate::session::{now_ms, Dialer, Listener, ListenerStats};
+use core::ffi::{c_char, c_int, c_void, CStr};
+use core::ptr::null_mut;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+/// A new session (`kcpx_event.session` is the new session).
+pub const KCPX_EVENT_ACCEPT: c_int = 1;
+/// Data arrived: call `kcpx_session_recv` until KCPX_ERR_AGAIN (the event is
+/// edge-triggered: the next one comes only after that).
+pub const KCPX_EVENT_READABLE: c_int = 2;
+/// `kcpx_session_send` returned KCPX_ERR_AGAIN before; there is room again.
+pub const KCPX_EVENT_WRITABLE: c_int = 3;
+/// The session closed (`kcpx_event.reason` says why); close it with
+/// `kcpx_session_close`.
+pub const KCPX_EVENT_CLOSED: c_int = 4;
+
+/// Closed by `kcpx_session_close`.
+pub const KCPX_CLOSE_LOCAL: c_int = 1;
+/// Nothing received for the idle timeout (`kcpx_config_set_idle_timeout`).
+pub const KCPX_CLOSE_IDLE: c_int = 2;
+/// A segment was retransmitted 20 times without an acknowledgement.
+pub const KCPX_CLOSE_DEAD_LINK: c_int = 3;
+/// The peer's address started a new conversation (a restarted kcp-go client).
+pub const KCPX_CLOSE_REPLACED: c_int = 4;
+/// The listener closed.
+pub const KCPX_CLOSE_LISTENER: c_int = 5;
+
+/// How long `kcpx_session_close` on a dialed session blocks at most while
+/// its queued data is acknowledged, in ms.
+pub const KCPX_DIAL_CLOSE_LINGER_MS: u32 = 2000;
+
+/// A listener: many sessions on one UDP socket. Opaque; from `kcpx_listen`,
+/// freed by `kcpx_listener_close`.
+#[allow(non_camel_case_types)]
+pub struct kcpx_listener {
+    inner: Listener,
+    /// The handles given out, by session.
+    handles: HashMap<SessionId, *mut kcpx_session>,
+}
+
+/// A session, accepted from a listener or dialed. Opaque; freed by
+/// `kcpx_session_close` (or, for accepted ones, `kcpx_listener_close`).
+#[allow(non_camel_case_types)]
+pub struct kcpx_session {
+    kind: Kind,
+    user: *mut c_void,
+}
+
+enum Kind {
+    Accepted {
+        listener: *mut kcpx_listener,
+        id: SessionId,
+    },
+    Dialed(Box<Dialer>),
+}
+
+/// Something that happened to a session.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+pub struct kcpx_event {
+    /// KCPX_EVENT_ACCEPT, _READABLE, _WRITABLE or _CLOSED.
+    pub kind: c_int,
+    /// The session it happened to.
+    pub session: *mut kcpx_session,
+    /// For KCPX_EVENT_CLOSED: KCPX_CLOSE_*; 0 otherwise.
+    pub reason: c_int,
+}
+
+/// A listener's (or a dialed session's socket's) counters, kcp-go's SNMP
+/// names where they apply.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Default)]
+pub struct kcpx_listener_counters {
+    /// Datagrams and bytes received (InPkts, InBytes).
+    pub in_pkts: u64,
+    pub in_bytes: u64,
+    /// Datagrams too short, too long or malformed (InErrs).
+    pub in_errs: u64,
+    /// Datagrams failing the CRC-32 check: wrong key, corruption, forgery.
+    pub in_csum_errors: u64,
+    /// Datagrams KCP refused (KCPInErrors).
+    pub kcp_in_errors: u64,
+    /// Sessions opened by peers (PassiveOpens), dialed (ActiveOpens).
+    pub passive_opens: u64,
+    pub active_opens: u64,
+    /// Sessions open now (CurrEstab), most at once (MaxConn).
+    pub curr_estab: u64,
+    pub max_conn: u64,
+    /// Datagrams from unknown addresses that cannot open a session.
+    pub dropped_unknown: u64,
+    /// Datagrams dropped: accept backlog full, session limit reached.
+    pub dropped_backlog: u64,
+    pub dropped_limit: u64,
+    /// Sessions replaced by a restarted peer, closed idle, closed dead.
+    pub replaced: u64,
+    pub closed_idle: u64,
+    pub closed_dead_link: u64,
+    /// Receive and send system calls, datagrams read and written.
+    pub recv_syscalls: u64,
+    pub send_syscalls: u64,
+    pub recv_datagrams: u64,
+    pub sent_datagrams: u64,
+    /// Sends deferred for a full socket buffer; failed; dropped.
+    pub send_would_block: u64,
+    pub send_errors: u64,
+    pub send_dropped: u64,
+    /// The socket's buffer sizes as the kernel set them, in bytes.
+    pub rcvbuf: u64,
+    pub sndbuf: u64,
+}
+
+impl From<ListenerStats> for kcpx_listener_counters {
+    fn from(s: ListenerStats) -> Self {
+        let (e, k) = (s.endpoint, s.socket);
+        kcpx_listener_counters {
+            in_pkts: e.in_pkts,
+            in_bytes: e.in_bytes,
+            in_errs: e.in_errs,
+            in_csum_errors: e.in_csum_errors,
+            kcp_in_errors: e.kcp_in_errors,
+            passive_opens: e.passive_opens,
+            active_opens: e.active_opens,
+            curr_estab: e.curr_estab,
+            max_conn: e.max_conn,
+            dropped_unknown: e.dropped_unknown,
+            dropped_backlog: e.dropped_backlog,
+            dropped_limit: e.dropped_limit,
+            replaced: e.replaced,
+            closed_idle: e.closed_idle,
+            closed_dead_link: e.closed_dead_link,
+            recv_syscalls: k.recv_syscalls,
+            send_syscalls: k.send_syscalls,
+            recv_datagrams: k.recv_datagrams,
+            sent_datagrams: k.sent_datagrams,
+            send_would_block: k.send_would_block,
+            send_errors: k.send_errors,
+            send_dropped: k.send_dropped,
+            rcvbuf: k.rcvbuf,
+            sndbuf: k.sndbuf,
+        }
+    }
+}
+
+fn reason_code(r: CloseReason) -> c_int {
+    match r {
+        CloseReason::Local => KCPX_CLOSE_LOCAL,
+        CloseReason::Idle => KCPX_CLOSE_IDLE,
+        CloseReason::DeadLink => KCPX_CLOSE_DEAD_LINK,
+        CloseReason::Replaced => KCPX_CLOSE_REPLACED,
+        CloseReason::Listener => KCPX_CLOSE_LISTENER,
+    }
+}
+
+/// The monotonic millisecond clock kcpx uses (any origin; wraps at 2^32):
+/// the `now_ms` to pass to the update and check functions.
+#[no_mangle]
+pub extern "C" fn kcpx_now_ms() -> u32 {
+    guard(0, now_ms)
+}
+
+// ----- configuration of sessions -----
+
+/// Runs `op` on the session settings behind `cfg`, or KCPX_ERR_NULL.
+///
+/// # Safety
+/// `cfg` is NULL or live.
+unsafe fn with_session_config(cfg: *mut kcpx_config, op: impl FnOnce(&mut crate::session::Config) -> c_int) -> c_int {
+    // SAFETY: per contract.
+    guard(KCPX_ERR_INTERNAL, || match unsafe { cfg.as_mut() } {
+        Some(c) => op(&mut c.cfg),
+        None => KCPX_ERR_NULL,
+    })
+}
+
+/// Sessions that receive nothing for `ms` milliseconds close with
+/// KCPX_CLOSE_IDLE; 0 = never (kcp-go's behaviour, the default). Returns
+/// KCPX_OK or KCPX_ERR_NULL.
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_config_set_idle_timeout(cfg: *mut kcpx_config, ms: u32) -> c_int {
+    // SAFETY: per contract.
+    unsafe {
+        with_session_config(cfg, |c| {
+            c.endpoint.set_idle_timeout(ms);
+            KCPX_OK
+        })
+    }
+}
+
+/// A listener's accept backlog (new sessions not accepted yet; default 128,
+/// as kcp-go) and session limit (alive at once, closing ones included;
+/// default 16384). Datagrams beyond either are dropped and counted. Returns
+/// KCPX_OK, KCPX_ERR_NULL, or KCPX_ERR_INVALID unless both are >= 1 (the
+/// limit at most 2^30).
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_config_set_limits(cfg: *mut kcpx_config, backlog: c_int, max_sessions: c_int) -> c_int {
+    let (Ok(b), Ok(m)) = (usize::try_from(backlog), usize::try_from(max_sessions)) else {
+        return KCPX_ERR_INVALID;
+    };
+    // SAFETY: per contract.
+    unsafe { with_session_config(cfg, |c| code(c.endpoint.set_limits(b, m))) }
+}
+
+/// SO_RCVBUF and SO_SNDBUF of new sockets in bytes (default 4 MiB, as
+/// kcptun; the kernel caps it at net.core.rmem_max/wmem_max; the listener
+/// counters report what it set). Returns KCPX_OK, KCPX_ERR_NULL, or
+/// KCPX_ERR_INVALID outside 4096..=2^30.
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_config_set_sockbuf(cfg: *mut kcpx_config, bytes: c_int) -> c_int {
+    let Ok(b) = usize::try_from(bytes) else {
+        return KCPX_ERR_INVALID;
+    };
+    // SAFETY: per contract.
+    unsafe { with_session_config(cfg, |c| code(c.set_sockbuf(b))) }
+}
+
+/// Flush policies of sessions: `on_send` non-zero hands data to the wire
+/// inside `kcpx_session_send` as far as the window allows (kcp-go's write
+/// path; default on); `on_input` non-zero sends ACKs and newly allowed data
+/// right after each batch of received datagrams (default on) instead of at
+/// the next interval. Returns KCPX_OK or KCPX_ERR_NULL.
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_config_set_flush(cfg: *mut kcpx_config, on_send: c_int, on_input: c_int) -> c_int {
+    // SAFETY: per contract.
+    unsafe {
+        with_session_config(cfg, |c| {
+            c.endpoint.set_flush(on_send != 0, on_input != 0);
+            KCPX_OK
+        })
+    }
+}
+
+// ----- helpers -----
+
+/// Parses a C address string.
+///
+/// # Safety
+/// `addr` is NULL or NUL-terminated.
+unsafe fn parse_addr(addr: *const c_char) -> Result<SocketAddr, Error> {
+    if addr.is_null() {
+        return Err(Error::Null);
+    }
+    // SAFETY: NUL-terminated per contract.
+    let s = unsafe { CStr::from_ptr(addr) }.to_str().map_err(|_| Error::Addr)?;
+    s.parse().map_err(|_| Error::Addr)
+}
+
+/// Stores `code` in `*err` when `err` is not NULL.
+///
+/// # Safety
+/// `err` is NULL or writable.
+unsafe fn set_err(err: *mut c_int, code: c_int) {
+    // SAFETY: per contract.
+    if let Some(e) = unsafe { err.as_mut() } {
+        *e = code;
+    }
+}
+
+/// Builds a listener or dialer from C arguments; NULL and `*err` on failure.
+///
+/// # Safety
+/// As `kcpx_listen`.
+unsafe fn open<T>(
+    addr: *const c_char,
+    cfg: *const kcpx_config,
+    err: *mut c_int,
+    make: impl FnOnce(SocketAddr, &crate::session::Config) -> Result<T, Error>,
+) -> *mut T {
+    // SAFETY: per contract.
+    let made = guard(Err(Error::Internal), || {
+        let c = unsafe { cfg.as_ref() }.ok_or(Error::Null)?;
+        let at = unsafe { parse_addr(addr) }?;
+        make(at, &c.cfg)
+    });
+    // SAFETY: per contract.
+    unsafe { set_err(err, code(made.as_ref().map(|_| ()).map_err(|e| *e))) };
+    made.map_or(null_mut(), |t| Box::into_raw(Box::new(t)))
+}
+
+// ----- listeners -----
+
+/// Listens on `addr`: `"127.0.0.1:4000"`, `"[::1]:4000"`, `"0.0.0.0:4000"`;
+/// port 0 picks a free port (see `kcpx_listener_local_port`). Numeric
+/// addresses only. Returns the listener, or NULL with `*err` (if `err` is
+/// not NULL) set to KCPX_ERR_NULL, KCPX_ERR_ADDR, KCPX_ERR_IO (bind failed:
+/// see errno), or a configuration code (KCPX_ERR_KEY, _MTU, _INVALID, ...).
+/// The listener keeps its own copy of `cfg`. Free with
+/// `kcpx_listener_close`.
+///
+/// # Safety
+/// `addr` is NULL or NUL-terminated; `cfg` NULL or live; `err` NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_listen(
+    addr: *const c_char,
+    cfg: *const kcpx_config,
+    err: *mut c_int,
+) -> *mut kcpx_listener {
+    // SAFETY: per contract.
+    unsafe {
+        open(addr, cfg, err, |at, c| {
+            Listener::bind(at, c).map(|inner| kcpx_listener {
+                inner,
+                handles: HashMap::new(),
+            })
+        })
+    }
+}
+
+/// Runs `op` on the listener behind `l`, or returns `fallback`.
+///
+/// # Safety
+/// `l` is NULL or live and not borrowed elsewhere.
+unsafe fn with_listener<T>(l: *mut kcpx_listener, fallback: T, op: impl FnOnce(&mut kcpx_listener) -> T) -> T {
+    // SAFETY: per contract.
+    guard(fallback, || match unsafe { l.as_mut() } {
+        Some(l) => op(l),
+        None => unreachable_or(),
+    })
+}
+
+/// `with_listener`'s NULL case: callers check NULL before; a panic here is
+/// caught by the guard and becomes the fallback.
+fn unreachable_or<T>() -> T {
+    panic!("NULL handle")
+}
+
+/// The listener's local port, or KCPX_ERR_NULL / KCPX_ERR_IO.
+///
+/// # Safety
+/// `l` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_listener_local_port(l: *const kcpx_listener) -> c_int {
+    if l.is_null() {
+        return KCPX_ERR_NULL;
+    }
+    // SAFETY: per contract (only read).
+    unsafe {
+        with_listener(l as *mut _, KCPX_ERR_INTERNAL, |l| {
+            code_of(l.inner.local_addr(), |a| a.port() as c_int)
+        })
+    }
+}
+
+/// The listener's UDP socket, for the caller's poll/epoll loop: readable
+/// means call `kcpx_listener_update`. Do not read, write or close it.
+/// KCPX_ERR_NULL for NULL.
+///
+/// # Safety
+/// `l` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_listener_fd(l: *const kcpx_listener) -> c_int {
+    if l.is_null() {
+        return KCPX_ERR_NULL;
+    }
+    // SAFETY: per contract (only read).
+    unsafe { with_listener(l as *mut _, KCPX_ERR_INTERNAL, |l| l.inner.fd()) }
+}
+
+/// Never blocks: reads every pending datagram, demultiplexes, runs the
+/// timers due at `now_ms` (`kcpx_now_ms()`), sends. Returns the datagrams
+/// read (>= 0) or a negative code (KCPX_ERR_NULL, KCPX_ERR_IO).
+///
+/// # Safety
+/// `l` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_listener_update(l: *mut kcpx_listener, now_ms: u32) -> c_int {
+    if l.is_null() {
+        return KCPX_ERR_NULL;
+    }
+    // SAFETY: per contract.
+    unsafe { with_listener(l, KCPX_ERR_INTERNAL, |l| code_of(l.inner.update(now_ms), count)) }
+}
+
+fn count(n: usize) -> c_int {
+    n.min(c_int::MAX as usize) as c_int
+}
+
+/// When `kcpx_listener_update` is due next: an absolute time on the
+/// `kcpx_now_ms` clock, at most one second after `now_ms` (`now_ms` itself
+/// when due now, or for NULL).
+///
+/// # Safety
+/// `l` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_listener_check(l: *const kcpx_listener, now_ms: u32) -> u32 {
+    if l.is_null() {
+        return now_ms;
+    }
+    // SAFETY: per contract.
+    unsafe { with_listener(l as *mut _, now_ms, |l| l.inner.check(now_ms)) }
+}
+
+/// Blocks until a datagram arrives, a timer is due, or `timeout_ms` passed
+/// (0: does not block), then updates. For programs without their own loop.
+/// Returns as `kcpx_listener_update`, or KCPX_ERR_INVALID for a negative
+/// timeout.
+///
+/// # Safety
+/// `l` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_listener_wait(l: *mut kcpx_listener, timeout_ms: c_int) -> c_int {
+    if l.is_null() {
+        return KCPX_ERR_NULL;
+    }
+    let Ok(t) = u32::try_from(timeout_ms) else {
+        return KCPX_ERR_INVALID;
+    };
+    // SAFETY: per contract.
+    unsafe { with_listener(l, KCPX_ERR_INTERNAL, |l| code_of(l.inner.wait(t), count)) }
+}
+
+/// The handle of an accepted session, made on first use.
+fn handle_of(l: &mut kcpx_listener, id: SessionId) -> *mut kcpx_session {
+    let lp: *mut kcpx_listener = l;
+    *l.handles.entry(id).or_insert_with(|| {
+        Box::into_raw(Box::new(kcpx_session {
+            kind: Kind::Accepted { listener: lp, id },
+            user: null_mut(),
+        }))
+    })
+}
+
+/// Fills `*ev` with an event from the endpoint, making handles as needed.
+fn fill(ev: &mut kcpx_event, event: Event, handle: impl FnOnce(SessionId) -> *mut kcpx_session) {
+    let (kind, id, reason) = match event {
+        Event::Accept(id) => (KCPX_EVENT_ACCEPT, id, 0),
+        Event::Readable(id) => (KCPX_EVENT_READABLE, id, 0),
+        Event::Writable(id) => (KCPX_EVENT_WRITABLE, id, 0),
+        Event::Closed(id, r) => (KCPX_EVENT_CLOSED, id, reason_code(r)),
+    };
+    *ev = kcpx_event {
+        kind,
+        session: handle(id),
+        reason,
+    };
+}
+
+/// Takes the next event of the listener's sessions into `*ev`: returns 1
+/// (filled), 0 (none), or KCPX_ERR_NULL. An ACCEPT event hands out its new
+/// session (see `kcpx_accept`).
+///
+/// # Safety
+/// `l` is NULL or live; `ev` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_listener_poll_event(l: *mut kcpx_listener, ev: *mut kcpx_event) -> c_int {
+    if l.is_null() || ev.is_null() {
+        return KCPX_ERR_NULL;
+    }
+    // SAFETY: per contract.
+    unsafe {
+        with_listener(l, KCPX_ERR_INTERNAL, |l| match l.inner.poll_event() {
+            Some(e) => {
+                fill(&mut *ev, e, |id| handle_of(l, id));
+                1
+            }
+            None => 0,
+        })
+    }
+}
+
+/// The next new session not handed out yet (by an ACCEPT event or an
+/// earlier call), or NULL. The caller owns it: `kcpx_session_close`.
+///
+/// # Safety
+/// `l` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_accept(l: *mut kcpx_listener) -> *mut kcpx_session {
+    if l.is_null() {
+        return null_mut();
+    }
+    // SAFETY: per contract.
+    unsafe {
+        with_listener(l, null_mut(), |l| {
+            l.inner.accept().map_or(null_mut(), |id| handle_of(l, id))
+        })
+    }
+}
+
+/// Copies the listener's counters into `*out`. Returns KCPX_OK or
+/// KCPX_ERR_NULL.
+///
+/// # Safety
+/// `l` is NULL or live; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_listener_stats(l: *const kcpx_listener, out: *mut kcpx_listener_counters) -> c_int {
+    if l.is_null() || out.is_null() {
+        return KCPX_ERR_NULL;
+    }
+    // SAFETY: per contract.
+    unsafe {
+        with_listener(l as *mut _, KCPX_ERR_INTERNAL, |l| {
+            *out = l.inner.stats().into();
+            KCPX_OK
+        })
+    }
+}
+
+/// Closes the listener: every session of it flushes once and is freed,
+/// with every `kcpx_session *` of it not yet closed (do not use them
+/// afterwards); then the socket closes. NULL is ignored.
+///
+/// # Safety
+/// `l` is NULL or from `kcpx_listen` and not yet closed.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_listener_close(l: *mut kcpx_listener) {
+    if l.is_null() {
+        return;
+    }
+    guard((), || {
+        // SAFETY: from Box::into_raw in kcpx_listen, per contract.
+        let l = unsafe { Box::from_raw(l) };
+        for (_, h) in l.handles.iter() {
+            // SAFETY: handles are from Box::into_raw and freed only here
+            // or in kcpx_session_close, which removes them from the map.
+            drop(unsafe { Box::from_raw(*h) });
+        }
+        drop(l);
+    })
+}
+
+// ----- dialed sessions -----
+
+/// Opens a session to `addr` (`"1.2.3.4:4000"`, `"[::1]:4000"`) from its own
+/// UDP socket on an ephemeral port, with a random conv; datagrams from
+/// other addresses are ignored. Returns the session, or NULL with `*err`
+/// set (as `kcpx_listen`). Free with `kcpx_session_close`.
+///
+/// # Safety
+/// As `kcpx_listen`.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_dial(addr: *const c_char, cfg: *const kcpx_config, err: *mut c_int) -> *mut kcpx_session {
+    // SAFETY: per contract.
+    unsafe {
+        open(addr, cfg, err, |at, c| {
+            Dialer::connect(at, c).map(|d| kcpx_session {
+                kind: Kind::Dialed(Box::new(d)),
+                user: null_mut(),
+            })
+        })
+    }
+}
+
+/// The session operations, on an accepted or a dialed session.
+enum Target<'a> {
+    Accepted(&'a mut Listener, SessionId),
+    Dialed(&'a mut Dialer),
+}
+
+/// Runs `op` on the session behind `s` (KCPX_ERR_NULL for NULL).
+///
+/// # Safety
+/// `s` is NULL or live, its listener too.
+unsafe fn with_session(s: *const kcpx_session, op: impl FnOnce(Target<'_>) -> c_int) -> c_int {
+    if s.is_null() {
+        return KCPX_ERR_NULL;
+    }
+    // SAFETY: per contract; the session's listener outlives it.
+    guard(KCPX_ERR_INTERNAL, || {
+        match unsafe { &mut (*(s as *mut kcpx_session)).kind } {
+            Kind::Accepted { listener, id } => op(Target::Accepted(unsafe { &mut (**listener).inner }, *id)),
+            Kind::Dialed(d) => op(Target::Dialed(d)),
+        }
+    })
+}
+
+/// A dialed session's UDP socket for the caller's poll loop (readable
+/// means call `kcpx_session_update`); KCPX_ERR_INVALID for an accepted
+/// session (use its listener's), KCPX_ERR_NULL.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_session_fd(s: *const kcpx_session) -> c_int {
+    // SAFETY: per contract.
+    unsafe {
+        with_session(s, |t| match t {
+            Target::Dialed(d) => d.fd(),
+            Target::Accepted(..) => KCPX_ERR_INVALID,
+        })
+    }
+}
+
+/// A dialed session's `kcpx_listener_update`: never blocks; reads, runs
+/// timers due at `now_ms`, sends. Returns the datagrams read or a negative
+/// code; KCPX_ERR_INVALID for an accepted session (its listener does this).
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_session_update(s: *mut kcpx_session, now_ms: u32) -> c_int {
+    // SAFETY: per contract.
+    unsafe {
+        with_session(s, |t| match t {
+            Target::Dialed(d) => code_of(d.update(now_ms), count),
+            Target::Accepted(..) => KCPX_ERR_INVALID,
+        })
+    }
+}
+
+/// When a dialed session's `kcpx_session_update` is due next (absolute ms
+/// on the `kcpx_now_ms` clock, at most one second ahead); `now_ms` for an
+/// accepted session or NULL.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_session_check(s: *const kcpx_session, now_ms: u32) -> u32 {
+    let mut due = now_ms;
+    // SAFETY: per contract.
+    unsafe {
+        with_session(s, |t| {
+            if let Target::Dialed(d) = t {
+                due = d.check(now_ms);
+            }
+            KCPX_OK
+        })
+    };
+    due
+}
+
+/// For dialed sessions without a loop of their own: runs the session's
+/// I/O and timers while it blocks until it is readable, writable again
+/// after KCPX_ERR_AGAIN, closed, or `timeout_ms` passed. Returns 1 (an
+/// event or data is ready), 0 (timeout), or a negative code
+/// (KCPX_ERR_INVALID for an accepted session or a negative timeout).
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_session_wait(s: *mut kcpx_session, timeout_ms: c_int) -> c_int {
+    let Ok(t) = u32::try_from(timeout_ms) else {
+        return KCPX_ERR_INVALID;
+    };
+    // SAFETY: per contract.
+    unsafe {
+        with_session(s, |target| match target {
+            Target::Dialed(d) => code_of(d.wait(t), c_int::from),
+            Target::Accepted(..) => KCPX_ERR_INVALID,
+        })
+    }
+}
+
+/// Takes a dialed session's next event into `*ev` (1 filled, 0 none);
+/// KCPX_ERR_INVALID for an accepted session (poll its listener).
+///
+/// # Safety
+/// `s` is NULL or live; `ev` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_session_poll_event(s: *mut kcpx_session, ev: *mut kcpx_event) -> c_int {
+    if ev.is_null() {
+        return KCPX_ERR_NULL;
+    }
+    // SAFETY: per contract.
+    unsafe {
+        with_session(s, |t| match t {
+            Target::Dialed(d) => match d.poll_event() {
+                Some(e) => {
+                    fill(&mut *ev, e, |_| s);
+                    1
+                }
+                None => 0,
+            },
+            Target::Accepted(..) => KCPX_ERR_INVALID,
+        })
+    }
+}
+
+/// Queues `len` bytes and hands them to the wire at once as far as the
+/// window allows. Returns the bytes queued: in stream mode as many as the
+/// send queue has room for (it holds twice the send window in segments);
+/// in message mode the whole message. KCPX_ERR_AGAIN when the queue is
+/// full (a KCPX_EVENT_WRITABLE follows when there is room), KCPX_ERR_CLOSED
+/// after the session closed, KCPX_ERR_TOO_LARGE for a message over 127
+/// segments, KCPX_ERR_NULL. `len` 0 queues nothing and returns 0.
+///
+/// # Safety
+/// `s` is NULL or live; `buf` NULL or readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_session_send(s: *mut kcpx_session, buf: *const c_void, len: usize) -> c_int {
+    if buf.is_null() && len > 0 {
+        return KCPX_ERR_NULL;
+    }
+    // SAFETY: readable for `len` bytes per contract (or empty).
+    let data: &[u8] = match len {
+        0 => &[],
+        n => unsafe { core::slice::from_raw_parts(buf as *const u8, n.min(c_int::MAX as usize)) },
+    };
+    // SAFETY: per contract.
+    unsafe {
+        with_session(s, |t| {
+            let r = match t {
+                Target::Accepted(l, id) => l.send(id, data),
+                Target::Dialed(d) => d.send(data),
+            };
+            code_of(r, count)
+        })
+    }
+}
+
+/// Receives into `buf`: in stream mode as many of the next bytes as fit;
+/// in message mode the next whole message (KCPX_ERR_BUFFER_TOO_SMALL if it
+/// does not fit: grow to `kcpx_session_peeksize`). Returns the length,
+/// KCPX_ERR_AGAIN (nothing yet), KCPX_ERR_CLOSED (closed, and everything
+/// received before was read), KCPX_ERR_NULL.
+///
+/// # Safety
+/// `s` is NULL or live; `buf` NULL or writable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_session_recv(s: *mut kcpx_session, buf: *mut c_void, len: usize) -> c_int {
+    if buf.is_null() {
+        return KCPX_ERR_NULL;
+    }
+    // SAFETY: writable for `len` bytes per contract.
+    let out = unsafe { core::slice::from_raw_parts_mut(buf as *mut u8, len.min(c_int::MAX as usize)) };
+    // SAFETY: per contract.
+    unsafe {
+        with_session(s, |t| {
+            let r = match t {
+                Target::Accepted(l, id) => l.recv(id, out),
+                Target::Dialed(d) => d.recv(out),
+            };
+            code_of(r, count)
+        })
+    }
+}
+
+/// Size of the next message (stream mode: bytes ready now), KCPX_ERR_AGAIN
+/// when none, KCPX_ERR_CLOSED, KCPX_ERR_NULL.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_session_peeksize(s: *const kcpx_session) -> c_int {
+    // SAFETY: per contract.
+    unsafe {
+        with_session(s, |t| {
+            let r = match t {
+                Target::Accepted(l, id) => l.endpoint().peek_size(id),
+                Target::Dialed(d) => d.endpoint().peek_size(d.id()),
+            };
+            code_of(r.and_then(|n| n.ok_or(Error::Again)), count)
+        })
+    }
+}
+
+/// Sends what the session has queued now, without waiting for its next
+/// update. Returns KCPX_OK, KCPX_ERR_CLOSED, KCPX_ERR_NULL.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_session_flush(s: *mut kcpx_session) -> c_int {
+    // SAFETY: per contract.
+    unsafe {
+        with_session(s, |t| match t {
+            Target::Accepted(l, id) => code(l.flush(id)),
+            Target::Dialed(d) => code(d.flush()),
+        })
+    }
+}
+
+/// Runs `op` on the session's endpoint and id.
+///
+/// # Safety
+/// As `with_session`.
+unsafe fn with_endpoint(
+    s: *const kcpx_session,
+    op: impl FnOnce(&crate::endpoint::Endpoint, SessionId) -> c_int,
+) -> c_int {
+    // SAFETY: per contract.
+    unsafe {
+        with_session(s, |t| match t {
+            Target::Accepted(l, id) => op(l.endpoint(), id),
+            Target::Dialed(d) => op(d.endpoint(), d.id()),
+        })
+    }
+}
+
+/// Copies the session's counters into `*out` (see `kcpx_stats`). Returns
+/// KCPX_OK, KCPX_ERR_NULL.
+///
+/// # Safety
+/// `s` is NULL or live; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_session_stats(s: *const kcpx_session, out: *mut kcpx_stats) -> c_int {
+    if out.is_null() {
+        return KCPX_ERR_NULL;
+    }
+    // SAFETY: per contract.
+    unsafe {
+        with_endpoint(s, |e, id| {
+            code_of(e.session_stats(id), |st| {
+                *out = st.into();
+                KCPX_OK
+            })
+        })
+    }
+}
+
+/// The session's smoothed round-trip time in ms (KCP's estimate), or
+/// KCPX_ERR_NULL.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_session_rtt(s: *const kcpx_session) -> c_int {
+    // SAFETY: per contract.
+    unsafe { with_endpoint(s, |e, id| code_of(e.rtt(id), |(srtt, _)| srtt)) }
+}
+
+/// Writes the peer's address as `"ip:port"` (`"[ip6]:port"` for IPv6),
+/// NUL-terminated, into `buf` (48 bytes always suffice). Returns its length
+/// without the NUL, KCPX_ERR_BUFFER_TOO_SMALL, or KCPX_ERR_NULL.
+///
+/// # Safety
+/// `s` is NULL or live; `buf` NULL or writable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_session_remote_addr(s: *const kcpx_session, buf: *mut c_char, len: usize) -> c_int {
+    if buf.is_null() {
+        return KCPX_ERR_NULL;
+    }
+    // SAFETY: per contract.
+    unsafe {
+        with_endpoint(s, |e, id| {
+            code_of(e.remote_addr(id), |a| {
+                let text = a.to_string();
+                if text.len() >= len {
+                    return KCPX_ERR_BUFFER_TOO_SMALL;
+                }
+                // SAFETY: writable for `len` > text.len() bytes.
+                let out = core::slice::from_raw_parts_mut(buf as *mut u8, text.len() + 1);
+                out[..text.len()].copy_from_slice(text.as_bytes());
+                out[text.len()] = 0;
+                count(text.len())
+            })
+        })
+    }
+}
+
+/// The session's conversation id (0 for NULL).
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_session_conv(s: *const kcpx_session) -> u32 {
+    let mut conv = 0;
+    // SAFETY: per contract.
+    unsafe {
+        with_endpoint(s, |e, id| {
+            conv = e.conv(id).unwrap_or(0);
+            KCPX_OK
+        })
+    };
+    conv
+}
+
+/// Attaches the caller's pointer to the session (kcpx never uses it).
+/// NULL `s` is ignored.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_session_set_user(s: *mut kcpx_session, user: *mut c_void) {
+    // SAFETY: per contract.
+    if let Some(s) = unsafe { s.as_mut() } {
+        s.user = user;
+    }
+}
+
+/// The pointer given to `kcpx_session_set_user` (NULL before, or for NULL).
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_session_user(s: *const kcpx_session) -> *mut c_void {
+    // SAFETY: per contract.
+    unsafe { s.as_ref() }.map_or(null_mut(), |s| s.user)
+}
+
+/// Closes and frees the session. An accepted session keeps sending what it
+/// had queued from its listener until the peer acknowledged it (or the
+/// link died or the idle timeout passed); a dialed session blocks up to
+/// KCPX_DIAL_CLOSE_LINGER_MS for that, then closes its socket. NULL is
+/// ignored. `s` is invalid afterwards.
+///
+/// # Safety
+/// `s` is NULL or live (and its listener too).
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_session_close(s: *mut kcpx_session) {
+    if s.is_null() {
+        return;
+    }
+    guard((), || {
+        // SAFETY: from Box::into_raw (handle_of or kcpx_dial), per contract.
+        let session = unsafe { Box::from_raw(s) };
+        match session.kind {
+            Kind::Accepted { listener, id } => {
+                // SAFETY: the listener outlives its sessions' handles.
+                let l = unsafe { &mut *listener };
+                l.handles.remove(&id);
+                let _ = l.inner.close_session(id);
+            }
+            Kind::Dialed(d) => d.close(KCPX_DIAL_CLOSE_LINGER_MS),
+        }
+    })
+}
