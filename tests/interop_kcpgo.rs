@@ -6,7 +6,10 @@
 //! random data in stream mode and checks every byte, with kcp-go as the
 //! server and as the client, for every {no cipher, none, aes-128, aes-256}
 //! x {FEC off, 10/3, 3/2}; then again with 10% of the datagrams dropped on
-//! each side, where FEC must recover datagrams on both ends.
+//! each side, where FEC must recover datagrams on both ends. Every other
+//! kcp-go cipher (aes-192, salsa20, blowfish, twofish, cast5, 3des, tea,
+//! xtea, sm4, xor) echoes in both roles with FEC off and 10/3, and once at
+//! 10% loss with FEC.
 //!
 //! `kcpgo_sessions_through_the_relay` checks the harness itself: kcp-go against
 //! kcp-go through the lossy relay of `tests/support/relay.rs`, with 20 clients
@@ -193,8 +196,13 @@ fn echo(t: &'static Tools, go_is_server: bool, crypt: Option<&str>, fec: (u8, u8
         );
     }
     assert_eq!(field(&c_out.1, "bytes"), BYTES.parse::<u64>().unwrap(), "{label}");
-    for bad in ["in_csum_errors", "kcp_in_errors"] {
-        assert_eq!(field(&c_out.1, bad), 0, "{label}: {}", c_out.1);
+    assert_eq!(field(&c_out.1, "kcp_in_errors"), 0, "{label}: {}", c_out.1);
+    // kcp-go 5.6.1's sm4 (tjfoc/gmsm) keeps scratch buffers in the cipher,
+    // which kcp-go shares between its reading and writing goroutines: now
+    // and then it sends a datagram its own race garbled. kcpx must reject
+    // those by CRC (and KCP resends); any other method must see none.
+    if crypt != Some("sm4") {
+        assert_eq!(field(&c_out.1, "in_csum_errors"), 0, "{label}: {}", c_out.1);
     }
     eprintln!("ok: {label}");
     (c_out.1, go_out.1)
@@ -431,4 +439,46 @@ fn a_restarted_kcpgo_client_replaces_its_session_at_a_kcpx_listener() {
         counters.contains("\"passive_opens\":2,") && counters.contains("\"replaced\":1,"),
         "{counters}"
     );
+}
+
+/// Every other kcp-go cipher (kcptun's key length, as kcptun derives it):
+/// both roles with FEC off and 10/3, plus one run at 10% loss with FEC 10/3
+/// (kcp-go the server for half of the methods, the client for the others).
+const OTHER_CRYPTS: [&str; 10] = [
+    "aes-192", "salsa20", "blowfish", "twofish", "cast5", "3des", "tea", "xtea", "sm4", "xor",
+];
+
+#[test]
+fn every_kcpgo_cipher_echoes_in_both_roles_and_under_loss() {
+    let Some(t) = tools() else { return };
+    // (go_is_server, method, fec, drop %): 50 runs, three at a time (each run
+    // is two processes; the machine may have two cores).
+    let mut runs = Vec::new();
+    for (i, &crypt) in OTHER_CRYPTS.iter().enumerate() {
+        for go_is_server in [true, false] {
+            for fec in [(0, 0), (10, 3)] {
+                runs.push((go_is_server, crypt, fec, 0));
+            }
+        }
+        runs.push((i % 2 == 0, crypt, (10, 3), 10));
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| {
+                while let Some(&(go_is_server, crypt, fec, drop)) =
+                    runs.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                {
+                    let (c, go) = echo(t, go_is_server, Some(crypt), fec, drop);
+                    if drop > 0 {
+                        assert!(field(&c, "fec_recovered") > 0, "{crypt}: kcpx recovered nothing: {c}");
+                        assert!(
+                            field(&go, "FECRecovered") > 0,
+                            "{crypt}: kcp-go recovered nothing: {go}"
+                        );
+                    }
+                }
+            });
+        }
+    });
 }

@@ -1,7 +1,8 @@
-//! Arbitrary datagrams into a connection with AES-128 and FEC 3/2 on, as
-//! `kcpx_conn_input` gets them from the network. Half of the inputs are
-//! first sealed with the right key (and stamped as FEC data or parity), so
-//! the fuzzer also reaches the FEC decoder and KCP behind the CRC check.
+//! Arbitrary datagrams into a connection with FEC 3/2 and a cipher picked by
+//! the first input byte (every kcp-go method), as `kcpx_conn_input` gets them
+//! from the network. Half of the inputs are first sealed with the right key
+//! (and stamped as FEC data or parity), so the fuzzer also reaches the FEC
+//! decoder and KCP behind the CRC check.
 //! Goal: no panic, bounded memory, and only well-formed data delivered.
 #![no_main]
 
@@ -11,17 +12,21 @@ use kcpx::fec::FecConfig;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let key = [0x42u8; 16];
+    let Some((&pick, data)) = data.split_first() else {
+        return;
+    };
+    let method = CryptMethod::ALL[usize::from(pick) % CryptMethod::ALL.len()];
+    let key = vec![0x42u8; method.key_len()];
     let cfg = ConnConfig {
         fec: Some(FecConfig::new(3, 2).unwrap()),
-        crypt: Some((CryptMethod::Aes128, key.to_vec())),
+        crypt: Some((method, key.clone())),
         nodelay: (1, 10, 2, 1),
         window: (64, 64),
         mtu: 1400,
         stream: true,
     };
     let mut conn = Conn::new(7, &cfg).unwrap();
-    let sealer = PacketCrypt::with_nonce_seed(CryptMethod::Aes128, &key, &[1; 32]).unwrap();
+    let sealer = PacketCrypt::with_nonce_seed(method, &key, &[1; 32]).unwrap();
     let mut now = 0u32;
     let mut buf = [0u8; 4096];
     for chunk in data.split(|&b| b == 0xff) {

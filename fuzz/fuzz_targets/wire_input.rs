@@ -1,5 +1,6 @@
-//! Arbitrary bytes into the kcp-go wire layers: the first byte picks the cipher
-//! (none, "none", AES-128) and FEC shard counts, the rest is cut into datagrams
+//! Arbitrary bytes into the kcp-go wire layers: the first byte picks the FEC
+//! shard counts, the second the cipher (no cipher, or any kcp-go method), the
+//! rest is cut into datagrams
 //! that go through `PacketCrypt::open` and `FecDecoder::decode` (and, for every
 //! fourth one, the FEC encoder and `seal`). Goal: no panic, bounded memory,
 //! recovered segments within the size the decoder promises.
@@ -12,14 +13,15 @@ use libfuzzer_sys::fuzz_target;
 const MAX_SHARD: usize = 1500;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&setup, mut rest)) = data.split_first() else {
+    let Some((&setup, rest)) = data.split_first() else {
         return;
     };
-    let crypt = match setup % 3 {
-        0 => None,
-        1 => Some(PacketCrypt::with_nonce_seed(CryptMethod::None, &[], &[1; 32]).unwrap()),
-        _ => Some(PacketCrypt::with_nonce_seed(CryptMethod::Aes128, &[7; 16], &[2; 32]).unwrap()),
+    let Some((&pick, mut rest)) = rest.split_first() else {
+        return;
     };
+    let crypt = CryptMethod::ALL
+        .get(usize::from(pick) % (CryptMethod::ALL.len() + 1))
+        .map(|&m| PacketCrypt::with_nonce_seed(m, &vec![7; m.key_len()], &[2; 32]).unwrap());
     let ds = 1 + usize::from(setup >> 2) % 12;
     let ps = 1 + usize::from(setup >> 6);
     let fec = FecConfig::new(ds, ps).unwrap();
