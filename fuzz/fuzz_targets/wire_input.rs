@@ -6,6 +6,8 @@
 //! recovered segments within the size the decoder promises.
 #![no_main]
 
+use std::sync::OnceLock;
+
 use kcpx::crypt::{CryptMethod, PacketCrypt, HEADER_LEN};
 use kcpx::fec::{FecConfig, FecDecoder, FecEncoder, FecInput, FEC_DATA_OVERHEAD};
 use libfuzzer_sys::fuzz_target;
@@ -19,9 +21,16 @@ fuzz_target!(|data: &[u8]| {
     let Some((&pick, mut rest)) = rest.split_first() else {
         return;
     };
-    let crypt = CryptMethod::ALL
-        .get(usize::from(pick) % (CryptMethod::ALL.len() + 1))
-        .map(|&m| PacketCrypt::with_nonce_seed(m, &vec![7; m.key_len()], &[2; 32]).unwrap());
+    // Every method's expanded key, built once (xor's PBKDF2 table would
+    // otherwise dominate each run).
+    static CRYPTS: OnceLock<Vec<PacketCrypt>> = OnceLock::new();
+    let crypts = CRYPTS.get_or_init(|| {
+        CryptMethod::ALL
+            .iter()
+            .map(|&m| PacketCrypt::with_nonce_seed(m, &vec![7; m.key_len()], &[2; 32]).unwrap())
+            .collect()
+    });
+    let crypt = crypts.get(usize::from(pick) % (CryptMethod::ALL.len() + 1));
     let ds = 1 + usize::from(setup >> 2) % 12;
     let ps = 1 + usize::from(setup >> 6);
     let fec = FecConfig::new(ds, ps).unwrap();

@@ -3,10 +3,12 @@
 //! cipher serves any number of datagrams and threads at once (every
 //! datagram's CFB or stream state lives on the stack of the call).
 //!
-//! Crates: AES, SM4, Twofish, Blowfish, CAST5 and 3DES come from RustCrypto's
-//! block-cipher crates and Salsa20 from its stream-cipher crate (all on
-//! `cipher` 0.4); TEA (kcp-go's 16-round variant) and XTEA are in `tea.rs`,
-//! kcp-go's xor in `stream.rs`.
+//! Crates: AES, SM4, Blowfish and CAST5 come from RustCrypto's block-cipher
+//! crates and Salsa20 from its stream-cipher crate (all on `cipher` 0.4); TEA
+//! (kcp-go's 16-round variant) and XTEA are in `tea.rs`, Twofish and Triple
+//! DES with precomputed tables in `twofish.rs` and `des.rs` (RustCrypto's
+//! crates, 100 and 2 times slower here, are their test oracles), kcp-go's
+//! xor in `stream.rs`.
 #![forbid(unsafe_code)]
 
 use aes::cipher::consts::U16;
@@ -15,8 +17,10 @@ use aes::cipher::{BlockEncrypt, KeyInit};
 use aes::{Aes128Enc, Aes192Enc, Aes256Enc, Block};
 
 use super::cfb::{self, CfbDecrypt, CfbEncrypt, CfbEncryptLanes};
+use super::des::TripleDes;
 use super::stream::{self, XOR_TABLE_LEN};
 use super::tea::{Tea, Xtea};
+use super::twofish::Twofish;
 use super::{CryptError, CryptMethod, KCPGO_IV};
 
 /// One method's expanded key. The large key schedules are boxed so that a
@@ -28,10 +32,10 @@ pub(super) enum Cipher {
     Aes192(Aes192Enc),
     Aes256(Aes256Enc),
     Sm4(Box<sm4::Sm4>),
-    Twofish(Box<twofish::Twofish>),
+    Twofish(Box<Twofish>),
     Blowfish(Box<blowfish::Blowfish>),
     Cast5(Box<cast5::Cast5>),
-    TripleDes(Box<des::TdesEde3>),
+    TripleDes(Box<TripleDes>),
     Tea(Tea),
     Xtea(Box<Xtea>),
     Salsa20(Box<[u8; 32]>),
@@ -90,12 +94,12 @@ impl Cipher {
             CryptMethod::Aes192 => Cipher::Aes192(Aes192Enc::new_from_slice(key).map_err(|_| bad)?),
             CryptMethod::Aes256 => Cipher::Aes256(Aes256Enc::new_from_slice(key).map_err(|_| bad)?),
             CryptMethod::Sm4 => Cipher::Sm4(Box::new(sm4::Sm4::new_from_slice(key).map_err(|_| bad)?)),
-            CryptMethod::Twofish => Cipher::Twofish(Box::new(twofish::Twofish::new_from_slice(key).map_err(|_| bad)?)),
+            CryptMethod::Twofish => Cipher::Twofish(Box::new(Twofish::new(key))),
             CryptMethod::Blowfish => Cipher::Blowfish(Box::new(
                 blowfish::Blowfish::new_from_slice(&blowfish_key(key)).map_err(|_| bad)?,
             )),
             CryptMethod::Cast5 => Cipher::Cast5(Box::new(cast5::Cast5::new_from_slice(key).map_err(|_| bad)?)),
-            CryptMethod::TripleDes => Cipher::TripleDes(Box::new(des::TdesEde3::new_from_slice(key).map_err(|_| bad)?)),
+            CryptMethod::TripleDes => Cipher::TripleDes(Box::new(TripleDes::new(key))),
             CryptMethod::Tea => Cipher::Tea(Tea::new(key16()?, Tea::KCPGO_CYCLES)),
             CryptMethod::Xtea => Cipher::Xtea(Box::new(Xtea::new(key16()?))),
             CryptMethod::Salsa20 => Cipher::Salsa20(Box::new(key.try_into().map_err(|_| bad)?)),
@@ -139,10 +143,10 @@ impl Cipher {
             Cipher::Aes192(c) => aes_cfb::<_, DECRYPT>(c, buf, first),
             Cipher::Aes256(c) => aes_cfb::<_, DECRYPT>(c, buf, first),
             Cipher::Sm4(c) => soft_cfb::<16, DECRYPT>(buf, first, block_fn(&**c)),
-            Cipher::Twofish(c) => soft_cfb::<16, DECRYPT>(buf, first, block_fn(&**c)),
+            Cipher::Twofish(c) => soft_cfb::<16, DECRYPT>(buf, first, |b| c.encrypt(b)),
             Cipher::Blowfish(c) => soft_cfb::<8, DECRYPT>(buf, first, block_fn(&**c)),
             Cipher::Cast5(c) => soft_cfb::<8, DECRYPT>(buf, first, block_fn(&**c)),
-            Cipher::TripleDes(c) => soft_cfb::<8, DECRYPT>(buf, first, block_fn(&**c)),
+            Cipher::TripleDes(c) => soft_cfb::<8, DECRYPT>(buf, first, |b| c.encrypt(b)),
             Cipher::Tea(c) => soft_cfb::<8, DECRYPT>(buf, first, |b| c.encrypt(b)),
             Cipher::Xtea(c) => soft_cfb::<8, DECRYPT>(buf, first, |b| c.encrypt(b)),
             Cipher::Salsa20(key) => stream::salsa20(key, buf),

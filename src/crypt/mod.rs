@@ -66,8 +66,10 @@ use cipher::Cipher;
 
 mod cfb;
 mod cipher;
+mod des;
 mod stream;
 mod tea;
+mod twofish;
 
 /// Bytes of the random nonce at the start of every datagram.
 pub const NONCE_LEN: usize = 16;
@@ -485,6 +487,17 @@ fn write_header(datagram: &mut [u8], nonce: &[u8; NONCE_LEN]) -> Result<(), Cryp
     Ok(())
 }
 
+/// A seeded xorshift64 generator for the tests (which print their seed).
+#[cfg(test)]
+fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,10 +530,10 @@ mod tests {
             CryptMethod::Aes192 => run::<aes::Aes192>(key, iv16, data),
             CryptMethod::Aes256 => run::<aes::Aes256>(key, iv16, data),
             CryptMethod::Sm4 => run::<sm4::Sm4>(key, iv16, data),
-            CryptMethod::Twofish => run::<twofish::Twofish>(key, iv16, data),
+            CryptMethod::Twofish => run::<::twofish::Twofish>(key, iv16, data),
             CryptMethod::Blowfish if key.len() >= 4 => run::<blowfish::Blowfish>(key, iv8, data),
             CryptMethod::Cast5 => run::<cast5::Cast5>(key, iv8, data),
-            CryptMethod::TripleDes => run::<des::TdesEde3>(key, iv8, data),
+            CryptMethod::TripleDes => run::<::des::TdesEde3>(key, iv8, data),
             _ => return None,
         })
     }
@@ -753,13 +766,7 @@ mod tests {
         // bit flips of a valid datagram.
         let seed = 0x9e37_79b9_7f4a_7c15u64;
         eprintln!("seed {seed:#x}");
-        let mut state = seed;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(seed);
         for (method, key) in every_method() {
             let crypt = PacketCrypt::new(method, &key).unwrap();
             // Every short length, then a sample (3DES is slow in debug builds).
