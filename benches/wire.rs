@@ -1,7 +1,9 @@
 //! Throughput of the kcp-go wire transforms, printed as MB/s of payload.
 //!
-//! Run with `cargo bench --bench wire` (add `-- quick` for a short run). Absolute
-//! figures drift on a shared machine: compare ratios from one run.
+//! Run with `cargo bench --bench wire` (add `-- quick` for a short run, `--
+//! ciphers` for the per-cipher rows alone, which `interop/bench-kcpgo.sh
+//! ciphers` puts beside kcp-go's own figures). Absolute figures drift on a
+//! shared machine: compare ratios from one run.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -71,6 +73,28 @@ fn encode_group(encoder: &mut FecEncoder, crypt: &PacketCrypt, out: &mut [Vec<u8
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
     let budget = Duration::from_millis(if quick { 300 } else { 1500 });
+
+    // Every kcp-go cipher as kcp-go's BenchmarkXxx (benchCrypt) measures it:
+    // one 1500-byte datagram encrypted and decrypted, counted as 2 x 1500
+    // bytes. Here with the nonce and CRC-32 (seal/open) on top.
+    let key = [0x42u8; 32];
+    for method in CryptMethod::ALL {
+        let crypt = PacketCrypt::new(method, &key[..method.key_len()]).unwrap();
+        let mut dgram = vec![0x5au8; 1500];
+        report(
+            &format!(
+                "cipher {} seal+open 1500 B, counted as kcp-go (2x bytes)",
+                method.name()
+            ),
+            mbps(budget, 2 * 1500, || {
+                crypt.seal(black_box(&mut dgram)).unwrap();
+                let _ = black_box(crypt.open(&mut dgram));
+            }),
+        );
+    }
+    if std::env::args().any(|a| a == "ciphers") {
+        return;
+    }
     let aes128 = PacketCrypt::new(CryptMethod::Aes128, &[0x42; 16]).unwrap();
 
     // kcp-go's BenchmarkAES128 counts 2 x 1500 bytes per encrypt+decrypt pair.
