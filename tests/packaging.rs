@@ -447,6 +447,13 @@ fn python_ctypes_example() {
     let out = run(cmd);
     assert!(out.contains("echoed"), "kcp_echo.py printed {out:?}");
 
+    // Sessions over UDP through the kcpx_* C API.
+    let mut cmd = Command::new("python3");
+    cmd.arg(inst.root.join("examples/python/kcpx_sessions.py"))
+        .arg(inst.libdir().join("libkcpx.so"));
+    let out = run(cmd);
+    assert!(out.contains("byte-exact"), "kcpx_sessions.py printed {out:?}");
+
     // No library to be found: a message saying how to pass it, no traceback.
     let out = Command::new("python3")
         .arg(inst.root.join("examples/python/kcp_echo.py"))

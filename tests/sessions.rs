@@ -274,6 +274,36 @@ fn hostile_traffic_at_the_listener_creates_nothing() {
     );
 }
 
+/// A flood of valid first datagrams (right key, a new conv each) from 200
+/// addresses while a session transfers: sessions stop at the limit, the
+/// rest is dropped and counted, and the real transfer stays byte-exact.
+#[test]
+fn a_flood_of_new_sessions_stops_at_the_limit() {
+    let mut cfg = config(true, true);
+    cfg.endpoint.set_limits(8, 16).unwrap();
+    let server = EchoServer::start("127.0.0.1:0", &cfg);
+    let target = server.addr;
+    let client_cfg = cfg.clone();
+    let client = thread::spawn(move || echo_through(target, &client_cfg, 8, 2 << 20, Duration::from_secs(120)));
+    thread::sleep(Duration::from_millis(300));
+    let sockets: Vec<UdpSocket> = (0..200).map(|_| UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
+    for (i, s) in sockets.iter().enumerate() {
+        let mut c = kcpx::conn::Conn::new(1000 + i as u32, &cfg.endpoint.conn).unwrap();
+        c.send(b"let me in").unwrap();
+        c.update(0);
+        c.update(100);
+        for d in c.take_outbox().iter() {
+            s.send_to(d, target).unwrap();
+        }
+    }
+    client.join().unwrap();
+    let stats = server.stop();
+    eprintln!("listener {stats:?}");
+    let e = stats.endpoint;
+    assert_eq!(e.max_conn, 16, "never more than max_sessions");
+    assert!(e.passive_opens >= 16 && e.dropped_limit > 0, "{e:?}");
+}
+
 /// The C examples, using only kcpx.h: the epoll echo server on IPv4 and on
 /// IPv6 loopback, three blocking C clients at once each.
 #[test]

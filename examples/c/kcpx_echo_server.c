@@ -18,12 +18,26 @@
 
 #include "example_config.h"
 
-/* What a session has received and not yet echoed. */
+/* What a session has received and not yet echoed; the sessions alive form
+ * a list so that they can be closed and freed at exit. */
 struct echo {
 	uint8_t buf[64 * 1024];
 	size_t len, off;
 	unsigned long long echoed;
+	kcpx_session *session;
+	struct echo *prev, *next;
 };
+
+static struct echo *alive;
+
+static void forget(struct echo *e)
+{
+	if (e->prev) e->prev->next = e->next;
+	else alive = e->next;
+	if (e->next) e->next->prev = e->prev;
+	kcpx_session_close(e->session);
+	free(e);
+}
 
 static volatile sig_atomic_t stop;
 
@@ -70,6 +84,10 @@ static void handle(struct epoll_event *unused, kcpx_listener *l, unsigned long l
 				break;
 			}
 			kcpx_session_set_user(ev.session, e);
+			e->session = ev.session;
+			e->next = alive;
+			if (alive) alive->prev = e;
+			alive = e;
 			(*sessions)++;
 			pump(ev.session, e);
 			break;
@@ -78,8 +96,8 @@ static void handle(struct epoll_event *unused, kcpx_listener *l, unsigned long l
 			if (e != NULL) pump(ev.session, e);
 			break;
 		case KCPX_EVENT_CLOSED:
-			free(e);
-			kcpx_session_close(ev.session);
+			if (e != NULL) forget(e);
+			else kcpx_session_close(ev.session);
 			break;
 		}
 	}
@@ -133,6 +151,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)c.in_csum_errors, (unsigned long long)c.kcp_in_errors,
 	       (unsigned long long)c.replaced, (unsigned long long)c.dropped_unknown,
 	       (unsigned long long)c.recv_syscalls, (unsigned long long)c.send_syscalls);
-	kcpx_listener_close(l); /* frees every session still open, and their echo buffers' owners */
+	while (alive) forget(alive); /* each flushes what it queued */
+	kcpx_listener_close(l);     /* would also free sessions still open */
 	return 0;
 }
