@@ -1,0 +1,216 @@
+//! The application's side of an endpoint's sessions: send, receive, flush,
+//! close, and queries by [`SessionId`].
+
+use super::{send_limit, Endpoint, Session, State, DRAIN_LIMIT_MS};
+use super::{CloseReason, SessionId};
+use crate::conn::ConnStats;
+use crate::error::Error;
+use std::net::SocketAddr;
+
+impl Endpoint {
+    // ----- one session -----
+
+    pub(super) fn get(&self, id: SessionId) -> Option<&Session> {
+        let s = self.slots.get(id.slot as usize)?.as_ref()?;
+        (self.generations[id.slot as usize] == id.generation).then_some(s)
+    }
+
+    pub(super) fn get_mut(&mut self, id: SessionId) -> Option<&mut Session> {
+        let s = self.slots.get_mut(id.slot as usize)?.as_mut()?;
+        (self.generations[id.slot as usize] == id.generation).then_some(s)
+    }
+
+    pub(super) fn session_at(&self, slot: u32) -> &Session {
+        self.slots[slot as usize].as_ref().expect("live slot")
+    }
+
+    /// The slot of session `id`, unless freed or closed by the application.
+    pub(super) fn owned_slot(&self, id: SessionId) -> Result<usize, Error> {
+        match self.get(id) {
+            Some(s) if !matches!(s.state, State::Draining { .. }) => Ok(id.slot as usize),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// The session, unless freed or closed by the application.
+    pub(super) fn session_mut(&mut self, id: SessionId) -> Result<&mut Session, Error> {
+        let slot = self.owned_slot(id)?;
+        Ok(self.slots[slot].as_mut().expect("live slot"))
+    }
+
+    /// Queues `data` on session `id` at the caller's time `now_ms`, and
+    /// (with `flush_on_send`) hands it to the wire at once as far as the
+    /// window allows. Returns the bytes queued: in stream mode as many as
+    /// the send queue has room for; in message mode the whole message. The
+    /// send queue holds at most [`send_limit`] segments (twice the send
+    /// window): [`Error::Again`] when it is full, and an
+    /// [`Event::Writable`] follows once there is room. An empty `data`
+    /// queues nothing. [`Error::Closed`] after the session closed,
+    /// [`Error::TooLarge`] for a message over 127 segments.
+    pub fn send(&mut self, id: SessionId, data: &[u8], now_ms: u32) -> Result<usize, Error> {
+        self.tick(now_ms);
+        let flush = self.config.flush_on_send;
+        let slot = self.owned_slot(id)?;
+        let s = self.slots[slot].as_mut().expect("live slot");
+        if s.state != State::Open {
+            return Err(Error::Closed);
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let (waiting, limit) = (s.conn.wait_snd(), send_limit(&s.conn));
+        if waiting >= limit {
+            s.want_writable = true;
+            return Err(Error::Again);
+        }
+        let n = if s.conn.kcp().mss() > 0 && self.config.conn.stream {
+            data.len().min((limit - waiting) * s.conn.kcp().mss() as usize)
+        } else {
+            data.len()
+        };
+        s.conn.send(&data[..n])?;
+        s.conn.set_clock(now_ms);
+        if flush {
+            s.conn.flush_into(&mut self.tx.out);
+            self.tx.close_run(s.addr);
+        }
+        self.after_activity(id.slot);
+        Ok(n)
+    }
+
+    /// Receives from session `id`: see [`Conn::recv`] (stream mode fills
+    /// any buffer; message mode one whole message). [`Error::Again`] when
+    /// nothing is waiting; after a close event, what was received before it
+    /// can still be read, then [`Error::Closed`].
+    pub fn recv(&mut self, id: SessionId, buf: &mut [u8]) -> Result<usize, Error> {
+        let s = self.session_mut(id)?;
+        match s.conn.recv(buf) {
+            Ok(n) => {
+                if s.state == State::Open {
+                    // Reading may reopen the receive window: KCP then owes
+                    // the peer a window update.
+                    self.after_activity(id.slot);
+                }
+                Ok(n)
+            }
+            Err(Error::Again) if s.state != State::Open => Err(Error::Closed),
+            Err(Error::Again) => {
+                s.readable_signalled = false;
+                Err(Error::Again)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Size of the next message (stream mode: bytes ready), if any.
+    pub fn peek_size(&self, id: SessionId) -> Result<Option<usize>, Error> {
+        match self.get(id) {
+            Some(s) if !matches!(s.state, State::Draining { .. }) => Ok(s.conn.peek_size()),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// Sends what session `id` has queued now, without waiting for its
+    /// next update.
+    pub fn flush(&mut self, id: SessionId, now_ms: u32) -> Result<(), Error> {
+        self.tick(now_ms);
+        let slot = self.owned_slot(id)?;
+        let s = self.slots[slot].as_mut().expect("live slot");
+        if s.state == State::Open {
+            s.conn.set_clock(now_ms);
+            s.conn.flush_into(&mut self.tx.out);
+            self.tx.close_run(s.addr);
+            self.after_activity(id.slot);
+        }
+        Ok(())
+    }
+
+    /// The application is done with session `id`: an open session keeps
+    /// sending what it had queued until the peer acknowledged it (or the
+    /// link died, or the idle timeout — [`DRAIN_LIMIT_MS`] without one —
+    /// passed), then is freed; a closed one is freed now. The id is invalid
+    /// afterwards.
+    pub fn close(&mut self, id: SessionId, now_ms: u32) -> Result<(), Error> {
+        let t = self.tick(now_ms);
+        let limit = match self.config.idle_timeout_ms {
+            0 => DRAIN_LIMIT_MS,
+            ms => ms as u64,
+        };
+        let slot = self.owned_slot(id)?;
+        let s = self.slots[slot].as_mut().expect("live slot");
+        match s.state {
+            State::Open if s.conn.wait_snd() > 0 => {
+                s.conn.set_clock(now_ms);
+                s.conn.flush_into(&mut self.tx.out);
+                self.tx.close_run(s.addr);
+                s.state = State::Draining { until: t + limit };
+                self.stats.curr_estab -= 1;
+                self.rearm(id.slot);
+            }
+            _ => self.free_slot(id.slot),
+        }
+        Ok(())
+    }
+
+    /// Closes every session as the endpoint goes away: each open one
+    /// flushes once (as kcp-go's close does), all are freed.
+    pub fn close_all(&mut self, now_ms: u32) {
+        self.tick(now_ms);
+        for slot in 0..self.slots.len() as u32 {
+            let Some(s) = self.slots[slot as usize].as_mut() else {
+                continue;
+            };
+            if matches!(s.state, State::Open | State::Draining { .. }) {
+                s.conn.set_clock(now_ms);
+                s.conn.flush_into(&mut self.tx.out);
+                self.tx.close_run(s.addr);
+            }
+            self.free_slot(slot);
+        }
+        self.accept_queue.clear();
+        self.events.clear();
+        self.peeked = None;
+    }
+
+    /// Counters of session `id`.
+    pub fn session_stats(&self, id: SessionId) -> Result<ConnStats, Error> {
+        self.get(id).map(|s| s.conn.stats()).ok_or(Error::Closed)
+    }
+
+    /// The peer's address of session `id`.
+    pub fn remote_addr(&self, id: SessionId) -> Result<SocketAddr, Error> {
+        self.get(id).map(|s| s.addr).ok_or(Error::Closed)
+    }
+
+    /// The conversation id of session `id`.
+    pub fn conv(&self, id: SessionId) -> Result<u32, Error> {
+        self.get(id).map(|s| s.conv).ok_or(Error::Closed)
+    }
+
+    /// The session's RTT estimate (ms) and retransmission timeout (ms).
+    pub fn rtt(&self, id: SessionId) -> Result<(i32, i32), Error> {
+        self.get(id)
+            .map(|s| (s.conn.kcp().srtt(), s.conn.kcp().rto()))
+            .ok_or(Error::Closed)
+    }
+
+    /// Why session `id` closed, `None` while it is open.
+    pub fn close_reason(&self, id: SessionId) -> Result<Option<CloseReason>, Error> {
+        match self.get(id).map(|s| s.state) {
+            Some(State::Open) => Ok(None),
+            Some(State::Closed(r)) => Ok(Some(r)),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// Segments queued or in flight on session `id`.
+    pub fn wait_snd(&self, id: SessionId) -> Result<usize, Error> {
+        self.get(id).map(|s| s.conn.wait_snd()).ok_or(Error::Closed)
+    }
+
+    /// Timer entries held (stale ones included): at most about two per
+    /// session. For tests of the scheduler's bounds.
+    pub fn timer_entries(&self) -> usize {
+        self.timers.len()
+    }
+}
