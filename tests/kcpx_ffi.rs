@@ -297,6 +297,7 @@ fn kcpx_conv_of_cfg_free(datagram: &[u8], conv: &mut u32) -> i32 {
 /// documented codes; a listener and a dialer exchange data through the C
 /// API; closing the listener frees the sessions it still holds.
 #[test]
+#[cfg_attr(miri, ignore = "uses UDP sockets, which Miri does not support")]
 fn session_functions_check_their_arguments_and_exchange_data() {
     use kcpx::ffi::session::*;
     use std::ffi::CString;
