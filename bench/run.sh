@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CPU and heap benchmark of libkcpx against the pristine ikcp.c 1.7.1 (issue #2 item 7).
+# CPU and heap benchmark of libkcpx against the pristine ikcp.c 1.7.1.
 #
 # Builds bench/kcp_bench.c twice -- with ikcp.c (gcc -O2) and with libkcpx.a
 # (cargo build --profile profiling: the release code plus debug info, so that

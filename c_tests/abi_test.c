@@ -36,7 +36,7 @@ typedef char *char_ptr;
 #error "abi_test.c encodes the LP64 layout (x86_64, aarch64); i386 has no padding (sizeof 212)"
 #endif
 
-/* name, offset, type: ikcp.c 1.7.1 on x86_64 (IKCP-V1.md). */
+/* name, offset, type: ikcp.c 1.7.1 on x86_64 (docs/ikcp-1.7.1.md). */
 #define IKCPCB_LAYOUT(X)                                                                        \
 	X(conv, 0, IUINT32) X(mtu, 4, IUINT32) X(mss, 8, IUINT32) X(state, 12, IUINT32)          \
 	X(snd_una, 16, IUINT32) X(snd_nxt, 20, IUINT32) X(rcv_nxt, 24, IUINT32)                    \

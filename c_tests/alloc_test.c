@@ -111,7 +111,7 @@ static void many_objects(void)
 }
 
 /*
- * ikcp.c's own bug (IKCP-V1.md): shrinking the MTU below a segment that is
+ * ikcp.c's own bug (docs/ikcp-1.7.1.md): shrinking the MTU below a segment that is
  * already queued makes ikcp_flush write past its 3 * (mtu + 24) buffer.
  * libkcpx must survive it (this test runs under ASan too) and still deliver.
  * Skipped for the pristine stand-in, which does overflow.

@@ -6,7 +6,7 @@
  * state, which equals kcpx's as long as no divergence has been reported, so
  * both worlds always receive exactly the same operation.
  *
- * Two pristine ikcp.c hazards are avoided on purpose (see IKCP-V1.md):
+ * Two pristine ikcp.c hazards are avoided on purpose (see docs/ikcp-1.7.1.md):
  *  - the MTU is only shrunk while the endpoint has nothing waiting to be sent
  *    (ikcp_flush would overrun its buffer);
  *  - timestamps in forged or corrupted input are kept within 2^24 ms of the

@@ -43,7 +43,7 @@ struct trace_totals {
 };
 
 /*
- * IKCP-V1.md only requires conv, user, mtu and friends to be valid inside a
+ * docs/ikcp-1.7.1.md: ikcp.c only requires conv, user, mtu and friends to be valid inside a
  * callback; what re-entrant ikcp_waitsnd/ikcp_peeksize answer there (halfway
  * through ikcp_input or ikcp_flush) is compared only when this is set
  * (KCPX_DIFF_STRICT_CALLBACKS=1). They are always called and always printed.

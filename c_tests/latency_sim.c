@@ -37,7 +37,7 @@ struct result {
 
 static const char *const mode_name[3] = {"default", "normal", "fast"};
 
-/* What pristine ikcp.c 1.7.1 prints (see IKCP-V1.md). */
+/* What pristine ikcp.c 1.7.1 prints (see docs/ikcp-1.7.1.md). */
 static const struct result EXPECTED[3] = {
 	{4447, 8352, 331},
 	{151, 478, 1279},

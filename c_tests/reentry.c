@@ -1,6 +1,6 @@
 /*
  * reentry.c - re-entrant callbacks and clock steps, pristine ikcp.c against
- * libkcpx (issue 12 item 6). Each scenario runs once per implementation; every
+ * libkcpx. Each scenario runs once per implementation; every
  * datagram either emits (tagged with the nesting depth of the flush that sent
  * it), every return value and the public fields at the end must be identical.
  *

@@ -1,7 +1,7 @@
 /*
  * A program built against the wrong ikcp.h, or one that never sets the
  * output callback, must make libkcpx abort at once with a message naming the
- * cause, never corrupt memory or hang (issue 11). tests/c_harness.rs builds
+ * cause, never corrupt memory or hang. tests/c_harness.rs builds
  * this file in several variants and expects each run to die of SIGABRT with
  * the message on stderr:
  *

@@ -1,5 +1,5 @@
 //! Builds the C tests in `c_tests/` with the system C compiler and runs them
-//! against libkcpx (issue #2 item 5):
+//! against libkcpx:
 //!
 //! * `abi`: `struct IKCPCB`/`IKCPSEG` layout and export signatures checked at
 //!   compile time against the pristine ikcp.h 1.7.1 *and* our generated
@@ -45,7 +45,7 @@ use std::sync::{Mutex, OnceLock};
 /// Flags for our own C code.
 const C_FLAGS: &[&str] = &["-std=c11", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-O2", "-g"];
 /// Flags for pristine ikcp.c: it is not warning-clean, and with -fwrapv a
-/// signed overflow is defined behaviour instead of undefined (IKCP-V1.md).
+/// signed overflow is defined behaviour instead of undefined (docs/ikcp-1.7.1.md).
 const PRISTINE_FLAGS: &[&str] = &["-std=gnu11", "-O2", "-g", "-fwrapv", "-w"];
 const SANITIZER_FLAGS: &[&str] = &[
     "-fsanitize=address,undefined",
@@ -530,7 +530,7 @@ fn expect_abort(b: &Build, tag: &str, cflags: &[&str], link: &[&str], linkage: L
 }
 
 /// Programs built against another ikcp.h, or that never set the output
-/// callback, abort at once naming the cause (issue 11 item 1).
+/// callback, abort at once naming the cause.
 fn run_wrong_header(b: &Build) {
     const V2X: &str = "upstream's ikcp.h 2.x";
     const PRE17: &str = "an ikcp.h older than 1.7";

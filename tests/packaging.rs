@@ -1,4 +1,4 @@
-//! Packaging test (issue #4): installs kcpx with cmake/ into a fresh prefix
+//! Packaging test: installs kcpx with cmake/ into a fresh prefix
 //! under the target directory, exactly as the README says, then builds and
 //! runs every kind of consumer against the installed files:
 //! pkg-config (shared and static), CMake `find_package(kcpx)` and upstream
@@ -330,7 +330,7 @@ fn readme_pkg_config_commands(root: &Path) -> Vec<String> {
 /// by the test's prefix) on a copy of examples/c/ikcp_dropin.c named app.c,
 /// with nothing else telling the loader where libkcpx is: each `./app` must
 /// run, the shared build must load libkcpx.so.1 through its rpath, and the
-/// static build, stripped, must stay under 1 MB (issue 11 items 4 and 5).
+/// static build, stripped, must stay under 1 MB.
 #[test]
 fn readme_pkg_config_block_works_as_written() {
     let Some(inst) = installed() else { return };

@@ -1,4 +1,4 @@
-//! The README's code blocks (issue 11 item 3): a user copies them, so every
+//! The README's code blocks: a user copies them, so every
 //! block of code (C, C++, Rust, CMake, Python) must be a visibly marked
 //! excerpt of a complete program that the tests build: its first line says
 //! `excerpt of <path>`, and its other lines appear in that file, in order
