@@ -1,8 +1,16 @@
-//! Build script: compiles the C shim for the variadic `ikcp_log`, and gives
-//! libkcpx.so its SONAME and export list.
+//! Build script: with the `ffi` feature (the default), compiles the C shim
+//! for the variadic `ikcp_log` and gives libkcpx.so its SONAME and export
+//! list; without it, there is no C to build.
 
 fn main() {
     gfni_cfg();
+    #[cfg(feature = "ffi")]
+    c_abi();
+}
+
+/// The C side of the `ffi` feature.
+#[cfg(feature = "ffi")]
+fn c_abi() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     println!("cargo:rerun-if-changed=src/ffi/ikcp_log.c");
     println!("cargo:rerun-if-changed=include/ikcp.h");

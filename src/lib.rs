@@ -3,7 +3,9 @@
 //! * [`kcp`] is the protocol core (`ikcp.c` 1.7.1 behaviour, byte for byte).
 //! * `ffi` exports the C ABI (`ikcp_*` drop-in, `kcpx_*` extensions); it is the
 //!   only module that contains `unsafe` code besides `fec`'s SIMD kernels
-//!   (`src/fec/simd.rs`, run-time dispatch); the others forbid it.
+//!   (`src/fec/simd.rs`, run-time dispatch); the others forbid it. It exists
+//!   with the `ffi` feature, on by default; `default-features = false` leaves
+//!   out every exported C symbol and the C compiler.
 //! * [`crypt`] is kcp-go's datagram encryption (nonce + CRC-32 + AES-CFB).
 //! * [`fec`] is kcp-go's forward error correction (Reed-Solomon parity datagrams).
 //! * [`conn`] composes them into one kcp-go compatible connection, sans-IO.
@@ -18,6 +20,7 @@ pub mod crypt;
 pub mod endpoint;
 pub mod error;
 pub mod fec;
+#[cfg(feature = "ffi")]
 pub mod ffi;
 pub mod kcp;
 pub mod session;

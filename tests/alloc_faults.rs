@@ -8,6 +8,7 @@
 //! message at the receiver).
 //!
 //! The hooks are process-global, so this file holds a single test.
+#![cfg(feature = "ffi")] // the C ABI and the libraries built from it
 
 use core::ffi::{c_char, c_int, c_void};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

@@ -35,6 +35,7 @@
 //! (see c_tests/diff_harness.c); `CC` (default `cc`); `KCPX_HARNESS_STANDIN=1`
 //! replaces libkcpx by pristine ikcp.c compiled under the real names (only
 //! for developing the harness itself).
+#![cfg(feature = "ffi")] // the C ABI and the libraries built from it
 #![cfg(target_os = "linux")]
 
 use std::fs;

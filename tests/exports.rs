@@ -5,6 +5,7 @@
 //!
 //! `cargo test` builds the cdylib and staticlib next to this test binary
 //! (target/<profile>/deps/); the test reads them there with `nm` and `readelf`.
+#![cfg(feature = "ffi")] // the C ABI and the libraries built from it
 #![cfg(target_os = "linux")]
 
 use std::path::{Path, PathBuf};

@@ -18,6 +18,7 @@
 //!
 //! Without Go or kcp-go's sources the test fails (a check that passes where
 //! it never ran proves nothing), unless `KCPX_SKIP_GO=1` asks to skip it.
+#![cfg(feature = "ffi")] // the C ABI and the libraries built from it
 #![cfg(target_os = "linux")]
 
 #[path = "support/cprog.rs"]

@@ -10,6 +10,7 @@
 //! the peer cannot be built the test FAILS: a check that silently passes where
 //! it never ran proves nothing. Set `KCPX_SKIP_GO=1` to skip it on purpose on
 //! a machine without Go.
+#![cfg(feature = "ffi")] // the C ABI and the libraries built from it
 
 use std::collections::HashMap;
 use std::net::UdpSocket;

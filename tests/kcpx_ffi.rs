@@ -2,6 +2,7 @@
 //! codes, never crashes, and round-trips data between two connections.
 //! (Called from Rust through the exported functions themselves; the C
 //! programs in examples/ and the interop test use them from C.)
+#![cfg(feature = "ffi")] // the C ABI and the libraries built from it
 
 use core::ffi::{c_int, c_void, CStr};
 use core::ptr::{null, null_mut};

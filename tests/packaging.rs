@@ -10,6 +10,7 @@
 //! missing the tests that need it say so on stderr and pass, unless the
 //! environment variable CI is set, where they fail. `--nocapture` shows
 //! every command with its duration.
+#![cfg(feature = "ffi")] // the C ABI and the libraries built from it
 #![cfg(target_os = "linux")]
 
 use std::borrow::BorrowMut;

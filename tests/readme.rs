@@ -5,6 +5,7 @@
 //! (compared without indentation; `/* ... */`, `// ...` and `# ...` mark
 //! elisions). Shell and text blocks are commands and output, not programs;
 //! tests/packaging.rs runs the pkg-config block as written.
+#![cfg(feature = "ffi")] // the C ABI and the libraries built from it
 
 use std::path::{Path, PathBuf};
 

@@ -113,11 +113,13 @@ impl<A: Allocator + Clone> Kcp<A> {
     /// its own (C code calling ikcp_flush or ikcp_update from `output`).
     /// ikcp.c keeps a flush's state in locals, so a nested flush runs
     /// completely and the outer one continues where it was.
+    #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
     pub(crate) fn suspend_flush(&self) -> super::FlushCursor {
         self.cursor
     }
 
     /// Continues the flush suspended by [`Kcp::suspend_flush`].
+    #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
     pub(crate) fn resume_flush(&mut self, cursor: super::FlushCursor) {
         let nested = self.flush_count != cursor.flush_count;
         self.cursor = cursor;
@@ -125,6 +127,7 @@ impl<A: Allocator + Clone> Kcp<A> {
     }
 
     /// Whether a flush begun by [`Kcp::begin_flush`] has datagrams to produce.
+    #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
     pub(crate) fn flush_in_progress(&self) -> bool {
         self.cursor.stage != Stage::Idle
     }

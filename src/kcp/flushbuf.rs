@@ -54,6 +54,7 @@ impl<A: Allocator> FlushBuf<A> {
     }
 
     /// Address of the memory held (for the C mirror), NULL if none.
+    #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
     pub(crate) fn as_ptr(&self) -> *const u8 {
         if self.bytes.is_empty() {
             core::ptr::null()

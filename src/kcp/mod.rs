@@ -292,6 +292,7 @@ pub(crate) struct FlushCursor {
     scan_max: u32,
     scan_fastack: u32,
     /// `Kcp::flush_count` when this flush began.
+    #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
     flush_count: u32,
     /// A flush ran from inside this one's `output` (C re-entry): the
     /// segments it changed are not all in this scan's summary.
@@ -488,6 +489,7 @@ impl<A: Allocator + Clone> Kcp<A> {
 
     /// Whether log lines are produced (the C layer enables this only while a
     /// `writelog` callback is installed).
+    #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
     pub(crate) fn set_log_enabled(&mut self, on: bool) {
         self.log_enabled = on;
     }
@@ -536,21 +538,27 @@ impl<A: Allocator + Clone> Kcp<A> {
     pub fn xmit(&self) -> u32 {
         self.v.xmit
     }
+    #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
     pub(crate) fn nrcv_buf(&self) -> u32 {
         self.rcv_buf.len() as u32
     }
+    #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
     pub(crate) fn nsnd_buf(&self) -> u32 {
         self.nsnd_buf
     }
+    #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
     pub(crate) fn nrcv_que(&self) -> u32 {
         self.rcv_queue.len() as u32
     }
+    #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
     pub(crate) fn nsnd_que(&self) -> u32 {
         self.snd_queue.len() as u32
     }
+    #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
     pub(crate) fn ackcount(&self) -> u32 {
         self.ackcount as u32
     }
+    #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
     pub(crate) fn ackblock(&self) -> u32 {
         self.ackblock
     }
@@ -564,6 +572,7 @@ impl<A: Allocator + Clone> Kcp<A> {
     }
     /// Pointer to the pending `(sn, ts)` ACK pairs (NULL when none are
     /// stored), mirrored into `IKCPCB.acklist`.
+    #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
     pub(crate) fn acklist_ptr(&self) -> *const [u32; 2] {
         if self.acklist.capacity() == 0 {
             core::ptr::null()
@@ -572,6 +581,7 @@ impl<A: Allocator + Clone> Kcp<A> {
         }
     }
     /// Pointer to the flush buffer (NULL while none is allocated).
+    #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
     pub(crate) fn buffer_ptr(&self) -> *const u8 {
         self.buffer.as_ptr()
     }

@@ -163,6 +163,7 @@ impl<A: Allocator + Clone> Kcp<A> {
     /// ikcp_recv with C semantics: `len < 0` peeks; `buf` None is a NULL
     /// buffer (nothing copied). Returns the size, -1 empty, -2 incomplete,
     /// -3 buffer too small.
+    #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
     pub(crate) fn recv_c(&mut self, buf: Option<&mut [u8]>, len: i32) -> i32 {
         // `-len` of INT_MIN stays negative in C as here: "buffer too small".
         self.recv_inner(buf, len.wrapping_abs(), len < 0)
