@@ -17,6 +17,8 @@
 
 #[path = "../tests/support/relay.rs"]
 mod relay;
+#[path = "../tests/support/sim.rs"]
+mod sim;
 
 use kcpx::conn::ConnStats;
 use kcpx::error::Error;

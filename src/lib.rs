@@ -24,3 +24,9 @@ pub mod fec;
 pub mod ffi;
 pub mod kcp;
 pub mod session;
+
+/// The tests' seeded PRNG and simulated network, shared with the
+/// integration tests (`tests/support/sim.rs`).
+#[cfg(test)]
+#[path = "../tests/support/sim.rs"]
+pub(crate) mod sim;

@@ -11,28 +11,28 @@
 #![cfg(feature = "ffi")] // the C ABI and the libraries built from it
 
 use core::ffi::{c_char, c_int, c_void};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use kcpx::ffi::alloc::ikcp_allocator;
 use kcpx::ffi::ikcp::*;
 
 /// Per-mille of allocations to refuse.
 static FAIL_PER_MILLE: AtomicU32 = AtomicU32::new(0);
-static RNG: AtomicU64 = AtomicU64::new(1);
 static REFUSED: AtomicU64 = AtomicU64::new(0);
+/// The allocation hooks get no context pointer: their draws come from here,
+/// seeded by each transfer.
+static HOOK_RNG: Mutex<Option<Rng>> = Mutex::new(None);
 
-fn next(state: &AtomicU64) -> u64 {
-    let mut x = state.load(Ordering::Relaxed);
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    state.store(x, Ordering::Relaxed);
-    x
+fn hook_draw() -> u64 {
+    let mut rng = HOOK_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    rng.get_or_insert_with(|| Rng::new(1)).next_u64()
 }
 
 unsafe extern "C" fn failing_malloc(size: usize) -> *mut c_void {
     let rate = FAIL_PER_MILLE.load(Ordering::Relaxed);
-    if rate != 0 && (next(&RNG) % 1000) < u64::from(rate) {
+    if rate != 0 && (hook_draw() % 1000) < u64::from(rate) {
         REFUSED.fetch_add(1, Ordering::Relaxed);
         return core::ptr::null_mut();
     }
@@ -57,22 +57,28 @@ unsafe extern "C" fn collect(buf: *const c_char, len: c_int, _kcp: *mut ikcpcb, 
     0
 }
 
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
+#[path = "support/sim.rs"]
+mod sim;
+use sim::{LinkConfig, Rng, SimNet};
 
 /// One transfer from `a` to `b` (echoing nothing back but ACKs) with `rate`
 /// per mille of allocations refused for the first 400 steps, none after.
 /// Returns (messages refused by send, messages delivered).
 fn transfer(seed: u64, rate: u32, stream: bool) -> (usize, usize) {
-    let mut rng = Rng(seed | 1);
-    RNG.store(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1, Ordering::Relaxed);
+    let mut rng = Rng::new(seed);
+    *HOOK_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Rng::new(!seed));
+    // 5% loss each way, delivered within the step (tests/support/sim.rs).
+    let link = LinkConfig {
+        delay_ms: 0,
+        jitter_ms: 0,
+        loss: 0.05,
+        duplicate: 0.0,
+    };
+    let mut net = SimNet::new(seed.rotate_left(17), link);
+    let (addr_a, addr_b) = (
+        SocketAddr::from(([127, 0, 0, 1], 1)),
+        SocketAddr::from(([127, 0, 0, 1], 2)),
+    );
     let (mut wire_ab, mut wire_ba): (Box<Wire>, Box<Wire>) = Default::default();
     let a = ikcp_create(0x1234, &mut *wire_ab as *mut Wire as *mut c_void);
     let b = ikcp_create(0x1234, &mut *wire_ba as *mut Wire as *mut c_void);
@@ -117,12 +123,14 @@ fn transfer(seed: u64, rate: u32, stream: bool) -> (usize, usize) {
             }
             ikcp_update(a, now);
             ikcp_update(b, now);
-            for (wire, to) in [(&mut wire_ab, b), (&mut wire_ba, a)] {
+            for (wire, from, to) in [(&mut wire_ab, addr_a, addr_b), (&mut wire_ba, addr_b, addr_a)] {
                 for d in wire.drain(..) {
-                    if rng.below(100) >= 5 {
-                        ikcp_input(to, d.as_ptr() as *const c_char, d.len() as _);
-                    }
+                    net.send(u64::from(now), from, to, &d);
                 }
+            }
+            for d in net.arrivals(u64::from(now)) {
+                let to = if d.to == addr_b { b } else { a };
+                ikcp_input(to, d.bytes.as_ptr() as *const c_char, d.bytes.len() as _);
             }
             loop {
                 let n = ikcp_recv(b, buf.as_mut_ptr() as *mut c_char, buf.len() as c_int);

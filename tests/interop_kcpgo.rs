@@ -25,6 +25,8 @@
 mod cprog;
 #[path = "support/relay.rs"]
 mod relay;
+#[path = "support/sim.rs"]
+mod sim;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};

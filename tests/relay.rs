@@ -4,6 +4,8 @@
 
 #[path = "support/relay.rs"]
 mod relay;
+#[path = "support/sim.rs"]
+mod sim;
 
 use relay::{DirStats, Relay, RelayConfig, RelayStats};
 use std::net::{SocketAddr, UdpSocket};
@@ -53,17 +55,9 @@ fn wait_until(what: impl Fn() -> String, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// Seeded test payloads (xorshift64*).
+/// Seeded test payloads (the tests' one generator, tests/support/sim.rs).
 fn payload(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
-        })
-        .collect()
+    sim::Rng::new(seed).bytes(len)
 }
 
 /// Everything that entered the direction has left it (sent, dropped or failed).

@@ -4,30 +4,36 @@ use super::*;
 use crate::crypt::CryptMethod;
 use crate::fec::FecConfig;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
+use crate::sim::{LinkConfig, Rng, SimNet};
+
+/// The in-memory wire of these tests (`tests/support/sim.rs`): no delay, so
+/// a datagram arrives in the same step; drops `loss_percent`% of datagrams.
+fn wire(seed: u64, loss_percent: u64) -> SimNet {
+    SimNet::new(
+        seed,
+        LinkConfig {
+            delay_ms: 0,
+            jitter_ms: 0,
+            loss: loss_percent as f64 / 100.0,
+            duplicate: 0.0,
+        },
+    )
 }
 
-/// Updates `from` and delivers its datagrams to `to`, dropping `loss`%.
-/// Returns the datagrams delivered.
-fn deliver(from: &mut Conn, to: &mut Conn, now: u32, loss: u64, rng: &mut Rng) -> Vec<Vec<u8>> {
+/// Updates `from` and delivers its datagrams to `to` over `net`. Returns
+/// the datagrams delivered.
+fn deliver(from: &mut Conn, to: &mut Conn, now: u32, net: &mut SimNet) -> Vec<Vec<u8>> {
+    let (src, dst) = (
+        std::net::SocketAddr::from(([127, 0, 0, 1], 1)),
+        std::net::SocketAddr::from(([127, 0, 0, 1], 2)),
+    );
     from.update(now);
     let out = from.take_outbox();
-    let kept: Vec<Vec<u8>> = out
-        .iter()
-        .filter(|_| rng.below(100) >= loss)
-        .map(<[u8]>::to_vec)
-        .collect();
+    for d in out.iter() {
+        net.send(u64::from(now), src, dst, d);
+    }
     from.restore_outbox(out);
+    let kept: Vec<Vec<u8>> = net.arrivals(u64::from(now)).into_iter().map(|d| d.bytes).collect();
     for d in &kept {
         let _ = to.input(d, now);
     }
@@ -50,8 +56,9 @@ fn config(crypt: Option<(CryptMethod, usize)>, fec: Option<(usize, usize)>) -> C
 fn transfer(seed: u64, cfg: &ConnConfig, len: usize, loss: u64) -> (ConnStats, ConnStats) {
     let mut a = Conn::new(9, cfg).unwrap();
     let mut b = Conn::new(9, cfg).unwrap();
-    let mut rng = Rng(seed | 1);
-    let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+    let mut rng = Rng::new(seed);
+    let mut net = wire(!seed, loss);
+    let data: Vec<u8> = rng.bytes(len);
     let (mut sent, mut got) = (0usize, Vec::new());
     let mut buf = vec![0u8; 1 << 16];
     for step in 0..20_000u32 {
@@ -64,9 +71,9 @@ fn transfer(seed: u64, cfg: &ConnConfig, len: usize, loss: u64) -> (ConnStats, C
         }
         while a.recv(&mut buf).is_ok() {}
         let mtu = cfg.mtu as usize;
-        for d in deliver(&mut a, &mut b, now, loss, &mut rng)
+        for d in deliver(&mut a, &mut b, now, &mut net)
             .iter()
-            .chain(&deliver(&mut b, &mut a, now, loss, &mut rng))
+            .chain(&deliver(&mut b, &mut a, now, &mut net))
         {
             assert!(d.len() <= mtu, "seed {seed}: datagram over MTU");
         }
@@ -151,8 +158,8 @@ fn hostile_datagrams_are_rejected_and_never_corrupt_delivery() {
     let mut a = Conn::new(9, &cfg).unwrap();
     let mut b = Conn::new(9, &cfg).unwrap();
     let mut forger = Conn::new(9, &wrong).unwrap();
-    let mut rng = Rng(0xbad);
-    let data: Vec<u8> = (0..200_000).map(|_| rng.next() as u8).collect();
+    let mut rng = Rng::new(0xbad);
+    let data: Vec<u8> = rng.bytes(200_000);
     let mut sent = 0;
     let mut got = Vec::new();
     let mut buf = vec![0u8; 1 << 16];
@@ -180,7 +187,7 @@ fn hostile_datagrams_are_rejected_and_never_corrupt_delivery() {
                     hostile[i] ^= 1 << rng.below(8);
                 }
                 2 => hostile = seen[rng.below(seen.len() as u64) as usize].clone(), // replay
-                _ => hostile.iter_mut().for_each(|x| *x = rng.next() as u8),
+                _ => hostile.iter_mut().for_each(|x| *x = rng.next_u64() as u8),
             }
             let _ = b.input(&hostile, now);
             b.input(d, now).unwrap();
@@ -224,14 +231,14 @@ fn hostile_datagrams_are_rejected_and_never_corrupt_delivery() {
 fn tampered_datagrams_are_rejected_and_counted_for_every_method() {
     let seed = 0x7a3e_u64;
     eprintln!("seed {seed:#x}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     for method in CryptMethod::ALL {
         let cfg = config(Some((method, method.key_len())), Some((3, 2)));
         let mut wrong = cfg.clone();
         wrong.crypt = Some((method, vec![0xa5; method.key_len()]));
         let (mut a, mut b) = (Conn::new(3, &cfg).unwrap(), Conn::new(3, &cfg).unwrap());
         let mut forger = Conn::new(3, &wrong).unwrap();
-        let data: Vec<u8> = (0..30_000).map(|_| rng.next() as u8).collect();
+        let data: Vec<u8> = rng.bytes(30_000);
         let (mut sent, mut got, mut tampered) = (0, Vec::new(), 0u64);
         let mut buf = vec![0u8; 1 << 16];
         for step in 0..2_000u32 {
@@ -286,15 +293,16 @@ fn mismatched_fec_settings_do_not_corrupt() {
     let b_cfg = config(None, Some((3, 2)));
     let mut a = Conn::new(9, &a_cfg).unwrap();
     let mut b = Conn::new(9, &b_cfg).unwrap();
-    let mut rng = Rng(5);
-    let data: Vec<u8> = (0..100_000).map(|_| rng.next() as u8).collect();
+    let mut rng = Rng::new(5);
+    let mut net = wire(!5, 10);
+    let data: Vec<u8> = rng.bytes(100_000);
     a.send(&data).unwrap();
     let mut got = Vec::new();
     let mut buf = vec![0u8; 1 << 17];
     for step in 0..5000u32 {
         let now = step * 10;
-        deliver(&mut a, &mut b, now, 10, &mut rng);
-        deliver(&mut b, &mut a, now, 10, &mut rng);
+        deliver(&mut a, &mut b, now, &mut net);
+        deliver(&mut b, &mut a, now, &mut net);
         while let Ok(n) = b.recv(&mut buf) {
             got.extend_from_slice(&buf[..n]);
         }
@@ -335,16 +343,17 @@ fn stream_mode_sends_any_length_and_fills_any_buffer() {
     let cfg = config(Some((CryptMethod::Aes128, 16)), None);
     let mut a = Conn::new(3, &cfg).unwrap();
     let mut b = Conn::new(3, &cfg).unwrap();
-    let mut rng = Rng(11);
-    let data: Vec<u8> = (0..1_000_000).map(|_| rng.next() as u8).collect();
+    let mut rng = Rng::new(11);
+    let mut net = wire(!11, 0);
+    let data: Vec<u8> = rng.bytes(1_000_000);
     assert_eq!(a.send(&[]), Ok(0));
     assert_eq!(a.wait_snd(), 0, "an empty send queues nothing");
     assert_eq!(a.send(&data), Ok(data.len()));
     let mut got = Vec::new();
     let sizes = [7usize, 1, 1500, 333, 4096];
     for step in 0..20_000u32 {
-        deliver(&mut a, &mut b, step * 10, 0, &mut rng);
-        deliver(&mut b, &mut a, step * 10, 0, &mut rng);
+        deliver(&mut a, &mut b, step * 10, &mut net);
+        deliver(&mut b, &mut a, step * 10, &mut net);
         let mut buf = vec![0u8; sizes[step as usize % sizes.len()]];
         while let Ok(n) = b.recv(&mut buf) {
             assert!(n > 0 && n <= buf.len());
@@ -365,11 +374,11 @@ fn message_mode_keeps_boundaries_and_refuses_oversize() {
     let mut a = Conn::new(3, &cfg).unwrap();
     assert_eq!(a.send(&vec![0u8; 1400 * 128]), Err(Error::TooLarge));
     let mut b = Conn::new(3, &cfg).unwrap();
-    let mut rng = Rng(12);
+    let mut net = wire(!12, 0);
     a.send(b"hello").unwrap();
     a.send(b"world!").unwrap();
     for step in 0..10u32 {
-        deliver(&mut a, &mut b, step * 10, 0, &mut rng);
+        deliver(&mut a, &mut b, step * 10, &mut net);
     }
     assert_eq!(b.peek_size(), Some(5));
     assert_eq!(b.recv(&mut [0u8; 4]), Err(Error::BufferTooSmall));
@@ -417,8 +426,9 @@ fn truncated_fec_shards_never_corrupt_delivery() {
         let cfg = config(None, Some((3, 2)));
         let mut a = Conn::new(9, &cfg).unwrap();
         let mut b = Conn::new(9, &cfg).unwrap();
-        let mut rng = Rng(seed * 7919);
-        let data: Vec<u8> = (0..100_000).map(|_| rng.next() as u8).collect();
+        let mut rng = Rng::new(seed * 7919);
+        let mut net = wire(!(seed * 7919), 0);
+        let data: Vec<u8> = rng.bytes(100_000);
         let (mut sent, mut got) = (0, Vec::new());
         let mut buf = vec![0u8; 1 << 16];
         for step in 0..20_000u32 {
@@ -441,7 +451,7 @@ fn truncated_fec_shards_never_corrupt_delivery() {
                 }
             }
             a.restore_outbox(out);
-            deliver(&mut b, &mut a, now, 0, &mut rng);
+            deliver(&mut b, &mut a, now, &mut net);
             while let Ok(n) = b.recv(&mut buf) {
                 got.extend_from_slice(&buf[..n]);
             }
@@ -495,7 +505,7 @@ fn outbox_memory_is_released_when_quiet() {
     let cfg = config(Some((CryptMethod::Aes128, 16)), Some((10, 3)));
     let mut a = Conn::new(9, &cfg).unwrap();
     let mut b = Conn::new(9, &cfg).unwrap();
-    let mut rng = Rng(3);
+    let mut net = wire(!3, 0);
     for _ in 0..5 {
         a.send(&vec![7u8; 60_000]).unwrap();
     }
@@ -510,7 +520,7 @@ fn outbox_memory_is_released_when_quiet() {
             b.input(d, now).unwrap();
         }
         a.restore_outbox(out);
-        deliver(&mut b, &mut a, now, 0, &mut rng);
+        deliver(&mut b, &mut a, now, &mut net);
         while b.recv(&mut buf).is_ok() {}
     }
     assert!(peak > 100_000, "a large flush happened: {peak}");

@@ -223,7 +223,7 @@ mod tests {
     fn matches_the_des_crate() {
         let seed = 0x3de5_u64;
         eprintln!("seed {seed:#x}");
-        let mut next = crate::crypt::xorshift(seed);
+        let mut next = crate::crypt::draws(seed);
         let mut byte = move || next() as u8;
         for _ in 0..50 {
             let key: Vec<u8> = (0..24).map(|_| byte()).collect();

@@ -4,9 +4,7 @@ use super::*;
 use crate::conn::ConnConfig;
 use std::collections::HashMap;
 
-#[path = "../../tests/support/sim.rs"]
-mod sim;
-use sim::{LinkConfig, Rng, SimNet};
+use crate::sim::{LinkConfig, Rng, SimNet};
 
 /// The virtual clock starts close to the u32 wrap, so every test crosses it.
 const T0: u32 = u32::MAX - 3_000;

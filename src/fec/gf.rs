@@ -242,24 +242,24 @@ mod tests {
         }
         let rounds = if cfg!(miri) { 8 } else { 400 };
         for seed in 0..rounds {
-            let mut rng = Rng(seed);
+            let mut rng = Rng::new(seed);
             let len = match seed % 4 {
                 0 => 1400,
                 1 => 1500,
-                _ => rng.below(1600),
+                _ => rng.index(1600),
             };
-            let rows = 1 + rng.below(9);
+            let rows = 1 + rng.index(9);
             let values: Vec<u8> = (0..rows)
-                .map(|_| match rng.below(8) {
+                .map(|_| match rng.index(8) {
                     0 => 0,
                     1 => 1,
-                    _ => rng.next() as u8,
+                    _ => rng.next_u64() as u8,
                 })
                 .collect();
-            let skew = rng.below(64);
+            let skew = rng.index(64);
             let buffer = rng.bytes(skew + len);
             let input = &buffer[skew..];
-            let extra = rng.below(40);
+            let extra = rng.index(40);
             let start: Vec<Vec<u8>> = (0..rows).map(|_| rng.bytes(len + extra)).collect();
             let mut expected = start.clone();
             run(Kernel::scalar(), input, &values, &mut expected);

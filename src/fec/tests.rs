@@ -4,30 +4,8 @@
 
 use super::*;
 
-/// SplitMix64: tiny, seeded, good enough for loss patterns and payloads.
-pub(super) struct Rng(pub(super) u64);
-
-impl Rng {
-    pub(super) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    pub(super) fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-
-    pub(super) fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-}
+/// The tests' one seeded generator (`tests/support/sim.rs`).
+pub(super) use crate::sim::Rng;
 
 const OFFSET: usize = 20; // as if a crypto header were in front
 const MTU: usize = 1400;
@@ -66,7 +44,7 @@ fn encode_all(encoder: &mut FecEncoder, payloads: &[Vec<u8>]) -> Vec<Vec<u8>> {
 fn payloads(rng: &mut Rng, count: usize) -> Vec<Vec<u8>> {
     (0..count)
         .map(|_| {
-            let len = 24 + rng.below(MTU - OFFSET - FEC_DATA_OVERHEAD - 24);
+            let len = 24 + rng.index(MTU - OFFSET - FEC_DATA_OVERHEAD - 24);
             rng.bytes(len)
         })
         .collect()
@@ -84,7 +62,7 @@ fn config_is_validated() {
 #[test]
 #[cfg_attr(miri, ignore = "the crate's encoder is UB under Stacked Borrows (see matrix.rs)")]
 fn encoder_writes_kcpgo_headers_and_parity() {
-    let mut rng = Rng(1);
+    let mut rng = Rng::new(1);
     let cfg = config(3, 2);
     let mut encoder = FecEncoder::new(cfg, OFFSET, MTU);
     let input = payloads(&mut rng, 6);
@@ -200,14 +178,14 @@ fn feed(
 fn round_trip_with_seeded_random_loss() {
     let mut total_recovered = 0;
     for seed in 0..40u64 {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let (ds, ps) = [(10, 3), (3, 2), (1, 1), (5, 5), (20, 10)][seed as usize % 5];
         let cfg = config(ds, ps);
         let mut encoder = FecEncoder::new(cfg, 0, MTU);
         let input = payloads(&mut rng, 40 * ds);
         let wire = encode_all(&mut encoder, &input);
         let loss = [0, 5, 10, 20, 30][(seed / 5) as usize % 5];
-        let lost: Vec<bool> = (0..wire.len()).map(|_| rng.chance(loss)).collect();
+        let lost: Vec<bool> = (0..wire.len()).map(|_| rng.percent(loss)).collect();
         let mut decoder = FecDecoder::new(cfg, MTU);
         let got = feed(&mut decoder, &wire, |i| !lost[i], &input, seed);
         assert!(got.regular + got.recovered <= input.len(), "seed {seed}");
@@ -240,7 +218,7 @@ fn round_trip_with_seeded_random_loss() {
 #[test]
 fn tolerates_seqid_gaps_and_parity_less_groups() {
     let seed = 77;
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let cfg = config(4, 2);
     let mut encoder = FecEncoder::new(cfg, 0, MTU);
     let input = payloads(&mut rng, 200);
@@ -259,7 +237,7 @@ fn tolerates_seqid_gaps_and_parity_less_groups() {
             encoder.next = encoder.next.wrapping_add(6 * 7);
         }
     }
-    let lost: Vec<bool> = (0..wire.len()).map(|_| rng.chance(10)).collect();
+    let lost: Vec<bool> = (0..wire.len()).map(|_| rng.percent(10)).collect();
     let mut decoder = FecDecoder::new(cfg, MTU);
     let got = feed(&mut decoder, &wire, |i| !lost[i], &input, seed);
     assert!(got.recovered > 0, "seed {seed}: {got:?}");
@@ -280,17 +258,17 @@ fn refuses_to_reconstruct_with_other_shard_counts() {
     ];
     for (k, ((eds, eps), (dds, dps))) in pairs.into_iter().enumerate() {
         for loss in [0, 10, 30] {
-            let seed = 1000 + k as u64 * 100 + loss as u64;
-            let mut rng = Rng(seed);
+            let seed = 1000 + k as u64 * 100 + loss;
+            let mut rng = Rng::new(seed);
             let mut encoder = FecEncoder::new(config(eds, eps), 0, 400);
             let input = (0..600)
                 .map(|_| {
-                    let l = 24 + rng.below(300);
+                    let l = 24 + rng.index(300);
                     rng.bytes(l)
                 })
                 .collect::<Vec<_>>();
             let wire = encode_all(&mut encoder, &input);
-            let lost: Vec<bool> = (0..wire.len()).map(|_| rng.chance(loss)).collect();
+            let lost: Vec<bool> = (0..wire.len()).map(|_| rng.percent(loss)).collect();
             let mut decoder = FecDecoder::new(config(dds, dps), 400);
             let got = feed(&mut decoder, &wire, |i| !lost[i], &input, seed);
             assert_eq!(got.recovered, 0, "seed {seed}: {eds}/{eps} -> {dds}/{dps}");
@@ -325,7 +303,7 @@ fn oob_and_foreign_datagrams_are_reported() {
 fn late_parity_of_complete_group_is_not_recovered_again() {
     let cfg = config(1, 1);
     let mut encoder = FecEncoder::new(cfg, 0, MTU);
-    let mut rng = Rng(5);
+    let mut rng = Rng::new(5);
     let input = payloads(&mut rng, 20);
     let wire = encode_all(&mut encoder, &input);
     let mut decoder = FecDecoder::new(cfg, MTU);
@@ -357,7 +335,7 @@ fn shards_expire_after_sixty_seconds() {
 #[test]
 fn hostile_input_never_panics_and_memory_stays_bounded() {
     for seed in 0..20u64 {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let (ds, ps) = [(10, 3), (1, 1), (60, 20), (3, 2)][seed as usize % 4];
         let cfg = config(ds, ps);
         let mut encoder = FecEncoder::new(cfg, 0, MTU);
@@ -365,19 +343,19 @@ fn hostile_input_never_panics_and_memory_stays_bounded() {
         let mut wire = encode_all(&mut encoder, &input);
         let mut decoder = FecDecoder::new(cfg, 600);
         for (i, d) in wire.iter_mut().enumerate() {
-            match rng.below(6) {
-                0 => d.truncate(rng.below(d.len() + 1)),
+            match rng.index(6) {
+                0 => d.truncate(rng.index(d.len() + 1)),
                 1 => {
-                    let at = rng.below(d.len());
-                    d[at] ^= 1 << rng.below(8);
+                    let at = rng.index(d.len());
+                    d[at] ^= 1 << rng.index(8);
                 }
                 2 => {
-                    let len = rng.below(1600);
+                    let len = rng.index(1600);
                     *d = rng.bytes(len);
                 }
                 3 => {
-                    let at = rng.below(d.len().min(8));
-                    d[at] = rng.next() as u8; // header damage
+                    let at = rng.index(d.len().min(8));
+                    d[at] = rng.next_u64() as u8; // header damage
                 }
                 _ => {}
             }
@@ -410,7 +388,7 @@ fn duplicates_are_ignored_but_still_delivered() {
 /// One group of 3 data + 2 parity shards, with the data shards' lengths
 /// given; returns the KCP payloads and the wire (offset 0).
 fn one_group(seed: u64, lens: [usize; 3]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let input: Vec<Vec<u8>> = lens.iter().map(|&n| rng.bytes(n)).collect();
     let mut encoder = FecEncoder::new(config(3, 2), 0, MTU);
     let wire = encode_all(&mut encoder, &input);
@@ -433,7 +411,7 @@ fn truncated_data_shard_never_enters_reconstruction() {
     for seed in 0..20u64 {
         let (input, wire) = one_group(seed, [400, 300, 200]);
         let mut decoder = synced_decoder();
-        let cut = 8 + Rng(seed).below(300);
+        let cut = 8 + Rng::new(seed).index(300);
         assert_eq!(
             decoder.decode(&wire[0][..cut], 0),
             FecInput::Inconsistent,
@@ -460,7 +438,7 @@ fn truncated_parity_shard_never_enters_reconstruction() {
         let (input, wire) = one_group(seed, [400, 300, 200]);
         let mut decoder = synced_decoder();
         // Shard 0 (the longest) lost; parity 0 cut below shard 1's length.
-        let cut = 6 + Rng(seed).below(300);
+        let cut = 6 + Rng::new(seed).index(300);
         decoder.decode(&wire[1], 0);
         assert_eq!(
             decoder.decode(&wire[3][..cut], 0),

@@ -203,13 +203,8 @@ mod tests {
     #[test]
     fn matches_vecdeque_model() {
         let seed = 0x5eed_0001_u64;
-        let mut x = seed;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::sim::Rng::new(seed);
+        let mut next = move || rng.next_u64();
         let mut ring: Ring<u32> = Ring::new_in(Global);
         let mut model: VecDeque<u32> = VecDeque::new();
         for step in 0..200_000u32 {

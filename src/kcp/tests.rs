@@ -3,61 +3,56 @@
 
 use super::*;
 
-/// xorshift64*: deterministic, seeded, printed on failure.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
+use crate::sim::{LinkConfig, Rng, SimNet};
+
+/// Where the two endpoints sit on the simulated network.
+fn addr(port: u16) -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// Two endpoints joined by a lossy, delaying wire on a virtual clock.
+/// Two endpoints joined by a lossy, delaying, reordering network
+/// (`tests/support/sim.rs`) on a virtual clock.
 struct Pair {
     a: Kcp,
     b: Kcp,
     now: u32,
     rng: Rng,
-    loss_percent: u64,
-    /// (deliver_at, to_b, datagram)
-    wire: std::vec::Vec<(u32, bool, std::vec::Vec<u8>)>,
+    net: SimNet,
 }
 
 impl Pair {
     fn new(seed: u64, loss_percent: u64) -> Pair {
+        let link = LinkConfig {
+            delay_ms: 5,
+            jitter_ms: 19, // 5..=24 ms: datagrams overtake each other
+            loss: loss_percent as f64 / 100.0,
+            duplicate: 0.0,
+        };
         Pair {
             a: Kcp::new(1),
             b: Kcp::new(1),
             now: 0,
-            rng: Rng(seed | 1),
-            loss_percent,
-            wire: vec![],
+            rng: Rng::new(!seed), // not the network's sequence
+            net: SimNet::new(seed, link),
         }
     }
 
     /// Advances the clock by `ms`, updating both ends and delivering.
     fn step(&mut self, ms: u32) {
         self.now = self.now.wrapping_add(ms);
-        let (now, loss) = (self.now, self.loss_percent);
+        let now = self.now;
         let mut out = vec![];
-        self.a.update(now, |d| out.push((true, d.to_vec())));
-        self.b.update(now, |d| out.push((false, d.to_vec())));
-        for (to_b, d) in out {
-            if self.rng.below(100) >= loss {
-                let delay = 5 + self.rng.below(20) as u32;
-                self.wire.push((now.wrapping_add(delay), to_b, d));
-            }
+        self.a.update(now, |d| out.push((addr(1), addr(2), d.to_vec())));
+        self.b.update(now, |d| out.push((addr(2), addr(1), d.to_vec())));
+        for (from, to, d) in out {
+            self.net.send(u64::from(now), from, to, &d);
         }
-        let (due, later): (std::vec::Vec<_>, std::vec::Vec<_>) =
-            self.wire.drain(..).partition(|(at, _, _)| timediff(now, *at) >= 0);
-        self.wire = later;
-        for (_, to_b, d) in due {
-            let r = if to_b { self.b.input(&d) } else { self.a.input(&d) };
+        for d in self.net.arrivals(u64::from(now)) {
+            let r = if d.to == addr(2) {
+                self.b.input(&d.bytes)
+            } else {
+                self.a.input(&d.bytes)
+            };
             assert_eq!(r, Ok(()));
         }
     }
@@ -177,12 +172,12 @@ fn input_errors_keep_earlier_effects() {
 
 #[test]
 fn garbage_input_never_panics() {
-    let mut rng = Rng(0xfeed);
+    let mut rng = Rng::new(0xfeed);
     let mut k = Kcp::new(0);
     k.update(0, |_| {});
     for i in 0..20_000u32 {
         let len = rng.below(200) as usize;
-        let mut d: std::vec::Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let mut d: std::vec::Vec<u8> = rng.bytes(len);
         if len >= 24 {
             d[..4].copy_from_slice(&0u32.to_le_bytes());
             d[4] = 81 + (rng.below(4) as u8);

@@ -2,8 +2,10 @@
 //! sockets, because this kernel has no netem.
 //!
 //! Include it with `#[path = "support/relay.rs"] mod relay;` (integration tests) or
-//! `#[path = "../tests/support/relay.rs"] mod relay;` (examples). It uses std, and
-//! socket2 (a dependency of kcpx) for the socket buffer sizes.
+//! `#[path = "../tests/support/relay.rs"] mod relay;` (examples), and its seeded
+//! generator beside it (`#[path = "support/sim.rs"] mod sim;`, or
+//! `"../tests/support/sim.rs"`). It uses std, and socket2 (a dependency of kcpx)
+//! for the socket buffer sizes.
 //!
 //! ```ignore
 //! let relay = Relay::start(server_addr, RelayConfig { loss: 0.1, reorder_window: 4, seed: 7, ..Default::default() })?;
@@ -337,31 +339,9 @@ impl Counters {
     }
 }
 
-/// SplitMix64: small, fast, good enough for test impairments.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// true with probability `p`.
-    fn chance(&mut self, p: f64) -> bool {
-        if p <= 0.0 {
-            return false;
-        }
-        p >= 1.0 || ((self.next() >> 11) as f64) * (1.0 / (1u64 << 53) as f64) < p
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next()) * n as u128) >> 64) as usize
-    }
-}
+// The tests' one seeded generator: a test that includes this file includes
+// tests/support/sim.rs beside it (`#[path = "support/sim.rs"] mod sim;`).
+use super::sim::Rng;
 
 struct Client {
     addr: SocketAddr,
@@ -472,10 +452,10 @@ struct Lane {
 
 impl Lane {
     fn new(up: bool, seed: u64) -> Lane {
-        let mut mix = Rng(seed ^ if up { 0x7570_7570 } else { 0x646f_776e });
+        let mut mix = Rng::new(seed ^ if up { 0x7570_7570 } else { 0x646f_776e });
         Lane {
             up,
-            rng: Rng(mix.next()),
+            rng: Rng::new(mix.next_u64()),
             window: Vec::new(),
             queue: BinaryHeap::new(),
             held_bytes: 0,
@@ -529,7 +509,7 @@ impl Lane {
     }
 
     fn release_one(&mut self, x: &Ctx) {
-        let h = self.window.swap_remove(self.rng.below(self.window.len()));
+        let h = self.window.swap_remove(self.rng.index(self.window.len()));
         self.held_bytes -= h.data.len();
         self.schedule(x, h.seq, h.client, Cow::Owned(h.data));
     }
@@ -537,7 +517,7 @@ impl Lane {
     fn schedule(&mut self, x: &Ctx, seq: u64, client: usize, data: Cow<'_, [u8]>) {
         let mut ms = u64::from(x.cfg.delay_ms);
         if x.cfg.jitter_ms > 0 {
-            ms += self.rng.below(x.cfg.jitter_ms as usize + 1) as u64;
+            ms += self.rng.below(x.cfg.jitter_ms as u64 + 1);
         }
         if ms == 0 && self.queue.is_empty() {
             return self.send(x, seq, client, &data);

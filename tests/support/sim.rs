@@ -31,6 +31,16 @@ impl Rng {
         self.next_u64() % n
     }
 
+    /// Uniform in `0..n` (n > 0), as an index.
+    pub fn index(&mut self, n: usize) -> usize {
+        self.below(n as u64) as usize
+    }
+
+    /// True with probability `percent`/100.
+    pub fn percent(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
     /// True with probability `p` (0.0..=1.0).
     pub fn chance(&mut self, p: f64) -> bool {
         p > 0.0 && (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
