@@ -206,6 +206,15 @@ fn lossless_relay_is_byte_exact_both_ways_with_one_upstream_port_per_client() {
         assert_ne!(a.port(), relay.local_addr().port());
         assert!(sources[i + 1..].iter().all(|b| b.port() != a.port()), "{sources:?}");
     }
+    // The relay counts a datagram after handing it to the kernel, so a reply
+    // can reach its client before the count: wait for the counters to settle.
+    wait_until(
+        || format!("{:?}", relay.stats()),
+        || {
+            let st = relay.stats();
+            [st.up, st.down].iter().all(|d| d.forwarded == sent && d.bytes == bytes)
+        },
+    );
     let st = relay.stats();
     eprintln!("{st:?}");
     assert_eq!(st.clients, 3);
