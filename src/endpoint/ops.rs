@@ -44,7 +44,7 @@ impl Endpoint {
     /// the send queue has room for; in message mode the whole message. The
     /// send queue holds at most [`send_limit`] segments (twice the send
     /// window): [`Error::Again`] when it is full, and an
-    /// [`Event::Writable`] follows once there is room. An empty `data`
+    /// [`Event::Writable`](super::Event::Writable) follows once there is room. An empty `data`
     /// queues nothing. [`Error::Closed`] after the session closed,
     /// [`Error::TooLarge`] for a message over 127 segments.
     pub fn send(&mut self, id: SessionId, data: &[u8], now_ms: u32) -> Result<usize, Error> {
@@ -78,7 +78,7 @@ impl Endpoint {
         Ok(n)
     }
 
-    /// Receives from session `id`: see [`Conn::recv`] (stream mode fills
+    /// Receives from session `id`: see [`Conn::recv`](crate::conn::Conn::recv) (stream mode fills
     /// any buffer; message mode one whole message). [`Error::Again`] when
     /// nothing is waiting; after a close event, what was received before it
     /// can still be read, then [`Error::Closed`].
