@@ -175,13 +175,27 @@ typedef struct kcpx_conn kcpx_conn;
 
 /*
  A listener: many sessions on one UDP socket. Opaque; from `kcpx_listen`,
- freed by `kcpx_listener_close`.
+ freed by `kcpx_listener_close`, which also closes and frees every
+ session of it not closed yet.
+
+ Threading: a listener and its sessions are driven by one thread at a
+ time (any thread); distinct listeners and dialed sessions are
+ independent and may run on different threads at once.
  */
 typedef struct kcpx_listener kcpx_listener;
 
 /*
- A session, accepted from a listener or dialed. Opaque; freed by
- `kcpx_session_close` (or, for accepted ones, `kcpx_listener_close`).
+ A session, accepted from a listener or dialed. Opaque.
+
+ Ownership follows the file-descriptor model: a `kcpx_session *` stays
+ valid until the caller passes it to `kcpx_session_close`, also after its
+ KCPX_EVENT_CLOSED (idle, dead link, replaced), when send and recv return
+ KCPX_ERR_CLOSED; `kcpx_listener_close` frees the sessions of that
+ listener the caller has not closed yet. A new session is handed out
+ exactly once: by its KCPX_EVENT_ACCEPT or by `kcpx_accept`, whichever the
+ caller uses first. `kcpx_session_send` hands data to the wire at once
+ when the window allows (kcp-go's write path), not only at the next
+ update.
  */
 typedef struct kcpx_session kcpx_session;
 
