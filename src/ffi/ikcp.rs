@@ -389,9 +389,33 @@ unsafe fn deliver_queued_logs(kcp: *mut ikcpcb) {
 
 /// Runs a whole flush, calling `output` for each datagram.
 ///
+/// A callback of a flush in progress may run another one (ikcp_flush or
+/// ikcp_update from `output` or `writelog`). In ikcp.c, whose flush state is
+/// in locals, the inner flush runs completely and the outer one then goes on
+/// where it was: so here, the inner flush keeps the outer one's state and
+/// gives it back when done. The common, outer flush copies nothing.
+///
 /// # Safety
 /// `kcp` is live (see [`handle`]); the core is synced in.
 unsafe fn run_flush(kcp: *mut ikcpcb) {
+    // SAFETY: live per contract.
+    let Some(h) = (unsafe { handle(kcp) }) else { return };
+    let outer = h.kcp.flush_in_progress().then(|| h.kcp.suspend_flush());
+    // SAFETY: forwarded; `h` is not used again.
+    unsafe { flush_datagrams(kcp) };
+    if let Some(cursor) = outer {
+        // SAFETY: live per contract.
+        if let Some(h) = unsafe { handle(kcp) } {
+            h.kcp.resume_flush(cursor);
+        }
+    }
+}
+
+/// The body of [`run_flush`].
+///
+/// # Safety
+/// As [`run_flush`].
+unsafe fn flush_datagrams(kcp: *mut ikcpcb) {
     // SAFETY: live per contract.
     let Some(h) = (unsafe { handle(kcp) }) else { return };
     h.kcp.begin_flush();
@@ -404,11 +428,6 @@ unsafe fn run_flush(kcp: *mut ikcpcb) {
         // SAFETY: live; the reference ends before the callbacks below.
         let Some(h) = (unsafe { handle(kcp) }) else { return };
         let more = h.kcp.flush_next(&mut buf);
-        // The callbacks may run a flush of their own (ikcp_flush or
-        // ikcp_update from `writelog` or `output`). In ikcp.c, whose flush
-        // state is in locals, it runs completely and this one then goes on
-        // where it was: so here.
-        let flush = h.kcp.suspend_flush();
         sync_out(h);
         // SAFETY: no borrow held.
         unsafe { deliver_logs(kcp) };
@@ -417,7 +436,6 @@ unsafe fn run_flush(kcp: *mut ikcpcb) {
         }
         // SAFETY: re-derived after the log callbacks.
         let Some(h) = (unsafe { handle(kcp) }) else { return };
-        h.kcp.resume_flush(flush);
         let (output, user) = (h.cb.output, h.cb.user);
         let Some(output) = output else {
             no_output(kcp) // ikcp.c asserts, empty datagram or not
@@ -432,7 +450,6 @@ unsafe fn run_flush(kcp: *mut ikcpcb) {
         // SAFETY: re-derived after the callback.
         if let Some(h) = unsafe { handle(kcp) } {
             sync_in(h);
-            h.kcp.resume_flush(flush);
         }
     }
     // SAFETY: live per contract.
@@ -633,8 +650,9 @@ pub unsafe extern "C" fn ikcp_check(kcp: *const ikcpcb, current: IUINT32) -> IUI
         let Some(h) = (unsafe { handle(kcp) }) else {
             return current;
         };
-        let v = &mut h.kcp.v;
-        (v.updated, v.ts_flush, v.interval) = (h.cb.updated, h.cb.ts_flush, h.cb.interval);
+        // As every call into the core: the struct's fields first (the mirror
+        // invariant, ARCHITECTURE.md). `check` changes nothing to store back.
+        sync_in(h);
         h.kcp.check(current)
     })
 }

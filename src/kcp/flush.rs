@@ -55,14 +55,15 @@ impl<A: Allocator + Clone> Kcp<A> {
         }
     }
 
-    /// Frees what only an active connection needs (flush buffer, pooled
-    /// payloads): a quiet connection holds no memory beyond its state.
+    /// Frees what only an active connection needs (flush buffer, and pooled
+    /// payloads once the pool has gone unused for a whole interval): a quiet
+    /// connection holds no memory beyond its state.
     #[inline]
     pub(crate) fn shed_idle_memory(&mut self) {
         if self.buffer.capacity() != 0 {
             self.buffer = FlushBuf::new_in(self.alloc.clone());
         }
-        self.payloads.clear();
+        self.payloads.shed();
     }
 
     /// Starts a flush; [`Kcp::flush_next`] then produces its datagrams.
@@ -108,9 +109,9 @@ impl<A: Allocator + Clone> Kcp<A> {
         self.ackcount == 0 && self.snd_queue.is_empty() && self.snd_buf.is_empty()
     }
 
-    /// The state of the flush in progress, to be given back with
-    /// [`Kcp::resume_flush`] after a callback that may have run a flush of
-    /// its own (C code calling ikcp_flush or ikcp_update from `output`).
+    /// The state of the flush in progress, kept by a flush that starts
+    /// inside it (C code calling ikcp_flush or ikcp_update from `output`)
+    /// and given back with [`Kcp::resume_flush`] when that one is done.
     /// ikcp.c keeps a flush's state in locals, so a nested flush runs
     /// completely and the outer one continues where it was.
     #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only

@@ -674,12 +674,15 @@ impl<A: Allocator + Clone> Kcp<A> {
         }
         let tm_flush = timediff(ts_flush, current);
         let mut tm_packet = i32::MAX;
-        for seg in self.snd_buf.iter().flatten() {
-            let diff = timediff(seg.resendts, current);
-            if diff <= 0 {
-                return current;
+        let (first, second) = self.snd_buf.as_slices();
+        for half in [first, second] {
+            for seg in half.iter().flatten().flatten() {
+                let diff = timediff(seg.resendts, current);
+                if diff <= 0 {
+                    return current;
+                }
+                tm_packet = tm_packet.min(diff);
             }
-            tm_packet = tm_packet.min(diff);
         }
         let mut minimal = tm_packet.min(tm_flush) as u32;
         if minimal >= v.interval {

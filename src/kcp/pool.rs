@@ -4,7 +4,10 @@
 //! malloc and a free per KiB moved (ikcp.c pays the same); this pool hands
 //! the buffers of acknowledged and delivered segments to new ones instead.
 //! Buffers keep their length, so refilling one is a single copy. The pool is
-//! bounded and emptied when the connection goes quiet.
+//! bounded, and emptied by the second quiet flush in a row during which it
+//! was not used: a connection whose traffic pauses between flushes (a bulk
+//! receiver acknowledges a burst, then finds itself quiet) keeps its
+//! buffers, while an idle one holds none after two intervals.
 
 use allocator_api2::alloc::Allocator;
 use allocator_api2::vec::Vec;
@@ -15,6 +18,8 @@ const POOL_MAX: usize = 4096;
 
 pub(crate) struct PayloadPool<A: Allocator + Clone> {
     free: Vec<Vec<u8, A>, A>,
+    /// A buffer was taken or given back since the last [`PayloadPool::shed`].
+    used: bool,
     alloc: A,
 }
 
@@ -22,6 +27,7 @@ impl<A: Allocator + Clone> PayloadPool<A> {
     pub(crate) fn new_in(alloc: A) -> Self {
         PayloadPool {
             free: Vec::new_in(alloc.clone()),
+            used: false,
             alloc,
         }
     }
@@ -30,6 +36,7 @@ impl<A: Allocator + Clone> PayloadPool<A> {
     /// None if memory could not be allocated.
     pub(crate) fn filled(&mut self, src: &[u8], zeros: usize) -> Option<Vec<u8, A>> {
         let len = src.len() + zeros;
+        self.used = true;
         let mut buf = match self.free.last() {
             Some(b) if b.capacity() >= len => self.free.pop()?,
             _ => {
@@ -54,9 +61,19 @@ impl<A: Allocator + Clone> PayloadPool<A> {
     #[inline]
     pub(crate) fn recycle(&mut self, buf: Vec<u8, A>, window: u32) {
         let limit = (window as usize).clamp(POOL_MIN, POOL_MAX);
+        self.used = true;
         if buf.capacity() != 0 && self.free.len() < limit && self.free.try_reserve(1).is_ok() {
             self.free.push(buf);
         }
+    }
+
+    /// Called by a quiet flush: frees the pooled buffers unless the pool
+    /// was used since the previous call.
+    pub(crate) fn shed(&mut self) {
+        if core::mem::take(&mut self.used) {
+            return;
+        }
+        self.clear();
     }
 
     /// Frees every pooled buffer.

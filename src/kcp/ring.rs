@@ -185,7 +185,21 @@ impl<T, A: Allocator + Clone> Ring<T, A> {
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &T> + '_ {
-        (0..self.len).filter_map(move |i| self.get(i))
+        let (first, second) = self.as_slices();
+        first.iter().chain(second).filter_map(Option::as_ref)
+    }
+
+    /// The occupied slots in order, as at most two runs (`head..` and the
+    /// wrapped start): loops over them need no index arithmetic.
+    pub(crate) fn as_slices(&self) -> (&[Option<T>], &[Option<T>]) {
+        let end = self.head + self.len;
+        let cap = self.slots.len();
+        let (first, second) = if end <= cap {
+            (self.slots.get(self.head..end), None)
+        } else {
+            (self.slots.get(self.head..), self.slots.get(..end - cap))
+        };
+        (first.unwrap_or(&[]), second.unwrap_or(&[]))
     }
 
     /// Bytes of heap this ring holds (for memory accounting).
