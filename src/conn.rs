@@ -115,6 +115,19 @@ impl Outbox {
         Some(&self.bytes[start..end])
     }
 
+    /// Datagrams `range` as one contiguous slice (what one GSO send takes).
+    pub(crate) fn span(&self, range: core::ops::Range<usize>) -> &[u8] {
+        if range.is_empty() {
+            return &[];
+        }
+        let start = if range.start == 0 {
+            0
+        } else {
+            self.ends[range.start - 1]
+        };
+        &self.bytes[start..self.ends[range.end - 1]]
+    }
+
     /// Forgets the datagrams, keeping the memory for reuse.
     pub fn clear(&mut self) {
         self.bytes.clear();

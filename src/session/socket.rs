@@ -1,9 +1,18 @@
 //! One non-blocking UDP socket driving one [`Endpoint`]: reads every
 //! pending datagram into the endpoint, runs its timers, sends its transmits.
-//! The batched system calls (recvmmsg/sendmmsg, GSO/GRO) plug in here: the
-//! endpoint already hands out its transmits as one ordered batch with runs
-//! per destination.
+//!
+//! On Linux the socket is read with `recvmmsg` into a reused batch of
+//! buffers (with UDP GRO where the kernel has it: one buffer then holds
+//! several datagrams of a peer, split here by the segment size the kernel
+//! reports), and the endpoint's transmits (one ordered batch of every
+//! session's datagrams, in runs per destination) are written with
+//! `sendmmsg`, a run of same-size datagrams to one destination as one UDP
+//! GSO message. Support is detected per socket when it is made; a socket
+//! whose GSO sends the kernel refuses (EIO/EINVAL) falls back to one datagram
+//! per message, for good, and counts it. The system calls themselves are in
+//! `sys.rs`. Elsewhere: plain `recv_from`/`send_to`, same behaviour.
 
+use super::Config;
 use crate::endpoint::{Endpoint, EndpointStats};
 use crate::error::Error;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -11,9 +20,12 @@ use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-/// Receive buffer per datagram: larger than kcp-go's 1500-byte limit, so
-/// oversized datagrams are seen (and refused by the endpoint) rather than
-/// silently truncated.
+#[cfg(target_os = "linux")]
+use super::sys;
+
+/// Receive buffer per datagram without GRO: larger than kcp-go's 1500-byte
+/// limit, so oversized datagrams are seen (and refused by the endpoint)
+/// rather than silently truncated.
 const RX_BUFFER: usize = 2048;
 /// Datagrams read per update at most, so that one busy socket cannot starve
 /// the caller's loop.
@@ -21,16 +33,38 @@ const RX_BUDGET: usize = 4096;
 /// Transmits kept while the kernel's send buffer is full, at most; beyond,
 /// they are dropped and counted (KCP retransmits).
 const TX_BACKLOG: usize = 65536;
+/// GRO receive buffers (64 KiB each) of a listener's batch, at most: 1 MiB.
+/// Without GRO a batch holds up to 64 buffers of 2 KiB (128 KiB). The batch
+/// starts at one buffer and doubles each time a `recvmmsg` fills it, so a
+/// quiet socket stays small.
+pub(crate) const RX_SLOTS_LISTENER: usize = 16;
+/// The same for a dialer's socket (one session: 256 KiB with GRO).
+pub(crate) const RX_SLOTS_DIALER: usize = 4;
 
-/// Counters of the socket layer.
+/// Counters of the socket layer. Datagrams per system call are
+/// `recv_datagrams / recv_syscalls` and `sent_datagrams / send_syscalls`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SocketStats {
-    /// Receive and send system calls made.
+    /// Receive and send system calls made (`recvmmsg`/`sendmmsg` on Linux,
+    /// `recv_from`/`send_to` elsewhere), those that found nothing to read or
+    /// no room to write included.
     pub recv_syscalls: u64,
     pub send_syscalls: u64,
-    /// Datagrams read and written.
+    /// Datagrams read and written (each segment of a GRO buffer or GSO send
+    /// counts).
     pub recv_datagrams: u64,
     pub sent_datagrams: u64,
+    /// GSO messages sent (each several datagrams) and GRO buffers received
+    /// holding more than one datagram.
+    pub gso_sends: u64,
+    pub gro_receives: u64,
+    /// Times the kernel refused a GSO send (EIO/EINVAL) and the socket fell
+    /// back to one datagram per message (at most once per socket).
+    pub gso_fallbacks: u64,
+    /// Whether the socket uses GSO and GRO now (Linux, when the kernel has
+    /// them and [`Config::offload`] is on).
+    pub gso: bool,
+    pub gro: bool,
     /// Sends refused for a full socket buffer (kept for the next update).
     pub send_would_block: u64,
     /// Sends that failed otherwise, and transmits dropped past the backlog.
@@ -45,33 +79,61 @@ pub struct SocketStats {
 pub(crate) struct Driver {
     pub(crate) endpoint: Endpoint,
     socket: UdpSocket,
+    /// Receive buffers: `rx.len() / rx_slot` slots of `rx_slot` bytes.
     rx: Vec<u8>,
+    rx_slot: usize,
+    rx_max_slots: usize,
+    #[cfg(target_os = "linux")]
+    rx_meta: Vec<sys::Received>,
     /// Transmits of the endpoint already sent.
     tx_sent: usize,
     stats: SocketStats,
 }
 
 impl Driver {
-    /// Binds a non-blocking UDP socket to `addr` with `sockbuf`-byte kernel
-    /// buffers (capped by the kernel's rmem_max/wmem_max).
-    pub(crate) fn bind(addr: SocketAddr, sockbuf: usize, endpoint: Endpoint) -> Result<Driver, Error> {
+    /// Binds a non-blocking UDP socket to `addr` with the configured kernel
+    /// buffers (capped by the kernel's rmem_max/wmem_max) and offloads;
+    /// reads at most `rx_slots` GRO buffers per system call.
+    pub(crate) fn bind(
+        addr: SocketAddr,
+        config: &Config,
+        rx_slots: usize,
+        endpoint: Endpoint,
+    ) -> Result<Driver, Error> {
         let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
         if addr.is_ipv6() {
             socket.set_only_v6(true)?;
         }
-        socket.set_recv_buffer_size(sockbuf)?;
-        socket.set_send_buffer_size(sockbuf)?;
+        socket.set_recv_buffer_size(config.sockbuf)?;
+        socket.set_send_buffer_size(config.sockbuf)?;
         socket.set_nonblocking(true)?;
         socket.bind(&addr.into())?;
-        let stats = SocketStats {
+        let mut stats = SocketStats {
             rcvbuf: socket.recv_buffer_size()? as u64,
             sndbuf: socket.send_buffer_size()? as u64,
             ..SocketStats::default()
         };
+        let socket: UdpSocket = socket.into();
+        #[cfg(target_os = "linux")]
+        if config.offload {
+            stats.gso = sys::enable_gso(&socket);
+            stats.gro = sys::enable_gro(&socket);
+        }
+        #[cfg(target_os = "linux")]
+        let (rx_slot, rx_slots) = match stats.gro {
+            true => (sys::GRO_BUFFER, rx_slots),
+            false => (RX_BUFFER, sys::BATCH),
+        };
+        #[cfg(not(target_os = "linux"))]
+        let rx_slot = RX_BUFFER;
         Ok(Driver {
             endpoint,
-            socket: socket.into(),
-            rx: vec![0; RX_BUFFER],
+            socket,
+            rx: vec![0; rx_slot],
+            rx_slot,
+            rx_max_slots: rx_slots.max(1),
+            #[cfg(target_os = "linux")]
+            rx_meta: Vec::new(),
             tx_sent: 0,
             stats,
         })
@@ -79,6 +141,11 @@ impl Driver {
 
     pub(crate) fn local_addr(&self) -> Result<SocketAddr, Error> {
         Ok(self.socket.local_addr()?)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn socket(&self) -> &UdpSocket {
+        &self.socket
     }
 
     #[cfg(unix)]
@@ -99,12 +166,9 @@ impl Driver {
     pub(crate) fn update(&mut self, now_ms: u32) -> Result<usize, Error> {
         let mut read = 0;
         while read < RX_BUDGET {
-            self.stats.recv_syscalls += 1;
-            match self.socket.recv_from(&mut self.rx) {
-                Ok((n, from)) => {
-                    read += 1;
-                    self.endpoint.handle(now_ms, from, &mut self.rx[..n]);
-                }
+            match self.recv_some(now_ms) {
+                Ok(0) => break,
+                Ok(n) => read += n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 // A previous send's ICMP error, or a signal: try again later.
                 Err(e) if matches!(e.kind(), ErrorKind::ConnectionRefused | ErrorKind::Interrupted) => break,
@@ -117,9 +181,122 @@ impl Driver {
         Ok(read)
     }
 
+    /// One `recvmmsg`: hands every datagram read to the endpoint (the
+    /// segments of a GRO buffer one by one). Returns how many.
+    #[cfg(target_os = "linux")]
+    fn recv_some(&mut self, now_ms: u32) -> std::io::Result<usize> {
+        let slots = self.rx.len() / self.rx_slot;
+        self.stats.recv_syscalls += 1;
+        let n = sys::recv(&self.socket, &mut self.rx, self.rx_slot, &mut self.rx_meta)?;
+        let mut datagrams = 0;
+        for (i, m) in self.rx_meta.iter().enumerate() {
+            let buf = &mut self.rx[i * self.rx_slot..][..m.len];
+            let Some(from) = m.from else { continue };
+            if m.segment > 0 && m.len > m.segment {
+                self.stats.gro_receives += 1;
+                for datagram in buf.chunks_mut(m.segment) {
+                    self.endpoint.handle(now_ms, from, datagram);
+                    datagrams += 1;
+                }
+            } else {
+                self.endpoint.handle(now_ms, from, buf);
+                datagrams += 1;
+            }
+        }
+        if n == slots && slots < self.rx_max_slots.min(sys::BATCH) {
+            self.rx.resize(self.rx.len() * 2, 0);
+        }
+        Ok(datagrams)
+    }
+
+    /// One `recv_from`.
+    #[cfg(not(target_os = "linux"))]
+    fn recv_some(&mut self, now_ms: u32) -> std::io::Result<usize> {
+        self.stats.recv_syscalls += 1;
+        let (n, from) = self.socket.recv_from(&mut self.rx)?;
+        self.endpoint.handle(now_ms, from, &mut self.rx[..n]);
+        Ok(1)
+    }
+
     /// Sends the endpoint's transmits; what the kernel refuses for a full
     /// buffer waits for the next call.
     pub(crate) fn send(&mut self) {
+        self.send_pending();
+        let pending = self.endpoint.transmits().len() - self.tx_sent;
+        if pending == 0 || pending > TX_BACKLOG {
+            self.stats.send_dropped += pending as u64;
+            self.endpoint.clear_transmits();
+            self.tx_sent = 0;
+        }
+    }
+
+    /// `sendmmsg` calls of up to 64 messages until every transmit is sent
+    /// or the socket buffer is full; each message one datagram, or a run of
+    /// same-size datagrams to one destination (GSO).
+    #[cfg(target_os = "linux")]
+    fn send_pending(&mut self) {
+        let tx = self.endpoint.transmits();
+        let mut msgs = [sys::Msg::EMPTY; sys::BATCH];
+        let mut counts = [0usize; sys::BATCH];
+        while self.tx_sent < tx.len() {
+            // Messages from the first unsent datagram on.
+            let mut m = 0;
+            let mut next = self.tx_sent;
+            let mut run = tx.runs.partition_point(|&(_, end)| end <= next);
+            while m < sys::BATCH && next < tx.len() {
+                let (to, end) = tx.runs[run];
+                let group = gso_group(tx, next, end, self.stats.gso);
+                let segment = if group.len() > 1 {
+                    tx.out.span(next..next + 1).len() as u16
+                } else {
+                    0
+                };
+                msgs[m] = sys::Msg {
+                    to,
+                    data: tx.out.span(group.clone()),
+                    segment,
+                };
+                counts[m] = group.len();
+                m += 1;
+                next = group.end;
+                if next == end {
+                    run += 1;
+                }
+            }
+            self.stats.send_syscalls += 1;
+            match sys::send(&self.socket, &msgs[..m]) {
+                Ok(0) => return,
+                Ok(k) => {
+                    for (msg, &count) in msgs[..k].iter().zip(&counts[..k]) {
+                        self.stats.sent_datagrams += count as u64;
+                        self.stats.gso_sends += u64::from(msg.segment != 0);
+                        self.tx_sent += count;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.stats.send_would_block += 1;
+                    return;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if msgs[0].segment != 0 && matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL)) => {
+                    // The kernel cannot segment for this socket (no checksum
+                    // offload, path MTU, disabled checksums): one datagram
+                    // per message from now on.
+                    self.stats.gso = false;
+                    self.stats.gso_fallbacks += 1;
+                }
+                Err(_) => {
+                    // This message cannot go (unreachable, too large): skip it.
+                    self.stats.send_errors += 1;
+                    self.tx_sent += counts[0];
+                }
+            }
+        }
+    }
+
+    /// `send_to` per datagram.
+    #[cfg(not(target_os = "linux"))]
+    fn send_pending(&mut self) {
         let tx = self.endpoint.transmits();
         for (to, datagram) in tx.iter().skip(self.tx_sent) {
             self.stats.send_syscalls += 1;
@@ -127,17 +304,11 @@ impl Driver {
                 Ok(_) => self.stats.sent_datagrams += 1,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     self.stats.send_would_block += 1;
-                    break;
+                    return;
                 }
                 Err(_) => self.stats.send_errors += 1,
             }
             self.tx_sent += 1;
-        }
-        let pending = tx.len() - self.tx_sent;
-        if pending == 0 || pending > TX_BACKLOG {
-            self.stats.send_dropped += pending as u64;
-            self.endpoint.clear_transmits();
-            self.tx_sent = 0;
         }
     }
 
@@ -177,4 +348,28 @@ impl Driver {
             None => cap,
         }
     }
+}
+
+/// The datagrams sent as one message from `first` on, within the run ending
+/// at `end`: with `gso`, as many as follow of the first one's size (the
+/// last may be shorter), within the kernel's segment and byte limits;
+/// otherwise just `first`.
+#[cfg(target_os = "linux")]
+fn gso_group(tx: &crate::endpoint::Transmits, first: usize, end: usize, gso: bool) -> std::ops::Range<usize> {
+    let mut last = first + 1;
+    if gso {
+        let size = tx.out.span(first..last).len();
+        let most = sys::GSO_MAX_SEGMENTS.min(sys::GSO_MAX_BYTES / size.max(1));
+        while last < end && last - first < most {
+            let next = tx.out.span(last..last + 1).len();
+            if next > size || next == 0 {
+                break;
+            }
+            last += 1;
+            if next < size {
+                break;
+            }
+        }
+    }
+    first..last
 }

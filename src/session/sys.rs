@@ -1,0 +1,283 @@
+//! Batched UDP system calls on Linux: `recvmmsg`, `sendmmsg`, UDP GSO
+//! (`UDP_SEGMENT`) and UDP GRO (`UDP_GRO`).
+//!
+//! # Unsafe code
+//!
+//! **This is the only module of the socket layer that uses `unsafe`** (the
+//! crate's other ones are `src/fec/simd.rs` and `src/ffi/`): `src/session/`
+//! denies `unsafe_code` and allows it for this module alone. Every `unsafe`
+//! block carries a SAFETY comment. What this module exports is safe to call:
+//! functions take a `&UdpSocket` (so the descriptor is open for the whole
+//! call) and ordinary Rust buffers; the kernel's message headers, address
+//! storage, iovecs and control buffers are built on the stack for one call
+//! and point only into those buffers and into that stack frame; results come
+//! back as lengths, addresses and segment sizes.
+//!
+//! # What the kernel does (facts the caller relies on)
+//!
+//! - GSO: one `sendmmsg` message with a `UDP_SEGMENT` control message of
+//!   size `s` is cut by the kernel into datagrams of `s` bytes, the last one
+//!   possibly shorter, all to the message's destination; at most
+//!   [`GSO_MAX_SEGMENTS`] segments and [`GSO_MAX_BYTES`] bytes. The kernel
+//!   answers EINVAL (segment above the path MTU, checksums disabled) or EIO
+//!   (no checksum offload) where it cannot: the caller then sends one datagram
+//!   per message from that socket on.
+//! - GRO: with `UDP_GRO` set, one received buffer may hold several datagrams
+//!   of one flow, all of the size reported in a `UDP_GRO` control message
+//!   except the last, which may be shorter; buffers must hold
+//!   [`GRO_BUFFER`] bytes or the kernel truncates.
+
+use socket2::SockAddr;
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+
+/// Messages per `sendmmsg`/`recvmmsg` call, at most.
+pub(crate) const BATCH: usize = 64;
+/// Segments of one GSO message, at most (the kernel's `UDP_MAX_SEGMENTS`
+/// before 6.x; newer kernels take 128).
+pub(crate) const GSO_MAX_SEGMENTS: usize = 64;
+/// Bytes of one GSO message, at most (the largest IPv4 UDP payload).
+pub(crate) const GSO_MAX_BYTES: usize = 65_507;
+/// A receive buffer that holds whatever GRO coalesces.
+pub(crate) const GRO_BUFFER: usize = 65_536;
+
+/// Room for one control message carrying an `int` (`UDP_GRO`) or a `u16`
+/// (`UDP_SEGMENT`): `CMSG_SPACE(4)` is 24 bytes on 64-bit Linux, 16 on
+/// 32-bit; `u64`s keep it aligned for `cmsghdr`.
+type CmsgBuf = [u64; 4];
+
+/// `SO_NO_CHECK` (asm-generic and x86): disables UDP checksums on send.
+#[cfg(test)]
+const SO_NO_CHECK: libc::c_int = 11;
+
+/// One message for [`send`]: `data` to `to`, cut into `segment`-byte
+/// datagrams by the kernel when `segment` is not 0 (GSO).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Msg<'a> {
+    pub(crate) to: SocketAddr,
+    pub(crate) data: &'a [u8],
+    pub(crate) segment: u16,
+}
+
+impl Msg<'_> {
+    pub(crate) const EMPTY: Msg<'static> = Msg {
+        to: SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0)),
+        data: &[],
+        segment: 0,
+    };
+}
+
+/// One buffer filled by [`recv`]: `len` bytes from `from` (None: an address
+/// family other than IPv4/IPv6), holding datagrams of `segment` bytes each
+/// (the last may be shorter) when GRO coalesced several, else one datagram
+/// (`segment` 0).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Received {
+    pub(crate) len: usize,
+    pub(crate) from: Option<SocketAddr>,
+    pub(crate) segment: usize,
+}
+
+fn setsockopt_int(socket: &UdpSocket, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+    // SAFETY: the descriptor is open (borrowed socket); the option value is a
+    // live c_int on the stack and its size is passed with it.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Whether this kernel takes `UDP_SEGMENT` on this socket. Sets the socket's
+/// default segment size to 0 (no segmentation unless a message asks).
+pub(crate) fn enable_gso(socket: &UdpSocket) -> bool {
+    setsockopt_int(socket, libc::SOL_UDP, libc::UDP_SEGMENT, 0).is_ok()
+}
+
+/// Turns UDP GRO on; false if this kernel does not have it.
+pub(crate) fn enable_gro(socket: &UdpSocket) -> bool {
+    setsockopt_int(socket, libc::SOL_UDP, libc::UDP_GRO, 1).is_ok()
+}
+
+/// Turns UDP checksums off on send (tests: the kernel then refuses GSO
+/// with EINVAL, which exercises the fallback).
+#[cfg(test)]
+pub(crate) fn disable_checksums(socket: &UdpSocket) -> io::Result<()> {
+    setsockopt_int(socket, libc::SOL_SOCKET, SO_NO_CHECK, 1)
+}
+
+/// The kernel-facing arrays of one `sendmmsg`/`recvmmsg`, on the caller's
+/// stack for the duration of the call.
+struct Headers {
+    names: [libc::sockaddr_storage; BATCH],
+    namelens: [libc::socklen_t; BATCH],
+    iovs: [libc::iovec; BATCH],
+    cmsgs: [CmsgBuf; BATCH],
+    hdrs: [libc::mmsghdr; BATCH],
+}
+
+impl Headers {
+    fn zeroed() -> Headers {
+        // SAFETY: sockaddr_storage, iovec and mmsghdr are plain C structs for
+        // which all-zero bytes are a valid value (null pointers, zero lengths).
+        let (names, iovs, hdrs) = unsafe { (zeroed(), zeroed(), zeroed()) };
+        Headers {
+            names,
+            namelens: [0; BATCH],
+            iovs,
+            cmsgs: [CmsgBuf::default(); BATCH],
+            hdrs,
+        }
+    }
+
+    /// Points headers `..n` at their address, iovec and (where
+    /// `controllen(i)` is not 0) control buffer; every pointer comes from
+    /// one base pointer per array, taken once, so none invalidates another.
+    fn link(&mut self, n: usize, controllen: impl Fn(usize) -> usize) {
+        let (names, iovs, cmsgs) = (self.names.as_mut_ptr(), self.iovs.as_mut_ptr(), self.cmsgs.as_mut_ptr());
+        for (i, hdr) in self.hdrs[..n].iter_mut().enumerate() {
+            let h = &mut hdr.msg_hdr;
+            h.msg_name = names.wrapping_add(i).cast();
+            h.msg_namelen = self.namelens[i];
+            h.msg_iov = iovs.wrapping_add(i);
+            h.msg_iovlen = 1;
+            let len = controllen(i);
+            if len != 0 {
+                h.msg_control = cmsgs.wrapping_add(i).cast();
+                h.msg_controllen = len as _;
+            }
+        }
+    }
+}
+
+/// Sends up to [`BATCH`] messages with one `sendmmsg`. Returns how many
+/// were sent (fewer than asked when the kernel refused one: the next call
+/// starting there reports why), or the error of the first.
+pub(crate) fn send(socket: &UdpSocket, msgs: &[Msg<'_>]) -> io::Result<usize> {
+    let n = msgs.len().min(BATCH);
+    if n == 0 {
+        return Ok(0);
+    }
+    let mut h = Headers::zeroed();
+    for (i, m) in msgs[..n].iter().enumerate() {
+        let addr = SockAddr::from(m.to);
+        h.namelens[i] = addr.len();
+        h.names[i] = addr.as_storage();
+        // The kernel only reads through iov_base on send.
+        h.iovs[i] = libc::iovec {
+            iov_base: m.data.as_ptr() as *mut libc::c_void,
+            iov_len: m.data.len(),
+        };
+    }
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(size_of::<u16>() as u32) } as usize;
+    h.link(n, |i| if msgs[i].segment != 0 { space } else { 0 });
+    for (hdr, m) in h.hdrs[..n].iter().zip(msgs) {
+        if m.segment != 0 {
+            // SAFETY: msg_control points at this message's CmsgBuf, a live,
+            // zeroed, 8-byte-aligned buffer of 32 bytes, and msg_controllen
+            // (CMSG_SPACE(2) ≤ 32) says so, so CMSG_FIRSTHDR returns a
+            // pointer to its start (never null) with room for the header
+            // and the u16, written unaligned through CMSG_DATA.
+            unsafe {
+                let c = libc::CMSG_FIRSTHDR(&hdr.msg_hdr);
+                (*c).cmsg_level = libc::SOL_UDP;
+                (*c).cmsg_type = libc::UDP_SEGMENT;
+                (*c).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as _;
+                std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), m.segment);
+            }
+        }
+    }
+    // SAFETY: the descriptor is open; hdrs[..n] are initialised and point
+    // only at `h`'s arrays and at the callers' data slices, all alive and
+    // unmoved until the call returns; n ≤ BATCH.
+    let r = unsafe {
+        libc::sendmmsg(
+            socket.as_raw_fd(),
+            h.hdrs.as_mut_ptr(),
+            n as libc::c_uint,
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// Receives with one `recvmmsg` into `buf`, cut into slots of `slot` bytes
+/// (at most [`BATCH`] slots). Fills `out` with one entry per slot filled,
+/// in order (slot `i` starts at `i * slot`); returns how many.
+pub(crate) fn recv(socket: &UdpSocket, buf: &mut [u8], slot: usize, out: &mut Vec<Received>) -> io::Result<usize> {
+    out.clear();
+    let n = (buf.len() / slot.max(1)).min(BATCH);
+    if n == 0 {
+        return Ok(0);
+    }
+    let mut h = Headers::zeroed();
+    let base = buf.as_mut_ptr();
+    for (i, iov) in h.iovs[..n].iter_mut().enumerate() {
+        // In bounds: (i + 1) * slot ≤ n * slot ≤ buf.len().
+        *iov = libc::iovec {
+            iov_base: base.wrapping_add(i * slot).cast(),
+            iov_len: slot,
+        };
+    }
+    h.namelens = [size_of::<libc::sockaddr_storage>() as libc::socklen_t; BATCH];
+    h.link(n, |_| size_of::<CmsgBuf>());
+    // SAFETY: the descriptor is open; hdrs[..n] point at `h`'s arrays (with
+    // their true sizes) and at n disjoint `slot`-byte pieces of `buf`, which
+    // is exclusively borrowed for the call; n ≤ BATCH; a null timeout is
+    // allowed.
+    let r = unsafe {
+        libc::recvmmsg(
+            socket.as_raw_fd(),
+            h.hdrs.as_mut_ptr(),
+            n as libc::c_uint,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    for (hdr, name) in h.hdrs[..r as usize].iter().zip(&h.names) {
+        let h = &hdr.msg_hdr;
+        // SAFETY: the kernel wrote a socket address of msg_namelen bytes
+        // (at most the storage's size, as we passed) into this name.
+        let from = unsafe { SockAddr::new(*name, h.msg_namelen) }.as_socket();
+        let mut segment = 0;
+        // SAFETY: after recvmmsg, msg_control/msg_controllen describe the
+        // control messages the kernel wrote into this message's CmsgBuf (msg_controllen
+        // shrunk to what was written); CMSG_FIRSTHDR/CMSG_NXTHDR stay within
+        // it and return null past the end; a UDP_GRO message carries an int,
+        // read unaligned.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(h);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == libc::UDP_GRO {
+                    segment = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>()).max(0) as usize;
+                }
+                c = libc::CMSG_NXTHDR(h, c);
+            }
+        }
+        out.push(Received {
+            len: (hdr.msg_len as usize).min(slot),
+            from,
+            segment,
+        });
+    }
+    Ok(r as usize)
+}
