@@ -666,6 +666,17 @@ int kcpx_config_set_limits(struct kcpx_config *cfg, int backlog, int max_session
 int kcpx_config_set_sockbuf(struct kcpx_config *cfg, int bytes);
 
 /*
+ `SO_REUSEPORT` on new listeners' sockets: `on` non-zero lets several
+ listeners (one per thread or process, each made with this setting) bind
+ the same address and port; the kernel spreads peers over them by a hash
+ of the 4-tuple. Default off. Returns KCPX_OK or KCPX_ERR_NULL.
+
+ # Safety
+ `cfg` is NULL or live.
+ */
+int kcpx_config_set_reuseport(struct kcpx_config *cfg, int on);
+
+/*
  Flush policies of sessions: `on_send` non-zero hands data to the wire
  inside `kcpx_session_send` as far as the window allows (kcp-go's write
  path; default on); `on_input` non-zero sends ACKs and newly allowed data

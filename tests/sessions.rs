@@ -5,132 +5,22 @@
 
 #[path = "support/cprog.rs"]
 mod cprog;
+#[path = "support/echo.rs"]
+mod echo;
 #[path = "support/relay.rs"]
 mod relay;
 #[path = "support/sim.rs"]
 mod sim;
 
-use kcpx::error::Error;
-use kcpx::session::{now_ms, Config, Dialer, Event, Listener, SessionId};
+use echo::{config, echo_through, EchoServer};
+use kcpx::session::{now_ms, Listener};
 use relay::{Relay, RelayConfig};
 use sim::Rng;
-use std::collections::HashMap;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
-
-fn config(fec: bool, crypt: bool) -> Config {
-    let mut cfg = Config::default();
-    let c = &mut cfg.endpoint.conn;
-    c.set_nodelay(1, 10, 2, 1);
-    c.set_window(1024, 1024).unwrap();
-    c.set_stream(true);
-    if fec {
-        c.set_fec(10, 3).unwrap();
-    }
-    if crypt {
-        c.set_crypt(Some("aes-128"), &[0x11; 16]).unwrap();
-    }
-    cfg
-}
-
-/// A listener on its own thread echoing every session's bytes until `stop`.
-struct EchoServer {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<kcpx::session::ListenerStats>>,
-}
-
-impl EchoServer {
-    fn start(bind: &str, cfg: &Config) -> EchoServer {
-        let mut listener = Listener::bind(bind.parse().unwrap(), cfg).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = thread::spawn(move || {
-            // Bytes received but not yet accepted by send, per session.
-            let mut pending: HashMap<SessionId, Vec<u8>> = HashMap::new();
-            let mut buf = vec![0u8; 64 * 1024];
-            while !flag.load(Ordering::Relaxed) {
-                listener.wait(5).unwrap();
-                while let Some(ev) = listener.poll_event() {
-                    if let Event::Accept(id) = ev {
-                        pending.insert(id, Vec::new());
-                    }
-                }
-                for (id, queue) in pending.iter_mut() {
-                    loop {
-                        if !queue.is_empty() {
-                            match listener.send(*id, queue) {
-                                Ok(n) => drop(queue.drain(..n)),
-                                Err(Error::Again | Error::Closed) => break,
-                                Err(e) => panic!("echo send: {e}"),
-                            }
-                            if !queue.is_empty() {
-                                break;
-                            }
-                        }
-                        match listener.recv(*id, &mut buf) {
-                            Ok(n) => queue.extend_from_slice(&buf[..n]),
-                            Err(_) => break,
-                        }
-                    }
-                }
-            }
-            listener.stats()
-        });
-        EchoServer {
-            addr,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn stop(mut self) -> kcpx::session::ListenerStats {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().unwrap().join().unwrap()
-    }
-}
-
-/// Sends `len` seeded bytes through a dialer to `to` and checks the echo
-/// byte for byte, within `limit`. Returns the dialer's session counters.
-fn echo_through(to: SocketAddr, cfg: &Config, seed: u64, len: usize, limit: Duration) -> kcpx::conn::ConnStats {
-    eprintln!("echo_through {to} seed {seed} {len} bytes");
-    let data = Rng::new(seed).bytes(len);
-    let mut client = Dialer::connect(to, cfg).unwrap();
-    let (mut sent, mut got) = (0usize, Vec::with_capacity(len));
-    let mut buf = vec![0u8; 50_000];
-    let start = Instant::now();
-    while got.len() < len {
-        assert!(
-            start.elapsed() < limit,
-            "seed {seed}: {} of {len} bytes echoed in {limit:?}",
-            got.len()
-        );
-        while sent < len {
-            match client.send(&data[sent..(sent + 65536).min(len)]) {
-                Ok(n) => sent += n,
-                Err(Error::Again) => break,
-                Err(e) => panic!("seed {seed}: send: {e}"),
-            }
-        }
-        client.wait(5).unwrap();
-        while client.poll_event().is_some() {}
-        loop {
-            match client.recv(&mut buf) {
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(Error::Again) => break,
-                Err(e) => panic!("seed {seed}: recv: {e}"),
-            }
-        }
-        assert!(data.starts_with(&got), "seed {seed}: echo corrupted at {}", got.len());
-    }
-    let stats = client.endpoint().session_stats(client.id()).unwrap();
-    client.close(500);
-    stats
-}
 
 #[test]
 fn echo_over_ipv4_and_ipv6_loopback() {
@@ -351,4 +241,39 @@ fn c_echo_server_and_clients_over_ipv4_and_ipv6() {
         assert!(srv.wait().unwrap().success());
         assert!(counters.contains("\"passive_opens\":3,"), "{host}: {counters}");
     }
+}
+
+/// Two listeners bound to one port with SO_REUSEPORT, each on its own
+/// thread, and many dialers: every echo byte-exact, both listeners serve
+/// some of them (the kernel hashes each dialer's 4-tuple to one), and a
+/// socket without the option cannot join the port.
+#[test]
+fn two_listeners_share_a_port_with_reuseport() {
+    let mut cfg = config(true, true);
+    cfg.reuseport = true;
+    let first = Listener::bind("127.0.0.1:0".parse().unwrap(), &cfg).unwrap();
+    let addr = first.local_addr().unwrap();
+    let second = Listener::bind(addr, &cfg).unwrap();
+    assert!(
+        Listener::bind(addr, &config(true, true)).is_err(),
+        "joined without SO_REUSEPORT"
+    );
+    let servers = [EchoServer::serve(first), EchoServer::serve(second)];
+    let dialers = 16;
+    let clients: Vec<_> = (0..dialers)
+        .map(|i| {
+            let cfg = cfg.clone();
+            thread::spawn(move || echo_through(addr, &cfg, 500 + i, 128 << 10, Duration::from_secs(120)))
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let served = servers.map(|s| s.stop().endpoint.passive_opens);
+    eprintln!("sessions per listener: {served:?}");
+    assert_eq!(served.iter().sum::<u64>(), dialers);
+    assert!(
+        served.iter().all(|&n| n > 0),
+        "one listener served every dialer: {served:?}"
+    );
 }

@@ -256,6 +256,24 @@ pub unsafe extern "C" fn kcpx_config_set_sockbuf(cfg: *mut kcpx_config, bytes: c
     unsafe { with_session_config(cfg, |c| code(c.set_sockbuf(b))) }
 }
 
+/// `SO_REUSEPORT` on new listeners' sockets: `on` non-zero lets several
+/// listeners (one per thread or process, each made with this setting) bind
+/// the same address and port; the kernel spreads peers over them by a hash
+/// of the 4-tuple. Default off. Returns KCPX_OK or KCPX_ERR_NULL.
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_config_set_reuseport(cfg: *mut kcpx_config, on: c_int) -> c_int {
+    // SAFETY: per contract.
+    unsafe {
+        with_session_config(cfg, |c| {
+            c.reuseport = on != 0;
+            KCPX_OK
+        })
+    }
+}
+
 /// Flush policies of sessions: `on_send` non-zero hands data to the wire
 /// inside `kcpx_session_send` as far as the window allows (kcp-go's write
 /// path; default on); `on_input` non-zero sends ACKs and newly allowed data

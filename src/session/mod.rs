@@ -75,6 +75,14 @@ pub struct Config {
     /// Use UDP GSO and GRO where the kernel has them (Linux; default on).
     /// Off: `sendmmsg`/`recvmmsg` of one datagram per message.
     pub offload: bool,
+    /// Set `SO_REUSEPORT` before binding (Unix; default off), so that
+    /// several listeners, one per thread or process, bind the same address
+    /// and port. The kernel spreads peers over them by a hash of the
+    /// 4-tuple: a peer stays on one listener while the set of listeners
+    /// stays the same (a listener that closes or joins moves some peers,
+    /// whose sessions then restart on another listener; see the README's
+    /// deployment notes). Every socket on the port must set it.
+    pub reuseport: bool,
 }
 
 impl Default for Config {
@@ -83,6 +91,7 @@ impl Default for Config {
             endpoint: EndpointConfig::default(),
             sockbuf: DEFAULT_SOCKBUF,
             offload: true,
+            reuseport: false,
         }
     }
 }

@@ -107,6 +107,12 @@ impl Driver {
         socket.set_recv_buffer_size(config.sockbuf)?;
         socket.set_send_buffer_size(config.sockbuf)?;
         socket.set_nonblocking(true)?;
+        if config.reuseport {
+            #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+            socket.set_reuse_port(true)?;
+            #[cfg(not(all(unix, not(any(target_os = "solaris", target_os = "illumos")))))]
+            return Err(Error::Invalid);
+        }
         socket.bind(&addr.into())?;
         let mut stats = SocketStats {
             rcvbuf: socket.recv_buffer_size()? as u64,
