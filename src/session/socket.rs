@@ -79,9 +79,12 @@ pub struct SocketStats {
 pub(crate) struct Driver {
     pub(crate) endpoint: Endpoint,
     socket: UdpSocket,
-    /// Receive buffers: `rx.len() / rx_slot` slots of `rx_slot` bytes.
+    /// Receive buffers: `rx.len() / rx_slot` slots of `rx_slot` bytes
+    /// (elsewhere than Linux: one).
     rx: Vec<u8>,
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     rx_slot: usize,
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     rx_max_slots: usize,
     #[cfg(target_os = "linux")]
     rx_meta: Vec<sys::Received>,
@@ -114,6 +117,7 @@ impl Driver {
             return Err(Error::Invalid);
         }
         socket.bind(&addr.into())?;
+        #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
         let mut stats = SocketStats {
             rcvbuf: socket.recv_buffer_size()? as u64,
             sndbuf: socket.send_buffer_size()? as u64,
