@@ -353,6 +353,14 @@ typedef struct kcpx_listener_counters {
    */
   uint64_t rcvbuf;
   uint64_t sndbuf;
+  /*
+   Linux: UDP GSO messages sent (each several datagrams), GRO buffers
+   received holding several datagrams, GSO sends the kernel refused
+   (the socket then sends one datagram per message; at most 1).
+   */
+  uint64_t gso_sends;
+  uint64_t gro_receives;
+  uint64_t gso_fallbacks;
 } kcpx_listener_counters;
 
 #ifdef __cplusplus
@@ -675,6 +683,16 @@ int kcpx_config_set_sockbuf(struct kcpx_config *cfg, int bytes);
  `cfg` is NULL or live.
  */
 int kcpx_config_set_reuseport(struct kcpx_config *cfg, int on);
+
+/*
+ UDP GSO and GRO on new sockets where the kernel has them (Linux; `on`
+ non-zero, the default); off: `sendmmsg`/`recvmmsg` of one datagram per
+ message. Returns KCPX_OK or KCPX_ERR_NULL.
+
+ # Safety
+ `cfg` is NULL or live.
+ */
+int kcpx_config_set_offload(struct kcpx_config *cfg, int on);
 
 /*
  Flush policies of sessions: `on_send` non-zero hands data to the wire

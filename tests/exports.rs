@@ -45,6 +45,7 @@ const EXPECTED_EXPORTS: &[&str] = &[
     "kcpx_config_set_limits",
     "kcpx_config_set_mtu",
     "kcpx_config_set_nodelay",
+    "kcpx_config_set_offload",
     "kcpx_config_set_reuseport",
     "kcpx_config_set_sockbuf",
     "kcpx_config_set_stream",

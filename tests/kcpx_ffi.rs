@@ -312,6 +312,8 @@ fn session_functions_check_their_arguments_and_exchange_data() {
         assert_eq!(kcpx_config_set_sockbuf(null_mut(), 1 << 20), KCPX_ERR_NULL);
         assert_eq!(kcpx_config_set_reuseport(cfg, 1), KCPX_OK);
         assert_eq!(kcpx_config_set_reuseport(null_mut(), 1), KCPX_ERR_NULL);
+        assert_eq!(kcpx_config_set_offload(cfg, 1), KCPX_OK);
+        assert_eq!(kcpx_config_set_offload(null_mut(), 0), KCPX_ERR_NULL);
         assert_eq!(kcpx_config_set_idle_timeout(null_mut(), 5), KCPX_ERR_NULL);
         assert_eq!(kcpx_config_set_flush(null_mut(), 1, 1), KCPX_ERR_NULL);
         assert_eq!(kcpx_config_set_stream(cfg, 1), KCPX_OK);

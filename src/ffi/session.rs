@@ -141,6 +141,12 @@ pub struct kcpx_listener_counters {
     /// The socket's buffer sizes as the kernel set them, in bytes.
     pub rcvbuf: u64,
     pub sndbuf: u64,
+    /// Linux: UDP GSO messages sent (each several datagrams), GRO buffers
+    /// received holding several datagrams, GSO sends the kernel refused
+    /// (the socket then sends one datagram per message; at most 1).
+    pub gso_sends: u64,
+    pub gro_receives: u64,
+    pub gso_fallbacks: u64,
 }
 
 impl From<ListenerStats> for kcpx_listener_counters {
@@ -171,6 +177,9 @@ impl From<ListenerStats> for kcpx_listener_counters {
             send_dropped: k.send_dropped,
             rcvbuf: k.rcvbuf,
             sndbuf: k.sndbuf,
+            gso_sends: k.gso_sends,
+            gro_receives: k.gro_receives,
+            gso_fallbacks: k.gso_fallbacks,
         }
     }
 }
@@ -269,6 +278,23 @@ pub unsafe extern "C" fn kcpx_config_set_reuseport(cfg: *mut kcpx_config, on: c_
     unsafe {
         with_session_config(cfg, |c| {
             c.reuseport = on != 0;
+            KCPX_OK
+        })
+    }
+}
+
+/// UDP GSO and GRO on new sockets where the kernel has them (Linux; `on`
+/// non-zero, the default); off: `sendmmsg`/`recvmmsg` of one datagram per
+/// message. Returns KCPX_OK or KCPX_ERR_NULL.
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_config_set_offload(cfg: *mut kcpx_config, on: c_int) -> c_int {
+    // SAFETY: per contract.
+    unsafe {
+        with_session_config(cfg, |c| {
+            c.offload = on != 0;
             KCPX_OK
         })
     }
