@@ -116,7 +116,6 @@ impl Outbox {
     }
 
     /// Datagrams `range` as one contiguous slice (what one GSO send takes).
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn span(&self, range: core::ops::Range<usize>) -> &[u8] {
         if range.is_empty() {
             return &[];

@@ -471,6 +471,8 @@ impl Endpoint {
 
     /// Forgets the transmits (sent or given up).
     pub fn clear_transmits(&mut self) {
+        self.stats.out_pkts += self.tx.len() as u64;
+        self.stats.out_bytes += self.tx.out.span(0..self.tx.len()).len() as u64;
         self.tx.clear();
     }
 
