@@ -14,7 +14,7 @@ pub use config::{ConnConfig, MAX_WINDOW, MIN_KCP_BYTES};
 
 use crate::crypt::PacketCrypt;
 use crate::error::Error;
-use crate::fec::{FecDecoder, FecEncoder, FecInput, KCPGO_MTU_LIMIT};
+use crate::fec::{FecCode, FecDecoder, FecEncoder, FecInput, KCPGO_MTU_LIMIT};
 use crate::kcp::consts::MAX_FRAGMENTS;
 use crate::kcp::{Kcp, RecvError, SendError};
 use std::sync::Arc;
@@ -57,7 +57,24 @@ pub struct ConnStats {
     pub fec_inconsistent: u64,
 }
 
-impl ConnStats {
+/// The counters a connection keeps itself (the rest of [`ConnStats`] is
+/// read from the core and the FEC decoder): smaller than `ConnStats`, as
+/// every session of a listener holds one.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counters {
+    bytes_sent: u64,
+    bytes_received: u64,
+    in_pkts: u64,
+    in_bytes: u64,
+    out_pkts: u64,
+    out_bytes: u64,
+    in_errs: u64,
+    in_csum_errors: u64,
+    kcp_in_errors: u64,
+    fec_encode_errs: u64,
+}
+
+impl Counters {
     /// Counts a datagram of `len` bytes refused before it reached FEC or
     /// KCP, and returns the error.
     fn refuse(&mut self, len: usize, e: Error) -> Error {
@@ -161,7 +178,7 @@ pub struct Conn {
     pending: Vec<u8>,
     pending_at: usize,
     outbox: Outbox,
-    stats: ConnStats,
+    stats: Counters,
 }
 
 impl Conn {
@@ -180,9 +197,26 @@ impl Conn {
     /// of one listener). `crypt` must be `Some` exactly when `config.crypt`
     /// is, else [`Error::Key`].
     pub fn with_crypt(conv: u32, config: &ConnConfig, crypt: Option<Arc<PacketCrypt>>) -> Result<Conn, Error> {
+        Conn::with_shared(conv, config, crypt, config.fec.map(FecCode::new))
+    }
+
+    /// A connection using an already expanded cipher and an already built
+    /// Reed-Solomon code, both shared by the sessions of one listener (they
+    /// are immutable). `crypt` must be `Some` exactly when `config.crypt` is
+    /// (else [`Error::Key`]), `fec` the code of `config.fec` (else
+    /// [`Error::Invalid`]).
+    pub fn with_shared(
+        conv: u32,
+        config: &ConnConfig,
+        crypt: Option<Arc<PacketCrypt>>,
+        fec: Option<Arc<FecCode>>,
+    ) -> Result<Conn, Error> {
         config.validate()?;
         if crypt.is_some() != config.crypt.is_some() {
             return Err(Error::Key);
+        }
+        if fec.as_ref().map(|f| f.config()) != config.fec {
+            return Err(Error::Invalid);
         }
         let header_len = config.header_len();
         let crypt_len = crypt.as_ref().map_or(0, |c| c.header_len());
@@ -193,9 +227,11 @@ impl Conn {
         kcp.set_nodelay(nodelay, interval, resend, nc);
         kcp.set_window(config.window.0, config.window.1);
         kcp.set_stream(config.stream);
-        let encoder = config.fec.map(|f| FecEncoder::new(f, crypt_len, mtu));
+        // Freed by `shed_idle_memory` (or `update`), not by every quiet flush.
+        kcp.set_retain_idle_memory(true);
+        let encoder = fec.clone().map(|f| FecEncoder::with_code(f, crypt_len, mtu));
         // Peers may use a larger MTU than ours, up to kcp-go's limit.
-        let decoder = config.fec.map(|f| FecDecoder::new(f, KCPGO_MTU_LIMIT));
+        let decoder = fec.map(|f| FecDecoder::with_code(f, KCPGO_MTU_LIMIT));
         Ok(Conn {
             kcp,
             crypt,
@@ -207,7 +243,7 @@ impl Conn {
             pending: Vec::new(),
             pending_at: 0,
             outbox: Outbox::default(),
-            stats: ConnStats::default(),
+            stats: Counters::default(),
         })
     }
 
@@ -218,7 +254,20 @@ impl Conn {
 
     /// Counters of this connection.
     pub fn stats(&self) -> ConnStats {
-        let mut s = self.stats;
+        let c = self.stats;
+        let mut s = ConnStats {
+            bytes_sent: c.bytes_sent,
+            bytes_received: c.bytes_received,
+            in_pkts: c.in_pkts,
+            in_bytes: c.in_bytes,
+            out_pkts: c.out_pkts,
+            out_bytes: c.out_bytes,
+            in_errs: c.in_errs,
+            in_csum_errors: c.in_csum_errors,
+            kcp_in_errors: c.kcp_in_errors,
+            fec_encode_errs: c.fec_encode_errs,
+            ..ConnStats::default()
+        };
         s.retrans_segs = self.kcp.xmit() as u64;
         if let Some(d) = &self.decoder {
             let f = d.stats();
@@ -402,13 +451,13 @@ impl Conn {
     /// Advances the clock and produces the datagrams due now into the
     /// outbox (see [`Conn::take_outbox`]).
     pub fn update(&mut self, now_ms: u32) {
-        let mut out = core::mem::take(&mut self.outbox);
-        if self.kcp.is_quiet() && out.is_empty() {
-            // A quiet connection frees the outbox, as the core frees its
-            // flush buffer then: one large flush must not pin its size for
-            // the connection's lifetime.
-            out = Outbox::default();
+        if self.kcp.is_quiet() && self.outbox.is_empty() {
+            // A quiet connection frees its buffers (the outbox, the core's
+            // flush buffer, FEC's): one large flush must not pin their
+            // size for the connection's lifetime.
+            self.shed_idle_memory();
         }
+        let mut out = core::mem::take(&mut self.outbox);
         self.update_into(now_ms, &mut out);
         self.outbox = out;
     }
@@ -487,13 +536,37 @@ impl Conn {
         }
     }
 
-    /// Heap bytes held by the connection's buffers (KCP core, outbox,
-    /// incoming datagram); FEC and cipher state not included.
+    /// Frees what only an active connection needs: the core's flush buffer
+    /// and pooled payloads, FEC's parity and shard buffers (an incomplete
+    /// group keeps its state), the incoming-datagram copy, an empty outbox.
+    /// Nothing on the wire changes; the next datagrams allocate again.
+    /// [`Conn::update`] does this when it finds the connection quiet; a
+    /// session layer calling [`Conn::update_into`] decides when.
+    pub fn shed_idle_memory(&mut self) {
+        self.kcp.release_idle_queues();
+        if let Some(e) = &mut self.encoder {
+            e.shed();
+        }
+        if let Some(d) = &mut self.decoder {
+            d.shed();
+        }
+        self.inbuf = Vec::new();
+        if self.outbox.is_empty() {
+            self.outbox = Outbox::default();
+        }
+    }
+
+    /// Heap bytes held by the connection's buffers (KCP core, FEC buffers,
+    /// outbox, incoming datagram); the shared cipher and Reed-Solomon code
+    /// not included.
     pub fn heap_bytes(&self) -> usize {
         self.kcp.heap_bytes()
+            + self.encoder.as_ref().map_or(0, FecEncoder::heap_bytes)
+            + self.decoder.as_ref().map_or(0, FecDecoder::heap_bytes)
             + self.outbox.bytes.capacity()
             + self.outbox.ends.capacity() * core::mem::size_of::<usize>()
             + self.inbuf.capacity()
+            + self.pending.capacity()
     }
 
     /// When to call [`Conn::update`] next (absolute ms).

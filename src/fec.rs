@@ -81,6 +81,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 
 mod gf;
 mod matrix;
@@ -181,6 +182,48 @@ impl FecConfig {
     }
 }
 
+/// The immutable Reed-Solomon code of one [`FecConfig`]: the encoding matrix
+/// and the encoder's multiplication tables (about 1.6 KiB for 10+3). Every
+/// encoder and decoder of one configuration can share one
+/// (`Arc<FecCode>`): a listener builds it once, not per session.
+pub struct FecCode {
+    config: FecConfig,
+    matrix: Matrix,
+    /// `coefficients[i * parity_shards + j]`: weight of data shard `i` in parity `j`.
+    coefficients: Vec<Multiplier>,
+}
+
+impl fmt::Debug for FecCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FecCode")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FecCode {
+    /// The code of `config`, ready to share.
+    pub fn new(config: FecConfig) -> Arc<FecCode> {
+        let (ds, ps) = (config.data_shards, config.parity_shards);
+        let matrix = config.matrix();
+        // The parity rows of the encoding matrix, by data shard.
+        let coefficients = (0..ds)
+            .flat_map(|i| (ds..ds + ps).map(move |j| (i, j)))
+            .map(|(i, j)| Multiplier::new(matrix.get(j, i)))
+            .collect();
+        Arc::new(FecCode {
+            config,
+            matrix,
+            coefficients,
+        })
+    }
+
+    /// The configuration of this code.
+    pub fn config(&self) -> FecConfig {
+        self.config
+    }
+}
+
 /// Errors of FEC configuration and encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FecError {
@@ -264,12 +307,15 @@ impl AsMut<[u8]> for ParityDatagram {
 
 /// kcp-go's FEC encoder. Parity is accumulated as each data datagram passes
 /// through (Reed-Solomon is linear), so data datagrams are not copied.
+///
+/// Its parity buffers grow to the longest datagram seen (at most
+/// `max_datagram`) as datagrams pass; [`FecEncoder::shed`] gives their
+/// memory back while a connection is quiet.
 pub struct FecEncoder {
     config: FecConfig,
+    code: Arc<FecCode>,
     header_offset: usize,
     max_datagram: usize,
-    /// `coefficients[i * parity_shards + j]`: weight of data shard `i` in parity `j`.
-    coefficients: Vec<Multiplier>,
     parity: Vec<ParityDatagram>,
     /// Bytes of the parity buffers that may be non-zero (written or sealed).
     dirty: usize,
@@ -294,24 +340,22 @@ impl FecEncoder {
     /// [`crate::crypt::HEADER_LEN`]); `max_datagram` the longest datagram it will
     /// be given (the MTU), which sizes its parity buffers.
     pub fn new(config: FecConfig, header_offset: usize, max_datagram: usize) -> FecEncoder {
-        let (ds, ps) = (config.data_shards, config.parity_shards);
-        // The parity rows of the encoding matrix, by data shard.
-        let matrix = config.matrix();
-        let coefficients = (0..ds)
-            .flat_map(|i| (ds..ds + ps).map(move |j| (i, j)))
-            .map(|(i, j)| Multiplier::new(matrix.get(j, i)))
-            .collect();
-        let parity = (0..ps)
+        FecEncoder::with_code(FecCode::new(config), header_offset, max_datagram)
+    }
+
+    /// [`FecEncoder::new`] with a shared code.
+    pub fn with_code(code: Arc<FecCode>, header_offset: usize, max_datagram: usize) -> FecEncoder {
+        let parity = (0..code.config.parity_shards)
             .map(|_| ParityDatagram {
-                buf: vec![0; max_datagram],
+                buf: Vec::new(),
                 len: 0,
             })
             .collect();
         FecEncoder {
-            config,
+            config: code.config,
+            code,
             header_offset,
             max_datagram,
-            coefficients,
             parity,
             dirty: 0,
             next: 0,
@@ -333,6 +377,27 @@ impl FecEncoder {
     /// Data datagrams of the current, incomplete group.
     pub fn pending_data(&self) -> usize {
         self.shard_count
+    }
+
+    /// Gives back the memory of the parity buffers: all of it between
+    /// groups, else all but the bytes the incomplete group's parity has
+    /// accumulated so far. The next datagrams grow them again; the bytes
+    /// produced are unchanged.
+    pub fn shed(&mut self) {
+        let keep = if self.shard_count == 0 { 0 } else { self.max_size };
+        for parity in &mut self.parity {
+            // Beyond `max_size` the accumulators are zero (see `encode`).
+            parity.buf.truncate(keep);
+            parity.buf.shrink_to_fit();
+            parity.len = 0;
+        }
+        self.dirty = self.dirty.min(keep);
+    }
+
+    /// Heap bytes held by the parity buffers.
+    pub fn heap_bytes(&self) -> usize {
+        self.parity.iter().map(|p| p.buf.capacity()).sum::<usize>()
+            + self.parity.capacity() * core::mem::size_of::<ParityDatagram>()
     }
 
     /// Stamps a data datagram and folds it into the group's parity.
@@ -367,9 +432,16 @@ impl FecEncoder {
         let ds = self.config.data_shards;
         let ps = self.config.parity_shards;
         let shard = &datagram[shard_start..];
-        let weights = &self.coefficients[self.shard_count * ps..][..ps];
+        let weights = &self.code.coefficients[self.shard_count * ps..][..ps];
         let unused = Multiplier::new(0);
         let mut rows: [(&Multiplier, &mut [u8]); 4] = core::array::from_fn(|_| (&unused, &mut [][..]));
+        // The buffers grow (zero-filled) to the longest datagram yet: beyond
+        // `dirty` they hold zeros, as the accumulators must.
+        if self.parity[0].buf.len() < datagram.len() {
+            for p in &mut self.parity {
+                p.buf.resize(datagram.len(), 0);
+            }
+        }
         let mut parity = self.parity.iter_mut();
         for weights in weights.chunks(rows.len()) {
             let group = &mut rows[..weights.len()];
@@ -512,14 +584,16 @@ const DONE_GROUPS: usize = 8;
 /// disagreement for that long.
 pub struct FecDecoder {
     config: FecConfig,
-    matrix: Matrix,
+    code: Arc<FecCode>,
     max_shard: usize,
     limit: usize,
     queue: VecDeque<Shard>,
     pool: Vec<Vec<u8>>,
     recovered: Vec<Recovered>,
-    done: [Option<u32>; DONE_GROUPS],
-    done_next: usize,
+    /// Groups completed lately (the first `done_len` entries are valid).
+    done: [u32; DONE_GROUPS],
+    done_len: u8,
+    done_next: u8,
     streak: usize,
     sync_threshold: usize,
     stats: FecStats,
@@ -541,15 +615,22 @@ impl FecDecoder {
     /// kcp-go's limit is `KCPGO_MTU_LIMIT - 6`). Memory is bounded by about
     /// `(3n + data_shards) * max_shard` bytes.
     pub fn new(config: FecConfig, max_shard: usize) -> FecDecoder {
+        FecDecoder::with_code(FecCode::new(config), max_shard)
+    }
+
+    /// [`FecDecoder::new`] with a shared code.
+    pub fn with_code(code: Arc<FecCode>, max_shard: usize) -> FecDecoder {
+        let config = code.config;
         FecDecoder {
             config,
-            matrix: config.matrix(),
+            code,
             max_shard,
             limit: QUEUE_MULTIPLIER * config.total_shards(),
             queue: VecDeque::new(),
             pool: Vec::new(),
             recovered: Vec::new(),
-            done: [None; DONE_GROUPS],
+            done: [0; DONE_GROUPS],
+            done_len: 0,
             done_next: 0,
             streak: 0,
             sync_threshold: 4 * config.total_shards(),
@@ -597,7 +678,7 @@ impl FecDecoder {
             self.pool.push(shard.buf);
         }
         self.release_recovered();
-        self.done = [None; DONE_GROUPS];
+        self.done_len = 0;
         self.streak = 0;
     }
 
@@ -649,13 +730,13 @@ impl FecDecoder {
             return result;
         }
         let group = seqid - seqid % self.config.total_shards() as u32;
-        if self.done.contains(&Some(group)) {
+        if self.done[..usize::from(self.done_len)].contains(&group) {
             return result;
         }
         let Some(at) = self.insertion_point(seqid) else {
             return result; // duplicate
         };
-        let mut buf = self.take_buffer();
+        let mut buf = self.take_buffer(shard.len());
         buf.clear();
         buf.extend_from_slice(shard);
         self.queue.insert(
@@ -683,10 +764,37 @@ impl FecDecoder {
         }
     }
 
-    /// A buffer from the pool, or a new one; all have capacity `max_shard`, so
-    /// they never grow (no reallocation on the hot path once the pool is warm).
-    fn take_buffer(&mut self) -> Vec<u8> {
-        self.pool.pop().unwrap_or_else(|| Vec::with_capacity(self.max_shard))
+    /// A buffer from the pool, or a new one; all have capacity `max_shard`
+    /// (at least `len`), so they never grow: no reallocation on the hot
+    /// path once the pool is warm. [`FecDecoder::shed`] trims them.
+    fn take_buffer(&mut self, len: usize) -> Vec<u8> {
+        let mut buf = self.pool.pop().unwrap_or_default();
+        buf.reserve(self.max_shard.max(len));
+        buf
+    }
+
+    /// Gives back the memory only an active connection needs: the pool of
+    /// free buffers, and the slack of the kept shards (which stay, with
+    /// their group's state). Decoding goes on unchanged.
+    pub fn shed(&mut self) {
+        self.release_recovered();
+        self.pool = Vec::new();
+        self.recovered = Vec::new();
+        for shard in &mut self.queue {
+            shard.buf.shrink_to_fit();
+        }
+        self.queue.shrink_to_fit();
+    }
+
+    /// Heap bytes held (kept shards, pool, queues; not the shared code).
+    pub fn heap_bytes(&self) -> usize {
+        let buffers = self.queue.iter().map(|s| s.buf.capacity()).sum::<usize>()
+            + self.pool.iter().map(Vec::capacity).sum::<usize>()
+            + self.recovered.iter().map(|r| r.buf.capacity()).sum::<usize>();
+        buffers
+            + self.queue.capacity() * core::mem::size_of::<Shard>()
+            + self.pool.capacity() * core::mem::size_of::<Vec<u8>>()
+            + self.recovered.capacity() * core::mem::size_of::<Recovered>()
     }
 
     fn release_recovered(&mut self) {
@@ -778,8 +886,9 @@ impl FecDecoder {
                 i += 1;
             }
         }
-        self.done[self.done_next] = Some(group);
-        self.done_next = (self.done_next + 1) % DONE_GROUPS;
+        self.done[usize::from(self.done_next)] = group;
+        self.done_next = (self.done_next + 1) % DONE_GROUPS as u8;
+        self.done_len = (self.done_len + 1).min(DONE_GROUPS as u8);
         kept
     }
 
@@ -797,13 +906,13 @@ impl FecDecoder {
         }
         // Any `ds` shards determine the data: use the first ones present.
         let used: Vec<usize> = (0..n).filter(|&k| present[k]).take(ds).collect();
-        let Some(inverse) = self.matrix.select(&used).invert() else {
+        let Some(inverse) = self.code.matrix.select(&used).invert() else {
             return; // cannot happen: every `ds` rows of the matrix are independent
         };
         let mut missing: Vec<(usize, Vec<u8>)> = (0..ds)
             .filter(|&k| !present[k])
             .map(|k| {
-                let mut buf = self.take_buffer();
+                let mut buf = self.take_buffer(max_len);
                 buf.clear();
                 buf.resize(max_len, 0);
                 (k, buf)

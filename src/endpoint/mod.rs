@@ -30,13 +30,13 @@ mod types;
 
 pub use types::{
     CloseReason, EndpointConfig, EndpointStats, Event, SessionId, Transmits, DEFAULT_BACKLOG, DEFAULT_MAX_SESSIONS,
-    DRAIN_LIMIT_MS, MAX_SESSIONS_LIMIT,
+    DRAIN_LIMIT_MS, MAX_SESSIONS_LIMIT, SHED_AFTER_MS,
 };
 
 use crate::conn::Conn;
 use crate::crypt::PacketCrypt;
 use crate::error::Error;
-use crate::fec::{FecInput, KCPGO_MTU_LIMIT};
+use crate::fec::{FecCode, FecInput, KCPGO_MTU_LIMIT};
 use crate::kcp::OVERHEAD;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -68,6 +68,19 @@ struct Session {
     want_writable: bool,
     /// Received datagrams since the last flush (flush-on-input).
     dirty: bool,
+    /// Extended time since which KCP has been idle (None: active).
+    idle_since: Option<u64>,
+    /// The buffers of an active connection were freed during this idle
+    /// spell ([`SHED_AFTER_MS`] after it began).
+    shed: bool,
+}
+
+impl Session {
+    /// Datagrams came in or data was queued: a new active spell.
+    fn wake(&mut self) {
+        self.idle_since = None;
+        self.shed = false;
+    }
 }
 
 /// Listener or dialer.
@@ -82,7 +95,10 @@ pub struct Endpoint {
     config: EndpointConfig,
     role: Role,
     crypt: Option<Arc<PacketCrypt>>,
-    slots: Vec<Option<Session>>,
+    fec: Option<Arc<FecCode>>,
+    /// Boxed: a slot costs a pointer, so the vector's doubling does not
+    /// multiply the sessions' size.
+    slots: Vec<Option<Box<Session>>>,
     generations: Vec<u32>,
     free: Vec<u32>,
     live: usize,
@@ -135,10 +151,12 @@ impl Endpoint {
             Some((method, key)) => Some(Arc::new(PacketCrypt::new(*method, key)?)),
             None => None,
         };
+        let fec = config.conn.fec.map(FecCode::new);
         Ok(Endpoint {
             config,
             role,
             crypt,
+            fec,
             slots: Vec::new(),
             generations: Vec::new(),
             free: Vec::new(),
@@ -223,6 +241,7 @@ impl Endpoint {
         };
         let s = self.slots[slot as usize].as_mut().expect("mapped slots are live");
         s.last_recv = t;
+        s.wake();
         let result = s.conn.input_opened(payload, now_ms);
         if !s.dirty {
             s.dirty = true;
@@ -253,6 +272,14 @@ impl Endpoint {
             self.stats.dropped_limit += 1;
             return None;
         }
+        // Sessions handed out by their Accept event leave from the front
+        // (in order, mostly): the count stays short, not O(sessions).
+        while let Some(&front) = self.accept_queue.front() {
+            if self.is_waiting(front) {
+                break;
+            }
+            self.accept_queue.pop_front();
+        }
         let waiting = self.accept_queue.iter().filter(|id| self.is_waiting(**id)).count();
         if waiting >= self.config.backlog {
             let queue = core::mem::take(&mut self.accept_queue);
@@ -273,7 +300,7 @@ impl Endpoint {
 
     /// Creates a session in a free slot.
     fn open(&mut self, addr: SocketAddr, conv: u32) -> Option<SessionId> {
-        let mut conn = Conn::with_crypt(conv, &self.config.conn, self.crypt.clone()).ok()?;
+        let mut conn = Conn::with_shared(conv, &self.config.conn, self.crypt.clone(), self.fec.clone()).ok()?;
         // ikcp.c flushes nothing before its first update.
         conn.update_into(self.now_ms, &mut self.tx.out);
         self.tx.close_run(addr);
@@ -287,14 +314,16 @@ impl Endpoint {
             readable_signalled: false,
             want_writable: false,
             dirty: false,
+            idle_since: None,
+            shed: false,
         };
         let slot = match self.free.pop() {
             Some(slot) => {
-                self.slots[slot as usize] = Some(session);
+                self.slots[slot as usize] = Some(Box::new(session));
                 slot
             }
             None => {
-                self.slots.push(Some(session));
+                self.slots.push(Some(Box::new(session)));
                 self.generations.push(0);
                 (self.slots.len() - 1) as u32
             }
@@ -318,7 +347,9 @@ impl Endpoint {
     /// O(due sessions), not O(sessions).
     pub fn handle_timeout(&mut self, now_ms: u32) {
         let t = self.tick(now_ms);
-        for slot in core::mem::take(&mut self.dirty) {
+        // The list's memory is kept for the next batch.
+        let mut dirty = core::mem::take(&mut self.dirty);
+        for slot in dirty.drain(..) {
             let Some(s) = self.slots[slot as usize].as_mut() else {
                 continue;
             };
@@ -329,6 +360,7 @@ impl Endpoint {
             }
             self.rearm(slot);
         }
+        self.dirty = dirty;
         while let Some(slot) = self.timers.pop_due(t) {
             self.service(slot, t);
         }
@@ -356,8 +388,19 @@ impl Endpoint {
                 self.stats.closed_idle += 1;
                 return self.end(slot, CloseReason::Idle);
             }
+            State::Open if s.conn.is_idle() && s.idle_since.is_some_and(|since| t >= since + SHED_AFTER_MS) => {
+                // Quiet long enough: an update would send nothing; free the
+                // buffers of an active connection (no timer after this).
+                if !s.shed {
+                    s.shed = true;
+                    s.conn.shed_idle_memory();
+                    self.stats.sheds += 1;
+                }
+                return self.rearm(slot);
+            }
             _ => {}
         }
+        self.stats.serviced += 1;
         let flushed = s.conn.update_into(self.now_ms, &mut self.tx.out);
         if !flushed && s.conn.check(self.now_ms) == self.now_ms {
             // ikcp_check says a retransmission is due while ikcp_update
@@ -380,14 +423,21 @@ impl Endpoint {
 
     /// Arms a session's timer: KCP's next update, or (when KCP is idle) the
     /// idle timeout or nothing; a draining session's limit.
+    /// An idle session arms only the end of [`SHED_AFTER_MS`], once.
     fn rearm(&mut self, slot: u32) {
-        let Some(s) = self.slots[slot as usize].as_ref() else {
+        let Some(s) = self.slots[slot as usize].as_mut() else {
             return;
         };
         let idle = self.config.idle_timeout_ms as u64;
         let kcp = if s.conn.is_idle() {
-            u64::MAX
+            let since = *s.idle_since.get_or_insert(self.clock.now());
+            if s.shed {
+                u64::MAX
+            } else {
+                since + SHED_AFTER_MS
+            }
         } else {
+            s.idle_since = None;
             self.clock.extend(s.conn.check(self.now_ms))
         };
         let deadline = match s.state {

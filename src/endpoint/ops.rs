@@ -11,17 +11,17 @@ impl Endpoint {
     // ----- one session -----
 
     pub(super) fn get(&self, id: SessionId) -> Option<&Session> {
-        let s = self.slots.get(id.slot as usize)?.as_ref()?;
+        let s = self.slots.get(id.slot as usize)?.as_deref()?;
         (self.generations[id.slot as usize] == id.generation).then_some(s)
     }
 
     pub(super) fn get_mut(&mut self, id: SessionId) -> Option<&mut Session> {
-        let s = self.slots.get_mut(id.slot as usize)?.as_mut()?;
+        let s = self.slots.get_mut(id.slot as usize)?.as_deref_mut()?;
         (self.generations[id.slot as usize] == id.generation).then_some(s)
     }
 
     pub(super) fn session_at(&self, slot: u32) -> &Session {
-        self.slots[slot as usize].as_ref().expect("live slot")
+        self.slots[slot as usize].as_deref().expect("live slot")
     }
 
     /// The slot of session `id`, unless freed or closed by the application.
@@ -35,7 +35,7 @@ impl Endpoint {
     /// The session, unless freed or closed by the application.
     pub(super) fn session_mut(&mut self, id: SessionId) -> Result<&mut Session, Error> {
         let slot = self.owned_slot(id)?;
-        Ok(self.slots[slot].as_mut().expect("live slot"))
+        Ok(self.slots[slot].as_deref_mut().expect("live slot"))
     }
 
     /// Queues `data` on session `id` at the caller's time `now_ms`, and
@@ -69,6 +69,7 @@ impl Endpoint {
             data.len()
         };
         s.conn.send(&data[..n])?;
+        s.wake();
         s.conn.set_clock(now_ms);
         if flush {
             s.conn.flush_into(&mut self.tx.out);

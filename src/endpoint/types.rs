@@ -28,6 +28,11 @@ pub struct EndpointConfig {
 
 /// Default of [`EndpointConfig::max_sessions`].
 pub const DEFAULT_MAX_SESSIONS: usize = 16384;
+/// A session whose KCP has been idle this long frees the buffers only an
+/// active connection needs (flush buffer, FEC parity and shard buffers):
+/// a session pausing between messages keeps them (no allocation per
+/// message), a quiet one holds its state only.
+pub const SHED_AFTER_MS: u64 = 1_000;
 /// Default of [`EndpointConfig::backlog`] (kcp-go's).
 pub const DEFAULT_BACKLOG: usize = 128;
 /// How long a session closed by its owner keeps sending what it had queued
@@ -159,6 +164,13 @@ pub struct EndpointStats {
     pub closed_idle: u64,
     /// Sessions closed for a dead link.
     pub closed_dead_link: u64,
+    /// Session timers serviced (KCP updates run by `handle_timeout`): the
+    /// scheduler's work, proportional to the sessions due, not to the
+    /// sessions held.
+    pub serviced: u64,
+    /// Sessions that freed their active buffers after [`SHED_AFTER_MS`]
+    /// of quiet.
+    pub sheds: u64,
 }
 
 /// Datagrams to send, each with its destination, in order. Runs of

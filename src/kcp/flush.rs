@@ -57,13 +57,40 @@ impl<A: Allocator + Clone> Kcp<A> {
 
     /// Frees what only an active connection needs (flush buffer, and pooled
     /// payloads once the pool has gone unused for a whole interval): a quiet
-    /// connection holds no memory beyond its state.
+    /// connection holds no memory beyond its state. A flush that finds the
+    /// connection quiet does this itself unless
+    /// [`Kcp::set_retain_idle_memory`] said otherwise.
     #[inline]
-    pub(crate) fn shed_idle_memory(&mut self) {
+    pub fn shed_idle_memory(&mut self) {
         if self.buffer.capacity() != 0 {
             self.buffer = FlushBuf::new_in(self.alloc.clone());
         }
         self.payloads.shed();
+    }
+
+    /// Frees the storage of the empty segment queues and, with no ACK
+    /// pending, of the ACK list, besides what [`Kcp::shed_idle_memory`]
+    /// frees: for a Rust owner (a session layer) of a connection gone
+    /// quiet. The C ABI does not call it: its `acklist` field keeps
+    /// pointing at the list's memory, as ikcp.c's does.
+    pub fn release_idle_queues(&mut self) {
+        self.shed_idle_memory();
+        self.payloads.clear();
+        self.snd_queue.release_if_empty();
+        self.snd_buf.release_if_empty();
+        self.rcv_buf.release_if_empty();
+        self.rcv_queue.release_if_empty();
+        if self.ackcount == 0 && self.acklist.capacity() != 0 {
+            self.acklist = allocator_api2::vec::Vec::new_in(self.alloc.clone());
+        }
+    }
+
+    /// Whether a quiet flush keeps the flush buffer and the pooled payloads
+    /// (for an owner that frees them itself after a longer quiet spell, so
+    /// that a connection pausing between messages does not allocate them
+    /// again for every message). Off by default, as in ikcp.c.
+    pub fn set_retain_idle_memory(&mut self, on: bool) {
+        self.retain_idle = on;
     }
 
     /// Starts a flush; [`Kcp::flush_next`] then produces its datagrams.
@@ -85,7 +112,9 @@ impl<A: Allocator + Clone> Kcp<A> {
                 &mut v.incr,
             )
         {
-            self.shed_idle_memory();
+            if !self.retain_idle {
+                self.shed_idle_memory();
+            }
             self.cursor.stage = Stage::Idle;
             return;
         }

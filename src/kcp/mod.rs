@@ -367,6 +367,10 @@ pub struct Kcp<A: Allocator + Clone = Global> {
     ackblock: u32,
     buffer: FlushBuf<A>,
     payloads: PayloadPool<A>,
+    /// Keep the flush buffer and pooled payloads when a flush finds the
+    /// connection quiet (the owner frees them later, with
+    /// [`Kcp::shed_idle_memory`]); ikcp.c's behaviour is to free at once.
+    retain_idle: bool,
     cursor: FlushCursor,
     scan_hint: ScanHint,
     log_enabled: bool,
@@ -399,6 +403,7 @@ impl<A: Allocator + Clone> Kcp<A> {
             ackblock: 0,
             buffer: FlushBuf::new_in(alloc.clone()),
             payloads: PayloadPool::new_in(alloc.clone()),
+            retain_idle: false,
             cursor: FlushCursor::default(),
             scan_hint: ScanHint::default(),
             log_enabled: false,

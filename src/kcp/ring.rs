@@ -203,6 +203,14 @@ impl<T, A: Allocator + Clone> Ring<T, A> {
     }
 
     /// Bytes of heap this ring holds (for memory accounting).
+    /// Frees the storage of an empty ring (it grows again when pushed to).
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.len == 0 && self.slots.capacity() != 0 {
+            self.slots = Vec::new_in(self.slots.allocator().clone());
+            self.head = 0;
+        }
+    }
+
     pub(crate) fn heap_bytes(&self) -> usize {
         self.slots.capacity() * core::mem::size_of::<Option<T>>()
     }
