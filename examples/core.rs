@@ -3,11 +3,11 @@
 //! A real program sends each datagram over UDP, feeds what arrives to
 //! `input`, and calls `update` every 10-100 ms with its clock.
 
-use kcpx::kcp::Kcp;
+use kcpx::kcp::{Kcp, NoDelay};
 
 fn main() {
     let (mut a, mut b) = (Kcp::new(7), Kcp::new(7));
-    a.set_nodelay(1, 10, 2, 1);
+    a.set_nodelay(NoDelay::new(1, 10, 2, true));
     a.send(b"hello").expect("a 5-byte message fits");
     let mut wire = Vec::new();
     a.update(0, |datagram| wire.push(datagram.to_vec()));

@@ -16,7 +16,8 @@ use crate::crypt::PacketCrypt;
 use crate::error::Error;
 use crate::fec::{FecCode, FecDecoder, FecEncoder, FecInput, KCPGO_MTU_LIMIT};
 use crate::kcp::consts::MAX_FRAGMENTS;
-use crate::kcp::{Kcp, RecvError, SendError};
+use crate::kcp::{Kcp, NoDelay, RecvError, SendError};
+use core::num::NonZeroU32;
 use std::sync::Arc;
 
 /// kcp-go's SNMP counters that apply to one connection.
@@ -223,9 +224,19 @@ impl Conn {
         let mtu = config.mtu as usize;
         let mut kcp = Kcp::new(conv);
         kcp.set_mtu((mtu - header_len) as u32).map_err(|_| Error::Mtu)?;
+        // ConnConfig keeps ikcp_nodelay's form: a negative value keeps the
+        // core's default.
         let (nodelay, interval, resend, nc) = config.nodelay;
-        kcp.set_nodelay(nodelay, interval, resend, nc);
-        kcp.set_window(config.window.0, config.window.1);
+        let keep_if_negative = |x: i32| u32::try_from(x).ok();
+        kcp.set_nodelay(NoDelay {
+            nodelay: keep_if_negative(nodelay),
+            interval: keep_if_negative(interval),
+            resend: keep_if_negative(resend),
+            nc: keep_if_negative(nc),
+        });
+        // Validated to 1..=65535 (ConnConfig::set_window); 0 would keep the
+        // default.
+        kcp.set_window(NonZeroU32::new(config.window.0), NonZeroU32::new(config.window.1));
         kcp.set_stream(config.stream);
         // Freed by `shed_idle_memory` (or `update`), not by every quiet flush.
         kcp.set_retain_idle_memory(true);
@@ -291,7 +302,7 @@ impl Conn {
             return Ok(0);
         }
         let kcp_err = |e| match e {
-            SendError::TooLarge | SendError::NoMss => Error::TooLarge,
+            SendError::TooLarge => Error::TooLarge,
         };
         if self.stream {
             let most = self.kcp.mss() as usize * MAX_FRAGMENTS as usize;

@@ -5,7 +5,8 @@
 //! panic, no unbounded memory, and the queues stay consistent.
 #![no_main]
 
-use kcpx::kcp::Kcp;
+use core::num::NonZeroU32;
+use kcpx::kcp::{Kcp, NoDelay};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -37,10 +38,10 @@ fuzz_target!(|data: &[u8]| {
                 let _ = kcp.recv(&mut buf);
                 let _ = kcp.peek_size();
             }
-            6 => kcp.set_nodelay(i32::from(op & 3), 10, i32::from(op >> 4), i32::from(op & 1)),
+            6 => kcp.set_nodelay(NoDelay::new(u32::from(op & 3), 10, u32::from(op >> 4), op & 1 != 0)),
             _ => {
                 let _ = kcp.set_mtu(50 + u32::from(op) * 5);
-                kcp.set_window(u32::from(op), u32::from(op) * 4);
+                kcp.set_window(NonZeroU32::new(u32::from(op)), NonZeroU32::new(u32::from(op) * 4));
             }
         }
         let logs = kcp.take_logs();

@@ -14,8 +14,9 @@
 
 use super::alloc::{raw_free, raw_malloc, HookAlloc};
 use super::guard;
-use crate::kcp::{clock_step, quiet_flush, FlushBuf, Kcp, MtuError, Vars};
+use crate::kcp::{clock_step, quiet_flush, FlushBuf, InputError, Kcp, MtuError, NoDelay, RecvError, Vars};
 use core::ffi::{c_char, c_int, c_long, c_void};
+use core::num::NonZeroU32;
 
 /// 32-bit unsigned integer (`unsigned int` on LP64 platforms).
 pub type IUINT32 = u32;
@@ -553,6 +554,41 @@ pub unsafe extern "C" fn ikcp_setoutput(
     })
 }
 
+// ----- the C conventions over the core's typed API -----
+
+/// ikcp_send's codes: bytes queued, -1 for `len < 0`, -3 for an MSS that C
+/// code set outside `1..=INT_MAX` (ikcp.c divides by zero at 0), -2 for too
+/// many fragments or no memory. `data` None is a NULL buffer: zero bytes.
+fn send(k: &mut Kcp<HookAlloc>, data: Option<&[u8]>, len: c_int) -> c_int {
+    let Ok(len) = usize::try_from(len) else { return -1 };
+    if k.mss() == 0 || k.mss() > i32::MAX as u32 {
+        return -3;
+    }
+    k.enqueue(data, len).map_or(-2, |n| n as c_int)
+}
+
+/// ikcp_recv's codes: the size, or -1 empty, -2 incomplete, -3 too small. A
+/// negative `len` peeks with `|len|` bytes of room; `INT_MIN`, whose
+/// negation stays negative in C, has less room than any message needs.
+/// `buf` None is a NULL buffer: nothing is copied.
+fn recv(k: &mut Kcp<HookAlloc>, buf: Option<&mut [u8]>, len: c_int) -> c_int {
+    let result = match len {
+        c_int::MIN => k.next_message().and(Err(RecvError::BufferTooSmall)),
+        _ => k.take(buf, len.unsigned_abs() as usize, len < 0),
+    };
+    match result {
+        Ok(n) => n as c_int,
+        Err(RecvError::Empty) => -1,
+        Err(RecvError::Incomplete) => -2,
+        Err(RecvError::BufferTooSmall) => -3,
+    }
+}
+
+/// ikcp_wndsize's argument: a window `<= 0` leaves that window alone.
+fn positive(window: c_int) -> Option<NonZeroU32> {
+    u32::try_from(window).ok().and_then(NonZeroU32::new)
+}
+
 /// Receives the next message into `buffer` (`len` bytes). Returns its size,
 /// -1 if no message is queued, -2 if the next message is incomplete, -3 if
 /// it is larger than `len`. A negative `len` peeks: copies without
@@ -567,7 +603,7 @@ pub unsafe extern "C" fn ikcp_recv(kcp: *mut ikcpcb, buffer: *mut c_char, len: c
         // SAFETY: the caller provides `|len|` writable bytes at `buffer`.
         let buf = (!buffer.is_null()).then(|| unsafe { core::slice::from_raw_parts_mut(buffer as *mut u8, n) });
         // SAFETY: per contract.
-        unsafe { with_core(kcp, -1, |k| k.recv_c(buf, len)) }
+        unsafe { with_core(kcp, -1, |k| recv(k, buf, len)) }
     })
 }
 
@@ -586,7 +622,7 @@ pub unsafe extern "C" fn ikcp_send(kcp: *mut ikcpcb, buffer: *const c_char, len:
             // SAFETY: the caller provides `len` readable bytes.
             .then(|| unsafe { core::slice::from_raw_parts(buffer as *const u8, len as usize) });
         // SAFETY: per contract.
-        unsafe { with_core(kcp, -1, |k| k.send_c(data, len)) }
+        unsafe { with_core(kcp, -1, |k| send(k, data, len)) }
     })
 }
 
@@ -670,11 +706,13 @@ pub unsafe extern "C" fn ikcp_input(kcp: *mut ikcpcb, data: *const c_char, size:
         let n = if size > 0 { size as usize } else { 0 };
         // SAFETY: the caller provides `size` readable bytes.
         let d = (!data.is_null()).then(|| unsafe { core::slice::from_raw_parts(data as *const u8, n) });
-        // `long` is 32 bits on some targets, 64 here.
-        #[allow(clippy::useless_conversion)]
-        let size = i64::from(size);
-        // SAFETY: per contract.
-        unsafe { with_core(kcp, -1, |k| k.input_c(d, size)) }
+        // SAFETY: per contract. The core sees `size` as ikcp.c's `int`
+        // conversion of the `long`; `d` holds `max(size, 0)` bytes.
+        unsafe {
+            with_core(kcp, -1, |k| {
+                k.input_from(d, size as i32, true).map_or_else(InputError::code, |()| 0)
+            })
+        }
     })
 }
 
@@ -702,7 +740,7 @@ pub unsafe extern "C" fn ikcp_flush(kcp: *mut ikcpcb) {
 #[no_mangle]
 pub unsafe extern "C" fn ikcp_peeksize(kcp: *const ikcpcb) -> c_int {
     // SAFETY: per contract.
-    guard(-1, || unsafe { handle(kcp) }.map_or(-1, |h| h.kcp.peeksize_c()))
+    guard(-1, || unsafe { handle(kcp) }.map_or(-1, |h| h.kcp.peeksize()))
 }
 
 /// Sets the MTU (bytes per datagram, headers included); the MSS becomes
@@ -733,7 +771,9 @@ pub unsafe extern "C" fn ikcp_setmtu(kcp: *mut ikcpcb, mtu: c_int) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn ikcp_wndsize(kcp: *mut ikcpcb, sndwnd: c_int, rcvwnd: c_int) -> c_int {
     // SAFETY: per contract.
-    guard((), || unsafe { with_core(kcp, (), |k| k.set_window_c(sndwnd, rcvwnd)) });
+    guard((), || unsafe {
+        with_core(kcp, (), |k| k.set_window(positive(sndwnd), positive(rcvwnd)))
+    });
     0
 }
 
@@ -767,7 +807,14 @@ pub unsafe extern "C" fn ikcp_nodelay(
     // SAFETY: per contract.
     guard(-1, || unsafe {
         with_core(kcp, -1, |k| {
-            k.set_nodelay(nodelay, interval, resend, nc);
+            // A negative argument leaves that setting alone.
+            let keep_if_negative = |x: c_int| u32::try_from(x).ok();
+            k.set_nodelay(NoDelay {
+                nodelay: keep_if_negative(nodelay),
+                interval: keep_if_negative(interval),
+                resend: keep_if_negative(resend),
+                nc: keep_if_negative(nc),
+            });
             0
         })
     })
@@ -783,7 +830,8 @@ pub unsafe extern "C" fn ikcp_interval(kcp: *mut ikcpcb, interval: c_int) -> c_i
     // SAFETY: per contract.
     guard(-1, || unsafe {
         with_core(kcp, -1, |k| {
-            k.set_interval(interval);
+            // A negative interval clamps to the least, as in ikcp.c.
+            k.set_interval(interval.max(0) as u32);
             0
         })
     })

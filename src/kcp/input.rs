@@ -10,45 +10,44 @@ impl<A: Allocator + Clone> Kcp<A> {
     /// Feeds one received datagram (one or more segments). On error the
     /// segments before the bad one keep their effects, as in ikcp.c.
     pub fn input(&mut self, datagram: &[u8]) -> Result<(), InputError> {
-        input_result(self.input_c(Some(datagram), datagram.len() as i64))
+        self.input_from(Some(datagram), datagram.len() as i32, true)
     }
 
     /// Feeds segments that did not arrive as sent but were rebuilt (by FEC):
     /// as [`Kcp::input`], except that they give no RTT sample and do not
     /// update the peer's window, which may be stale (kcp-go's rule).
     pub fn input_recovered(&mut self, segments: &[u8]) -> Result<(), InputError> {
-        input_result(self.input_from(Some(segments), segments.len() as i64, false))
+        self.input_from(Some(segments), segments.len() as i32, false)
     }
 
-    /// ikcp_input with C semantics. `size` is the C `long` argument; `data`
-    /// holds `max(size, 0)` bytes (None for a NULL pointer).
-    pub(crate) fn input_c(&mut self, data: Option<&[u8]>, size: i64) -> i32 {
-        self.input_from(data, size, true)
-    }
-
-    /// Input; `regular` false for rebuilt segments (see `input_recovered`).
-    fn input_from(&mut self, data: Option<&[u8]>, size: i64, regular: bool) -> i32 {
+    /// ikcp_input's body: logs the datagram's `size` as ikcp.c's `int` sees
+    /// it, refuses a missing datagram (`None`, C's NULL) or a `size` below one
+    /// header, then decodes `data`. `regular` is false for rebuilt segments
+    /// (see [`Kcp::input_recovered`]).
+    pub(crate) fn input_from(&mut self, data: Option<&[u8]>, size: i32, regular: bool) -> Result<(), InputError> {
         if self.can_log(mask::INPUT) {
-            self.logs.push(mask::INPUT, format_args!("[RI] {} bytes", size as i32));
+            self.logs.push(mask::INPUT, format_args!("[RI] {} bytes", size));
         }
-        let Some(data) = data else { return -1 };
-        if (size as i32) < OVERHEAD as i32 {
-            return -1;
+        let Some(data) = data else {
+            return Err(InputError::ConvOrShort);
+        };
+        if size < OVERHEAD as i32 {
+            return Err(InputError::ConvOrShort);
         }
         let prev_una = self.v.snd_una;
         let mut ack: Option<(u32, u32)> = None; // (maxack, latest_ts)
-        let mut rest = if size < 0 { &data[..0] } else { data };
+        let mut rest = data;
 
         while let Some(h) = Header::decode(rest) {
             if h.conv != self.v.conv {
-                return -1;
+                return Err(InputError::ConvOrShort);
             }
             let body = &rest[OVERHEAD as usize..];
             if (body.len() as u64) < h.len as u64 || (h.len as i32) < 0 {
-                return -2;
+                return Err(InputError::BadLength);
             }
             if !matches!(h.cmd, CMD_PUSH | CMD_ACK | CMD_WASK | CMD_WINS) {
-                return -3;
+                return Err(InputError::BadCommand);
             }
             let payload = &body[..h.len as usize];
             if regular {
@@ -80,7 +79,7 @@ impl<A: Allocator + Clone> Kcp<A> {
         if timediff(self.v.snd_una, prev_una) > 0 {
             self.grow_cwnd();
         }
-        0
+        Ok(())
     }
 
     fn input_ack(&mut self, h: &Header, ack: &mut Option<(u32, u32)>, regular: bool) {
@@ -296,14 +295,5 @@ impl<A: Allocator + Clone> Kcp<A> {
             v.cwnd = v.rmt_wnd;
             v.incr = v.rmt_wnd.wrapping_mul(mss);
         }
-    }
-}
-
-fn input_result(code: i32) -> Result<(), InputError> {
-    match code {
-        0 => Ok(()),
-        -2 => Err(InputError::BadLength),
-        -3 => Err(InputError::BadCommand),
-        _ => Err(InputError::ConvOrShort),
     }
 }

@@ -35,6 +35,7 @@ mod segment;
 
 use allocator_api2::alloc::{Allocator, Global};
 use allocator_api2::vec::Vec;
+use core::num::NonZeroU32;
 
 pub use flushbuf::FlushBuf;
 pub use log::LogLines;
@@ -216,8 +217,35 @@ pub enum SendError {
     /// The message needs more than 127 fragments (ikcp_send's -2), or memory
     /// could not be allocated.
     TooLarge,
-    /// The MSS is 0 (only possible after a direct write of the field).
-    NoMss,
+}
+
+/// [`Kcp::set_nodelay`]'s settings (ikcp_nodelay's four arguments); `None`
+/// leaves a setting as it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoDelay {
+    /// 0 normal, 1 no-delay (minimum RTO 30 ms instead of 100), 2 also a
+    /// gentler RTO backoff.
+    pub nodelay: Option<u32>,
+    /// The flush interval in ms, clamped to 10..=5000.
+    pub interval: Option<u32>,
+    /// Fast retransmit after this many duplicate ACKs; 0 turns it off.
+    pub resend: Option<u32>,
+    /// Nonzero turns congestion control off (ikcp.c keeps the value as
+    /// given in `nocwnd`).
+    pub nc: Option<u32>,
+}
+
+impl NoDelay {
+    /// All four settings: `NoDelay::new(1, 10, 2, true)` is ikcp.c's
+    /// fastest mode, `ikcp_nodelay(kcp, 1, 10, 2, 1)`.
+    pub fn new(nodelay: u32, interval: u32, resend: u32, no_congestion_control: bool) -> NoDelay {
+        NoDelay {
+            nodelay: Some(nodelay),
+            interval: Some(interval),
+            resend: Some(resend),
+            nc: Some(no_congestion_control as u32),
+        }
+    }
 }
 
 /// Why [`Kcp::set_mtu`] refused an MTU.
@@ -430,44 +458,45 @@ impl<A: Allocator + Clone> Kcp<A> {
         Ok(())
     }
 
-    /// Sets the send and receive windows in segments; 0 keeps the current
-    /// value. The receive window never drops below 128 (the largest message).
-    pub fn set_window(&mut self, snd: u32, rcv: u32) {
-        self.set_window_c(snd as i32, rcv as i32)
-    }
-
-    pub(crate) fn set_window_c(&mut self, snd: i32, rcv: i32) {
-        if snd > 0 {
-            self.v.snd_wnd = snd as u32;
+    /// Sets the send and receive windows in segments; `None` keeps the
+    /// current value. The receive window never drops below 128 (the largest
+    /// message).
+    pub fn set_window(&mut self, snd: Option<NonZeroU32>, rcv: Option<NonZeroU32>) {
+        if let Some(snd) = snd {
+            self.v.snd_wnd = snd.get();
         }
-        if rcv > 0 {
-            self.v.rcv_wnd = (rcv as u32).max(WND_RCV);
+        if let Some(rcv) = rcv {
+            self.v.rcv_wnd = rcv.get().max(WND_RCV);
         }
     }
 
-    /// ikcp_nodelay: `nodelay` 0 normal, 1 no-delay RTO (min RTO 30 ms), 2
-    /// gentler backoff; `interval` clamped to 10..=5000 ms; `resend` fast
-    /// retransmit after that many duplicate ACKs (0 off); `nc` 1 disables
-    /// congestion control. A negative argument leaves that setting alone.
-    pub fn set_nodelay(&mut self, nodelay: i32, interval: i32, resend: i32, nc: i32) {
-        if nodelay >= 0 {
-            self.v.nodelay = nodelay as u32;
+    /// ikcp_nodelay: no-delay mode, flush interval, fast retransmit and
+    /// congestion control (see [`NoDelay`]); `None` fields are left alone.
+    pub fn set_nodelay(&mut self, settings: NoDelay) {
+        let NoDelay {
+            nodelay,
+            interval,
+            resend,
+            nc,
+        } = settings;
+        if let Some(nodelay) = nodelay {
+            self.v.nodelay = nodelay;
             self.v.rx_minrto = if nodelay != 0 { RTO_NDL as i32 } else { RTO_MIN as i32 };
         }
-        if interval >= 0 {
+        if let Some(interval) = interval {
             self.set_interval(interval);
         }
-        if resend >= 0 {
-            self.v.fastresend = resend;
+        if let Some(resend) = resend {
+            self.v.fastresend = resend.min(i32::MAX as u32) as i32;
         }
-        if nc >= 0 {
-            self.v.nocwnd = nc;
+        if let Some(nc) = nc {
+            self.v.nocwnd = nc.min(i32::MAX as u32) as i32;
         }
     }
 
     /// Sets the flush interval, clamped to 10..=5000 ms.
-    pub fn set_interval(&mut self, interval: i32) {
-        self.v.interval = interval.clamp(10, 5000) as u32;
+    pub fn set_interval(&mut self, interval: u32) {
+        self.v.interval = interval.clamp(10, 5000);
     }
 
     /// Stream mode: messages are concatenated into full segments (frg 0).
@@ -476,8 +505,8 @@ impl<A: Allocator + Clone> Kcp<A> {
     }
 
     /// Lower bound of the retransmission timeout in ms.
-    pub fn set_min_rto(&mut self, ms: i32) {
-        self.v.rx_minrto = ms;
+    pub fn set_min_rto(&mut self, ms: u32) {
+        self.v.rx_minrto = ms.min(i32::MAX as u32) as i32;
     }
 
     /// A segment transmitted this many times marks the link dead.
@@ -513,7 +542,6 @@ impl<A: Allocator + Clone> Kcp<A> {
     pub fn mss(&self) -> u32 {
         self.v.mss
     }
-    /// Segments waiting to be sent or acknowledged (ikcp_waitsnd).
     /// The send window, in segments.
     pub fn snd_wnd(&self) -> u32 {
         self.v.snd_wnd

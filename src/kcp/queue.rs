@@ -9,33 +9,33 @@ use allocator_api2::vec::Vec;
 
 impl<A: Allocator + Clone> Kcp<A> {
     /// Queues a message (or, in stream mode, bytes) for sending and returns
-    /// the number of bytes queued. A message may span at most 127 segments.
+    /// the number of bytes queued. A message may span at most 127 segments;
+    /// a larger one, or one whose memory cannot be allocated, queues nothing.
     pub fn send(&mut self, data: &[u8]) -> Result<usize, SendError> {
-        let len = i32::try_from(data.len()).map_err(|_| SendError::TooLarge)?;
-        match self.send_c(Some(data), len) {
-            n if n >= 0 => Ok(n as usize),
-            -3 => Err(SendError::NoMss),
-            _ => Err(SendError::TooLarge),
+        if data.len() > i32::MAX as usize {
+            return Err(SendError::TooLarge);
         }
+        self.enqueue(Some(data), data.len())
     }
 
-    /// ikcp_send with C semantics: `data` None is a NULL buffer (the
-    /// segments are zero-filled), returns bytes queued, -1 for `len < 0`,
-    /// -2 for more than 127 fragments or allocation failure, -3 if the MSS
-    /// is 0 (ikcp.c would divide by zero there). An allocation failure
-    /// queues nothing at all (ikcp.c crashes there): a partly queued message
-    /// would merge with the next one at the receiver.
-    pub(crate) fn send_c(&mut self, data: Option<&[u8]>, len: i32) -> i32 {
+    /// Queues `len` bytes: those of `src`, then zeros up to `len` (all zeros
+    /// for `None`); `len` is at most `i32::MAX`. The MSS must lie in
+    /// `1..=i32::MAX`, as it always does through the typed API (`set_mtu`);
+    /// the C layer checks it first, since C code can write it. An allocation
+    /// failure queues nothing at all (ikcp.c crashes there): a partly queued
+    /// message would merge with the next one at the receiver.
+    pub(crate) fn enqueue(&mut self, src: Option<&[u8]>, len: usize) -> Result<usize, SendError> {
         let queued = self.snd_queue.len();
         let tail = self.snd_queue.back().map(|s| (s.data.len(), s.frg));
-        let n = self.send_inner(data, len);
-        if n == -2 {
+        let n = self.send_inner(src, len as i32);
+        if n < 0 {
             self.undo_send(queued, tail);
+            return Err(SendError::TooLarge);
         }
-        n
+        Ok(n as usize)
     }
 
-    /// Takes back what a failed [`Kcp::send_c`] queued: the segments after
+    /// Takes back what a failed [`Kcp::enqueue`] queued: the segments after
     /// the first `queued`, and the stream-mode top-up of the tail segment.
     #[cold]
     fn undo_send(&mut self, queued: usize, tail: Option<(usize, u32)>) {
@@ -50,14 +50,12 @@ impl<A: Allocator + Clone> Kcp<A> {
         }
     }
 
+    /// ikcp_send's body for `0 <= len`: the bytes queued, or -2 (too many
+    /// fragments, or out of memory; the caller undoes a partial queueing).
     fn send_inner(&mut self, data: Option<&[u8]>, len: i32) -> i32 {
-        if len < 0 {
-            return -1;
-        }
-        let mss = self.v.mss;
-        if mss == 0 || mss > i32::MAX as u32 {
-            return -3;
-        }
+        // In range whenever the caller keeps `enqueue`'s contract; clamped
+        // so that no state can make this divide by zero.
+        let mss = self.v.mss.clamp(1, i32::MAX as u32);
         let mut len = len;
         let mut src = data.map(|d| &d[..d.len().min(len as usize)]);
         let mut sent = 0i32;
@@ -123,26 +121,28 @@ impl<A: Allocator + Clone> Kcp<A> {
 
     /// Takes the next message into `buf` and returns its length.
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
-        let len = buf.len().min(i32::MAX as usize) as i32;
-        recv_result(self.recv_inner(Some(buf), len, false))
+        let capacity = buf.len();
+        self.take(Some(buf), capacity, false)
     }
 
     /// Copies the next message into `buf` without consuming it.
     pub fn peek(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
-        let len = buf.len().min(i32::MAX as usize) as i32;
-        recv_result(self.recv_inner(Some(buf), len, true))
+        let capacity = buf.len();
+        self.take(Some(buf), capacity, true)
     }
 
     /// Size of the next complete message.
     pub fn peek_size(&self) -> Result<usize, RecvError> {
-        match self.peeksize_c() {
+        match self.peeksize() {
             n if n >= 0 => Ok(n as usize),
             _ => Err(RecvError::Empty),
         }
     }
 
-    /// ikcp_peeksize: size of the next message, -1 if none is complete.
-    pub(crate) fn peeksize_c(&self) -> i32 {
+    /// ikcp_peeksize's value, with its C `int` arithmetic: the size of the
+    /// next message, -1 if none is complete; a message of more than
+    /// `i32::MAX` bytes wraps, as in ikcp.c.
+    pub(crate) fn peeksize(&self) -> i32 {
         let Some(first) = self.rcv_queue.front() else { return -1 };
         if first.frg == 0 {
             return first.data.len() as i32;
@@ -160,32 +160,30 @@ impl<A: Allocator + Clone> Kcp<A> {
         length
     }
 
-    /// ikcp_recv with C semantics: `len < 0` peeks; `buf` None is a NULL
-    /// buffer (nothing copied). Returns the size, -1 empty, -2 incomplete,
-    /// -3 buffer too small.
-    #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
-    pub(crate) fn recv_c(&mut self, buf: Option<&mut [u8]>, len: i32) -> i32 {
-        // `-len` of INT_MIN stays negative in C as here: "buffer too small".
-        self.recv_inner(buf, len.wrapping_abs(), len < 0)
-    }
-
-    fn recv_inner(&mut self, mut buf: Option<&mut [u8]>, len: i32, peek: bool) -> i32 {
+    /// The size of the message a receive would take now. First retries
+    /// moving segments to the receive queue if that ran out of memory
+    /// (ikcp.c crashes there): they are acknowledged, so no later input
+    /// would come to move them.
+    #[inline]
+    pub(crate) fn next_message(&mut self) -> Result<usize, RecvError> {
         if self.rcv_move_failed {
-            // Moving segments to the queue failed for lack of memory (ikcp.c
-            // crashes there). They are acknowledged, so no later input may
-            // come to move them: retry now.
             self.rcv_move_failed = false;
             self.move_to_rcv_queue();
         }
         if self.rcv_queue.is_empty() {
-            return -1;
+            return Err(RecvError::Empty);
         }
-        let peeksize = self.peeksize_c();
-        if peeksize < 0 {
-            return -2;
+        match self.peeksize() {
+            n if n >= 0 => Ok(n as usize),
+            _ => Err(RecvError::Incomplete),
         }
-        if peeksize > len {
-            return -3;
+    }
+
+    /// Receives (or with `peek`, copies) the next message into `buf` if it
+    /// has at most `capacity` bytes; `buf` None copies nothing.
+    pub(crate) fn take(&mut self, mut buf: Option<&mut [u8]>, capacity: usize, peek: bool) -> Result<usize, RecvError> {
+        if self.next_message()? > capacity {
+            return Err(RecvError::BufferTooSmall);
         }
         let recover = self.rcv_queue.len() as u32 >= self.v.rcv_wnd;
 
@@ -221,7 +219,7 @@ impl<A: Allocator + Clone> Kcp<A> {
         if (self.rcv_queue.len() as u32) < self.v.rcv_wnd && recover {
             self.v.probe |= ASK_TELL;
         }
-        copied as i32
+        Ok(copied)
     }
 
     /// Hands the buffer of a finished segment to the payload pool.
@@ -273,13 +271,4 @@ fn take_front<'a>(src: &mut Option<&'a [u8]>, n: usize) -> (&'a [u8], usize) {
     let (head, rest) = s.split_at(n.min(s.len()));
     *src = Some(rest);
     (head, n - head.len())
-}
-
-fn recv_result(code: i32) -> Result<usize, RecvError> {
-    match code {
-        n if n >= 0 => Ok(n as usize),
-        -1 => Err(RecvError::Empty),
-        -2 => Err(RecvError::Incomplete),
-        _ => Err(RecvError::BufferTooSmall),
-    }
 }

@@ -61,8 +61,8 @@ impl Pair {
 fn transfer(seed: u64, loss: u64, stream: bool) {
     let mut p = Pair::new(seed, loss);
     for k in [&mut p.a, &mut p.b] {
-        k.set_nodelay(1, 10, 2, 1);
-        k.set_window(128, 128);
+        k.set_nodelay(NoDelay::new(1, 10, 2, true));
+        k.set_window(NonZeroU32::new(128), NonZeroU32::new(128));
         k.set_stream(stream);
     }
     let mut sent = std::vec::Vec::new();
@@ -113,7 +113,6 @@ fn delivers_a_stream_under_loss() {
 fn send_limits_and_codes() {
     let mut k = Kcp::new(9);
     let mss = k.mss() as usize;
-    assert_eq!(k.send_c(None, -1), -1);
     assert_eq!(k.send(&vec![0; mss * 127]), Ok(mss * 127));
     assert_eq!(k.send(&vec![0; mss * 127 + 1]), Err(SendError::TooLarge));
     assert_eq!(k.send(&[]), Ok(0), "an empty message is one empty segment");
@@ -245,7 +244,7 @@ fn sequence_numbers_wrap_around() {
         let mut p = Pair::new(seed, 10);
         let start = u32::MAX - 40;
         for k in [&mut p.a, &mut p.b] {
-            k.set_nodelay(1, 10, 2, 1);
+            k.set_nodelay(NoDelay::new(1, 10, 2, true));
             (k.v.snd_una, k.v.snd_nxt, k.v.rcv_nxt) = (start, start, start);
         }
         let mut got = std::vec::Vec::new();
@@ -277,4 +276,35 @@ fn set_mtu_bounds() {
     assert_eq!(k.set_mtu(49), Err(MtuError::OutOfRange));
     assert_eq!(k.set_mtu(50), Ok(()));
     assert_eq!((k.mtu(), k.mss()), (50, 26));
+}
+
+#[test]
+fn typed_settings_leave_what_is_none() {
+    let mut k = Kcp::new(1);
+    k.set_window(NonZeroU32::new(64), None);
+    assert_eq!((k.snd_wnd(), k.v.rcv_wnd), (64, WND_RCV));
+    k.set_window(None, NonZeroU32::new(16));
+    assert_eq!(
+        (k.snd_wnd(), k.v.rcv_wnd),
+        (64, WND_RCV),
+        "the receive window is at least 128"
+    );
+    k.set_window(None, NonZeroU32::new(512));
+    assert_eq!((k.snd_wnd(), k.v.rcv_wnd), (64, 512));
+    k.set_nodelay(NoDelay::new(1, 10, 2, true));
+    k.set_nodelay(NoDelay {
+        interval: Some(20),
+        ..NoDelay::default()
+    });
+    let v = &k.v;
+    assert_eq!((v.nodelay, v.interval, v.fastresend, v.nocwnd), (1, 20, 2, 1));
+    assert_eq!(v.rx_minrto, RTO_NDL as i32);
+    k.set_nodelay(NoDelay {
+        nodelay: Some(0),
+        resend: Some(u32::MAX),
+        ..NoDelay::default()
+    });
+    assert_eq!((k.v.rx_minrto, k.v.fastresend), (RTO_MIN as i32, i32::MAX));
+    k.set_interval(1);
+    assert_eq!(k.v.interval, 10, "clamped to 10..=5000");
 }
