@@ -1,0 +1,417 @@
+//! The kcpx side of `bench/sessions/run.sh` (kcpx against kcp-go 5.6.1, each
+//! with its own clients); `bench/sessions/kcpgo/main.go` is the kcp-go side,
+//! with the same command line and the same output. A measurement tool, not a
+//! test.
+//!
+//! ```text
+//! kcpx_bench server -addr A [-plain] [-stats FILE]
+//! kcpx_bench bulk   -addr A -bytes N [-echo] [-plain]   one session
+//! kcpx_bench idle   -addr A -n N -hold SECS            N sessions, one 64-byte echo each, then quiet
+//! kcpx_bench active -addr A -n N -rate HZ -secs SECS   N sessions, 64-byte records at HZ, echoed
+//! ```
+//!
+//! Every session is a stream: its first 8 bytes (u64 LE) say how many bytes
+//! the server should swallow before answering one byte `K` (a sink), 0 for
+//! an echo. FEC 10/3 + AES-128 unless `-plain`; `bulk` uses windows 1024
+//! and kcp-go's fast profile nodelay(1, 10, 2, 1), the others the fast
+//! profile with windows 128/128 (both sides must agree: pass the same
+//! flags). Socket buffers 4 MiB. Clients print one line `key=value ...`.
+
+use kcpx::error::Error;
+use kcpx::session::{now_ms, Config, Dialer, Event, Listener, SessionId};
+use std::collections::{BinaryHeap, HashMap};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+struct Args {
+    mode: String,
+    addr: SocketAddr,
+    plain: bool,
+    echo: bool,
+    bytes: u64,
+    n: usize,
+    hold: f64,
+    rate: f64,
+    secs: f64,
+    stats: Option<String>,
+}
+
+fn args() -> Args {
+    let mut it = std::env::args().skip(1);
+    let mode = it.next().expect("mode");
+    let mut a = Args {
+        mode,
+        addr: "127.0.0.1:29950".parse().unwrap(),
+        plain: false,
+        echo: false,
+        bytes: 0,
+        n: 1,
+        hold: 0.0,
+        rate: 20.0,
+        secs: 10.0,
+        stats: None,
+    };
+    while let Some(k) = it.next() {
+        let mut v = || it.next().expect("value");
+        match k.as_str() {
+            "-addr" => a.addr = v().parse().unwrap(),
+            "-plain" => a.plain = true,
+            "-echo" => a.echo = true,
+            "-bytes" => a.bytes = v().parse().unwrap(),
+            "-n" => a.n = v().parse().unwrap(),
+            "-hold" => a.hold = v().parse().unwrap(),
+            "-rate" => a.rate = v().parse().unwrap(),
+            "-secs" => a.secs = v().parse().unwrap(),
+            "-stats" => a.stats = Some(v()),
+            _ => panic!("unknown flag {k}"),
+        }
+    }
+    a
+}
+
+fn config(a: &Args, bulk: bool) -> Config {
+    let mut cfg = Config::default();
+    let c = &mut cfg.endpoint.conn;
+    c.set_nodelay(1, 10, 2, 1);
+    if bulk {
+        c.set_window(1024, 1024).unwrap();
+    } else {
+        c.set_window(128, 128).unwrap();
+    }
+    c.set_stream(true);
+    if !a.plain {
+        c.set_fec(10, 3).unwrap();
+        c.set_crypt(Some("aes-128"), &[0x42; 16]).unwrap();
+    }
+    cfg.set_sockbuf(4 << 20).unwrap();
+    cfg
+}
+
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a rusage struct.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(ru.ru_utime) + t(ru.ru_stime)
+}
+
+/// One server session: the header, then a sink count or an echo backlog.
+#[derive(Default)]
+struct Served {
+    header: Vec<u8>,
+    sink: Option<u64>,
+    got: u64,
+    pending: Vec<u8>,
+}
+
+fn server(a: &Args) {
+    // The bulk and session profiles differ only in windows: the server
+    // takes the larger one (windows are per side; the client's sets the pace).
+    let cfg = config(a, true);
+    let mut l = Listener::bind(a.addr, &cfg).expect("bind");
+    let mut sessions: HashMap<SessionId, Served> = HashMap::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut last_stats = Instant::now();
+    loop {
+        l.wait(10).expect("wait");
+        let mut ready: Vec<SessionId> = Vec::new();
+        while let Some(ev) = l.poll_event() {
+            match ev {
+                Event::Accept(id) => {
+                    sessions.insert(id, Served::default());
+                    ready.push(id);
+                }
+                Event::Readable(id) | Event::Writable(id) => ready.push(id),
+                Event::Closed(id, _) => {
+                    sessions.remove(&id);
+                    let _ = l.close_session(id);
+                }
+            }
+        }
+        for id in ready {
+            let Some(s) = sessions.get_mut(&id) else { continue };
+            loop {
+                while !s.pending.is_empty() {
+                    match l.send(id, &s.pending) {
+                        Ok(n) => {
+                            s.pending.drain(..n);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                if !s.pending.is_empty() {
+                    break;
+                }
+                let Ok(mut n) = l.recv(id, &mut buf) else { break };
+                let mut at = 0;
+                while s.sink.is_none() && at < n {
+                    s.header.push(buf[at]);
+                    at += 1;
+                    if s.header.len() == 8 {
+                        s.sink = Some(u64::from_le_bytes(s.header[..8].try_into().unwrap()));
+                    }
+                }
+                n -= at;
+                match s.sink {
+                    Some(0) => s.pending.extend_from_slice(&buf[at..at + n]),
+                    Some(total) => {
+                        s.got += n as u64;
+                        if s.got >= total && s.got - (n as u64) < total {
+                            let _ = l.send(id, b"K");
+                        }
+                    }
+                    None => {}
+                }
+            }
+        }
+        if last_stats.elapsed() >= Duration::from_millis(500) {
+            last_stats = Instant::now();
+            // glibc keeps freed heap pages mapped: without this, RSS stays at
+            // the peak of the sessions' first burst although their buffers
+            // were freed (Go's runtime returns free pages in the same way).
+            // SAFETY: plain libc call.
+            unsafe { libc::malloc_trim(0) };
+            if let Some(path) = &a.stats {
+                let st = l.stats().socket;
+                let line = format!(
+                    "recv_syscalls={} recv_datagrams={} send_syscalls={} sent_datagrams={} sessions={}\n",
+                    st.recv_syscalls,
+                    st.recv_datagrams,
+                    st.send_syscalls,
+                    st.sent_datagrams,
+                    sessions.len()
+                );
+                let _ = std::fs::write(path, line);
+            }
+        }
+    }
+}
+
+fn bulk(a: &Args) {
+    let cfg = config(a, true);
+    let start = Instant::now();
+    let mut d = Dialer::connect(a.addr, &cfg).expect("dial");
+    let header = if a.echo { 0u64 } else { a.bytes };
+    let mut out = header.to_le_bytes().to_vec();
+    let chunk = vec![0x5au8; 1 << 16];
+    let (mut sent, mut got) = (0u64, 0u64);
+    let mut buf = vec![0u8; 1 << 16];
+    let want = if a.echo { a.bytes } else { 1 };
+    while got < want {
+        loop {
+            if !out.is_empty() {
+                match d.send(&out) {
+                    Ok(n) => {
+                        out.drain(..n);
+                        continue;
+                    }
+                    Err(Error::Again) => break,
+                    Err(e) => panic!("send: {e}"),
+                }
+            }
+            if sent >= a.bytes {
+                break;
+            }
+            let n = chunk.len().min((a.bytes - sent) as usize);
+            match d.send(&chunk[..n]) {
+                Ok(n) => sent += n as u64,
+                Err(Error::Again) => break,
+                Err(e) => panic!("send: {e}"),
+            }
+        }
+        d.wait(2).expect("wait");
+        while d.poll_event().is_some() {}
+        while let Ok(n) = d.recv(&mut buf) {
+            got += n as u64;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!("secs={secs:.3} cpu={:.3} bytes={}", cpu_seconds(), a.bytes);
+}
+
+/// Many dialers in one thread: epoll on their sockets plus a heap of their
+/// deadlines.
+struct Many {
+    dialers: Vec<Dialer>,
+    epfd: i32,
+    due: BinaryHeap<std::cmp::Reverse<(u32, usize)>>,
+}
+
+impl Many {
+    fn new(a: &Args, cfg: &Config) -> Many {
+        // SAFETY: plain system call.
+        let epfd = unsafe { libc::epoll_create1(0) };
+        assert!(epfd >= 0, "epoll_create1");
+        let mut m = Many {
+            dialers: Vec::new(),
+            epfd,
+            due: BinaryHeap::new(),
+        };
+        for i in 0..a.n {
+            let d = Dialer::connect(a.addr, cfg).expect("dial (raise ulimit -n?)");
+            let mut ev = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: i as u64,
+            };
+            // SAFETY: valid descriptors and event struct.
+            let rc = unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, d.fd(), &mut ev) };
+            assert_eq!(rc, 0, "epoll_ctl");
+            m.dialers.push(d);
+            m.due.push(std::cmp::Reverse((now_ms(), i)));
+        }
+        m
+    }
+
+    /// Waits at most `max_ms` for datagrams or deadlines; returns the
+    /// dialers updated.
+    fn turn(&mut self, max_ms: u32, touched: &mut Vec<usize>) {
+        touched.clear();
+        let now = now_ms();
+        let next = self.due.peek().map_or(max_ms, |r| {
+            (r.0 .0.wrapping_sub(now) as i32).clamp(0, max_ms as i32) as u32
+        });
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 256];
+        // SAFETY: the buffer holds 256 events.
+        let n = unsafe { libc::epoll_wait(self.epfd, events.as_mut_ptr(), 256, next as i32) };
+        let now = now_ms();
+        for ev in events.iter().take(n.max(0) as usize) {
+            touched.push(ev.u64 as usize);
+        }
+        while let Some(&std::cmp::Reverse((t, i))) = self.due.peek() {
+            if (now.wrapping_sub(t) as i32) < 0 {
+                break;
+            }
+            self.due.pop();
+            touched.push(i);
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for &i in touched.iter() {
+            let d = &mut self.dialers[i];
+            d.update(now).expect("update");
+            let c = d.check(now);
+            self.due.push(std::cmp::Reverse((c, i)));
+        }
+    }
+
+    fn send(&mut self, i: usize, data: &[u8]) {
+        let d = &mut self.dialers[i];
+        let n = d.send(data).expect("send");
+        assert_eq!(n, data.len());
+        let c = d.check(now_ms());
+        self.due.push(std::cmp::Reverse((c, i)));
+    }
+}
+
+fn idle(a: &Args) {
+    let cfg = config(a, false);
+    let mut m = Many::new(a, &cfg);
+    let mut first = 0u64.to_le_bytes().to_vec();
+    first.extend_from_slice(&[7u8; 64]);
+    for i in 0..a.n {
+        m.send(i, &first);
+    }
+    let mut got = vec![0usize; a.n];
+    let mut done = 0;
+    let mut buf = [0u8; 256];
+    let mut touched = Vec::new();
+    let start = Instant::now();
+    while done < a.n {
+        m.turn(10, &mut touched);
+        for &i in &touched {
+            while let Ok(n) = m.dialers[i].recv(&mut buf) {
+                got[i] += n;
+                if got[i] == 64 {
+                    done += 1;
+                }
+            }
+            while m.dialers[i].poll_event().is_some() {}
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "only {done} of {} echoes",
+            a.n
+        );
+    }
+    println!("ready n={} secs={:.3}", a.n, start.elapsed().as_secs_f64());
+    let hold = Instant::now();
+    while hold.elapsed().as_secs_f64() < a.hold {
+        m.turn(100, &mut touched);
+    }
+    println!("cpu={:.3}", cpu_seconds());
+}
+
+fn active(a: &Args) {
+    let cfg = config(a, false);
+    let mut m = Many::new(a, &cfg);
+    let origin = Instant::now();
+    let period = Duration::from_secs_f64(1.0 / a.rate);
+    // Each session sends at its own phase.
+    let mut next: Vec<Duration> = (0..a.n).map(|i| period * i as u32 / a.n as u32).collect();
+    let mut inbox: Vec<Vec<u8>> = vec![Vec::new(); a.n];
+    let mut rtts: Vec<u32> = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut touched = Vec::new();
+    for i in 0..a.n {
+        m.send(i, &0u64.to_le_bytes());
+    }
+    let warm = Duration::from_secs(2);
+    let end = Duration::from_secs_f64(a.secs) + warm;
+    let mut sent = 0u64;
+    let cpu0 = cpu_seconds();
+    while origin.elapsed() < end {
+        let now = origin.elapsed();
+        for (i, next) in next.iter_mut().enumerate() {
+            if *next <= now {
+                *next += period;
+                let mut rec = [0u8; 64];
+                rec[..8].copy_from_slice(&(origin.elapsed().as_micros() as u64).to_le_bytes());
+                m.send(i, &rec);
+                sent += 1;
+            }
+        }
+        m.turn(1, &mut touched);
+        for &i in &touched {
+            while let Ok(n) = m.dialers[i].recv(&mut buf) {
+                inbox[i].extend_from_slice(&buf[..n]);
+            }
+            while m.dialers[i].poll_event().is_some() {}
+            while inbox[i].len() >= 64 {
+                let t = u64::from_le_bytes(inbox[i][..8].try_into().unwrap());
+                let us = origin.elapsed().as_micros() as u64 - t;
+                if Duration::from_micros(t) >= warm {
+                    rtts.push(us as u32);
+                }
+                inbox[i].drain(..64);
+            }
+        }
+    }
+    rtts.sort_unstable();
+    let pct = |p: f64| {
+        rtts.get(((rtts.len() as f64 * p) as usize).min(rtts.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    println!(
+        "n={} sent={} echoed={} p50_ms={:.2} p99_ms={:.2} cpu={:.3}",
+        a.n,
+        sent,
+        rtts.len(),
+        pct(0.50),
+        pct(0.99),
+        cpu_seconds() - cpu0
+    );
+}
+
+fn main() {
+    let a = args();
+    match a.mode.as_str() {
+        "server" => server(&a),
+        "bulk" => bulk(&a),
+        "idle" => idle(&a),
+        "active" => active(&a),
+        m => panic!("unknown mode {m}"),
+    }
+}

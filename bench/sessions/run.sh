@@ -1,0 +1,191 @@
+#!/bin/bash
+# kcpx sessions beside kcp-go 5.6.1 in the same run (issue 8 item 7): a
+# measurement, not a test.
+#
+#   bench/sessions/run.sh [--reps N] [--quick]
+#
+# Builds bench/sessions/kcpx_bench.rs (cargo --release --example kcpx_bench)
+# and bench/sessions/kcpgo/main.go (Debian's golang-github-xtaci-kcp-dev, GOPATH
+# mode, as interop/build-go-peer.sh), then measures each implementation against
+# its own clients on loopback, alternating them run by run: the server's CPU
+# from /proc/PID/stat and RSS from /proc/PID/status, each client's CPU from its
+# own getrusage, UDP receive-buffer drops from /proc/net/snmp, and the 1-minute
+# load average beside every figure. FEC 10/3 + AES-128 unless "plain"; fast
+# profile nodelay(1,10,2,1); socket buffers 4 MiB on both sides. Medians of
+# --reps runs (default 3; the idle and active rows run once unless --reps is
+# given, as they take longest), with the spread. The table goes to stdout and
+# target/bench/sessions.md. --quick: smaller sizes, to check the script.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+reps=3; sreps=1; quick=0
+while [ $# -gt 0 ]; do
+    case $1 in
+        --reps) reps=$2; sreps=$2; shift 2 ;;
+        --quick) quick=1; shift ;;
+        *) echo "usage: $0 [--reps N] [--quick]" >&2; exit 2 ;;
+    esac
+done
+out=$root/target/bench; mkdir -p "$out"
+tmp=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+
+# ---- build ----
+(cd "$root" && cargo build --release --example kcpx_bench >&2)
+KCPX=$root/target/release/examples/kcpx_bench
+gocode=${GOCODE:-/usr/share/gocode}
+mkdir -p "$tmp/go/src/kcpgo-bench"
+cp "$here/kcpgo/main.go" "$tmp/go/src/kcpgo-bench/"
+printf 'module kcpgo-bench\n' > "$tmp/go/src/kcpgo-bench/go.mod"
+(cd "$tmp/go/src/kcpgo-bench" && GO111MODULE=off GOPATH="$tmp/go:$gocode" GOPROXY=off GOFLAGS= CGO_ENABLED=0 \
+    GOCACHE="${GOCACHE:-${HOME:-$tmp}/.cache/go-build}" go build -o "$out/kcpgo-bench" .)
+KCPGO=$out/kcpgo-bench
+export GOMAXPROCS=${GOMAXPROCS:-2}
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+tck=$(getconf CLK_TCK)
+port=29950
+
+if [ $quick = 1 ]; then
+    BULK=$((32 << 20)); ECHO=$((8 << 20)); IDLE_N="200 500"; ACTIVE_N="100 200"; HOLD=3; ASECS=3
+else
+    BULK=$((256 << 20)); ECHO=$((64 << 20)); IDLE_N="1000 5000 10000"; ACTIVE_N="500 1000 2000"; HOLD=5; ASECS=8
+fi
+
+cpu_of() { awk -v t="$tck" '{printf "%.3f", ($14 + $15) / t}' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+drops() { awk '/^Udp:/ { if (h) print $6; h = 1 }' /proc/net/snmp; }
+load() { cut -d' ' -f1 /proc/loadavg; }
+bin() { if [ "$1" = kcpx ]; then echo "$KCPX"; else echo "$KCPGO"; fi; }
+
+SPID=
+start_server() { # impl flags...
+    local impl=$1; shift
+    port=$((port + 1))
+    rm -f "$tmp/stats"
+    "$(bin "$impl")" server -addr "127.0.0.1:$port" -stats "$tmp/stats" "$@" > /dev/null 2>"$tmp/server.err" &
+    SPID=$!
+    sleep 0.5
+}
+stop_server() { kill "$SPID" 2>/dev/null || true; wait "$SPID" 2>/dev/null || true; }
+field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" | head -1; }
+
+# results: one line per measurement: key impl value load drops
+res=$tmp/results
+: > "$res"
+record() { echo "$1 $2 $3 $4 $5" >> "$res"; echo "  $1 $2: $3 (load $4, drops $5)" >&2; }
+
+order() { if [ $(($1 % 2)) = 1 ]; then echo "kcpx kcpgo"; else echo "kcpgo kcpx"; fi; }
+
+bulk_row() { # key bytes echo-flag plain-flag
+    local key=$1 bytes=$2 e=$3 p=$4
+    for r in $(seq 1 "$reps"); do
+        for impl in $(order "$r"); do
+            start_server "$impl" $p
+            local d0 c0 o l
+            d0=$(drops); c0=$(cpu_of "$SPID"); l=$(load)
+            o=$(timeout 300 "$(bin "$impl")" bulk -addr "127.0.0.1:$port" -bytes "$bytes" $e $p) || o="secs=0 cpu=0"
+            local c1; c1=$(cpu_of "$SPID")
+            stop_server
+            local ccpu; ccpu=$(echo "$o" | field cpu)
+            local v; v=$(awk -v b="$bytes" -v s="$c0" -v e="$c1" -v c="$ccpu" 'BEGIN { t = e - s + c; if (t <= 0 || c == 0) print 0; else printf "%.1f", b / 1e6 / t }')
+            record "$key" "$impl" "$v" "$l" $(( $(drops) - d0 ))
+        done
+    done
+}
+
+idle_row() { # N
+    local nn=$1
+    for r in $(seq 1 "$sreps"); do
+        for impl in $(order "$r"); do
+            start_server "$impl"
+            local rss0 d0 l; rss0=$(rss_kb "$SPID"); d0=$(drops)
+            "$(bin "$impl")" idle -addr "127.0.0.1:$port" -n "$nn" -hold $((HOLD + 4)) > "$tmp/idle.out" 2>&1 &
+            local cpid=$!
+            local waited=0
+            until grep -q ready "$tmp/idle.out" || [ $waited -ge 1200 ]; do sleep 0.1; waited=$((waited + 1)); done
+            sleep 2 # quiet: the ACKs settle; kcpx frees active buffers after 1 s
+            l=$(load)
+            local rss1 c0 c1; rss1=$(rss_kb "$SPID"); c0=$(cpu_of "$SPID")
+            sleep "$HOLD"
+            c1=$(cpu_of "$SPID")
+            kill "$cpid" 2>/dev/null || true; wait "$cpid" 2>/dev/null || true
+            stop_server
+            if grep -q ready "$tmp/idle.out"; then
+                record "idle_rss_$nn" "$impl" "$(awk -v a="$rss0" -v b="$rss1" -v n="$nn" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')" "$l" $(( $(drops) - d0 ))
+                record "idle_cpu_$nn" "$impl" "$(awk -v a="$c0" -v b="$c1" -v h="$HOLD" 'BEGIN { printf "%.3f", (b - a) / h }')" "$l" 0
+            else
+                record "idle_rss_$nn" "$impl" "fail" "$l" 0
+                record "idle_cpu_$nn" "$impl" "fail" "$l" 0
+            fi
+        done
+    done
+}
+
+active_row() { # N
+    local nn=$1
+    for r in $(seq 1 "$sreps"); do
+        for impl in $(order "$r"); do
+            start_server "$impl"
+            local d0 c0 l t0; d0=$(drops); l=$(load)
+            sleep 0.6; local s0; s0=$(cat "$tmp/stats" 2>/dev/null || true)
+            c0=$(cpu_of "$SPID"); t0=$(date +%s.%N)
+            local o; o=$(timeout 300 "$(bin "$impl")" active -addr "127.0.0.1:$port" -n "$nn" -rate 20 -secs "$ASECS") || o=""
+            local c1 t1; c1=$(cpu_of "$SPID"); t1=$(date +%s.%N)
+            sleep 0.6; local s1; s1=$(cat "$tmp/stats" 2>/dev/null || true)
+            stop_server
+            local dr=$(( $(drops) - d0 ))
+            record "active_p99_$nn" "$impl" "$(echo "$o" | field p99_ms)" "$l" "$dr"
+            record "active_cpu_$nn" "$impl" "$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.3f", (b - a) / (e - s) }')" "$l" "$dr"
+            if [ "$impl" = kcpx ] && [ -n "$s0" ] && [ -n "$s1" ]; then
+                local rx tx
+                rx=$(awk -v a="$s0" -v b="$s1" 'function f(s,k, m){ match(s, k "=[0-9]+"); return substr(s, RSTART + length(k) + 1, RLENGTH - length(k) - 1) } BEGIN { c = f(b,"recv_syscalls") - f(a,"recv_syscalls"); printf "%.1f", c ? (f(b,"recv_datagrams") - f(a,"recv_datagrams")) / c : 0 }')
+                tx=$(awk -v a="$s0" -v b="$s1" 'function f(s,k, m){ match(s, k "=[0-9]+"); return substr(s, RSTART + length(k) + 1, RLENGTH - length(k) - 1) } BEGIN { c = f(b,"send_syscalls") - f(a,"send_syscalls"); printf "%.1f", c ? (f(b,"sent_datagrams") - f(a,"sent_datagrams")) / c : 0 }')
+                record "batch_rx_$nn" kcpx "$rx" "$l" 0
+                record "batch_tx_$nn" kcpx "$tx" "$l" 0
+            fi
+        done
+    done
+}
+
+echo "== bulk (one session, windows 1024) ==" >&2
+bulk_row sink "$BULK" "" ""
+bulk_row echo "$ECHO" -echo ""
+bulk_row sink_plain "$BULK" "" -plain
+bulk_row echo_plain "$ECHO" -echo -plain
+echo "== idle sessions ==" >&2
+for nn in $IDLE_N; do idle_row "$nn"; done
+echo "== active sessions (20 x 64 B/s each, echoed) ==" >&2
+for nn in $ACTIVE_N; do active_row "$nn"; done
+
+# ---- table ----
+median() { # key impl -> "median (min-max) load~L drops~D"
+    awk -v k="$1" -v i="$2" 'BEGIN { n = 0 } $1 == k && $2 == i { v[n] = $3; l[n] = $4; d[n] = $5; n++ }
+        END {
+            if (n == 0) { print "-"; exit }
+            for (a = 0; a < n; a++) for (b = a + 1; b < n; b++) if (v[b] + 0 < v[a] + 0) { t = v[a]; v[a] = v[b]; v[b] = t }
+            m = v[int((n - 1) / 2)]; ls = ""; ds = 0
+            for (a = 0; a < n; a++) { ls = ls (a ? "/" : "") l[a]; ds += d[a] }
+            if (n > 1) printf "%s (%s–%s), load %s, drops %d", m, v[0], v[n - 1], ls, ds
+            else printf "%s, load %s, drops %d", m, ls, ds
+        }' "$res"
+}
+value() { awk -v k="$1" -v i="$2" 'BEGIN { n = 0 } $1 == k && $2 == i { v[n++] = $3 } END { if (!n) { print ""; exit } for (a = 0; a < n; a++) for (b = a + 1; b < n; b++) if (v[b] + 0 < v[a] + 0) { t = v[a]; v[a] = v[b]; v[b] = t } print v[int((n - 1) / 2)] }' "$res"; }
+ratio() { awk -v a="$(value "$1" kcpx)" -v b="$(value "$1" kcpgo)" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
+
+{
+echo "kcpx vs kcp-go 5.6.1 sessions, $(date -u +%Y-%m-%d), $(nproc) CPUs, GOMAXPROCS=$GOMAXPROCS, reps $reps (bulk) / $sreps (idle, active)"
+echo
+echo "| measure | kcpx | kcp-go 5.6.1 | kcpx / kcp-go | goal |"
+echo "|---|---|---|---|---|"
+row() { echo "| $1 | $(median "$2" kcpx) | $(median "$2" kcpgo) | $(ratio "$2") | $3 |"; }
+row "stream sink $((BULK >> 20)) MiB, MB payload per CPU-s (both processes)" sink "≥ 2×"
+row "stream echo $((ECHO >> 20)) MiB, MB per CPU-s" echo "≥ 2×"
+row "sink, no FEC/crypto, MB per CPU-s" sink_plain "≥ 2×"
+row "echo, no FEC/crypto, MB per CPU-s" echo_plain "≥ 2×"
+for nn in $IDLE_N; do row "idle $nn: server RSS bytes per session" "idle_rss_$nn" "≤ 2048 B"; done
+for nn in $IDLE_N; do row "idle $nn: server CPU-s per s" "idle_cpu_$nn" "≤ 0.05× kcp-go"; done
+for nn in $ACTIVE_N; do row "active $nn × 20/s × 64 B: p99 RTT ms" "active_p99_$nn" "p99 ≤ 20 ms"; done
+for nn in $ACTIVE_N; do row "active $nn: server CPU-s per s" "active_cpu_$nn" "≤ 0.25× at 1,000"; done
+for nn in $ACTIVE_N; do
+    echo "| active $nn: datagrams per recv / send syscall (kcpx listener counters) | $(value "batch_rx_$nn" kcpx) / $(value "batch_tx_$nn" kcpx) | not counted | | ≥ 16 |"
+done
+} | tee "$out/sessions.md"
