@@ -129,7 +129,8 @@ fn hostile_traffic_at_the_listener_creates_nothing() {
         wrong.endpoint.conn.set_crypt(Some("aes-128"), &[0x22; 16]).unwrap();
         let mut forger = kcpx::conn::Conn::new(5, &wrong.endpoint.conn).unwrap();
         let mut sent = 0u64;
-        while !flag.load(Ordering::Relaxed) {
+        // At least 1,500 hostile datagrams, however fast the transfer ends.
+        while !flag.load(Ordering::Relaxed) || sent < 1500 {
             forger.send(&rng.bytes(300)).unwrap();
             forger.update(now_ms());
             let out = forger.take_outbox();

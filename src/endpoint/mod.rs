@@ -290,7 +290,7 @@ impl Endpoint {
         let id = self.open(from, conv)?;
         self.stats.passive_opens += 1;
         self.accept_queue.push_back(id);
-        self.events.push_back(Event::Accept(id));
+        self.push_event(Event::Accept(id));
         Some(id.slot)
     }
 
@@ -460,13 +460,15 @@ impl Endpoint {
                 slot,
                 generation: self.generations[slot as usize],
             };
-            if !s.readable_signalled && s.conn.peek_size().is_some() {
-                s.readable_signalled = true;
-                self.events.push_back(Event::Readable(id));
+            let readable = !s.readable_signalled && s.conn.peek_size().is_some();
+            let writable = s.want_writable && s.conn.wait_snd() < send_limit(&s.conn);
+            s.readable_signalled |= readable;
+            s.want_writable &= !writable;
+            if readable {
+                self.push_event(Event::Readable(id));
             }
-            if s.want_writable && s.conn.wait_snd() < send_limit(&s.conn) {
-                s.want_writable = false;
-                self.events.push_back(Event::Writable(id));
+            if writable {
+                self.push_event(Event::Writable(id));
             }
         }
         self.rearm(slot);
@@ -486,8 +488,7 @@ impl Endpoint {
                 if s.handed_out {
                     s.state = State::Closed(reason);
                     let generation = self.generations[slot as usize];
-                    self.events
-                        .push_back(Event::Closed(SessionId { slot, generation }, reason));
+                    self.push_event(Event::Closed(SessionId { slot, generation }, reason));
                 } else {
                     self.free_slot(slot);
                 }
@@ -539,12 +540,39 @@ impl Endpoint {
         self.peeked.take().or_else(|| self.next_event())
     }
 
+    /// Queues an event. The queue stays in proportion to the sessions: when
+    /// it outgrows them (an application that reads without polling events,
+    /// or accepts with `accept` only), stale and repeated events are dropped.
+    fn push_event(&mut self, ev: Event) {
+        self.events.push_back(ev);
+        if self.events.len() > 4 * self.live + 64 {
+            self.compact_events();
+        }
+    }
+
+    /// Keeps the events `next_event` would still deliver, each once: at
+    /// most four per session (accept, readable, writable, closed).
+    fn compact_events(&mut self) {
+        let mut seen = std::collections::HashSet::new();
+        for ev in core::mem::take(&mut self.events) {
+            let Some(s) = self.get_mut(ev.session()) else { continue };
+            let keep = match ev {
+                Event::Accept(_) => !s.handed_out && s.state == State::Open,
+                Event::Readable(_) if !s.handed_out => {
+                    s.readable_signalled = false;
+                    false
+                }
+                _ => s.handed_out && !matches!(s.state, State::Draining { .. }),
+            };
+            if keep && seen.insert(ev) {
+                self.events.push_back(ev);
+            }
+        }
+    }
+
     fn next_event(&mut self) -> Option<Event> {
         while let Some(ev) = self.events.pop_front() {
-            let id = match ev {
-                Event::Accept(id) | Event::Readable(id) | Event::Writable(id) | Event::Closed(id, _) => id,
-            };
-            let Some(s) = self.get_mut(id) else { continue };
+            let Some(s) = self.get_mut(ev.session()) else { continue };
             match ev {
                 Event::Accept(_) if s.handed_out || s.state != State::Open => continue,
                 Event::Accept(_) => s.handed_out = true,
@@ -572,7 +600,7 @@ impl Endpoint {
             s.handed_out = true;
             if s.conn.peek_size().is_some() {
                 s.readable_signalled = true;
-                self.events.push_back(Event::Readable(id));
+                self.push_event(Event::Readable(id));
             }
             return Some(id);
         }

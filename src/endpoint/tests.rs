@@ -528,3 +528,33 @@ fn idle_sessions_arm_no_timer() {
         assert_eq!(w.ep(i).poll_timeout(), None, "node {i} sleeps until input");
     }
 }
+
+/// An application that reads data but never polls events, or accepts with
+/// `accept` only, does not make the event queue grow: it stays within a
+/// few events per session.
+#[test]
+fn the_event_queue_stays_bounded_when_nobody_polls_it() {
+    let mut w = World::new(13, LinkConfig::default());
+    let server = w.add(addr(1), Endpoint::listener(config(false, false)).unwrap());
+    let (ep, id) = Endpoint::dialer(config(false, false), addr(1), w.now()).unwrap();
+    let client = w.add(addr(2), ep);
+    let mut buf = [0u8; 256];
+    let mut got = 0;
+    for i in 0..3000u32 {
+        let now = w.now();
+        w.ep(client).send(id, &i.to_le_bytes(), now).unwrap();
+        w.step(10);
+        while let Some(s) = w.ep(server).accept() {
+            assert_eq!(w.ep(server).conv(s).ok(), w.ep(client).conv(id).ok());
+        }
+        // The server side reads every session it knows of, without events.
+        for slot in 0..w.ep(server).slots.len() as u32 {
+            let sid = SessionId { slot, generation: 0 };
+            while let Ok(n) = w.ep(server).recv(sid, &mut buf) {
+                got += n;
+            }
+        }
+        assert!(w.ep(server).events.len() <= 4 * w.ep(server).sessions_alive() + 64);
+    }
+    assert_eq!(got, 3000 * 4);
+}

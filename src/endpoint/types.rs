@@ -113,7 +113,7 @@ pub enum CloseReason {
 }
 
 /// Something that happened to a session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Event {
     /// A new session from a new peer (handed out once: by this event or by
     /// `accept`, whichever comes first).
@@ -125,6 +125,15 @@ pub enum Event {
     Writable(SessionId),
     /// The session closed; `send`/`recv` now return `Closed`.
     Closed(SessionId, CloseReason),
+}
+
+impl Event {
+    /// The session it happened to.
+    pub fn session(self) -> SessionId {
+        match self {
+            Event::Accept(id) | Event::Readable(id) | Event::Writable(id) | Event::Closed(id, _) => id,
+        }
+    }
 }
 
 /// An endpoint's counters, with kcp-go's SNMP names where they apply.
