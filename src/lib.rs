@@ -3,10 +3,11 @@
 //! * [`kcp`] is the protocol core (`ikcp.c` 1.7.1 behaviour, byte for byte).
 //! * `ffi` exports the C ABI (`ikcp_*` drop-in, `kcpx_*` extensions); it is the
 //!   only module that contains `unsafe` code besides `fec`'s SIMD kernels
-//!   (`src/fec/simd.rs`, run-time dispatch); the others forbid it. It exists
+//!   (`src/fec/simd.rs`, run-time dispatch) and the socket layer's batched
+//!   system calls (`src/session/sys.rs`); the others forbid it. It exists
 //!   with the `ffi` feature, on by default; `default-features = false` leaves
 //!   out every exported C symbol and the C compiler.
-//! * [`crypt`] is kcp-go's datagram encryption (nonce + CRC-32 + AES-CFB).
+//! * [`crypt`] is kcp-go's datagram encryption (nonce + CRC-32 + every kcp-go cipher).
 //! * [`fec`] is kcp-go's forward error correction (Reed-Solomon parity datagrams).
 //! * [`conn`] composes them into one kcp-go compatible connection, sans-IO.
 //! * [`endpoint`] is a sans-IO multi-session endpoint (kcp-go's listener

@@ -272,18 +272,12 @@ impl Endpoint {
             self.stats.dropped_limit += 1;
             return None;
         }
-        // Sessions handed out by their Accept event leave from the front
-        // (in order, mostly): the count stays short, not O(sessions).
-        while let Some(&front) = self.accept_queue.front() {
-            if self.is_waiting(front) {
-                break;
-            }
-            self.accept_queue.pop_front();
-        }
-        let waiting = self.accept_queue.iter().filter(|id| self.is_waiting(**id)).count();
-        if waiting >= self.config.backlog {
-            let queue = core::mem::take(&mut self.accept_queue);
-            self.accept_queue = queue.into_iter().filter(|id| self.is_waiting(*id)).collect();
+        // Keep only sessions still waiting (in place: no allocation, even
+        // under a flood); the queue then holds at most `backlog` ids.
+        let mut queue = core::mem::take(&mut self.accept_queue);
+        queue.retain(|id| self.is_waiting(*id));
+        self.accept_queue = queue;
+        if self.accept_queue.len() >= self.config.backlog {
             self.stats.dropped_backlog += 1;
             return None;
         }

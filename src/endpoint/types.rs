@@ -56,9 +56,7 @@ impl EndpointConfig {
     /// The accept backlog and the session limit, each at least 1 (the limit
     /// at most 2^30), else [`Error::Invalid`].
     pub fn set_limits(&mut self, backlog: usize, max_sessions: usize) -> Result<(), Error> {
-        if backlog == 0 || max_sessions == 0 || max_sessions > MAX_SESSIONS_LIMIT {
-            return Err(Error::Invalid);
-        }
+        check_limits(backlog, max_sessions)?;
         self.backlog = backlog;
         self.max_sessions = max_sessions;
         Ok(())
@@ -78,11 +76,16 @@ impl EndpointConfig {
     /// Checks every setting.
     pub fn validate(&self) -> Result<(), Error> {
         self.conn.validate()?;
-        if self.backlog == 0 || self.max_sessions == 0 || self.max_sessions > MAX_SESSIONS_LIMIT {
-            return Err(Error::Invalid);
-        }
+        check_limits(self.backlog, self.max_sessions)?;
         Ok(())
     }
+}
+
+fn check_limits(backlog: usize, max_sessions: usize) -> Result<(), Error> {
+    if backlog == 0 || max_sessions == 0 || max_sessions > MAX_SESSIONS_LIMIT {
+        return Err(Error::Invalid);
+    }
+    Ok(())
 }
 
 /// Largest [`EndpointConfig::max_sessions`].

@@ -396,22 +396,14 @@ pub unsafe extern "C" fn kcpx_listen(
     }
 }
 
-/// Runs `op` on the listener behind `l`, or returns `fallback`.
+/// Runs `op` on the listener behind `l`; `fallback` for NULL (callers
+/// check NULL first, with their own code) or a panic.
 ///
 /// # Safety
 /// `l` is NULL or live and not borrowed elsewhere.
-unsafe fn with_listener<T>(l: *mut kcpx_listener, fallback: T, op: impl FnOnce(&mut kcpx_listener) -> T) -> T {
+unsafe fn with_listener<T: Copy>(l: *mut kcpx_listener, fallback: T, op: impl FnOnce(&mut kcpx_listener) -> T) -> T {
     // SAFETY: per contract.
-    guard(fallback, || match unsafe { l.as_mut() } {
-        Some(l) => op(l),
-        None => unreachable_or(),
-    })
-}
-
-/// `with_listener`'s NULL case: callers check NULL before; a panic here is
-/// caught by the guard and becomes the fallback.
-fn unreachable_or<T>() -> T {
-    panic!("NULL handle")
+    guard(fallback, || unsafe { l.as_mut() }.map_or(fallback, op))
 }
 
 /// The listener's local port, or KCPX_ERR_NULL / KCPX_ERR_IO.

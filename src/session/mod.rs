@@ -154,16 +154,13 @@ impl Listener {
     /// The caller's clock value at which [`Listener::update`] is due next
     /// (at most a second away: `now_ms + 1000` when nothing is scheduled).
     pub fn check(&mut self, now_ms: u32) -> u32 {
-        now_ms.wrapping_add(self.driver.until_due(now_ms, 1000))
+        self.driver.check(now_ms)
     }
 
     /// Blocks until a datagram arrives, a timer is due or `timeout_ms`
     /// passed, then updates. Returns the datagrams read.
     pub fn wait(&mut self, timeout_ms: u32) -> Result<usize, Error> {
-        let now = now_ms();
-        let wait = self.driver.until_due(now, timeout_ms);
-        self.driver.block(wait)?;
-        self.update(now_ms())
+        self.driver.turn(timeout_ms)
     }
 
     /// The next event.
@@ -179,9 +176,7 @@ impl Listener {
     /// Queues data on a session and sends what the window allows at once;
     /// see [`Endpoint::send`] for the bound and the codes.
     pub fn send(&mut self, id: SessionId, data: &[u8]) -> Result<usize, Error> {
-        let n = self.driver.endpoint.send(id, data, now_ms())?;
-        self.driver.send();
-        Ok(n)
+        self.driver.session_send(id, data)
     }
 
     /// Receives from a session; see [`Endpoint::recv`].
@@ -191,16 +186,12 @@ impl Listener {
 
     /// Sends what a session has queued now.
     pub fn flush(&mut self, id: SessionId) -> Result<(), Error> {
-        self.driver.endpoint.flush(id, now_ms())?;
-        self.driver.send();
-        Ok(())
+        self.driver.session_flush(id)
     }
 
     /// Closes a session: what it queued is still sent, then it is freed.
     pub fn close_session(&mut self, id: SessionId) -> Result<(), Error> {
-        self.driver.endpoint.close(id, now_ms())?;
-        self.driver.send();
-        Ok(())
+        self.driver.session_close(id)
     }
 
     /// The endpoint (for per-session queries: counters, address, conv, RTT).
@@ -215,18 +206,14 @@ impl Listener {
 
     /// The listener's counters.
     pub fn stats(&self) -> ListenerStats {
-        ListenerStats {
-            endpoint: self.driver.endpoint_stats(),
-            socket: self.driver.stats(),
-        }
+        self.driver.stats()
     }
 }
 
 impl Drop for Listener {
     /// Closing a listener closes its sessions: each flushes once.
     fn drop(&mut self) {
-        self.driver.endpoint.close_all(now_ms());
-        self.driver.send();
+        self.driver.close_all();
     }
 }
 
@@ -274,7 +261,7 @@ impl Dialer {
 
     /// When [`Dialer::update`] is due next (caller's clock).
     pub fn check(&mut self, now_ms: u32) -> u32 {
-        now_ms.wrapping_add(self.driver.until_due(now_ms, 1000))
+        self.driver.check(now_ms)
     }
 
     /// Runs the session's I/O and timers while it blocks until an event is
@@ -292,9 +279,7 @@ impl Dialer {
             if left == 0 {
                 return Ok(false);
             }
-            let wait = self.driver.until_due(now, left);
-            self.driver.block(wait)?;
-            self.driver.update(now_ms())?;
+            self.driver.turn(left)?;
         }
     }
 
@@ -305,9 +290,7 @@ impl Dialer {
 
     /// Queues data and sends what the window allows at once.
     pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
-        let n = self.driver.endpoint.send(self.id, data, now_ms())?;
-        self.driver.send();
-        Ok(n)
+        self.driver.session_send(self.id, data)
     }
 
     /// Receives; see [`Endpoint::recv`].
@@ -317,9 +300,7 @@ impl Dialer {
 
     /// Sends what is queued now.
     pub fn flush(&mut self) -> Result<(), Error> {
-        self.driver.endpoint.flush(self.id, now_ms())?;
-        self.driver.send();
-        Ok(())
+        self.driver.session_flush(self.id)
     }
 
     /// The endpoint (for the session's counters, conv, RTT, close reason).
@@ -329,10 +310,7 @@ impl Dialer {
 
     /// The dialer's counters.
     pub fn stats(&self) -> ListenerStats {
-        ListenerStats {
-            endpoint: self.driver.endpoint_stats(),
-            socket: self.driver.stats(),
-        }
+        self.driver.stats()
     }
 
     /// Closes the session: blocks up to `linger_ms` while what it queued is
@@ -340,11 +318,9 @@ impl Dialer {
     /// and does not wait).
     pub fn close(mut self, linger_ms: u32) {
         let start = now_ms();
-        let _ = self.driver.endpoint.close(self.id, start);
-        self.driver.send();
+        let _ = self.driver.session_close(self.id);
         while self.driver.endpoint.sessions_alive() > 0 && now_ms().wrapping_sub(start) < linger_ms {
-            let wait = self.driver.until_due(now_ms(), 10);
-            if self.driver.block(wait).is_err() || self.driver.update(now_ms()).is_err() {
+            if self.driver.turn(10).is_err() {
                 break;
             }
         }
@@ -353,7 +329,6 @@ impl Dialer {
 
 impl Drop for Dialer {
     fn drop(&mut self) {
-        self.driver.endpoint.close_all(now_ms());
-        self.driver.send();
+        self.driver.close_all();
     }
 }

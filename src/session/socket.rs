@@ -12,8 +12,8 @@
 //! per message, for good, and counts it. The system calls themselves are in
 //! `sys.rs`. Elsewhere: plain `recv_from`/`send_to`, same behaviour.
 
-use super::Config;
-use crate::endpoint::{Endpoint, EndpointStats};
+use super::{now_ms, Config, ListenerStats};
+use crate::endpoint::{Endpoint, SessionId};
 use crate::error::Error;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io::ErrorKind;
@@ -163,12 +163,53 @@ impl Driver {
         std::os::fd::AsRawFd::as_raw_fd(&self.socket)
     }
 
-    pub(crate) fn stats(&self) -> SocketStats {
-        self.stats
+    /// The endpoint's and the socket's counters.
+    pub(crate) fn stats(&self) -> ListenerStats {
+        ListenerStats {
+            endpoint: self.endpoint.stats(),
+            socket: self.stats,
+        }
     }
 
-    pub(crate) fn endpoint_stats(&self) -> EndpointStats {
-        self.endpoint.stats()
+    /// The caller's clock value at which `update` is due next, at most a
+    /// second after `now_ms`.
+    pub(crate) fn check(&mut self, now_ms: u32) -> u32 {
+        now_ms.wrapping_add(self.until_due(now_ms, 1000))
+    }
+
+    /// Blocks until a datagram arrives, a timer is due or `max_ms` passed,
+    /// then updates. Returns the datagrams read.
+    pub(crate) fn turn(&mut self, max_ms: u32) -> Result<usize, Error> {
+        let wait = self.until_due(now_ms(), max_ms);
+        self.block(wait)?;
+        self.update(now_ms())
+    }
+
+    /// `Endpoint::send` now, then the socket write.
+    pub(crate) fn session_send(&mut self, id: SessionId, data: &[u8]) -> Result<usize, Error> {
+        let n = self.endpoint.send(id, data, now_ms())?;
+        self.send();
+        Ok(n)
+    }
+
+    /// `Endpoint::flush` now, then the socket write.
+    pub(crate) fn session_flush(&mut self, id: SessionId) -> Result<(), Error> {
+        self.endpoint.flush(id, now_ms())?;
+        self.send();
+        Ok(())
+    }
+
+    /// `Endpoint::close` now, then the socket write.
+    pub(crate) fn session_close(&mut self, id: SessionId) -> Result<(), Error> {
+        self.endpoint.close(id, now_ms())?;
+        self.send();
+        Ok(())
+    }
+
+    /// Every session flushes once and is freed (the owner goes away).
+    pub(crate) fn close_all(&mut self) {
+        self.endpoint.close_all(now_ms());
+        self.send();
     }
 
     /// Never blocks: reads every pending datagram (up to a budget), runs
