@@ -148,14 +148,15 @@ struct IQUEUEHEAD {
 /*
  The KCP control block, with the exact field layout of ikcp.c 1.7.1.
 
- Fields C may write between calls and kcpx honours on the next call:
- every scalar from `conv` to `incr` except `snd_una`, `snd_nxt`,
- `rcv_nxt` and the four `n*_buf`/`n*_que` counters, plus `user`,
- `fastresend`, `fastlimit`, `nocwnd`, `stream`, `logmask`, `output` and
- `writelog`. The rest is read-only state, refreshed after every call.
- The queue heads are always empty lists; `acklist` points at the pending
- (sn, ts) pairs and `buffer` at the flush buffer (NULL when idle):
- kcpx owns that memory.
+ The scalars (`conv` to `incr`, `fastresend` to `logmask`) are kcpx's
+ state itself, as in ikcp.c: a field C writes between calls (or inside a
+ callback) is what the next step uses. Writing `snd_una`, `snd_nxt` or
+ `rcv_nxt` breaks the protocol, as it does with ikcp.c. `user`, `output`
+ and `writelog` are C's. The four `n*_buf`/`n*_que` counters, `acklist`,
+ `ackcount`, `ackblock` and `buffer` describe memory kcpx owns and are
+ rewritten whenever control passes to C (writes to them are ignored):
+ `acklist` points at the pending (sn, ts) pairs and `buffer` at the flush
+ buffer (NULL when idle). The queue heads are always empty lists.
  */
 struct IKCPCB {
   IUINT32 conv;

@@ -1,12 +1,13 @@
 //! `ikcp_*`: the binary drop-in for ikcp.c 1.7.1.
 //!
-//! Each `ikcpcb*` handed to C points at a `Handle`: the public
-//! `struct IKCPCB` (exact v1 layout, at offset 0) followed by the safe core.
-//! The struct is a mirror: before every call the fields C may write
-//! (tunables such as `rx_minrto`, `stream`, `interval`, and in fact every
-//! scalar except the sequence numbers and queue counters) are read into the
-//! core, and after the call — and before any callback — every field is
-//! written back, so C sees the values ikcp.c would hold.
+//! Each `ikcpcb*` handed to C points into a core `Kcp<HookAlloc, Block>`:
+//! at its scalar store, a [`Block`], which *is* `struct IKCPCB` (exact v1
+//! layout) followed by guard words. The core's scalars (`Vars`, `Tuning`)
+//! are embedded in it at ikcp.h's offsets, so the fields C reads and writes
+//! are the core's state itself: nothing is copied in or out. Only the
+//! fields that describe memory the core owns (the queue counters,
+//! `acklist`, `ackcount`, `ackblock`, `buffer`) are stored by [`publish`]
+//! before control passes to C. See ARCHITECTURE.md, "The `IKCPCB` struct".
 //!
 //! Callbacks (`output`, `writelog`) run with no Rust borrow alive: the
 //! handle is re-derived from the raw pointer after each one, so C may call
@@ -14,9 +15,10 @@
 
 use super::alloc::{raw_free, raw_malloc, HookAlloc};
 use super::guard;
-use crate::kcp::{clock_step, quiet_flush, FlushBuf, InputError, Kcp, MtuError, NoDelay, RecvError, Vars};
+use crate::kcp::{FlushBuf, InputError, Kcp, MtuError, NoDelay, RecvError, Scalars, Tuning, Vars};
 use core::ffi::{c_char, c_int, c_long, c_void};
 use core::num::NonZeroU32;
+use core::ops::{Deref, DerefMut};
 
 /// 32-bit unsigned integer (`unsigned int` on LP64 platforms).
 pub type IUINT32 = u32;
@@ -53,14 +55,15 @@ pub struct IKCPSEG {
 
 /// The KCP control block, with the exact field layout of ikcp.c 1.7.1.
 ///
-/// Fields C may write between calls and kcpx honours on the next call:
-/// every scalar from `conv` to `incr` except `snd_una`, `snd_nxt`,
-/// `rcv_nxt` and the four `n*_buf`/`n*_que` counters, plus `user`,
-/// `fastresend`, `fastlimit`, `nocwnd`, `stream`, `logmask`, `output` and
-/// `writelog`. The rest is read-only state, refreshed after every call.
-/// The queue heads are always empty lists; `acklist` points at the pending
-/// (sn, ts) pairs and `buffer` at the flush buffer (NULL when idle):
-/// kcpx owns that memory.
+/// The scalars (`conv` to `incr`, `fastresend` to `logmask`) are kcpx's
+/// state itself, as in ikcp.c: a field C writes between calls (or inside a
+/// callback) is what the next step uses. Writing `snd_una`, `snd_nxt` or
+/// `rcv_nxt` breaks the protocol, as it does with ikcp.c. `user`, `output`
+/// and `writelog` are C's. The four `n*_buf`/`n*_que` counters, `acklist`,
+/// `ackcount`, `ackblock` and `buffer` describe memory kcpx owns and are
+/// rewritten whenever control passes to C (writes to them are ignored):
+/// `acklist` points at the pending (sn, ts) pairs and `buffer` at the flush
+/// buffer (NULL when idle). The queue heads are always empty lists.
 #[repr(C)]
 pub struct IKCPCB {
     pub conv: IUINT32,
@@ -137,41 +140,118 @@ const _: () = {
     assert!(size_of::<IKCPSEG>() == 72 && offset_of!(IKCPSEG, data) == 64);
 };
 
-/// What an `ikcpcb*` points at.
+/// The output callback's type.
+type OutputFn = unsafe extern "C" fn(buf: *const c_char, len: c_int, kcp: *mut IKCPCB, user: *mut c_void) -> c_int;
+/// The log callback's type.
+type WritelogFn = unsafe extern "C" fn(log: *const c_char, kcp: *mut IKCPCB, user: *mut c_void);
+
+/// What an `ikcpcb*` points at: `struct IKCPCB` as the core's scalar store
+/// (the same bytes as [`IKCPCB`], field for field, with the core's [`Vars`]
+/// and [`Tuning`] embedded where ikcp.h has those fields; asserted below),
+/// then guard words. It lives inside the core `Kcp` (see [`Core`]).
 #[repr(C)]
-struct Handle {
-    cb: IKCPCB,
+pub(crate) struct Block {
+    vars: Vars,
+    queues: [IQUEUEHEAD; 4],
+    acklist: *mut IUINT32,
+    ackcount: IUINT32,
+    ackblock: IUINT32,
+    user: *mut c_void,
+    buffer: *mut c_char,
+    tuning: Tuning,
+    /// The padding after `logmask` on 64-bit targets, a field here so that
+    /// it is initialised and readable (see [`check_layout`]).
+    #[cfg(target_pointer_width = "64")]
+    logmask_pad: u32,
+    output: Option<OutputFn>,
+    writelog: Option<WritelogFn>,
     /// Guard words right after the 1.7.1 struct: a program compiled against
     /// another `ikcp.h` whose `struct IKCPCB` is larger (upstream's 2.x: 296
     /// bytes, `logmask`, `output` and `writelog` at 272, 280 and 288) writes
     /// here instead of into the core. See [`check_layout`].
     tail: [u64; TAIL_WORDS],
-    kcp: Kcp<HookAlloc>,
 }
+
+impl Deref for Block {
+    type Target = Vars;
+    #[inline]
+    fn deref(&self) -> &Vars {
+        &self.vars
+    }
+}
+
+impl DerefMut for Block {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Vars {
+        &mut self.vars
+    }
+}
+
+impl Scalars for Block {
+    #[inline]
+    fn tuning(&self) -> &Tuning {
+        &self.tuning
+    }
+    #[inline]
+    fn tuning_mut(&mut self) -> &mut Tuning {
+        &mut self.tuning
+    }
+    /// Log lines are produced only while a `writelog` callback is installed.
+    #[inline]
+    fn logging(&self) -> bool {
+        self.writelog.is_some()
+    }
+}
+
+/// The core behind an `ikcpcb*`: its [`Block`] is the C struct.
+type Core = Kcp<HookAlloc, Block>;
+
+/// Where the [`Block`] (the `ikcpcb*` C sees) lies inside a [`Core`].
+const BLOCK_OFFSET: usize = core::mem::offset_of!(Core, v);
+
+/// Every field of [`IKCPCB`] sits at the same offset in [`Block`], so the
+/// header cbindgen generates from `IKCPCB` describes the memory the core
+/// uses.
+const _: () = {
+    use core::mem::{align_of, offset_of, size_of};
+    macro_rules! same {
+        ($part:ident: $ty:ty => $($field:ident)*) => {
+            $(assert!(offset_of!(IKCPCB, $field) == offset_of!(Block, $part) + offset_of!($ty, $field));)*
+        };
+        ($($field:ident)*) => {
+            $(assert!(offset_of!(IKCPCB, $field) == offset_of!(Block, $field));)*
+        };
+    }
+    same!(vars: Vars => conv mtu mss state snd_una snd_nxt rcv_nxt ts_recent ts_lastack ssthresh rx_rttval
+        rx_srtt rx_rto rx_minrto snd_wnd rcv_wnd rmt_wnd cwnd probe current interval ts_flush xmit nrcv_buf
+        nsnd_buf nrcv_que nsnd_que nodelay updated ts_probe probe_wait dead_link incr);
+    same!(tuning: Tuning => fastresend fastlimit nocwnd stream logmask);
+    same!(acklist ackcount ackblock user buffer output writelog);
+    assert!(offset_of!(IKCPCB, snd_queue) == offset_of!(Block, queues));
+    assert!(offset_of!(IKCPCB, rcv_buf) == offset_of!(Block, queues) + 3 * size_of::<IQUEUEHEAD>());
+    assert!(size_of::<Vars>() == offset_of!(IKCPCB, incr) + 4);
+    assert!(size_of::<Tuning>() == offset_of!(IKCPCB, logmask) + 4 - offset_of!(IKCPCB, fastresend));
+    assert!(size_of::<IKCPCB>() == offset_of!(Block, tail));
+    assert!(align_of::<Block>() == align_of::<IKCPCB>());
+};
 
 /// Guard words after `struct IKCPCB`: enough to cover upstream 2.x's larger struct.
 const TAIL_WORDS: usize = 3;
 /// What the guard words hold until a program built against another header
 /// writes there: any value that is neither 0 nor a plausible pointer.
 const TAIL: u64 = u64::from_be_bytes(*b"kcpx171\0");
-/// Offset of the padding after `logmask` (4 bytes on LP64). A program built
-/// against a pre-1.7 `ikcp.h` (no `fastlimit`) stores its `output` pointer at
-/// offset 248, which covers `logmask` and this padding.
-#[cfg(all(target_pointer_width = "64", not(windows)))]
-const LOGMASK_PAD: Option<usize> = Some(core::mem::offset_of!(IKCPCB, logmask) + 4);
-#[cfg(not(all(target_pointer_width = "64", not(windows))))]
-const LOGMASK_PAD: Option<usize> = None;
 
-/// The 4 padding bytes after `logmask` (0 unless a program built against a
-/// pre-1.7 header stored a pointer at offset 248).
+/// The 4 padding bytes after `logmask` on LP64 (0 unless a program built
+/// against a pre-1.7 `ikcp.h`, without `fastlimit`, stored its `output`
+/// pointer at offset 248, which covers `logmask` and this padding).
 #[inline]
-fn logmask_pad(h: &Handle) -> u32 {
-    match LOGMASK_PAD {
-        // SAFETY: the padding lies inside `cb` (asserted layout) and was
-        // zeroed by `ikcp_create`; kcpx only ever writes fields, never
-        // the whole struct, so the bytes stay initialised.
-        Some(at) => unsafe { core::ptr::read_unaligned((&h.cb as *const IKCPCB as *const u8).add(at) as *const u32) },
-        None => 0,
+fn logmask_pad(b: &Block) -> u32 {
+    #[cfg(all(target_pointer_width = "64", not(windows)))]
+    return b.logmask_pad;
+    #[cfg(not(all(target_pointer_width = "64", not(windows))))]
+    {
+        let _ = b;
+        0
     }
 }
 
@@ -180,17 +260,18 @@ fn logmask_pad(h: &Handle) -> u32 {
 /// going on would mean calling function pointers from the wrong offsets or
 /// having corrupted memory. Cheap: a few word compares on every non-idle call.
 #[inline]
-fn check_layout(h: &Handle) {
-    if h.tail != [TAIL; TAIL_WORDS] || logmask_pad(h) != 0 {
-        layout_mismatch(h);
+fn check_layout(k: &Core) {
+    let b = &k.v;
+    if b.tail != [TAIL; TAIL_WORDS] || logmask_pad(b) != 0 {
+        layout_mismatch(b);
     }
 }
 
 #[cold]
 #[inline(never)]
-fn layout_mismatch(h: &Handle) -> ! {
+fn layout_mismatch(b: &Block) -> ! {
     let size = core::mem::size_of::<IKCPCB>();
-    let written: Vec<String> = h
+    let written: Vec<String> = b
         .tail
         .iter()
         .enumerate()
@@ -216,7 +297,7 @@ fn layout_mismatch(h: &Handle) -> ! {
         "kcpx: fatal: ikcpcb {:p}: {cause}. libkcpx implements the ABI of ikcp.c 1.7.1: recompile the program \
          with kcpx's include/ikcp.h, or upstream's ikcp.h from tag 1.7.1 (branch v1). Aborting before memory \
          is corrupted.\n",
-        &h.cb as *const IKCPCB
+        b as *const Block
     ))
 }
 
@@ -242,108 +323,51 @@ fn no_output(kcp: *const ikcpcb) -> ! {
     ))
 }
 
-/// The handle behind `kcp`, or None for NULL.
+/// The core behind `kcp`, or None for NULL.
 ///
 /// # Safety
 /// `kcp` is NULL or a live pointer from [`ikcp_create`]; the returned
 /// reference must be dropped before any user callback runs.
-unsafe fn handle<'a>(kcp: *const ikcpcb) -> Option<&'a mut Handle> {
-    // SAFETY: per the contract above; the allocation is writable even when
-    // C passes it as `const` (it came from ikcp_create).
-    unsafe { (kcp as *mut Handle).as_mut() }
-}
-
-/// `Vars` mirrors three runs of `IKCPCB` fields: (offset in IKCPCB,
-/// offset in Vars, length in bytes).
-const MIRRORED_RUNS: [(usize, usize, usize); 3] = {
-    use core::mem::offset_of;
-    [
-        // conv ..= xmit
-        (
-            offset_of!(IKCPCB, conv),
-            offset_of!(Vars, conv),
-            offset_of!(IKCPCB, nrcv_buf),
-        ),
-        // nodelay ..= incr
-        (offset_of!(IKCPCB, nodelay), offset_of!(Vars, nodelay), 6 * 4),
-        // fastresend ..= logmask
-        (offset_of!(IKCPCB, fastresend), offset_of!(Vars, fastresend), 5 * 4),
-    ]
-};
-
-const _: () = {
-    use core::mem::{offset_of, size_of};
-    // Every mirrored field sits at the same place relative to its run.
-    assert!(offset_of!(Vars, xmit) == offset_of!(IKCPCB, xmit));
-    assert!(offset_of!(Vars, rx_minrto) == offset_of!(IKCPCB, rx_minrto));
-    assert!(
-        offset_of!(Vars, incr) - offset_of!(Vars, nodelay) == offset_of!(IKCPCB, incr) - offset_of!(IKCPCB, nodelay)
-    );
-    assert!(offset_of!(Vars, nodelay) == offset_of!(Vars, xmit) + 4);
-    assert!(offset_of!(Vars, fastresend) == offset_of!(Vars, incr) + 4);
-    assert!(
-        offset_of!(Vars, logmask) - offset_of!(Vars, fastresend)
-            == offset_of!(IKCPCB, logmask) - offset_of!(IKCPCB, fastresend)
-    );
-    assert!(size_of::<Vars>() == offset_of!(Vars, logmask) + 4);
-    assert!(offset_of!(IKCPCB, nodelay) == offset_of!(IKCPCB, nsnd_que) + 4);
-};
-
-/// Reads the fields C may have written into the core (all mirrored fields
-/// but the sequence numbers, which only the protocol moves).
-fn sync_in(h: &mut Handle) {
-    check_layout(h);
-    let v = &mut h.kcp.v;
-    let owned = (v.snd_una, v.snd_nxt, v.rcv_nxt);
-    for (at_c, at_v, len) in MIRRORED_RUNS {
-        // SAFETY: the runs lie inside both structs (asserted above), both are
-        // plain old data of u32/i32 fields, and they do not overlap.
-        unsafe {
-            let src = (&h.cb as *const IKCPCB as *const u8).add(at_c);
-            let dst = (v as *mut Vars as *mut u8).add(at_v);
-            core::ptr::copy_nonoverlapping(src, dst, len);
-        }
+#[inline]
+unsafe fn handle<'a>(kcp: *const ikcpcb) -> Option<&'a mut Core> {
+    if kcp.is_null() {
+        return None;
     }
-    (v.snd_una, v.snd_nxt, v.rcv_nxt) = owned;
-    let log = h.cb.writelog.is_some();
-    h.kcp.set_log_enabled(log);
+    // SAFETY: per the contract above, `kcp` points `BLOCK_OFFSET` bytes into
+    // a live `Core` (see `ikcp_create`); the allocation is writable even
+    // when C passes it as `const`.
+    unsafe { ((kcp as *mut u8).sub(BLOCK_OFFSET) as *mut Core).as_mut() }
 }
 
-/// Writes the core's state into the public struct.
-fn sync_out(h: &mut Handle) {
-    let (c, k) = (&mut h.cb, &h.kcp);
-    for (at_c, at_v, len) in MIRRORED_RUNS {
-        // SAFETY: as in `sync_in`, in the other direction.
-        unsafe {
-            let src = (&k.v as *const Vars as *const u8).add(at_v);
-            let dst = (c as *mut IKCPCB as *mut u8).add(at_c);
-            core::ptr::copy_nonoverlapping(src, dst, len);
-        }
-    }
-    c.nrcv_buf = k.nrcv_buf();
-    c.nsnd_buf = k.nsnd_buf();
-    c.nrcv_que = k.nrcv_que();
-    c.nsnd_que = k.nsnd_que();
-    c.acklist = k.acklist_ptr() as *mut IUINT32;
-    c.ackcount = k.ackcount();
-    c.ackblock = k.ackblock();
-    c.buffer = k.buffer_ptr() as *mut c_char;
+/// Stores what the struct shows of memory the core owns: the queue
+/// counters, `acklist`, `ackcount`, `ackblock`, `buffer`. The one step
+/// before control passes to C (a return or a callback); nothing is ever
+/// copied the other way, since the scalars live in the struct.
+#[inline]
+fn publish(k: &mut Core) {
+    k.count_queues();
+    let (acklist, ackcount, ackblock, buffer) = (k.acklist_ptr(), k.ackcount(), k.ackblock(), k.buffer_ptr());
+    let b = &mut k.v;
+    b.acklist = acklist as *mut IUINT32;
+    (b.ackcount, b.ackblock) = (ackcount, ackblock);
+    b.buffer = buffer as *mut c_char;
 }
 
-/// Runs `op` on the core between a sync-in and a sync-out, then hands the
-/// log lines it produced to `writelog`.
+/// Runs `op` on the core, publishes what it changed, then hands the log
+/// lines it produced to `writelog`.
 ///
 /// # Safety
 /// `kcp` is NULL or live (see [`handle`]).
-unsafe fn with_core<T>(kcp: *const ikcpcb, fallback: T, op: impl FnOnce(&mut Kcp<HookAlloc>) -> T) -> T {
+#[inline]
+unsafe fn with_core<T>(kcp: *const ikcpcb, fallback: T, op: impl FnOnce(&mut Core) -> T) -> T {
     // SAFETY: forwarded contract.
-    let Some(h) = (unsafe { handle(kcp) }) else {
+    let Some(k) = (unsafe { handle(kcp) }) else {
         return fallback;
     };
-    sync_in(h);
-    let r = op(&mut h.kcp);
-    sync_out(h);
-    // SAFETY: `h` is no longer used.
+    check_layout(k);
+    let r = op(k);
+    publish(k);
+    // SAFETY: `k` is no longer used.
     unsafe { deliver_logs(kcp as *mut ikcpcb) };
     r
 }
@@ -355,7 +379,7 @@ unsafe fn with_core<T>(kcp: *const ikcpcb, fallback: T, op: impl FnOnce(&mut Kcp
 #[inline]
 unsafe fn deliver_logs(kcp: *mut ikcpcb) {
     // SAFETY: live per contract.
-    if unsafe { handle(kcp) }.is_some_and(|h| h.kcp.has_logs()) {
+    if unsafe { handle(kcp) }.is_some_and(|k| k.has_logs()) {
         // SAFETY: forwarded.
         unsafe { deliver_queued_logs(kcp) }
     }
@@ -368,12 +392,12 @@ unsafe fn deliver_logs(kcp: *mut ikcpcb) {
 #[cold]
 unsafe fn deliver_queued_logs(kcp: *mut ikcpcb) {
     // SAFETY: live per contract; dropped before the callbacks.
-    let Some(h) = (unsafe { handle(kcp) }) else { return };
-    let lines = h.kcp.take_logs();
+    let Some(k) = (unsafe { handle(kcp) }) else { return };
+    let lines = k.take_logs();
     for (_, line) in lines.iter() {
         // SAFETY: re-derived after each callback, which may have written fields.
         let (writelog, user) = match unsafe { handle(kcp) } {
-            Some(h) => (h.cb.writelog, h.cb.user),
+            Some(k) => (k.v.writelog, k.v.user),
             None => return,
         };
         if let Some(writelog) = writelog {
@@ -382,9 +406,9 @@ unsafe fn deliver_queued_logs(kcp: *mut ikcpcb) {
         }
     }
     // SAFETY: as above.
-    if let Some(h) = unsafe { handle(kcp) } {
-        sync_in(h);
-        h.kcp.restore_logs(lines);
+    if let Some(k) = unsafe { handle(kcp) } {
+        check_layout(k);
+        k.restore_logs(lines);
     }
 }
 
@@ -397,17 +421,17 @@ unsafe fn deliver_queued_logs(kcp: *mut ikcpcb) {
 /// gives it back when done. The common, outer flush copies nothing.
 ///
 /// # Safety
-/// `kcp` is live (see [`handle`]); the core is synced in.
+/// `kcp` is live (see [`handle`]); its layout was checked.
 unsafe fn run_flush(kcp: *mut ikcpcb) {
     // SAFETY: live per contract.
-    let Some(h) = (unsafe { handle(kcp) }) else { return };
-    let outer = h.kcp.flush_in_progress().then(|| h.kcp.suspend_flush());
+    let Some(k) = (unsafe { handle(kcp) }) else { return };
+    let outer = k.flush_in_progress().then(|| k.suspend_flush());
     // SAFETY: forwarded; `h` is not used again.
     unsafe { flush_datagrams(kcp) };
     if let Some(cursor) = outer {
         // SAFETY: live per contract.
-        if let Some(h) = unsafe { handle(kcp) } {
-            h.kcp.resume_flush(cursor);
+        if let Some(k) = unsafe { handle(kcp) } {
+            k.resume_flush(cursor);
         }
     }
 }
@@ -418,26 +442,26 @@ unsafe fn run_flush(kcp: *mut ikcpcb) {
 /// As [`run_flush`].
 unsafe fn flush_datagrams(kcp: *mut ikcpcb) {
     // SAFETY: live per contract.
-    let Some(h) = (unsafe { handle(kcp) }) else { return };
-    h.kcp.begin_flush();
-    if !h.kcp.flush_in_progress() {
-        sync_out(h); // an idle connection: nothing to emit
+    let Some(k) = (unsafe { handle(kcp) }) else { return };
+    k.begin_flush();
+    if !k.flush_in_progress() {
+        publish(k); // an idle connection: nothing to emit
         return;
     }
-    let mut buf: FlushBuf<HookAlloc> = h.kcp.take_flush_buffer();
+    let mut buf: FlushBuf<HookAlloc> = k.take_flush_buffer();
     loop {
         // SAFETY: live; the reference ends before the callbacks below.
-        let Some(h) = (unsafe { handle(kcp) }) else { return };
-        let more = h.kcp.flush_next(&mut buf);
-        sync_out(h);
+        let Some(k) = (unsafe { handle(kcp) }) else { return };
+        let more = k.flush_next(&mut buf);
+        publish(k);
         // SAFETY: no borrow held.
         unsafe { deliver_logs(kcp) };
         if !more {
             break;
         }
         // SAFETY: re-derived after the log callbacks.
-        let Some(h) = (unsafe { handle(kcp) }) else { return };
-        let (output, user) = (h.cb.output, h.cb.user);
+        let Some(k) = (unsafe { handle(kcp) }) else { return };
+        let (output, user) = (k.v.output, k.v.user);
         let Some(output) = output else {
             no_output(kcp) // ikcp.c asserts, empty datagram or not
         };
@@ -449,14 +473,14 @@ unsafe fn flush_datagrams(kcp: *mut ikcpcb) {
         let d = buf.as_slice();
         unsafe { output(d.as_ptr() as *const c_char, d.len() as c_int, kcp, user) };
         // SAFETY: re-derived after the callback.
-        if let Some(h) = unsafe { handle(kcp) } {
-            sync_in(h);
+        if let Some(k) = unsafe { handle(kcp) } {
+            check_layout(k);
         }
     }
     // SAFETY: live per contract.
-    if let Some(h) = unsafe { handle(kcp) } {
-        h.kcp.restore_flush_buffer(buf);
-        sync_out(h);
+    if let Some(k) = unsafe { handle(kcp) } {
+        k.restore_flush_buffer(buf);
+        publish(k);
     }
 }
 
@@ -473,42 +497,42 @@ unsafe fn flush_datagrams(kcp: *mut ikcpcb) {
 #[no_mangle]
 pub extern "C" fn ikcp_create(conv: IUINT32, user: *mut c_void) -> *mut ikcpcb {
     guard(core::ptr::null_mut(), || {
-        let p = raw_malloc(core::mem::size_of::<Handle>()) as *mut Handle;
+        let p = raw_malloc(core::mem::size_of::<Core>()) as *mut Core;
         if p.is_null() {
             return core::ptr::null_mut();
         }
-        let kcp = Kcp::new_in(conv, HookAlloc);
-        // SAFETY: every field of IKCPCB is an integer, a raw pointer or an
-        // optional function pointer, for which all-zero bytes are valid.
-        let mut cb: IKCPCB = unsafe { core::mem::zeroed() };
-        cb.user = user;
+        let empty = || IQUEUEHEAD {
+            next: core::ptr::null_mut(),
+            prev: core::ptr::null_mut(),
+        };
+        let block = Block {
+            vars: Vars::new(conv),
+            queues: [empty(), empty(), empty(), empty()],
+            acklist: core::ptr::null_mut(),
+            ackcount: 0,
+            ackblock: 0,
+            user,
+            buffer: core::ptr::null_mut(),
+            tuning: Tuning::new(),
+            #[cfg(target_pointer_width = "64")]
+            logmask_pad: 0,
+            output: None,
+            writelog: None,
+            tail: [TAIL; TAIL_WORDS],
+        };
         // SAFETY: `p` is a fresh block of the right size from a malloc-like
         // allocator (suitably aligned); it is initialised before any read.
         unsafe {
-            p.write(Handle {
-                cb,
-                tail: [TAIL; TAIL_WORDS],
-                kcp,
-            });
-            // The move above need not preserve padding: zero it now (see
-            // `logmask_pad`).
-            if let Some(at) = LOGMASK_PAD {
-                core::ptr::write_bytes((p as *mut u8).add(at), 0, 4);
-            }
-            let h = &mut *p;
-            for head in [
-                &mut h.cb.snd_queue,
-                &mut h.cb.rcv_queue,
-                &mut h.cb.snd_buf,
-                &mut h.cb.rcv_buf,
-            ] {
+            p.write(Kcp::with_scalars(block, HookAlloc));
+            let k = &mut *p;
+            for head in &mut k.v.queues {
                 let me: *mut IQUEUEHEAD = head;
                 head.next = me;
                 head.prev = me;
             }
-            sync_out(h);
+            publish(k);
+            (p as *mut u8).add(BLOCK_OFFSET) as *mut ikcpcb
         }
-        p as *mut ikcpcb
     })
 }
 
@@ -524,11 +548,12 @@ pub unsafe extern "C" fn ikcp_release(kcp: *mut ikcpcb) {
         if kcp.is_null() {
             return;
         }
-        let p = kcp as *mut Handle;
-        // SAFETY: live handle from ikcp_create; dropped once, then its block
-        // is returned to the allocator it came from.
+        // SAFETY: `kcp` lies `BLOCK_OFFSET` bytes into a live `Core` from
+        // ikcp_create; it is dropped once, then its memory is returned to the
+        // allocator it came from.
         unsafe {
-            core::ptr::drop_in_place(core::ptr::addr_of_mut!((*p).kcp));
+            let p = (kcp as *mut u8).sub(BLOCK_OFFSET) as *mut Core;
+            core::ptr::drop_in_place(p);
             raw_free(p as *mut c_void);
         }
     })
@@ -548,8 +573,8 @@ pub unsafe extern "C" fn ikcp_setoutput(
 ) {
     guard((), || {
         // SAFETY: per contract.
-        if let Some(h) = unsafe { handle(kcp) } {
-            h.cb.output = output;
+        if let Some(k) = unsafe { handle(kcp) } {
+            k.v.output = output;
         }
     })
 }
@@ -559,7 +584,7 @@ pub unsafe extern "C" fn ikcp_setoutput(
 /// ikcp_send's codes: bytes queued, -1 for `len < 0`, -3 for an MSS that C
 /// code set outside `1..=INT_MAX` (ikcp.c divides by zero at 0), -2 for too
 /// many fragments or no memory. `data` None is a NULL buffer: zero bytes.
-fn send(k: &mut Kcp<HookAlloc>, data: Option<&[u8]>, len: c_int) -> c_int {
+fn send(k: &mut Core, data: Option<&[u8]>, len: c_int) -> c_int {
     let Ok(len) = usize::try_from(len) else { return -1 };
     if k.mss() == 0 || k.mss() > i32::MAX as u32 {
         return -3;
@@ -571,7 +596,7 @@ fn send(k: &mut Kcp<HookAlloc>, data: Option<&[u8]>, len: c_int) -> c_int {
 /// negative `len` peeks with `|len|` bytes of room; `INT_MIN`, whose
 /// negation stays negative in C, has less room than any message needs.
 /// `buf` None is a NULL buffer: nothing is copied.
-fn recv(k: &mut Kcp<HookAlloc>, buf: Option<&mut [u8]>, len: c_int) -> c_int {
+fn recv(k: &mut Core, buf: Option<&mut [u8]>, len: c_int) -> c_int {
     let result = match len {
         c_int::MIN => k.next_message().and(Err(RecvError::BufferTooSmall)),
         _ => k.take(buf, len.unsigned_abs() as usize, len < 0),
@@ -636,39 +661,24 @@ pub unsafe extern "C" fn ikcp_send(kcp: *mut ikcpcb, buffer: *const c_char, len:
 pub unsafe extern "C" fn ikcp_update(kcp: *mut ikcpcb, current: IUINT32) {
     // The timer step is wrapping integer arithmetic that cannot panic, so it
     // runs before the panic boundary: most calls end here, and idle servers
-    // make many of them.
+    // make many of them. It touches one cache line of the struct, like ikcp.c.
     // SAFETY: per contract.
-    let Some(h) = (unsafe { handle(kcp) }) else { return };
-    let c = &mut h.cb;
-    c.current = current;
-    // On the C struct only: one cache line, like ikcp.c.
-    if !clock_step(current, &mut c.updated, &mut c.ts_flush, c.interval) {
+    let Some(k) = (unsafe { handle(kcp) }) else { return };
+    if !k.advance_clock(current) {
         return;
     }
     guard((), || {
         // SAFETY: per contract; the previous reference is no longer used.
-        let Some(h) = (unsafe { handle(kcp) }) else { return };
-        // A quiet connection's flush, applied to the C struct in place: it
-        // spares idle connections two struct syncs and the cache lines they
-        // touch.
-        let c = &mut h.cb;
-        if h.kcp.is_quiet()
-            && quiet_flush(
-                c.probe,
-                c.rmt_wnd,
-                c.mss,
-                &mut c.ts_probe,
-                &mut c.probe_wait,
-                &mut c.cwnd,
-                &mut c.incr,
-            )
-        {
-            h.kcp.shed_idle_memory();
-            c.buffer = core::ptr::null_mut();
+        let Some(k) = (unsafe { handle(kcp) }) else { return };
+        // A quiet connection's flush changes a few scalars (in the struct)
+        // and frees the flush buffer: of what `publish` stores, only
+        // `buffer` can change.
+        if k.quiet_flush() {
+            k.v.buffer = core::ptr::null_mut();
             return;
         }
-        sync_in(h);
-        // SAFETY: live; `h` is not used again.
+        check_layout(k);
+        // SAFETY: live; `k` is not used again.
         unsafe { run_flush(kcp) };
     })
 }
@@ -683,13 +693,11 @@ pub unsafe extern "C" fn ikcp_update(kcp: *mut ikcpcb, current: IUINT32) {
 pub unsafe extern "C" fn ikcp_check(kcp: *const ikcpcb, current: IUINT32) -> IUINT32 {
     guard(current, || {
         // SAFETY: per contract.
-        let Some(h) = (unsafe { handle(kcp) }) else {
+        let Some(k) = (unsafe { handle(kcp) }) else {
             return current;
         };
-        // As every call into the core: the struct's fields first (the mirror
-        // invariant, ARCHITECTURE.md). `check` changes nothing to store back.
-        sync_in(h);
-        h.kcp.check(current)
+        check_layout(k);
+        k.check(current)
     })
 }
 
@@ -726,9 +734,9 @@ pub unsafe extern "C" fn ikcp_input(kcp: *mut ikcpcb, data: *const c_char, size:
 pub unsafe extern "C" fn ikcp_flush(kcp: *mut ikcpcb) {
     guard((), || {
         // SAFETY: per contract.
-        let Some(h) = (unsafe { handle(kcp) }) else { return };
-        sync_in(h);
-        // SAFETY: live; `h` is not used again.
+        let Some(k) = (unsafe { handle(kcp) }) else { return };
+        check_layout(k);
+        // SAFETY: live; `k` is not used again.
         unsafe { run_flush(kcp) };
     })
 }
@@ -740,7 +748,7 @@ pub unsafe extern "C" fn ikcp_flush(kcp: *mut ikcpcb) {
 #[no_mangle]
 pub unsafe extern "C" fn ikcp_peeksize(kcp: *const ikcpcb) -> c_int {
     // SAFETY: per contract.
-    guard(-1, || unsafe { handle(kcp) }.map_or(-1, |h| h.kcp.peeksize()))
+    guard(-1, || unsafe { handle(kcp) }.map_or(-1, |k| k.peeksize()))
 }
 
 /// Sets the MTU (bytes per datagram, headers included); the MSS becomes
@@ -785,7 +793,7 @@ pub unsafe extern "C" fn ikcp_wndsize(kcp: *mut ikcpcb, sndwnd: c_int, rcvwnd: c
 #[no_mangle]
 pub unsafe extern "C" fn ikcp_waitsnd(kcp: *const ikcpcb) -> c_int {
     // SAFETY: per contract.
-    guard(-1, || unsafe { handle(kcp) }.map_or(-1, |h| h.kcp.wait_snd() as c_int))
+    guard(-1, || unsafe { handle(kcp) }.map_or(-1, |k| k.wait_snd() as c_int))
 }
 
 /// Tuning: `nodelay` 0 normal / 1 no-delay (min RTO 30 ms) / 2 gentler

@@ -12,7 +12,7 @@
 use super::flushbuf::FlushBuf;
 use super::log::mask;
 use super::segment::{Header, OVERHEAD};
-use super::{consts::*, quiet_flush, timediff, Kcp};
+use super::{consts::*, timediff, Kcp, Scalars};
 use allocator_api2::alloc::Allocator;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -28,7 +28,7 @@ pub(crate) enum Stage {
     Remainder,
 }
 
-impl<A: Allocator + Clone> Kcp<A> {
+impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
     /// Emits everything due now (ACKs, probes, new and retransmitted data) to
     /// `output`. Does nothing before the first [`Kcp::update`].
     pub fn flush(&mut self, mut output: impl FnMut(&[u8])) {
@@ -99,25 +99,11 @@ impl<A: Allocator + Clone> Kcp<A> {
             self.cursor.stage = Stage::Idle;
             return;
         }
-        let quiet = self.is_quiet();
-        let v = &mut self.v;
-        if quiet
-            && quiet_flush(
-                v.probe,
-                v.rmt_wnd,
-                v.mss,
-                &mut v.ts_probe,
-                &mut v.probe_wait,
-                &mut v.cwnd,
-                &mut v.incr,
-            )
-        {
-            if !self.retain_idle {
-                self.shed_idle_memory();
-            }
+        if self.quiet_flush() {
             self.cursor.stage = Stage::Idle;
             return;
         }
+        let v = &*self.v;
         let wnd = v.rcv_wnd.saturating_sub(self.rcv_queue.len() as u32);
         self.flush_count = self.flush_count.wrapping_add(1);
         self.cursor = super::FlushCursor {
@@ -130,6 +116,28 @@ impl<A: Allocator + Clone> Kcp<A> {
             ack_count: self.ackcount,
             ..Default::default()
         };
+    }
+
+    /// The flush of a quiet connection (see [`Kcp::is_quiet`]) with no
+    /// window probe pending and the peer's window open: it sends nothing,
+    /// resets the probe timer, opens a closed congestion window and sheds
+    /// the idle memory (unless retained). Returns false, changing nothing,
+    /// when a real flush is needed. The C layer's idle `ikcp_update` calls
+    /// it directly.
+    #[inline]
+    pub(crate) fn quiet_flush(&mut self) -> bool {
+        if !self.is_quiet() || self.v.probe != 0 || self.v.rmt_wnd == 0 {
+            return false;
+        }
+        let v = &mut *self.v;
+        (v.ts_probe, v.probe_wait) = (0, 0);
+        if v.cwnd < 1 {
+            (v.cwnd, v.incr) = (1, v.mss);
+        }
+        if !self.retain_idle {
+            self.shed_idle_memory();
+        }
+        true
     }
 
     /// No ACK to send and nothing queued or in flight.
@@ -291,7 +299,7 @@ impl<A: Allocator + Clone> Kcp<A> {
     /// Window probing: when the peer advertised a zero window, ask it for
     /// its window after 7 s, backing off up to 120 s.
     fn update_probe(&mut self) {
-        let v = &mut self.v;
+        let v = &mut *self.v;
         if v.rmt_wnd != 0 {
             v.ts_probe = 0;
             v.probe_wait = 0;
@@ -316,9 +324,10 @@ impl<A: Allocator + Clone> Kcp<A> {
     /// Moves segments from the send queue into flight as the window allows,
     /// and fixes the parameters of the send-buffer scan.
     fn move_queue_to_buf(&mut self) {
-        let v = self.v;
+        let v = *self.v;
+        let t = *self.v.tuning();
         let mut cwnd = v.snd_wnd.min(v.rmt_wnd);
-        if v.nocwnd == 0 {
+        if t.nocwnd == 0 {
             cwnd = cwnd.min(v.cwnd);
         }
         let current = self.cursor.current;
@@ -351,8 +360,8 @@ impl<A: Allocator + Clone> Kcp<A> {
         }
         let c = &mut self.cursor;
         c.cwnd = cwnd;
-        c.resent = if v.fastresend > 0 {
-            v.fastresend as u32
+        c.resent = if t.fastresend > 0 {
+            t.fastresend as u32
         } else {
             u32::MAX
         };
@@ -456,7 +465,8 @@ impl<A: Allocator + Clone> Kcp<A> {
     fn decide_send(&mut self, index: usize) -> bool {
         let c = &self.cursor;
         let (current, rtomin, resent, wnd) = (c.current, c.rtomin, c.resent, c.wnd);
-        let v = &mut self.v;
+        let fastlimit = self.v.tuning().fastlimit;
+        let v = &mut *self.v;
         let Some(Some(seg)) = self.snd_buf.get_mut(index) else {
             return false;
         };
@@ -478,7 +488,7 @@ impl<A: Allocator + Clone> Kcp<A> {
             self.cursor.lost = true;
             true
         } else if seg.fastack >= resent {
-            if seg.xmit as i32 <= v.fastlimit || v.fastlimit <= 0 {
+            if seg.xmit as i32 <= fastlimit || fastlimit <= 0 {
                 seg.xmit = seg.xmit.wrapping_add(1);
                 seg.fastack = 0;
                 seg.resendts = current.wrapping_add(seg.rto);
@@ -502,7 +512,7 @@ impl<A: Allocator + Clone> Kcp<A> {
     /// to 1 on timeout.
     fn adjust_cwnd(&mut self) {
         let c = self.cursor;
-        let v = &mut self.v;
+        let v = &mut *self.v;
         if c.change != 0 {
             let inflight = v.snd_nxt.wrapping_sub(v.snd_una);
             v.ssthresh = (inflight / 2).max(THRESH_MIN);

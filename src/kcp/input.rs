@@ -3,10 +3,10 @@
 
 use super::log::mask;
 use super::segment::{Header, RcvSeg, OVERHEAD};
-use super::{consts::*, timediff, InputError, Kcp};
+use super::{consts::*, timediff, InputError, Kcp, Scalars};
 use allocator_api2::alloc::Allocator;
 
-impl<A: Allocator + Clone> Kcp<A> {
+impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
     /// Feeds one received datagram (one or more segments). On error the
     /// segments before the bad one keep their effects, as in ikcp.c.
     pub fn input(&mut self, datagram: &[u8]) -> Result<(), InputError> {
@@ -129,7 +129,7 @@ impl<A: Allocator + Clone> Kcp<A> {
     /// `int` arithmetic wraps (the reference is built with -fwrapv) and the
     /// RTO bound compares as unsigned.
     fn update_rtt(&mut self, rtt: i32) {
-        let v = &mut self.v;
+        let v = &mut *self.v;
         if v.rx_srtt == 0 {
             v.rx_srtt = rtt;
             v.rx_rttval = rtt / 2;
@@ -273,7 +273,7 @@ impl<A: Allocator + Clone> Kcp<A> {
 
     /// Slow start / congestion avoidance after una advanced.
     fn grow_cwnd(&mut self) {
-        let v = &mut self.v;
+        let v = &mut *self.v;
         if v.cwnd >= v.rmt_wnd {
             return;
         }

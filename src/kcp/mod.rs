@@ -32,6 +32,7 @@ mod pool;
 mod queue;
 mod ring;
 mod segment;
+mod state;
 
 use allocator_api2::alloc::{Allocator, Global};
 use allocator_api2::vec::Vec;
@@ -43,6 +44,7 @@ use pool::PayloadPool;
 use ring::Ring;
 pub use segment::OVERHEAD;
 use segment::{RcvSeg, SndSeg};
+pub use state::{InlineScalars, Scalars, Tuning, Vars};
 
 /// Protocol constants of ikcp.c 1.7.1.
 pub mod consts {
@@ -71,144 +73,10 @@ pub mod consts {
 }
 use consts::*;
 
-/// The scalar state of a KCP control block, named, typed and ordered as the
-/// fields of ikcp.h's `struct IKCPCB` (minus the queue counters, which the
-/// core derives from its queues): the C layer mirrors it there with three
-/// block copies, and asserts the layouts agree.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Vars {
-    pub conv: u32,
-    pub mtu: u32,
-    pub mss: u32,
-    pub state: u32,
-    pub snd_una: u32,
-    pub snd_nxt: u32,
-    pub rcv_nxt: u32,
-    pub ts_recent: u32,
-    pub ts_lastack: u32,
-    pub ssthresh: u32,
-    pub rx_rttval: i32,
-    pub rx_srtt: i32,
-    pub rx_rto: i32,
-    pub rx_minrto: i32,
-    pub snd_wnd: u32,
-    pub rcv_wnd: u32,
-    pub rmt_wnd: u32,
-    pub cwnd: u32,
-    pub probe: u32,
-    pub current: u32,
-    pub interval: u32,
-    pub ts_flush: u32,
-    pub xmit: u32,
-    pub nodelay: u32,
-    pub updated: u32,
-    pub ts_probe: u32,
-    pub probe_wait: u32,
-    pub dead_link: u32,
-    pub incr: u32,
-    pub fastresend: i32,
-    pub fastlimit: i32,
-    pub nocwnd: i32,
-    pub stream: i32,
-    pub logmask: i32,
-}
-
-impl Vars {
-    fn new(conv: u32) -> Vars {
-        Vars {
-            conv,
-            mtu: MTU_DEF,
-            mss: MTU_DEF - OVERHEAD,
-            state: 0,
-            snd_una: 0,
-            snd_nxt: 0,
-            rcv_nxt: 0,
-            ts_recent: 0,
-            ts_lastack: 0,
-            ssthresh: THRESH_INIT,
-            rx_rttval: 0,
-            rx_srtt: 0,
-            rx_rto: RTO_DEF as i32,
-            rx_minrto: RTO_MIN as i32,
-            snd_wnd: WND_SND,
-            rcv_wnd: WND_RCV,
-            rmt_wnd: WND_RCV,
-            cwnd: 0,
-            probe: 0,
-            current: 0,
-            interval: INTERVAL,
-            ts_flush: INTERVAL,
-            xmit: 0,
-            nodelay: 0,
-            updated: 0,
-            ts_probe: 0,
-            probe_wait: 0,
-            dead_link: DEADLINK,
-            incr: 0,
-            fastresend: 0,
-            fastlimit: FASTACK_LIMIT,
-            nocwnd: 0,
-            stream: 0,
-            logmask: 0,
-        }
-    }
-}
-
 /// Wrap-safe difference of two 32-bit times or sequence numbers.
 #[inline]
 pub(crate) fn timediff(later: u32, earlier: u32) -> i32 {
     later.wrapping_sub(earlier) as i32
-}
-
-/// The timer step of ikcp_update on the fields it touches: starts the clock
-/// on the first call, resynchronises `ts_flush` when it is more than 10 s
-/// away, and returns whether a flush is due (advancing `ts_flush`).
-#[inline]
-pub(crate) fn clock_step(current: u32, updated: &mut u32, ts_flush: &mut u32, interval: u32) -> bool {
-    if *updated == 0 {
-        *updated = 1;
-        *ts_flush = current;
-    }
-    let mut slap = timediff(current, *ts_flush);
-    if !(-10000..10000).contains(&slap) {
-        *ts_flush = current;
-        slap = 0;
-    }
-    if slap < 0 {
-        return false;
-    }
-    *ts_flush = ts_flush.wrapping_add(interval);
-    if timediff(current, *ts_flush) >= 0 {
-        *ts_flush = current.wrapping_add(interval);
-    }
-    true
-}
-
-/// A flush of a quiet connection (no ACK, nothing queued or in flight, see
-/// [`Kcp::is_quiet`]) with no window probe pending and the peer's window
-/// open sends nothing; its only effects are on these fields, which the C
-/// layer also applies in place. Returns false, changing nothing, when a
-/// real flush is needed.
-#[inline]
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn quiet_flush(
-    probe: u32,
-    rmt_wnd: u32,
-    mss: u32,
-    ts_probe: &mut u32,
-    probe_wait: &mut u32,
-    cwnd: &mut u32,
-    incr: &mut u32,
-) -> bool {
-    if probe != 0 || rmt_wnd == 0 {
-        return false;
-    }
-    (*ts_probe, *probe_wait) = (0, 0);
-    if *cwnd < 1 {
-        (*cwnd, *incr) = (1, mss);
-    }
-    true
 }
 
 /// Why [`Kcp::send`] refused a message.
@@ -369,13 +237,16 @@ impl ScanHint {
 }
 
 /// A KCP control block. `A` is the allocator its queues use (the C layer
-/// passes one that honours `ikcp_allocator`).
-pub struct Kcp<A: Allocator + Clone = Global> {
-    pub(crate) v: Vars,
+/// passes one that honours `ikcp_allocator`); `S` is where its scalar state
+/// lives (inline by default; the C layer's `struct IKCPCB`, see `state.rs`).
+pub struct Kcp<A: Allocator + Clone = Global, S: Scalars = InlineScalars> {
+    /// The scalars: the one copy of them (see [`Scalars`]).
+    pub(crate) v: S,
     snd_queue: Ring<SndSeg<A>, A>,
     /// In-flight segments, consecutive sequence numbers ending at `snd_nxt`;
     /// acknowledged segments in the middle become `None` (tombstones).
     snd_buf: Ring<Option<SndSeg<A>>, A>,
+    /// Live (not yet acknowledged) segments in `snd_buf`.
     nsnd_buf: u32,
     rcv_buf: Ring<RcvSeg<A>, A>,
     rcv_queue: Ring<RcvSeg<A>, A>,
@@ -401,12 +272,11 @@ pub struct Kcp<A: Allocator + Clone = Global> {
     retain_idle: bool,
     cursor: FlushCursor,
     scan_hint: ScanHint,
-    log_enabled: bool,
     logs: LogLines<A>,
     alloc: A,
 }
 
-impl Kcp<Global> {
+impl Kcp<Global, InlineScalars> {
     /// A control block for conversation `conv` with ikcp.c's defaults:
     /// windows 32/128, MTU 1400, interval 100 ms, RTO 200 ms.
     pub fn new(conv: u32) -> Self {
@@ -414,11 +284,19 @@ impl Kcp<Global> {
     }
 }
 
-impl<A: Allocator + Clone> Kcp<A> {
+impl<A: Allocator + Clone> Kcp<A, InlineScalars> {
     /// Like [`Kcp::new`], with every allocation made through `alloc`.
     pub fn new_in(conv: u32, alloc: A) -> Self {
+        Kcp::with_scalars(InlineScalars::new(conv), alloc)
+    }
+}
+
+impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
+    /// A control block whose scalars live in `v`, which must hold
+    /// ikcp_create's values ([`Vars::new`], [`Tuning::new`]).
+    pub(crate) fn with_scalars(v: S, alloc: A) -> Self {
         Kcp {
-            v: Vars::new(conv),
+            v,
             snd_queue: Ring::new_in(alloc.clone()),
             snd_buf: Ring::new_in(alloc.clone()),
             nsnd_buf: 0,
@@ -434,7 +312,6 @@ impl<A: Allocator + Clone> Kcp<A> {
             retain_idle: false,
             cursor: FlushCursor::default(),
             scan_hint: ScanHint::default(),
-            log_enabled: false,
             logs: LogLines::new_in(alloc.clone()),
             alloc,
         }
@@ -487,10 +364,10 @@ impl<A: Allocator + Clone> Kcp<A> {
             self.set_interval(interval);
         }
         if let Some(resend) = resend {
-            self.v.fastresend = resend.min(i32::MAX as u32) as i32;
+            self.v.tuning_mut().fastresend = resend.min(i32::MAX as u32) as i32;
         }
         if let Some(nc) = nc {
-            self.v.nocwnd = nc.min(i32::MAX as u32) as i32;
+            self.v.tuning_mut().nocwnd = nc.min(i32::MAX as u32) as i32;
         }
     }
 
@@ -501,7 +378,7 @@ impl<A: Allocator + Clone> Kcp<A> {
 
     /// Stream mode: messages are concatenated into full segments (frg 0).
     pub fn set_stream(&mut self, on: bool) {
-        self.v.stream = on as i32;
+        self.v.tuning_mut().stream = on as i32;
     }
 
     /// Lower bound of the retransmission timeout in ms.
@@ -517,15 +394,7 @@ impl<A: Allocator + Clone> Kcp<A> {
     /// Enables log lines whose mask intersects `mask` (see [`log::mask`]);
     /// read them with [`Kcp::take_logs`]. 0 disables logging.
     pub fn set_log_mask(&mut self, mask: i32) {
-        self.v.logmask = mask;
-        self.log_enabled = mask != 0;
-    }
-
-    /// Whether log lines are produced (the C layer enables this only while a
-    /// `writelog` callback is installed).
-    #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
-    pub(crate) fn set_log_enabled(&mut self, on: bool) {
-        self.log_enabled = on;
+        self.v.tuning_mut().logmask = mask;
     }
 
     // ----- state -----
@@ -571,21 +440,20 @@ impl<A: Allocator + Clone> Kcp<A> {
     pub fn xmit(&self) -> u32 {
         self.v.xmit
     }
+    /// Stores the lengths of the four segment queues in the scalars'
+    /// `nrcv_buf`, `nsnd_buf`, `nrcv_que` and `nsnd_que` (which the core
+    /// itself never reads), for an embedder that shows them.
     #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
-    pub(crate) fn nrcv_buf(&self) -> u32 {
-        self.rcv_buf.len() as u32
-    }
-    #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
-    pub(crate) fn nsnd_buf(&self) -> u32 {
-        self.nsnd_buf
-    }
-    #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
-    pub(crate) fn nrcv_que(&self) -> u32 {
-        self.rcv_queue.len() as u32
-    }
-    #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
-    pub(crate) fn nsnd_que(&self) -> u32 {
-        self.snd_queue.len() as u32
+    #[inline]
+    pub(crate) fn count_queues(&mut self) {
+        let counts = (
+            self.rcv_buf.len() as u32,
+            self.nsnd_buf,
+            self.rcv_queue.len() as u32,
+            self.snd_queue.len() as u32,
+        );
+        let v = &mut *self.v;
+        (v.nrcv_buf, v.nsnd_buf, v.nrcv_que, v.nsnd_que) = counts;
     }
     #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
     pub(crate) fn ackcount(&self) -> u32 {
@@ -638,7 +506,7 @@ impl<A: Allocator + Clone> Kcp<A> {
 
     #[inline]
     fn can_log(&self, mask: u32) -> bool {
-        self.log_enabled && (mask & self.v.logmask as u32) != 0
+        (mask & self.v.tuning().logmask as u32) != 0 && self.v.logging()
     }
 
     /// Whether log lines are waiting to be taken.
@@ -677,10 +545,9 @@ impl<A: Allocator + Clone> Kcp<A> {
 
     /// The timer part of [`Kcp::update`]: sets the clock and returns whether
     /// a flush is due now (then call [`Kcp::flush`]).
+    #[inline]
     pub fn advance_clock(&mut self, current: u32) -> bool {
-        let v = &mut self.v;
-        v.current = current;
-        clock_step(current, &mut v.updated, &mut v.ts_flush, v.interval)
+        self.v.clock_step(current)
     }
 
     /// Nothing to send, acknowledge or probe, and the peer's window open:
@@ -693,7 +560,7 @@ impl<A: Allocator + Clone> Kcp<A> {
     /// When to call [`Kcp::update`] next (absolute ms), at most one interval
     /// from `current`; `current` itself if an update is due now.
     pub fn check(&self, current: u32) -> u32 {
-        let v = &self.v;
+        let v = &*self.v;
         if v.updated == 0 {
             return current;
         }

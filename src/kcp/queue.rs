@@ -3,11 +3,11 @@
 
 use super::log::mask;
 use super::segment::{put_bytes, RcvSeg, SndSeg};
-use super::{consts::*, Kcp, RecvError, SendError};
+use super::{consts::*, Kcp, RecvError, Scalars, SendError};
 use allocator_api2::alloc::Allocator;
 use allocator_api2::vec::Vec;
 
-impl<A: Allocator + Clone> Kcp<A> {
+impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
     /// Queues a message (or, in stream mode, bytes) for sending and returns
     /// the number of bytes queued. A message may span at most 127 segments;
     /// a larger one, or one whose memory cannot be allocated, queues nothing.
@@ -61,7 +61,7 @@ impl<A: Allocator + Clone> Kcp<A> {
         let mut sent = 0i32;
 
         // Stream mode first tops up the segment at the tail of the queue.
-        if self.v.stream != 0 {
+        if self.v.tuning().stream != 0 {
             if let Some(old) = self.snd_queue.back_mut() {
                 let old_len = old.data.len() as u32;
                 if old_len < mss {
@@ -88,7 +88,11 @@ impl<A: Allocator + Clone> Kcp<A> {
             (len as u32).div_ceil(mss)
         };
         if count >= WND_RCV {
-            return if self.v.stream != 0 && sent > 0 { sent } else { -2 };
+            return if self.v.tuning().stream != 0 && sent > 0 {
+                sent
+            } else {
+                -2
+            };
         }
         for i in 0..count {
             let size = len.min(mss as i32);
@@ -96,7 +100,7 @@ impl<A: Allocator + Clone> Kcp<A> {
             let Some(payload) = self.payloads.filled(head, zeros) else {
                 return -2;
             };
-            let frg = if self.v.stream == 0 { count - i - 1 } else { 0 };
+            let frg = if self.v.tuning().stream == 0 { count - i - 1 } else { 0 };
             let seg = SndSeg {
                 conv: 0,
                 frg,

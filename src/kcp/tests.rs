@@ -296,15 +296,15 @@ fn typed_settings_leave_what_is_none() {
         interval: Some(20),
         ..NoDelay::default()
     });
-    let v = &k.v;
-    assert_eq!((v.nodelay, v.interval, v.fastresend, v.nocwnd), (1, 20, 2, 1));
+    let (v, t) = (&*k.v, k.v.tuning());
+    assert_eq!((v.nodelay, v.interval, t.fastresend, t.nocwnd), (1, 20, 2, 1));
     assert_eq!(v.rx_minrto, RTO_NDL as i32);
     k.set_nodelay(NoDelay {
         nodelay: Some(0),
         resend: Some(u32::MAX),
         ..NoDelay::default()
     });
-    assert_eq!((k.v.rx_minrto, k.v.fastresend), (RTO_MIN as i32, i32::MAX));
+    assert_eq!((k.v.rx_minrto, k.v.tuning().fastresend), (RTO_MIN as i32, i32::MAX));
     k.set_interval(1);
     assert_eq!(k.v.interval, 10, "clamped to 10..=5000");
 }
