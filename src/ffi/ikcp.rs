@@ -1,12 +1,12 @@
 //! `ikcp_*`: the binary drop-in for ikcp.c 1.7.1.
 //!
 //! Each `ikcpcb*` handed to C points into a core `Kcp<HookAlloc, Block>`:
-//! at its scalar store, a [`Block`], which *is* `struct IKCPCB` (exact v1
+//! at its scalar store, a `Block`, which *is* `struct IKCPCB` (exact v1
 //! layout) followed by guard words. The core's scalars (`Vars`, `Tuning`)
 //! are embedded in it at ikcp.h's offsets, so the fields C reads and writes
 //! are the core's state itself: nothing is copied in or out. Only the
 //! fields that describe memory the core owns (the queue counters,
-//! `acklist`, `ackcount`, `ackblock`, `buffer`) are stored by [`publish`]
+//! `acklist`, `ackcount`, `ackblock`, `buffer`) are stored by `publish`
 //! before control passes to C. See ARCHITECTURE.md, "The `IKCPCB` struct".
 //!
 //! Callbacks (`output`, `writelog`) run with no Rust borrow alive: the

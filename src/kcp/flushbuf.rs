@@ -53,7 +53,7 @@ impl<A: Allocator> FlushBuf<A> {
         self.bytes.len()
     }
 
-    /// Address of the memory held (for the C mirror), NULL if none.
+    /// Address of the memory held (shown to C as `IKCPCB.buffer`), NULL if none.
     #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
     pub(crate) fn as_ptr(&self) -> *const u8 {
         if self.bytes.is_empty() {

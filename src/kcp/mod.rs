@@ -472,7 +472,7 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
         (i < self.snd_buf.len()).then_some(i)
     }
     /// Pointer to the pending `(sn, ts)` ACK pairs (NULL when none are
-    /// stored), mirrored into `IKCPCB.acklist`.
+    /// stored), shown to C as `IKCPCB.acklist`.
     #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
     pub(crate) fn acklist_ptr(&self) -> *const [u32; 2] {
         if self.acklist.capacity() == 0 {

@@ -52,7 +52,9 @@ impl<A: Allocator + Clone> PayloadPool<A> {
         }
         let (head, tail) = buf.split_at_mut(src.len());
         head.copy_from_slice(src);
-        tail.fill(0);
+        if zeros != 0 {
+            tail.fill(0);
+        }
         Some(buf)
     }
 

@@ -46,7 +46,7 @@ pub struct Vars {
     pub xmit: u32,
     /// The lengths of the four segment queues (`rcv_buf`, `snd_buf`,
     /// `rcv_queue`, `snd_queue`): the core derives them from its queues and
-    /// never reads these; [`super::Kcp::count_queues`] stores them here for
+    /// never reads these; `Kcp::count_queues` stores them here for
     /// an embedder that shows them.
     pub nrcv_buf: u32,
     pub nsnd_buf: u32,
