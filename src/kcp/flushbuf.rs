@@ -66,12 +66,17 @@ impl<A: Allocator> FlushBuf<A> {
     /// Makes room for `n` more bytes, allocating at least `size_hint` bytes
     /// (up to 64 KiB: huge MTUs grow on demand) in all. False if memory could
     /// not be allocated.
+    #[inline]
     pub(crate) fn reserve(&mut self, n: usize, size_hint: usize) -> bool {
-        const MAX_PREALLOCATION: usize = 64 * 1024;
         let need = self.used.saturating_add(n);
-        if need <= self.bytes.len() {
-            return true;
-        }
+        need <= self.bytes.len() || self.grow(need, size_hint)
+    }
+
+    /// The allocating part of [`FlushBuf::reserve`]: once per connection
+    /// becoming active, or for a segment larger than the MTU.
+    #[cold]
+    fn grow(&mut self, need: usize, size_hint: usize) -> bool {
+        const MAX_PREALLOCATION: usize = 64 * 1024;
         let target = need.max(size_hint.min(MAX_PREALLOCATION));
         if self.bytes.try_reserve_exact(target - self.bytes.len()).is_err() {
             return false;
