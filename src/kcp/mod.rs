@@ -44,7 +44,9 @@ use pool::PayloadPool;
 use ring::Ring;
 pub use segment::OVERHEAD;
 use segment::{RcvSeg, SndSeg};
-pub use state::{InlineScalars, Scalars, Tuning, Vars};
+pub(crate) use state::{InlineScalars, Scalars};
+#[cfg(feature = "ffi")]
+pub(crate) use state::{Tuning, Vars};
 
 /// Protocol constants of ikcp.c 1.7.1.
 pub mod consts {
