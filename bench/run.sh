@@ -172,12 +172,16 @@ notes() {
   return 0
 }
 
+# The 1-minute load average: other work on the machine shows in the spread.
+load() { cut -d' ' -f1 /proc/loadavg; }
+
 report() {
   local cpu
   cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   echo "kcpx $(git -C "$root" describe --always --dirty 2>/dev/null || echo '?') vs ikcp.c 1.7.1 (gcc -O2)," \
     "$(date -u '+%Y-%m-%d %H:%M UTC'), $cpu × $(nproc), median of $reps runs" \
-    "(ratios: kcpx/ikcp.c, measured in the same run)."
+    "(ratios: kcpx/ikcp.c, measured in the same run); load average $load_before before the runs," \
+    "$(load) after."
   echo
   table
   echo
@@ -185,6 +189,7 @@ report() {
 }
 
 build
+load_before=$(load)
 measure
 ((callgrind)) && measure_callgrind
 report | tee "$out/results.md"
