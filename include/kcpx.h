@@ -193,9 +193,12 @@ typedef struct kcpx_listener kcpx_listener;
  KCPX_ERR_CLOSED; `kcpx_listener_close` frees the sessions of that
  listener the caller has not closed yet. A new session is handed out
  exactly once: by its KCPX_EVENT_ACCEPT or by `kcpx_accept`, whichever the
- caller uses first. `kcpx_session_send` hands data to the wire at once
+ caller uses first. `kcpx_session_send` makes the datagrams at once
  when the window allows (kcp-go's write path), not only at the next
- update.
+ update; they are written to the socket, those of all the listener's
+ sessions together, at the next `kcpx_listener_check`, `_update`, `_wait`
+ or `_flush` (`kcpx_session_check`, `_update`, `_wait` or `_flush` for a
+ dialed session), or at once when 64 are waiting.
  */
 typedef struct kcpx_session kcpx_session;
 
@@ -695,11 +698,29 @@ int kcpx_config_set_reuseport(struct kcpx_config *cfg, int on);
 int kcpx_config_set_offload(struct kcpx_config *cfg, int on);
 
 /*
- Flush policies of sessions: `on_send` non-zero hands data to the wire
+ Receive coalescing of new listeners and dialers, in microseconds (0,
+ the default: off; at most 100000): while datagrams keep arriving,
+ `kcpx_listener_wait` (and `kcpx_session_wait`) sleep this long instead
+ of waking for each datagram, then read what accumulated in one batch —
+ fewer wake-ups and system calls per datagram for busy servers, at the
+ price of up to this much added latency; an idle socket still wakes at
+ the first datagram. Loops of their own (epoll) do the same by waiting
+ at least this long. Returns KCPX_OK, KCPX_ERR_INVALID (out of range) or
+ KCPX_ERR_NULL.
+
+ # Safety
+ `cfg` is NULL or live.
+ */
+int kcpx_config_set_coalesce(struct kcpx_config *cfg, uint32_t us);
+
+/*
+ Flush policies of sessions: `on_send` non-zero makes the datagrams
  inside `kcpx_session_send` as far as the window allows (kcp-go's write
- path; default on); `on_input` non-zero sends ACKs and newly allowed data
- right after each batch of received datagrams (default on) instead of at
- the next interval. Returns KCPX_OK or KCPX_ERR_NULL.
+ path; default on); `on_input` non-zero sends the ACKs of what sessions
+ received (and newly allowed data) at the listener's next check, update,
+ wait or flush (default on), so they ride in the replies the program
+ sent in between, instead of at the next interval. Returns KCPX_OK or
+ KCPX_ERR_NULL.
 
  # Safety
  `cfg` is NULL or live.
@@ -752,7 +773,10 @@ int kcpx_listener_update(struct kcpx_listener *l, uint32_t now_ms);
 /*
  When `kcpx_listener_update` is due next: an absolute time on the
  `kcpx_now_ms` clock, at most one second after `now_ms` (`now_ms` itself
- when due now, or for NULL).
+ when due now, or for NULL). First writes the datagrams that
+ `kcpx_session_send` and `kcpx_session_close` queued on the listener's
+ sessions, so a loop that computes its poll timeout here leaves nothing
+ unsent while it blocks.
 
  # Safety
  `l` is NULL or live.
@@ -760,8 +784,9 @@ int kcpx_listener_update(struct kcpx_listener *l, uint32_t now_ms);
 uint32_t kcpx_listener_check(const struct kcpx_listener *l, uint32_t now_ms);
 
 /*
- Blocks until a datagram arrives, a timer is due, or `timeout_ms` passed
- (0: does not block), then updates. For programs without their own loop.
+ Writes what sends queued, blocks until a datagram arrives, a timer is
+ due, or `timeout_ms` passed (0: does not block), then updates. For
+ programs without their own loop.
  Returns as `kcpx_listener_update`, or KCPX_ERR_INVALID for a negative
  timeout.
 
@@ -769,6 +794,18 @@ uint32_t kcpx_listener_check(const struct kcpx_listener *l, uint32_t now_ms);
  `l` is NULL or live.
  */
 int kcpx_listener_wait(struct kcpx_listener *l, int timeout_ms);
+
+/*
+ Writes now the datagrams that `kcpx_session_send` and
+ `kcpx_session_close` queued on the listener's sessions (in as few
+ `sendmmsg` calls as they fit). `kcpx_listener_check`, `_update` and
+ `_wait` do the same; call this where the loop blocks without them.
+ Returns KCPX_OK or KCPX_ERR_NULL.
+
+ # Safety
+ `l` is NULL or live.
+ */
+int kcpx_listener_flush(struct kcpx_listener *l);
 
 /*
  Takes the next event of the listener's sessions into `*ev`: returns 1
@@ -841,8 +878,9 @@ int kcpx_session_update(struct kcpx_session *s, uint32_t now_ms);
 
 /*
  When a dialed session's `kcpx_session_update` is due next (absolute ms
- on the `kcpx_now_ms` clock, at most one second ahead); `now_ms` for an
- accepted session or NULL.
+ on the `kcpx_now_ms` clock, at most one second ahead), after writing
+ what `kcpx_session_send` queued; `now_ms` for an accepted session (its
+ listener's check writes) or NULL.
 
  # Safety
  `s` is NULL or live.
@@ -871,8 +909,11 @@ int kcpx_session_wait(struct kcpx_session *s, int timeout_ms);
 int kcpx_session_poll_event(struct kcpx_session *s, struct kcpx_event *ev);
 
 /*
- Queues `len` bytes and hands them to the wire at once as far as the
- window allows. Returns the bytes queued: in stream mode as many as the
+ Queues `len` bytes and makes their datagrams at once as far as the
+ window allows; they are written to the socket at the next check,
+ update, wait or flush of the listener (or dialed session), together
+ with every other session's, or at once when 64 are waiting (see
+ `kcpx_session`). Returns the bytes queued: in stream mode as many as the
  send queue has room for (it holds twice the send window in segments);
  in message mode the whole message. KCPX_ERR_AGAIN when the queue is
  full (a KCPX_EVENT_WRITABLE follows when there is room), KCPX_ERR_CLOSED
@@ -907,7 +948,8 @@ int kcpx_session_peeksize(const struct kcpx_session *s);
 
 /*
  Sends what the session has queued now, without waiting for its next
- update. Returns KCPX_OK, KCPX_ERR_CLOSED, KCPX_ERR_NULL.
+ update, and writes every datagram queued on its socket. Returns
+ KCPX_OK, KCPX_ERR_CLOSED, KCPX_ERR_NULL.
 
  # Safety
  `s` is NULL or live.

@@ -314,6 +314,9 @@ fn session_functions_check_their_arguments_and_exchange_data() {
         assert_eq!(kcpx_config_set_reuseport(null_mut(), 1), KCPX_ERR_NULL);
         assert_eq!(kcpx_config_set_offload(cfg, 1), KCPX_OK);
         assert_eq!(kcpx_config_set_offload(null_mut(), 0), KCPX_ERR_NULL);
+        assert_eq!(kcpx_config_set_coalesce(cfg, 1000), KCPX_OK);
+        assert_eq!(kcpx_config_set_coalesce(cfg, 100_001), KCPX_ERR_INVALID);
+        assert_eq!(kcpx_config_set_coalesce(null_mut(), 0), KCPX_ERR_NULL);
         assert_eq!(kcpx_config_set_idle_timeout(null_mut(), 5), KCPX_ERR_NULL);
         assert_eq!(kcpx_config_set_flush(null_mut(), 1, 1), KCPX_ERR_NULL);
         assert_eq!(kcpx_config_set_stream(cfg, 1), KCPX_OK);
@@ -330,6 +333,7 @@ fn session_functions_check_their_arguments_and_exchange_data() {
         );
         assert!(kcpx_dial(bad.as_ptr(), cfg, &mut err).is_null());
         assert_eq!(kcpx_listener_update(null_mut(), 0), KCPX_ERR_NULL);
+        assert_eq!(kcpx_listener_flush(null_mut()), KCPX_ERR_NULL);
         assert_eq!(kcpx_listener_fd(null()), KCPX_ERR_NULL);
         assert_eq!(kcpx_listener_check(null(), 77), 77);
         assert_eq!(kcpx_listener_poll_event(null_mut(), null_mut()), KCPX_ERR_NULL);

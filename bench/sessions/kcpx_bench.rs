@@ -34,6 +34,8 @@ struct Args {
     rate: f64,
     secs: f64,
     stats: Option<String>,
+    /// Receive coalescing of the listener (server) in µs.
+    coalesce_us: u32,
 }
 
 fn args() -> Args {
@@ -50,6 +52,7 @@ fn args() -> Args {
         rate: 20.0,
         secs: 10.0,
         stats: None,
+        coalesce_us: 0,
     };
     while let Some(k) = it.next() {
         let mut v = || it.next().expect("value");
@@ -63,6 +66,7 @@ fn args() -> Args {
             "-rate" => a.rate = v().parse().unwrap(),
             "-secs" => a.secs = v().parse().unwrap(),
             "-stats" => a.stats = Some(v()),
+            "-coalesce" => a.coalesce_us = v().parse().unwrap(),
             _ => panic!("unknown flag {k}"),
         }
     }
@@ -84,6 +88,7 @@ fn config(a: &Args, bulk: bool) -> Config {
         c.set_crypt(Some("aes-128"), &[0x42; 16]).unwrap();
     }
     cfg.set_sockbuf(4 << 20).unwrap();
+    cfg.set_coalesce(a.coalesce_us).unwrap();
     cfg
 }
 
@@ -231,11 +236,14 @@ fn bulk(a: &Args) {
 }
 
 /// Many dialers in one thread: epoll on their sockets plus a heap of their
-/// deadlines.
+/// deadlines (an entry that is not the dialer's current deadline is stale
+/// and skipped).
 struct Many {
     dialers: Vec<Dialer>,
     epfd: i32,
     due: BinaryHeap<std::cmp::Reverse<(u32, usize)>>,
+    /// Each dialer's deadline in the heap (None: none there).
+    deadline: Vec<Option<u32>>,
 }
 
 impl Many {
@@ -247,6 +255,7 @@ impl Many {
             dialers: Vec::new(),
             epfd,
             due: BinaryHeap::new(),
+            deadline: Vec::new(),
         };
         for i in 0..a.n {
             let d = Dialer::connect(a.addr, cfg).expect("dial (raise ulimit -n?)");
@@ -258,6 +267,7 @@ impl Many {
             let rc = unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, d.fd(), &mut ev) };
             assert_eq!(rc, 0, "epoll_ctl");
             m.dialers.push(d);
+            m.deadline.push(Some(now_ms()));
             m.due.push(std::cmp::Reverse((now_ms(), i)));
         }
         m
@@ -283,14 +293,25 @@ impl Many {
                 break;
             }
             self.due.pop();
-            touched.push(i);
+            if self.deadline[i] == Some(t) {
+                self.deadline[i] = None;
+                touched.push(i);
+            }
         }
         touched.sort_unstable();
         touched.dedup();
         for &i in touched.iter() {
             let d = &mut self.dialers[i];
             d.update(now).expect("update");
-            let c = d.check(now);
+            self.rearm(i, now);
+        }
+    }
+
+    /// Writes what dialer `i` queued and keeps its next deadline.
+    fn rearm(&mut self, i: usize, now: u32) {
+        let c = self.dialers[i].check(now);
+        if self.deadline[i] != Some(c) {
+            self.deadline[i] = Some(c);
             self.due.push(std::cmp::Reverse((c, i)));
         }
     }
@@ -299,8 +320,7 @@ impl Many {
         let d = &mut self.dialers[i];
         let n = d.send(data).expect("send");
         assert_eq!(n, data.len());
-        let c = d.check(now_ms());
-        self.due.push(std::cmp::Reverse((c, i)));
+        self.rearm(i, now_ms());
     }
 }
 
@@ -360,16 +380,17 @@ fn active(a: &Args) {
     let end = Duration::from_secs_f64(a.secs) + warm;
     let mut sent = 0u64;
     let cpu0 = cpu_seconds();
+    // Sessions send in the order of their phases: a cursor, not a scan.
+    let mut cursor = 0;
     while origin.elapsed() < end {
         let now = origin.elapsed();
-        for (i, next) in next.iter_mut().enumerate() {
-            if *next <= now {
-                *next += period;
-                let mut rec = [0u8; 64];
-                rec[..8].copy_from_slice(&(origin.elapsed().as_micros() as u64).to_le_bytes());
-                m.send(i, &rec);
-                sent += 1;
-            }
+        while next[cursor] <= now {
+            next[cursor] += period;
+            let mut rec = [0u8; 64];
+            rec[..8].copy_from_slice(&(origin.elapsed().as_micros() as u64).to_le_bytes());
+            m.send(cursor, &rec);
+            sent += 1;
+            cursor = (cursor + 1) % a.n;
         }
         m.turn(1, &mut touched);
         for &i in &touched {
@@ -394,8 +415,16 @@ fn active(a: &Args) {
             .unwrap_or(0) as f64
             / 1000.0
     };
+    // The clients' KCP counters: datagrams out and segments retransmitted.
+    let (mut out_pkts, mut retrans) = (0, 0);
+    for d in &m.dialers {
+        if let Ok(st) = d.endpoint().session_stats(d.id()) {
+            out_pkts += st.out_pkts;
+            retrans += st.retrans_segs;
+        }
+    }
     println!(
-        "n={} sent={} echoed={} p50_ms={:.2} p99_ms={:.2} cpu={:.3}",
+        "n={} sent={} echoed={} p50_ms={:.2} p99_ms={:.2} cpu={:.3} client_out_pkts={out_pkts} client_retrans={retrans}",
         a.n,
         sent,
         rtts.len(),

@@ -47,20 +47,24 @@ port=29950
 if [ $quick = 1 ]; then
     BULK=$((32 << 20)); ECHO=$((8 << 20)); IDLE_N="200 500"; ACTIVE_N="100 200"; HOLD=3; ASECS=3
 else
-    BULK=$((256 << 20)); ECHO=$((64 << 20)); IDLE_N="1000 5000 10000"; ACTIVE_N="500 1000 2000"; HOLD=5; ASECS=8
+    BULK=$((256 << 20)); ECHO=$((64 << 20)); IDLE_N="1000 5000 10000"; ACTIVE_N="500 1000 2000 5000"; HOLD=5; ASECS=8
 fi
 
 cpu_of() { awk -v t="$tck" '{printf "%.3f", ($14 + $15) / t}' "/proc/$1/stat"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 drops() { awk '/^Udp:/ { if (h) print $6; h = 1 }' /proc/net/snmp; }
 load() { cut -d' ' -f1 /proc/loadavg; }
-bin() { if [ "$1" = kcpx ]; then echo "$KCPX"; else echo "$KCPGO"; fi; }
+# kcpxc: the kcpx server with 1 ms receive coalescing (Config::coalesce_us),
+# measured beside the default in the active rows.
+bin() { if [ "$1" = kcpgo ]; then echo "$KCPGO"; else echo "$KCPX"; fi; }
+COALESCE_US=1000
 
 SPID=
 start_server() { # impl flags...
     local impl=$1; shift
     port=$((port + 1))
     rm -f "$tmp/stats"
+    if [ "$impl" = kcpxc ]; then set -- "$@" -coalesce "$COALESCE_US"; fi
     "$(bin "$impl")" server -addr "127.0.0.1:$port" -stats "$tmp/stats" "$@" > /dev/null 2>"$tmp/server.err" &
     SPID=$!
     sleep 0.5
@@ -74,6 +78,7 @@ res=$tmp/results
 record() { echo "$1 $2 $3 $4 $5" >> "$res"; echo "  $1 $2: $3 (load $4, drops $5)" >&2; }
 
 order() { if [ $(($1 % 2)) = 1 ]; then echo "kcpx kcpgo"; else echo "kcpgo kcpx"; fi; }
+order3() { case $(($1 % 3)) in 1) echo "kcpx kcpgo kcpxc" ;; 2) echo "kcpgo kcpxc kcpx" ;; *) echo "kcpxc kcpx kcpgo" ;; esac; }
 
 bulk_row() { # key bytes echo-flag plain-flag
     local key=$1 bytes=$2 e=$3 p=$4
@@ -123,7 +128,7 @@ idle_row() { # N
 active_row() { # N
     local nn=$1
     for r in $(seq 1 "$sreps"); do
-        for impl in $(order "$r"); do
+        for impl in $(order3 "$r"); do
             start_server "$impl"
             local d0 c0 l t0; d0=$(drops); l=$(load)
             sleep 0.6; local s0; s0=$(cat "$tmp/stats" 2>/dev/null || true)
@@ -135,12 +140,12 @@ active_row() { # N
             local dr=$(( $(drops) - d0 ))
             record "active_p99_$nn" "$impl" "$(echo "$o" | field p99_ms)" "$l" "$dr"
             record "active_cpu_$nn" "$impl" "$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.3f", (b - a) / (e - s) }')" "$l" "$dr"
-            if [ "$impl" = kcpx ] && [ -n "$s0" ] && [ -n "$s1" ]; then
+            if [ "$impl" != kcpgo ] && [ -n "$s0" ] && [ -n "$s1" ]; then
                 local rx tx
                 rx=$(awk -v a="$s0" -v b="$s1" 'function f(s,k, m){ match(s, k "=[0-9]+"); return substr(s, RSTART + length(k) + 1, RLENGTH - length(k) - 1) } BEGIN { c = f(b,"recv_syscalls") - f(a,"recv_syscalls"); printf "%.1f", c ? (f(b,"recv_datagrams") - f(a,"recv_datagrams")) / c : 0 }')
                 tx=$(awk -v a="$s0" -v b="$s1" 'function f(s,k, m){ match(s, k "=[0-9]+"); return substr(s, RSTART + length(k) + 1, RLENGTH - length(k) - 1) } BEGIN { c = f(b,"send_syscalls") - f(a,"send_syscalls"); printf "%.1f", c ? (f(b,"sent_datagrams") - f(a,"sent_datagrams")) / c : 0 }')
-                record "batch_rx_$nn" kcpx "$rx" "$l" 0
-                record "batch_tx_$nn" kcpx "$tx" "$l" 0
+                record "batch_rx_$nn" "$impl" "$rx" "$l" 0
+                record "batch_tx_$nn" "$impl" "$tx" "$l" 0
             fi
         done
     done
@@ -169,23 +174,26 @@ median() { # key impl -> "median (min-max) load~L drops~D"
         }' "$res"
 }
 value() { awk -v k="$1" -v i="$2" 'BEGIN { n = 0 } $1 == k && $2 == i { v[n++] = $3 } END { if (!n) { print ""; exit } for (a = 0; a < n; a++) for (b = a + 1; b < n; b++) if (v[b] + 0 < v[a] + 0) { t = v[a]; v[a] = v[b]; v[b] = t } print v[int((n - 1) / 2)] }' "$res"; }
-ratio() { awk -v a="$(value "$1" kcpx)" -v b="$(value "$1" kcpgo)" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
+ratio() { awk -v a="$(value "$1" "${2:-kcpx}")" -v b="$(value "$1" kcpgo)" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
 
 {
 echo "kcpx vs kcp-go 5.6.1 sessions, $(date -u +%Y-%m-%d), $(nproc) CPUs, GOMAXPROCS=$GOMAXPROCS, reps $reps (bulk) / $sreps (idle, active)"
 echo
 echo "| measure | kcpx | kcp-go 5.6.1 | kcpx / kcp-go | goal |"
 echo "|---|---|---|---|---|"
-row() { echo "| $1 | $(median "$2" kcpx) | $(median "$2" kcpgo) | $(ratio "$2") | $3 |"; }
+row() { echo "| $1 | $(median "$2" "${4:-kcpx}") | $(median "$2" kcpgo) | $(ratio "$2" "${4:-kcpx}") | $3 |"; }
 row "stream sink $((BULK >> 20)) MiB, MB payload per CPU-s (both processes)" sink "≥ 2×"
 row "stream echo $((ECHO >> 20)) MiB, MB per CPU-s" echo "≥ 2×"
 row "sink, no FEC/crypto, MB per CPU-s" sink_plain "≥ 2×"
 row "echo, no FEC/crypto, MB per CPU-s" echo_plain "≥ 2×"
 for nn in $IDLE_N; do row "idle $nn: server RSS bytes per session" "idle_rss_$nn" "≤ 2048 B"; done
 for nn in $IDLE_N; do row "idle $nn: server CPU-s per s" "idle_cpu_$nn" "≤ 0.05× kcp-go"; done
-for nn in $ACTIVE_N; do row "active $nn × 20/s × 64 B: p99 RTT ms" "active_p99_$nn" "p99 ≤ 20 ms"; done
-for nn in $ACTIVE_N; do row "active $nn: server CPU-s per s" "active_cpu_$nn" "≤ 0.25× at 1,000"; done
-for nn in $ACTIVE_N; do
-    echo "| active $nn: datagrams per recv / send syscall (kcpx listener counters) | $(value "batch_rx_$nn" kcpx) / $(value "batch_tx_$nn" kcpx) | not counted | | ≥ 16 |"
+for c in kcpx kcpxc; do
+    tag=""; [ $c = kcpxc ] && tag=", kcpx with $((COALESCE_US / 1000)) ms receive coalescing"
+    for nn in $ACTIVE_N; do row "active $nn × 20/s × 64 B: p99 RTT ms$tag" "active_p99_$nn" "p99 ≤ 20 ms" $c; done
+    for nn in $ACTIVE_N; do row "active $nn: server CPU-s per s$tag" "active_cpu_$nn" "≤ 0.25× at 1,000" $c; done
+    for nn in $ACTIVE_N; do
+        echo "| active $nn: datagrams per recv / send syscall (kcpx listener counters)$tag | $(value "batch_rx_$nn" $c) / $(value "batch_tx_$nn" $c) | not counted | | ≥ 16 |"
+    done
 done
 } | tee "$out/sessions.md"

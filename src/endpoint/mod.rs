@@ -335,12 +335,24 @@ impl Endpoint {
 
     // ----- time -----
 
-    /// Runs what is due at `now_ms`: flushes sessions that received
-    /// datagrams (when `flush_on_input`), then every session whose timer
-    /// expired (KCP update, idle timeout, dead link, draining). Costs
-    /// O(due sessions), not O(sessions).
+    /// Runs what is due at `now_ms`: [`Endpoint::flush_received`], then
+    /// [`Endpoint::handle_timers`]. Costs O(due sessions), not O(sessions).
     pub fn handle_timeout(&mut self, now_ms: u32) {
-        let t = self.tick(now_ms);
+        self.flush_received(now_ms);
+        self.handle_timers(now_ms);
+    }
+
+    /// Flushes the sessions that took datagrams since the last call (when
+    /// `flush_on_input`), so their ACKs leave now rather than at the next
+    /// interval. A socket layer that calls this only when it is about to
+    /// write (after the application had the chance to reply to what it
+    /// read) lets the ACKs ride in the replies' datagrams: a request and
+    /// its answer then cost one datagram, not two.
+    pub fn flush_received(&mut self, now_ms: u32) {
+        if self.dirty.is_empty() {
+            return;
+        }
+        self.tick(now_ms);
         // The list's memory is kept for the next batch.
         let mut dirty = core::mem::take(&mut self.dirty);
         for slot in dirty.drain(..) {
@@ -355,6 +367,13 @@ impl Endpoint {
             self.rearm(slot);
         }
         self.dirty = dirty;
+    }
+
+    /// Runs every session whose timer expired at `now_ms` (KCP update,
+    /// idle timeout, dead link, draining); not the flush of
+    /// [`Endpoint::flush_received`]. Costs O(due sessions).
+    pub fn handle_timers(&mut self, now_ms: u32) {
+        let t = self.tick(now_ms);
         while let Some(slot) = self.timers.pop_due(t) {
             self.service(slot, t);
         }

@@ -83,7 +83,17 @@ pub struct Config {
     /// whose sessions then restart on another listener; see the README's
     /// deployment notes). Every socket on the port must set it.
     pub reuseport: bool,
+    /// Receive coalescing in µs (0: off, the default; at most
+    /// [`COALESCE_MAX_US`]): while datagrams keep arriving, `wait` sleeps
+    /// this long instead of waking for each one, then reads the batch that
+    /// accumulated. Fewer wake-ups and system calls per datagram for a busy
+    /// listener, for up to this much latency; an idle socket still wakes at
+    /// its first datagram.
+    pub coalesce_us: u32,
 }
+
+/// Largest [`Config::coalesce_us`]: 100 ms.
+pub const COALESCE_MAX_US: u32 = 100_000;
 
 impl Default for Config {
     fn default() -> Self {
@@ -92,6 +102,7 @@ impl Default for Config {
             sockbuf: DEFAULT_SOCKBUF,
             offload: true,
             reuseport: false,
+            coalesce_us: 0,
         }
     }
 }
@@ -108,6 +119,16 @@ impl Config {
             return Err(Error::Invalid);
         }
         self.sockbuf = bytes;
+        Ok(())
+    }
+
+    /// [`Config::coalesce_us`], at most [`COALESCE_MAX_US`], else
+    /// [`Error::Invalid`].
+    pub fn set_coalesce(&mut self, us: u32) -> Result<(), Error> {
+        if us > COALESCE_MAX_US {
+            return Err(Error::Invalid);
+        }
+        self.coalesce_us = us;
         Ok(())
     }
 }
@@ -153,6 +174,8 @@ impl Listener {
 
     /// The caller's clock value at which [`Listener::update`] is due next
     /// (at most a second away: `now_ms + 1000` when nothing is scheduled).
+    /// Writes the datagrams that sends queued first, so a loop that computes
+    /// its timeout here before it blocks leaves nothing behind.
     pub fn check(&mut self, now_ms: u32) -> u32 {
         self.driver.check(now_ms)
     }
@@ -173,10 +196,23 @@ impl Listener {
         self.driver.endpoint.accept()
     }
 
-    /// Queues data on a session and sends what the window allows at once;
-    /// see [`Endpoint::send`] for the bound and the codes.
+    /// Queues data on a session and makes the datagrams the window allows
+    /// at once (with flush-on-send, the default); see [`Endpoint::send`] for
+    /// the bound and the codes. The datagrams of all sessions are written
+    /// together, with one `sendmmsg`, at the next [`Listener::check`],
+    /// [`Listener::update`], [`Listener::wait`] or
+    /// [`Listener::write_queued`] (or at once when 64 are waiting): the
+    /// replies a loop sends after one read cost one system call, not one
+    /// each. [`Listener::flush`] writes at once.
     pub fn send(&mut self, id: SessionId, data: &[u8]) -> Result<usize, Error> {
         self.driver.session_send(id, data)
+    }
+
+    /// Writes now the datagrams that [`Listener::send`] and
+    /// [`Listener::close_session`] queued (see there), and the ACKs of the
+    /// sessions that received since the last write and sent no reply.
+    pub fn write_queued(&mut self) {
+        self.driver.write_queued(now_ms());
     }
 
     /// Receives from a session; see [`Endpoint::recv`].
@@ -184,7 +220,8 @@ impl Listener {
         self.driver.endpoint.recv(id, buf)
     }
 
-    /// Sends what a session has queued now.
+    /// Sends what a session has queued now, and writes every queued
+    /// datagram.
     pub fn flush(&mut self, id: SessionId) -> Result<(), Error> {
         self.driver.session_flush(id)
     }
@@ -259,7 +296,8 @@ impl Dialer {
         self.driver.update(now_ms)
     }
 
-    /// When [`Dialer::update`] is due next (caller's clock).
+    /// When [`Dialer::update`] is due next (caller's clock). Writes what
+    /// [`Dialer::send`] queued first.
     pub fn check(&mut self, now_ms: u32) -> u32 {
         self.driver.check(now_ms)
     }
@@ -269,6 +307,7 @@ impl Dialer {
     /// passed. Returns whether an event is ready ([`Dialer::poll_event`]).
     pub fn wait(&mut self, timeout_ms: u32) -> Result<bool, Error> {
         let start = now_ms();
+        self.driver.write_queued(now_ms());
         loop {
             let readable = matches!(self.driver.endpoint.peek_size(self.id), Ok(Some(_)));
             if readable || self.driver.endpoint.has_events() {
@@ -288,7 +327,9 @@ impl Dialer {
         self.driver.endpoint.poll_event()
     }
 
-    /// Queues data and sends what the window allows at once.
+    /// Queues data and makes the datagrams the window allows at once; they
+    /// are written at the next check, update, wait or flush (or at once when
+    /// 64 are waiting), as for [`Listener::send`].
     pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
         self.driver.session_send(self.id, data)
     }
@@ -298,7 +339,7 @@ impl Dialer {
         self.driver.endpoint.recv(self.id, buf)
     }
 
-    /// Sends what is queued now.
+    /// Sends and writes what is queued now.
     pub fn flush(&mut self) -> Result<(), Error> {
         self.driver.session_flush(self.id)
     }

@@ -18,6 +18,7 @@ use crate::error::Error;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
+#[cfg(not(target_os = "linux"))]
 use std::time::Duration;
 
 #[cfg(target_os = "linux")]
@@ -30,6 +31,11 @@ const RX_BUFFER: usize = 2048;
 /// Datagrams read per update at most, so that one busy socket cannot starve
 /// the caller's loop.
 const RX_BUDGET: usize = 4096;
+/// Datagrams that session operations (send, close) may queue before they
+/// are written at once; below this they wait for the caller's next `check`,
+/// `update`, `wait` or `write_queued`, so that the replies a loop sends to
+/// many sessions after one read leave in one `sendmmsg`.
+const TX_EAGER: usize = 64;
 /// Transmits kept while the kernel's send buffer is full, at most; beyond,
 /// they are dropped and counted (KCP retransmits).
 const TX_BACKLOG: usize = 65536;
@@ -90,6 +96,10 @@ pub(crate) struct Driver {
     rx_meta: Vec<sys::Received>,
     /// Transmits of the endpoint already sent.
     tx_sent: usize,
+    /// [`Config::coalesce_us`].
+    coalesce_us: u32,
+    /// Whether the last update read datagrams (so more are likely coming).
+    busy: bool,
     stats: SocketStats,
 }
 
@@ -145,6 +155,8 @@ impl Driver {
             #[cfg(target_os = "linux")]
             rx_meta: Vec::new(),
             tx_sent: 0,
+            coalesce_us: config.coalesce_us,
+            busy: false,
             stats,
         })
     }
@@ -173,22 +185,47 @@ impl Driver {
 
     /// The caller's clock value at which `update` is due next, at most a
     /// second after `now_ms`.
+    /// Writes what session operations queued first: a loop computes its
+    /// timeout here before it blocks.
     pub(crate) fn check(&mut self, now_ms: u32) -> u32 {
+        self.write_queued(now_ms);
         now_ms.wrapping_add(self.until_due(now_ms, 1000))
     }
 
-    /// Blocks until a datagram arrives, a timer is due or `max_ms` passed,
-    /// then updates. Returns the datagrams read.
+    /// Writes what is queued, blocks until a datagram arrives, a timer is
+    /// due or `max_ms` passed, then updates. Returns the datagrams read.
+    /// With coalescing on and datagrams read last time, sleeps the
+    /// coalescing time (at most until the next deadline) instead of waking
+    /// at the next datagram.
     pub(crate) fn turn(&mut self, max_ms: u32) -> Result<usize, Error> {
+        self.write_queued(now_ms());
         let wait = self.until_due(now_ms(), max_ms);
-        self.block(wait)?;
+        if self.busy && self.coalesce_us > 0 && wait > 0 {
+            let us = u64::from(self.coalesce_us).min(u64::from(wait) * 1000);
+            std::thread::sleep(std::time::Duration::from_micros(us));
+        } else {
+            self.block(wait)?;
+        }
         self.update(now_ms())
     }
 
-    /// `Endpoint::send` now, then the socket write.
+    /// Flushes the sessions that received datagrams since the last write
+    /// (their ACKs, unless a reply carried them already), then writes what
+    /// is queued.
+    pub(crate) fn write_queued(&mut self, now_ms: u32) {
+        self.endpoint.flush_received(now_ms);
+        if self.endpoint.transmits().len() > self.tx_sent {
+            self.send();
+        }
+    }
+
+    /// `Endpoint::send` now; the socket write waits for the caller's next
+    /// check/update/turn unless [`TX_EAGER`] datagrams are queued.
     pub(crate) fn session_send(&mut self, id: SessionId, data: &[u8]) -> Result<usize, Error> {
         let n = self.endpoint.send(id, data, now_ms())?;
-        self.send();
+        if self.endpoint.transmits().len() - self.tx_sent >= TX_EAGER {
+            self.send();
+        }
         Ok(n)
     }
 
@@ -199,10 +236,12 @@ impl Driver {
         Ok(())
     }
 
-    /// `Endpoint::close` now, then the socket write.
+    /// `Endpoint::close` now; the socket write as for `session_send`.
     pub(crate) fn session_close(&mut self, id: SessionId) -> Result<(), Error> {
         self.endpoint.close(id, now_ms())?;
-        self.send();
+        if self.endpoint.transmits().len() - self.tx_sent >= TX_EAGER {
+            self.send();
+        }
         Ok(())
     }
 
@@ -212,14 +251,22 @@ impl Driver {
         self.send();
     }
 
-    /// Never blocks: reads every pending datagram (up to a budget), runs
-    /// the endpoint's due timers, sends. Returns the datagrams read.
+    /// Never blocks: writes what is queued, reads every pending datagram (up
+    /// to a budget), runs the endpoint's due timers, writes their
+    /// datagrams. The sessions that received flush at the next write, so
+    /// that the replies the caller sends after this carry their ACKs.
+    /// Returns the datagrams read.
     pub(crate) fn update(&mut self, now_ms: u32) -> Result<usize, Error> {
+        self.write_queued(now_ms);
         let mut read = 0;
         while read < RX_BUDGET {
             match self.recv_some(now_ms) {
-                Ok(0) => break,
-                Ok(n) => read += n,
+                Ok((n, more)) => {
+                    read += n;
+                    if !more {
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 // A previous send's ICMP error, or a signal: try again later.
                 Err(e) if matches!(e.kind(), ErrorKind::ConnectionRefused | ErrorKind::Interrupted) => break,
@@ -227,15 +274,18 @@ impl Driver {
             }
         }
         self.stats.recv_datagrams += read as u64;
-        self.endpoint.handle_timeout(now_ms);
+        self.busy = read > 0;
+        self.endpoint.handle_timers(now_ms);
         self.send();
         Ok(read)
     }
 
     /// One `recvmmsg`: hands every datagram read to the endpoint (the
-    /// segments of a GRO buffer one by one). Returns how many.
+    /// segments of a GRO buffer one by one). Returns how many, and whether
+    /// the call filled every buffer (so more may be waiting; otherwise the
+    /// socket was drained and another call would only find it empty).
     #[cfg(target_os = "linux")]
-    fn recv_some(&mut self, now_ms: u32) -> std::io::Result<usize> {
+    fn recv_some(&mut self, now_ms: u32) -> std::io::Result<(usize, bool)> {
         let slots = self.rx.len() / self.rx_slot;
         self.stats.recv_syscalls += 1;
         let n = sys::recv(&self.socket, &mut self.rx, self.rx_slot, &mut self.rx_meta)?;
@@ -257,16 +307,16 @@ impl Driver {
         if n == slots && slots < self.rx_max_slots.min(sys::BATCH) {
             self.rx.resize(self.rx.len() * 2, 0);
         }
-        Ok(datagrams)
+        Ok((datagrams, n == slots))
     }
 
     /// One `recv_from`.
     #[cfg(not(target_os = "linux"))]
-    fn recv_some(&mut self, now_ms: u32) -> std::io::Result<usize> {
+    fn recv_some(&mut self, now_ms: u32) -> std::io::Result<(usize, bool)> {
         self.stats.recv_syscalls += 1;
         let (n, from) = self.socket.recv_from(&mut self.rx)?;
         self.endpoint.handle(now_ms, from, &mut self.rx[..n]);
-        Ok(1)
+        Ok((1, true))
     }
 
     /// Sends the endpoint's transmits; what the kernel refuses for a full
@@ -365,6 +415,18 @@ impl Driver {
 
     /// Blocks until a datagram is readable or `timeout_ms` passed (0: does
     /// not block). Returns whether a datagram is waiting.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn block(&mut self, timeout_ms: u32) -> Result<bool, Error> {
+        if timeout_ms == 0 {
+            return Ok(false);
+        }
+        Ok(sys::wait_readable(&self.socket, timeout_ms)?)
+    }
+
+    /// Blocks until a datagram is readable or `timeout_ms` passed (0: does
+    /// not block): a blocking peek with a read timeout, since std has no
+    /// poll. Returns whether a datagram is waiting.
+    #[cfg(not(target_os = "linux"))]
     pub(crate) fn block(&mut self, timeout_ms: u32) -> Result<bool, Error> {
         if timeout_ms == 0 {
             return Ok(false);

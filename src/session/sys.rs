@@ -105,6 +105,29 @@ pub(crate) fn enable_gso(socket: &UdpSocket) -> bool {
     setsockopt_int(socket, libc::SOL_UDP, libc::UDP_SEGMENT, 0).is_ok()
 }
 
+/// Blocks until `socket` is readable (a datagram or a queued error) or
+/// `timeout_ms` passed; returns whether it is. A signal counts as "not yet".
+/// One `poll` call: the socket stays non-blocking.
+pub(crate) fn wait_readable(socket: &UdpSocket, timeout_ms: u32) -> io::Result<bool> {
+    let mut fd = libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let timeout = timeout_ms.min(i32::MAX as u32) as libc::c_int;
+    // SAFETY: one pollfd on the stack, valid for the call, and its count 1;
+    // the descriptor is open (borrowed socket).
+    let r = unsafe { libc::poll(&mut fd, 1, timeout) };
+    match r {
+        0 => Ok(false),
+        r if r > 0 => Ok(true),
+        _ => match io::Error::last_os_error() {
+            e if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+            e => Err(e),
+        },
+    }
+}
+
 /// Turns UDP GRO on; false if this kernel does not have it.
 pub(crate) fn enable_gro(socket: &UdpSocket) -> bool {
     setsockopt_int(socket, libc::SOL_UDP, libc::UDP_GRO, 1).is_ok()

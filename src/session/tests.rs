@@ -242,3 +242,115 @@ fn echo_falls_back_when_the_kernel_refuses_gso() {
     assert!(!s.gso && s.gro, "{s:?}");
     assert!(s.sent_datagrams > s.send_syscalls, "sendmmsg still batches: {s:?}");
 }
+
+/// Replies to many sessions after one read leave in one `sendmmsg` at the
+/// next write, each carrying the ACK of the request it answers: one
+/// datagram per session and one system call for all of them.
+#[test]
+fn replies_to_many_sessions_leave_together_with_their_acks() {
+    const N: usize = 32;
+    let cfg = config(true);
+    let mut server = Listener::bind("127.0.0.1:0".parse().unwrap(), &cfg).unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut clients: Vec<Dialer> = (0..N).map(|_| Dialer::connect(addr, &cfg).unwrap()).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert_eq!(c.send(&bytes(i as u64, 100)).unwrap(), 100);
+        c.check(now_ms()); // writes the request
+    }
+    // Every request waits in the server's socket; one update reads them all.
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(server.update(now_ms()).unwrap(), N);
+    let mut ids = Vec::new();
+    while let Some(id) = server.accept() {
+        ids.push(id);
+    }
+    assert_eq!(ids.len(), N);
+    let mut buf = [0u8; 256];
+    for &id in &ids {
+        let n = server.recv(id, &mut buf).unwrap();
+        assert_eq!(server.send(id, &buf[..n]).unwrap(), n);
+    }
+    let before = server.stats().socket;
+    server.write_queued();
+    let after = server.stats().socket;
+    eprintln!("before {before:?}\nafter {after:?}");
+    assert_eq!(after.send_syscalls - before.send_syscalls, 1, "one sendmmsg");
+    assert_eq!(
+        after.sent_datagrams - before.sent_datagrams,
+        N as u64,
+        "ACKs ride in the replies"
+    );
+    // Each client gets its own request back.
+    let start = Instant::now();
+    for (i, c) in clients.iter_mut().enumerate() {
+        loop {
+            assert!(start.elapsed() < Duration::from_secs(10), "client {i} got no reply");
+            c.update(now_ms()).unwrap();
+            if let Ok(n) = c.recv(&mut buf) {
+                assert_eq!(&buf[..n], &bytes(i as u64, 100)[..]);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// A listener with receive coalescing, driven by `wait` on its own thread,
+/// echoes many dialers byte-exact and reads several datagrams per system
+/// call although they arrive one by one.
+#[test]
+fn coalescing_listener_echoes_and_batches_reads() {
+    const N: usize = 8;
+    const MESSAGES: usize = 100;
+    let mut cfg = config(true);
+    assert_eq!(cfg.set_coalesce(COALESCE_MAX_US + 1), Err(Error::Invalid));
+    cfg.set_coalesce(3000).unwrap();
+    let mut server = Listener::bind("127.0.0.1:0".parse().unwrap(), &cfg).unwrap();
+    let addr = server.local_addr().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let thread = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 4096];
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            server.wait(10).unwrap();
+            while let Some(ev) = server.poll_event() {
+                if let crate::endpoint::Event::Readable(id) = ev {
+                    while let Ok(n) = server.recv(id, &mut buf) {
+                        assert_eq!(server.send(id, &buf[..n]).unwrap(), n);
+                    }
+                }
+            }
+        }
+        server.stats().socket
+    });
+    let mut clients: Vec<Dialer> = (0..N).map(|_| Dialer::connect(addr, &cfg).unwrap()).collect();
+    let data: Vec<Vec<u8>> = (0..N).map(|i| bytes(i as u64 + 100, 64 * MESSAGES)).collect();
+    let mut got = vec![Vec::new(); N];
+    let mut buf = vec![0u8; 4096];
+    let start = Instant::now();
+    for m in 0..MESSAGES {
+        for (i, c) in clients.iter_mut().enumerate() {
+            c.send(&data[i][m * 64..][..64]).unwrap();
+            c.update(now_ms()).unwrap();
+            while let Ok(n) = c.recv(&mut buf) {
+                got[i].extend_from_slice(&buf[..n]);
+            }
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    while got.iter().zip(&data).any(|(g, d)| g.len() < d.len()) {
+        assert!(start.elapsed() < Duration::from_secs(30), "echo stalled");
+        for (i, c) in clients.iter_mut().enumerate() {
+            c.update(now_ms()).unwrap();
+            while let Ok(n) = c.recv(&mut buf) {
+                got[i].extend_from_slice(&buf[..n]);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(got, data, "byte-exact echo");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let s = thread.join().unwrap();
+    eprintln!("listener {s:?}");
+    assert!(s.recv_datagrams >= 2 * s.recv_syscalls, "reads batch: {s:?}");
+}

@@ -28,7 +28,9 @@ pub fn config(fec: bool, crypt: bool) -> Config {
     cfg
 }
 
-/// A listener on its own thread echoing every session's bytes until `stop`.
+/// A listener on its own thread echoing every session's bytes until `stop`,
+/// which returns its counters after reading every datagram that arrived
+/// before it.
 pub struct EchoServer {
     pub addr: SocketAddr,
     stop: Arc<AtomicBool>,
@@ -75,6 +77,8 @@ impl EchoServer {
                     }
                 }
             }
+            // Count what arrived before `stop` too.
+            while listener.update(kcpx::session::now_ms()).unwrap() > 0 {}
             listener.stats()
         });
         EchoServer {
