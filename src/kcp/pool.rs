@@ -34,6 +34,7 @@ impl<A: Allocator + Clone> PayloadPool<A> {
 
     /// A buffer holding a copy of `src` followed by `zeros` zero bytes, or
     /// None if memory could not be allocated.
+    #[inline(always)]
     pub(crate) fn filled(&mut self, src: &[u8], zeros: usize) -> Option<Vec<u8, A>> {
         let len = src.len() + zeros;
         self.used = true;

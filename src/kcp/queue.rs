@@ -227,7 +227,7 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
     }
 
     /// Hands the buffer of a finished segment to the payload pool.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn recycle_payload(&mut self, data: Vec<u8, A>) {
         let window = self.v.snd_wnd.max(self.v.rcv_wnd);
         self.payloads.recycle(data, window);

@@ -114,7 +114,7 @@ impl<T, A: Allocator + Clone> Ring<T, A> {
     }
 
     /// Appends `value`; gives it back if memory could not be allocated.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push_back(&mut self, value: T) -> Result<(), T> {
         if !self.reserve_one() {
             return Err(value);
