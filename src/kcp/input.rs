@@ -250,7 +250,19 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
             // datagram; the peer retransmits it.
             stored = match self.payloads.filled(payload, 0) {
                 Some(data) => {
-                    let seg = RcvSeg { sn, frg, data };
+                    let mut seg = RcvSeg { sn, frg, data };
+                    // The next segment in order with nothing buffered (the
+                    // usual case) would be moved on to the receive queue at
+                    // once below: put it there directly.
+                    if n == 0 && sn == self.v.rcv_nxt && (self.rcv_queue.len() as u32) < self.v.rcv_wnd {
+                        match self.rcv_queue.push_back(seg) {
+                            Ok(()) => {
+                                self.v.rcv_nxt = self.v.rcv_nxt.wrapping_add(1);
+                                return true;
+                            }
+                            Err(back) => seg = back,
+                        }
+                    }
                     let pushed = if at == n {
                         self.rcv_buf.push_back(seg)
                     } else {
