@@ -66,6 +66,8 @@ fn args() -> Args {
             "-rate" => a.rate = v().parse().unwrap(),
             "-secs" => a.secs = v().parse().unwrap(),
             "-stats" => a.stats = Some(v()),
+            // Receive coalescing in µs: the server's listener, and the
+            // client's loop over its dialers.
             "-coalesce" => a.coalesce_us = v().parse().unwrap(),
             _ => panic!("unknown flag {k}"),
         }
@@ -244,6 +246,10 @@ struct Many {
     due: BinaryHeap<std::cmp::Reverse<(u32, usize)>>,
     /// Each dialer's deadline in the heap (None: none there).
     deadline: Vec<Option<u32>>,
+    /// Coalescing as the listener's (`-coalesce`): after a turn that found
+    /// datagrams, sleep this long rather than wake for the next one.
+    coalesce_us: u32,
+    busy: bool,
 }
 
 impl Many {
@@ -256,6 +262,8 @@ impl Many {
             epfd,
             due: BinaryHeap::new(),
             deadline: Vec::new(),
+            coalesce_us: a.coalesce_us,
+            busy: false,
         };
         for i in 0..a.n {
             let d = Dialer::connect(a.addr, cfg).expect("dial (raise ulimit -n?)");
@@ -281,9 +289,15 @@ impl Many {
         let next = self.due.peek().map_or(max_ms, |r| {
             (r.0 .0.wrapping_sub(now) as i32).clamp(0, max_ms as i32) as u32
         });
+        let mut next = next;
+        if self.busy && self.coalesce_us > 0 && next > 0 {
+            std::thread::sleep(Duration::from_micros(u64::from(self.coalesce_us.min(next * 1000))));
+            next = 0;
+        }
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; 256];
         // SAFETY: the buffer holds 256 events.
         let n = unsafe { libc::epoll_wait(self.epfd, events.as_mut_ptr(), 256, next as i32) };
+        self.busy = n > 0;
         let now = now_ms();
         for ev in events.iter().take(n.max(0) as usize) {
             touched.push(ev.u64 as usize);

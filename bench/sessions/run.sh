@@ -51,11 +51,13 @@ else
 fi
 
 cpu_of() { awk -v t="$tck" '{printf "%.3f", ($14 + $15) / t}' "/proc/$1/stat"; }
+sys_of() { awk -v t="$tck" '{printf "%.3f", $15 / t}' "/proc/$1/stat"; } # kernel time only
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 drops() { awk '/^Udp:/ { if (h) print $6; h = 1 }' /proc/net/snmp; }
 load() { cut -d' ' -f1 /proc/loadavg; }
 # kcpxc: the kcpx server with 1 ms receive coalescing (Config::coalesce_us),
-# measured beside the default in the active rows.
+# and its client loop coalescing the same way, measured beside the default
+# in the active rows.
 bin() { if [ "$1" = kcpgo ]; then echo "$KCPGO"; else echo "$KCPX"; fi; }
 COALESCE_US=1000
 
@@ -132,14 +134,16 @@ active_row() { # N
             start_server "$impl"
             local d0 c0 l t0; d0=$(drops); l=$(load)
             sleep 0.6; local s0; s0=$(cat "$tmp/stats" 2>/dev/null || true)
-            c0=$(cpu_of "$SPID"); t0=$(date +%s.%N)
-            local o; o=$(timeout 300 "$(bin "$impl")" active -addr "127.0.0.1:$port" -n "$nn" -rate 20 -secs "$ASECS") || o=""
-            local c1 t1; c1=$(cpu_of "$SPID"); t1=$(date +%s.%N)
+            c0=$(cpu_of "$SPID"); t0=$(date +%s.%N); local k0; k0=$(sys_of "$SPID")
+            local co=""; [ "$impl" = kcpxc ] && co="-coalesce $COALESCE_US"
+            local o; o=$(timeout 300 "$(bin "$impl")" active -addr "127.0.0.1:$port" -n "$nn" -rate 20 -secs "$ASECS" $co) || o=""
+            local c1 t1 k1; c1=$(cpu_of "$SPID"); t1=$(date +%s.%N); k1=$(sys_of "$SPID")
             sleep 0.6; local s1; s1=$(cat "$tmp/stats" 2>/dev/null || true)
             stop_server
             local dr=$(( $(drops) - d0 ))
             record "active_p99_$nn" "$impl" "$(echo "$o" | field p99_ms)" "$l" "$dr"
             record "active_cpu_$nn" "$impl" "$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.3f", (b - a) / (e - s) }')" "$l" "$dr"
+            record "active_sys_$nn" "$impl" "$(awk -v a="$k0" -v b="$k1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.3f", (b - a) / (e - s) }')" "$l" "$dr"
             if [ "$impl" != kcpgo ] && [ -n "$s0" ] && [ -n "$s1" ]; then
                 local rx tx
                 rx=$(awk -v a="$s0" -v b="$s1" 'function f(s,k, m){ match(s, k "=[0-9]+"); return substr(s, RSTART + length(k) + 1, RLENGTH - length(k) - 1) } BEGIN { c = f(b,"recv_syscalls") - f(a,"recv_syscalls"); printf "%.1f", c ? (f(b,"recv_datagrams") - f(a,"recv_datagrams")) / c : 0 }')
@@ -192,6 +196,7 @@ for c in kcpx kcpxc; do
     tag=""; [ $c = kcpxc ] && tag=", kcpx with $((COALESCE_US / 1000)) ms receive coalescing"
     for nn in $ACTIVE_N; do row "active $nn × 20/s × 64 B: p99 RTT ms$tag" "active_p99_$nn" "p99 ≤ 20 ms" $c; done
     for nn in $ACTIVE_N; do row "active $nn: server CPU-s per s$tag" "active_cpu_$nn" "≤ 0.25× at 1,000" $c; done
+    for nn in $ACTIVE_N; do row "active $nn: of which kernel (system time)$tag" "active_sys_$nn" "" $c; done
     for nn in $ACTIVE_N; do
         echo "| active $nn: datagrams per recv / send syscall (kcpx listener counters)$tag | $(value "batch_rx_$nn" $c) / $(value "batch_tx_$nn" $c) | not counted | | ≥ 16 |"
     done
