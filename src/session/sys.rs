@@ -140,26 +140,28 @@ pub(crate) fn disable_checksums(socket: &UdpSocket) -> io::Result<()> {
     setsockopt_int(socket, libc::SOL_SOCKET, SO_NO_CHECK, 1)
 }
 
-/// The kernel-facing arrays of one `sendmmsg`/`recvmmsg`, on the caller's
-/// stack for the duration of the call.
-struct Headers {
-    names: [libc::sockaddr_storage; BATCH],
-    namelens: [libc::socklen_t; BATCH],
-    iovs: [libc::iovec; BATCH],
-    cmsgs: [CmsgBuf; BATCH],
-    hdrs: [libc::mmsghdr; BATCH],
+/// The kernel-facing arrays of one `sendmmsg`/`recvmmsg` of up to `N`
+/// messages, on the caller's stack for the duration of the call. `N` is
+/// chosen per call (see [`send`]): the arrays are zeroed before each call,
+/// 15 KiB at [`BATCH`], which a call for one datagram should not pay.
+struct Headers<const N: usize> {
+    names: [libc::sockaddr_storage; N],
+    namelens: [libc::socklen_t; N],
+    iovs: [libc::iovec; N],
+    cmsgs: [CmsgBuf; N],
+    hdrs: [libc::mmsghdr; N],
 }
 
-impl Headers {
-    fn zeroed() -> Headers {
+impl<const N: usize> Headers<N> {
+    fn zeroed() -> Headers<N> {
         // SAFETY: sockaddr_storage, iovec and mmsghdr are plain C structs for
         // which all-zero bytes are a valid value (null pointers, zero lengths).
         let (names, iovs, hdrs) = unsafe { (zeroed(), zeroed(), zeroed()) };
         Headers {
             names,
-            namelens: [0; BATCH],
+            namelens: [0; N],
             iovs,
-            cmsgs: [CmsgBuf::default(); BATCH],
+            cmsgs: [CmsgBuf::default(); N],
             hdrs,
         }
     }
@@ -188,11 +190,18 @@ impl Headers {
 /// were sent (fewer than asked when the kernel refused one: the next call
 /// starting there reports why), or the error of the first.
 pub(crate) fn send(socket: &UdpSocket, msgs: &[Msg<'_>]) -> io::Result<usize> {
-    let n = msgs.len().min(BATCH);
-    if n == 0 {
-        return Ok(0);
+    match msgs.len() {
+        0 => Ok(0),
+        1..=4 => send_n::<4>(socket, msgs),
+        5..=16 => send_n::<16>(socket, msgs),
+        _ => send_n::<BATCH>(socket, msgs),
     }
-    let mut h = Headers::zeroed();
+}
+
+/// [`send`] with headers for `N` messages.
+fn send_n<const N: usize>(socket: &UdpSocket, msgs: &[Msg<'_>]) -> io::Result<usize> {
+    let n = msgs.len().min(N);
+    let mut h = Headers::<N>::zeroed();
     for (i, m) in msgs[..n].iter().enumerate() {
         let addr = SockAddr::from(m.to);
         h.namelens[i] = addr.len();
@@ -224,7 +233,7 @@ pub(crate) fn send(socket: &UdpSocket, msgs: &[Msg<'_>]) -> io::Result<usize> {
     }
     // SAFETY: the descriptor is open; hdrs[..n] are initialised and point
     // only at `h`'s arrays and at the callers' data slices, all alive and
-    // unmoved until the call returns; n ≤ BATCH.
+    // unmoved until the call returns; n ≤ N.
     let r = unsafe {
         libc::sendmmsg(
             socket.as_raw_fd(),
@@ -245,11 +254,23 @@ pub(crate) fn send(socket: &UdpSocket, msgs: &[Msg<'_>]) -> io::Result<usize> {
 /// in order (slot `i` starts at `i * slot`); returns how many.
 pub(crate) fn recv(socket: &UdpSocket, buf: &mut [u8], slot: usize, out: &mut Vec<Received>) -> io::Result<usize> {
     out.clear();
-    let n = (buf.len() / slot.max(1)).min(BATCH);
-    if n == 0 {
-        return Ok(0);
+    match (buf.len() / slot.max(1)).min(BATCH) {
+        0 => Ok(0),
+        1..=4 => recv_n::<4>(socket, buf, slot, out),
+        5..=16 => recv_n::<16>(socket, buf, slot, out),
+        _ => recv_n::<BATCH>(socket, buf, slot, out),
     }
-    let mut h = Headers::zeroed();
+}
+
+/// [`recv`] with headers for `N` messages.
+fn recv_n<const N: usize>(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    slot: usize,
+    out: &mut Vec<Received>,
+) -> io::Result<usize> {
+    let n = (buf.len() / slot.max(1)).min(N);
+    let mut h = Headers::<N>::zeroed();
     let base = buf.as_mut_ptr();
     for (i, iov) in h.iovs[..n].iter_mut().enumerate() {
         // In bounds: (i + 1) * slot ≤ n * slot ≤ buf.len().
@@ -258,11 +279,11 @@ pub(crate) fn recv(socket: &UdpSocket, buf: &mut [u8], slot: usize, out: &mut Ve
             iov_len: slot,
         };
     }
-    h.namelens = [size_of::<libc::sockaddr_storage>() as libc::socklen_t; BATCH];
+    h.namelens = [size_of::<libc::sockaddr_storage>() as libc::socklen_t; N];
     h.link(n, |_| size_of::<CmsgBuf>());
     // SAFETY: the descriptor is open; hdrs[..n] point at `h`'s arrays (with
     // their true sizes) and at n disjoint `slot`-byte pieces of `buf`, which
-    // is exclusively borrowed for the call; n ≤ BATCH; a null timeout is
+    // is exclusively borrowed for the call; n ≤ N; a null timeout is
     // allowed.
     let r = unsafe {
         libc::recvmmsg(
