@@ -182,12 +182,13 @@ fn server(a: &Args) {
             if let Some(path) = &a.stats {
                 let st = l.stats().socket;
                 let line = format!(
-                    "recv_syscalls={} recv_datagrams={} send_syscalls={} sent_datagrams={} sessions={}\n",
+                    "recv_syscalls={} recv_datagrams={} send_syscalls={} sent_datagrams={} sessions={} serviced={}\n",
                     st.recv_syscalls,
                     st.recv_datagrams,
                     st.send_syscalls,
                     st.sent_datagrams,
-                    sessions.len()
+                    sessions.len(),
+                    l.stats().endpoint.serviced
                 );
                 let _ = std::fs::write(path, line);
             }

@@ -401,10 +401,12 @@ impl Endpoint {
                 self.stats.closed_idle += 1;
                 return self.end(slot, CloseReason::Idle);
             }
-            State::Open if s.conn.is_idle() && s.idle_since.is_some_and(|since| t >= since + SHED_AFTER_MS) => {
-                // Quiet long enough: an update would send nothing; free the
-                // buffers of an active connection (no timer after this).
-                if !s.shed {
+            State::Open if s.conn.is_idle() => {
+                // An update would send nothing (the timer was armed while
+                // data was in flight, and the ACK came since). Quiet long
+                // enough: free the buffers of an active connection (no
+                // timer after this).
+                if !s.shed && s.idle_since.is_some_and(|since| t >= since + SHED_AFTER_MS) {
                     s.shed = true;
                     s.conn.shed_idle_memory();
                     self.stats.sheds += 1;
