@@ -10,7 +10,7 @@
 //! before control passes to C. See ARCHITECTURE.md, "The `IKCPCB` struct".
 //!
 //! Callbacks (`output`, `writelog`) run with no Rust borrow alive: the
-//! handle is re-derived from the raw pointer after each one, so C may call
+//! core is re-derived from the raw pointer after each one, so C may call
 //! any `ikcp_*` function from inside them.
 
 use super::alloc::{raw_free, raw_malloc, HookAlloc};
