@@ -781,7 +781,7 @@ int kcpx_listener_update(struct kcpx_listener *l, uint32_t now_ms);
  # Safety
  `l` is NULL or live.
  */
-uint32_t kcpx_listener_check(const struct kcpx_listener *l, uint32_t now_ms);
+uint32_t kcpx_listener_check(struct kcpx_listener *l, uint32_t now_ms);
 
 /*
  Writes what sends queued, blocks until a datagram arrives, a timer is
@@ -885,7 +885,7 @@ int kcpx_session_update(struct kcpx_session *s, uint32_t now_ms);
  # Safety
  `s` is NULL or live.
  */
-uint32_t kcpx_session_check(const struct kcpx_session *s, uint32_t now_ms);
+uint32_t kcpx_session_check(struct kcpx_session *s, uint32_t now_ms);
 
 /*
  For dialed sessions without a loop of their own: runs the session's

@@ -335,7 +335,7 @@ fn session_functions_check_their_arguments_and_exchange_data() {
         assert_eq!(kcpx_listener_update(null_mut(), 0), KCPX_ERR_NULL);
         assert_eq!(kcpx_listener_flush(null_mut()), KCPX_ERR_NULL);
         assert_eq!(kcpx_listener_fd(null()), KCPX_ERR_NULL);
-        assert_eq!(kcpx_listener_check(null(), 77), 77);
+        assert_eq!(kcpx_listener_check(null_mut(), 77), 77);
         assert_eq!(kcpx_listener_poll_event(null_mut(), null_mut()), KCPX_ERR_NULL);
         assert!(kcpx_accept(null_mut()).is_null());
         assert_eq!(

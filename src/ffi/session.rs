@@ -490,12 +490,12 @@ fn count(n: usize) -> c_int {
 /// # Safety
 /// `l` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn kcpx_listener_check(l: *const kcpx_listener, now_ms: u32) -> u32 {
+pub unsafe extern "C" fn kcpx_listener_check(l: *mut kcpx_listener, now_ms: u32) -> u32 {
     if l.is_null() {
         return now_ms;
     }
     // SAFETY: per contract.
-    unsafe { with_listener(l as *mut _, now_ms, |l| l.inner.check(now_ms)) }
+    unsafe { with_listener(l, now_ms, |l| l.inner.check(now_ms)) }
 }
 
 /// Writes what sends queued, blocks until a datagram arrives, a timer is
@@ -736,7 +736,7 @@ pub unsafe extern "C" fn kcpx_session_update(s: *mut kcpx_session, now_ms: u32) 
 /// # Safety
 /// `s` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn kcpx_session_check(s: *const kcpx_session, now_ms: u32) -> u32 {
+pub unsafe extern "C" fn kcpx_session_check(s: *mut kcpx_session, now_ms: u32) -> u32 {
     let mut due = now_ms;
     // SAFETY: per contract.
     unsafe {
