@@ -172,14 +172,31 @@ pub struct Conn {
     /// Bytes in front of the KCP data: crypto header, then FEC header + size.
     header_len: usize,
     stream: bool,
-    /// One incoming datagram being opened (decryption is in place).
+    /// Buffers some owners never use (a listener's sessions do without):
+    /// allocated on first use.
+    side: Option<Box<SideBuffers>>,
+    stats: Counters,
+}
+
+/// The buffers of a [`Conn`] that only some ways of driving it need.
+#[derive(Default)]
+struct SideBuffers {
+    /// One incoming datagram being opened (decryption is in place): for
+    /// [`Conn::input`], not [`Conn::input_opened`].
     inbuf: Vec<u8>,
     /// Stream mode: bytes of a received chunk the caller's buffer could
     /// not take yet, from `pending_at` on.
     pending: Vec<u8>,
     pending_at: usize,
+    /// The connection's own outbox: for [`Conn::update`] and
+    /// [`Conn::flush`], not their `_into` forms.
     outbox: Outbox,
-    stats: Counters,
+}
+
+impl SideBuffers {
+    fn buffered(&self) -> usize {
+        self.pending.len() - self.pending_at
+    }
 }
 
 impl Conn {
@@ -250,10 +267,7 @@ impl Conn {
             decoder,
             header_len,
             stream: config.stream,
-            inbuf: Vec::new(),
-            pending: Vec::new(),
-            pending_at: 0,
-            outbox: Outbox::default(),
+            side: None,
             stats: Counters::default(),
         })
     }
@@ -337,10 +351,10 @@ impl Conn {
     fn recv_stream(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
         let mut n = 0;
         while n < buf.len() {
-            if self.pending_at < self.pending.len() {
-                let take = (self.pending.len() - self.pending_at).min(buf.len() - n);
-                buf[n..n + take].copy_from_slice(&self.pending[self.pending_at..self.pending_at + take]);
-                self.pending_at += take;
+            if let Some(side) = self.side.as_mut().filter(|s| s.buffered() > 0) {
+                let take = side.buffered().min(buf.len() - n);
+                buf[n..n + take].copy_from_slice(&side.pending[side.pending_at..side.pending_at + take]);
+                side.pending_at += take;
                 n += take;
                 continue;
             }
@@ -348,15 +362,20 @@ impl Conn {
             if size <= buf.len() - n {
                 n += self.recv_message(&mut buf[n..])?;
             } else {
-                self.pending.resize(size, 0);
-                let got = kcp_recv(&mut self.kcp, &mut self.pending[..])?;
-                self.pending.truncate(got);
-                self.pending_at = 0;
+                let side = self.side.get_or_insert_with(Box::default);
+                side.pending.resize(size, 0);
+                let got = kcp_recv(&mut self.kcp, &mut side.pending[..])?;
+                side.pending.truncate(got);
+                side.pending_at = 0;
             }
         }
-        if self.pending_at == self.pending.len() && self.pending.capacity() > 0 {
-            self.pending = Vec::new();
-            self.pending_at = 0;
+        if let Some(side) = self
+            .side
+            .as_mut()
+            .filter(|s| s.buffered() == 0 && s.pending.capacity() > 0)
+        {
+            side.pending = Vec::new();
+            side.pending_at = 0;
         }
         if n == 0 {
             return Err(Error::Again);
@@ -366,7 +385,7 @@ impl Conn {
 
     /// Size of the next message waiting (stream mode: bytes ready now), if any.
     pub fn peek_size(&self) -> Option<usize> {
-        let buffered = self.pending.len() - self.pending_at;
+        let buffered = self.side.as_ref().map_or(0, |s| s.buffered());
         match self.kcp.peek_size() {
             Ok(n) if self.stream => Some(buffered + n),
             Ok(n) => Some(n),
@@ -410,14 +429,14 @@ impl Conn {
             return self.input_opened(datagram, now_ms);
         };
         // Decryption is in place: only then is the datagram copied.
-        let mut inbuf = core::mem::take(&mut self.inbuf);
+        let mut inbuf = core::mem::take(&mut self.side.get_or_insert_with(Box::default).inbuf);
         inbuf.clear();
         inbuf.extend_from_slice(datagram);
         let result = match c.open(&mut inbuf) {
             Ok(p) => self.input_opened(p, now_ms),
             Err(e) => Err(self.stats.refuse(datagram.len(), e.into())),
         };
-        self.inbuf = inbuf;
+        self.side.get_or_insert_with(Box::default).inbuf = inbuf;
         result
     }
 
@@ -462,15 +481,19 @@ impl Conn {
     /// Advances the clock and produces the datagrams due now into the
     /// outbox (see [`Conn::take_outbox`]).
     pub fn update(&mut self, now_ms: u32) {
-        if self.kcp.is_quiet() && self.outbox.is_empty() {
+        if self.kcp.is_quiet() && self.outbox_is_empty() {
             // A quiet connection frees its buffers (the outbox, the core's
             // flush buffer, FEC's): one large flush must not pin their
             // size for the connection's lifetime.
             self.shed_idle_memory();
         }
-        let mut out = core::mem::take(&mut self.outbox);
+        let mut out = self.take_outbox();
         self.update_into(now_ms, &mut out);
-        self.outbox = out;
+        self.side.get_or_insert_with(Box::default).outbox = out;
+    }
+
+    fn outbox_is_empty(&self) -> bool {
+        self.side.as_ref().map_or(true, |s| s.outbox.is_empty())
     }
 
     /// [`Conn::update`] into a caller's outbox (appended, several
@@ -486,9 +509,9 @@ impl Conn {
     /// Produces everything due now (ACKs, data, retransmissions) into the
     /// outbox, with FEC parity and encryption applied.
     pub fn flush(&mut self) {
-        let mut out = core::mem::take(&mut self.outbox);
+        let mut out = self.take_outbox();
         self.flush_into(&mut out);
-        self.outbox = out;
+        self.side.get_or_insert_with(Box::default).outbox = out;
     }
 
     /// [`Conn::flush`] into a caller's outbox (appended).
@@ -536,14 +559,17 @@ impl Conn {
     /// Takes the datagrams produced so far, to be sent in order. Give the
     /// outbox back with [`Conn::restore_outbox`] to reuse its memory.
     pub fn take_outbox(&mut self) -> Outbox {
-        core::mem::take(&mut self.outbox)
+        self.side
+            .as_mut()
+            .map(|s| core::mem::take(&mut s.outbox))
+            .unwrap_or_default()
     }
 
     /// Returns a drained outbox for reuse.
     pub fn restore_outbox(&mut self, mut outbox: Outbox) {
-        if self.outbox.is_empty() {
+        if self.outbox_is_empty() {
             outbox.clear();
-            self.outbox = outbox;
+            self.side.get_or_insert_with(Box::default).outbox = outbox;
         }
     }
 
@@ -561,9 +587,49 @@ impl Conn {
         if let Some(d) = &mut self.decoder {
             d.shed();
         }
-        self.inbuf = Vec::new();
-        if self.outbox.is_empty() {
-            self.outbox = Outbox::default();
+        if let Some(side) = &mut self.side {
+            side.inbuf = Vec::new();
+            if side.outbox.is_empty() {
+                side.outbox = Outbox::default();
+            }
+        }
+    }
+
+    /// For a connection that stays quiet (a listener's session after
+    /// [`crate::endpoint::SHED_AFTER_MS`]): what
+    /// [`Conn::shed_idle_memory`] frees, and FEC's receive state of
+    /// incomplete groups (see [`FecDecoder::shed_all`]); FEC's send state
+    /// packed into one allocation ([`FecEncoder::compact`]), the side
+    /// buffers freed when empty. Nothing on the wire changes.
+    pub fn compact_idle_memory(&mut self) {
+        self.shed_idle_memory();
+        if let Some(e) = &mut self.encoder {
+            e.compact();
+        }
+        if let Some(d) = &mut self.decoder {
+            d.shed_all();
+        }
+        if self
+            .side
+            .as_ref()
+            .is_some_and(|s| s.buffered() == 0 && s.outbox.is_empty())
+        {
+            self.side = None;
+        }
+    }
+
+    /// Takes FEC's packed send state out after
+    /// [`Conn::compact_idle_memory`] (see [`FecEncoder::take_packed`]), for
+    /// an owner that keeps it beside other idle connections'. It must come
+    /// back through [`Conn::put_packed_fec`] before the next flush.
+    pub fn take_packed_fec(&mut self) -> Option<Box<[u8]>> {
+        self.encoder.as_mut()?.take_packed()
+    }
+
+    /// Hands back what [`Conn::take_packed_fec`] took.
+    pub fn put_packed_fec(&mut self, packed: Box<[u8]>) {
+        if let Some(e) = &mut self.encoder {
+            e.put_packed(packed);
         }
     }
 
@@ -574,10 +640,13 @@ impl Conn {
         self.kcp.heap_bytes()
             + self.encoder.as_ref().map_or(0, FecEncoder::heap_bytes)
             + self.decoder.as_ref().map_or(0, FecDecoder::heap_bytes)
-            + self.outbox.bytes.capacity()
-            + self.outbox.ends.capacity() * core::mem::size_of::<usize>()
-            + self.inbuf.capacity()
-            + self.pending.capacity()
+            + self.side.as_ref().map_or(0, |s| {
+                core::mem::size_of::<SideBuffers>()
+                    + s.outbox.bytes.capacity()
+                    + s.outbox.ends.capacity() * core::mem::size_of::<usize>()
+                    + s.inbuf.capacity()
+                    + s.pending.capacity()
+            })
     }
 
     /// When to call [`Conn::update`] next (absolute ms).

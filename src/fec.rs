@@ -310,13 +310,20 @@ impl AsMut<[u8]> for ParityDatagram {
 ///
 /// Its parity buffers grow to the longest datagram seen (at most
 /// `max_datagram`) as datagrams pass; [`FecEncoder::shed`] gives their
-/// memory back while a connection is quiet.
+/// memory back while a connection is quiet, and [`FecEncoder::compact`]
+/// packs an incomplete group's parity into one allocation while it stays
+/// quiet.
 pub struct FecEncoder {
-    config: FecConfig,
     code: Arc<FecCode>,
     header_offset: usize,
     max_datagram: usize,
+    /// Empty before the first datagram and while compacted.
     parity: Vec<ParityDatagram>,
+    /// While compacted with a group incomplete: its parity accumulators,
+    /// bytes `header_offset + FEC_HEADER_LEN..max_size` of each, back to back.
+    packed: Option<Box<[u8]>>,
+    /// The packed parity was taken ([`FecEncoder::take_packed`]).
+    lent: bool,
     /// Bytes of the parity buffers that may be non-zero (written or sealed).
     dirty: usize,
     next: u32,
@@ -327,7 +334,7 @@ pub struct FecEncoder {
 impl fmt::Debug for FecEncoder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FecEncoder")
-            .field("config", &self.config)
+            .field("config", &self.code.config)
             .field("next", &self.next)
             .field("shard_count", &self.shard_count)
             .finish_non_exhaustive()
@@ -345,18 +352,13 @@ impl FecEncoder {
 
     /// [`FecEncoder::new`] with a shared code.
     pub fn with_code(code: Arc<FecCode>, header_offset: usize, max_datagram: usize) -> FecEncoder {
-        let parity = (0..code.config.parity_shards)
-            .map(|_| ParityDatagram {
-                buf: Vec::new(),
-                len: 0,
-            })
-            .collect();
         FecEncoder {
-            config: code.config,
             code,
             header_offset,
             max_datagram,
-            parity,
+            parity: Vec::new(),
+            packed: None,
+            lent: false,
             dirty: 0,
             next: 0,
             shard_count: 0,
@@ -366,7 +368,7 @@ impl FecEncoder {
 
     /// The configuration this encoder was built with.
     pub fn config(&self) -> FecConfig {
-        self.config
+        self.code.config
     }
 
     /// Seqid the next datagram (data or parity) will carry.
@@ -394,10 +396,71 @@ impl FecEncoder {
         self.dirty = self.dirty.min(keep);
     }
 
+    /// Frees the parity buffers altogether, keeping only the incomplete
+    /// group's accumulated parity (if any), packed into one allocation of
+    /// `parity_shards` times the group's longest shard so far: for a
+    /// connection that stays quiet. The next datagram unpacks it; the bytes
+    /// produced are unchanged.
+    pub fn compact(&mut self) {
+        if self.parity.is_empty() {
+            return;
+        }
+        let start = self.header_offset + FEC_HEADER_LEN;
+        if self.shard_count > 0 {
+            let mut packed = Vec::with_capacity(self.parity.len() * (self.max_size - start));
+            for parity in &self.parity {
+                packed.extend_from_slice(&parity.buf[start..self.max_size]);
+            }
+            self.packed = Some(packed.into_boxed_slice());
+        }
+        self.parity = Vec::new();
+        self.dirty = 0;
+    }
+
+    /// Takes the packed parity of [`FecEncoder::compact`] out, for an owner
+    /// that keeps many idle encoders' bytes side by side (a listener):
+    /// it must hand them back with [`FecEncoder::put_packed`] before the
+    /// next [`FecEncoder::encode`], which panics otherwise.
+    pub fn take_packed(&mut self) -> Option<Box<[u8]>> {
+        let packed = self.packed.take();
+        self.lent = packed.is_some();
+        packed
+    }
+
+    /// Hands back the bytes [`FecEncoder::take_packed`] took.
+    pub fn put_packed(&mut self, packed: Box<[u8]>) {
+        assert!(self.lent && self.parity.is_empty(), "packed parity handed back twice");
+        self.packed = Some(packed);
+        self.lent = false;
+    }
+
+    /// The parity buffers, after [`FecEncoder::compact`] (or before the
+    /// first datagram): the incomplete group's accumulators unpacked.
+    fn unpack(&mut self) {
+        assert!(!self.lent, "FecEncoder::encode while its packed parity is taken");
+        let ps = self.code.config.parity_shards;
+        let start = self.header_offset + FEC_HEADER_LEN;
+        self.parity = (0..ps)
+            .map(|_| ParityDatagram {
+                buf: Vec::new(),
+                len: 0,
+            })
+            .collect();
+        if let Some(packed) = self.packed.take() {
+            let row = packed.len() / ps;
+            for (parity, accumulated) in self.parity.iter_mut().zip(packed.chunks_exact(row)) {
+                parity.buf.resize(start, 0);
+                parity.buf.extend_from_slice(accumulated);
+            }
+            self.dirty = self.max_size;
+        }
+    }
+
     /// Heap bytes held by the parity buffers.
     pub fn heap_bytes(&self) -> usize {
         self.parity.iter().map(|p| p.buf.capacity()).sum::<usize>()
             + self.parity.capacity() * core::mem::size_of::<ParityDatagram>()
+            + self.packed.as_ref().map_or(0, |p| p.len())
     }
 
     /// Stamps a data datagram and folds it into the group's parity.
@@ -417,6 +480,9 @@ impl FecEncoder {
         if datagram.len() > self.max_datagram || datagram.len() - shard_start > usize::from(u16::MAX) {
             return Err(FecError::TooLong);
         }
+        if self.parity.is_empty() {
+            self.unpack();
+        }
         if self.shard_count == 0 && self.dirty > 0 {
             for parity in &mut self.parity {
                 parity.buf[..self.dirty].fill(0);
@@ -429,8 +495,8 @@ impl FecEncoder {
         let shard_len = datagram.len() - shard_start;
         datagram[shard_start..shard_start + 2].copy_from_slice(&(shard_len as u16).to_le_bytes());
 
-        let ds = self.config.data_shards;
-        let ps = self.config.parity_shards;
+        let ds = self.code.config.data_shards;
+        let ps = self.code.config.parity_shards;
         let shard = &datagram[shard_start..];
         let weights = &self.code.coefficients[self.shard_count * ps..][..ps];
         let unused = Multiplier::new(0);
@@ -438,7 +504,11 @@ impl FecEncoder {
         // The buffers grow (zero-filled) to the longest datagram yet: beyond
         // `dirty` they hold zeros, as the accumulators must.
         if self.parity[0].buf.len() < datagram.len() {
+            // Twice the old size (at most the MTU) when they must grow: a few
+            // growths to the traffic's largest datagram, none after that.
+            let room = (2 * self.parity[0].buf.capacity()).clamp(datagram.len(), self.max_datagram);
             for p in &mut self.parity {
+                p.buf.reserve_exact(room - p.buf.len());
                 p.buf.resize(datagram.len(), 0);
             }
         }
@@ -457,7 +527,7 @@ impl FecEncoder {
             return Ok(&mut []);
         }
 
-        let wrap = self.config.seqid_wrap();
+        let wrap = self.code.config.seqid_wrap();
         for parity in &mut self.parity {
             write_header(&mut parity.buf[self.header_offset..], self.next, TYPE_PARITY);
             self.next = self.next.wrapping_add(1) % wrap;
@@ -564,6 +634,8 @@ struct Shard {
 struct Recovered {
     buf: Vec<u8>,
     end: usize,
+    /// Its index in the group (a data shard: `< data_shards`).
+    index: usize,
 }
 
 /// How many completed groups the decoder remembers, to drop their late shards.
@@ -582,14 +654,24 @@ const DONE_GROUPS: usize = 8;
 /// exhaustively for every peer configuration against common local ones), so at
 /// `4n` a mismatched peer never gets to reconstruction unless loss hides every
 /// disagreement for that long.
+///
+/// Its buffers are sized to the shards they hold and reused: the free ones
+/// wait in a pool, and the loss path (reconstruction) takes its output
+/// buffers and its matrix scratch from the decoder too, so decoding, with
+/// or without loss, allocates nothing once every buffer in circulation has
+/// grown to the longest shard of the traffic. Their number is bounded: at
+/// most `3n + 1` kept shards plus `data_shards` rebuilt ones.
 pub struct FecDecoder {
-    config: FecConfig,
     code: Arc<FecCode>,
     max_shard: usize,
     limit: usize,
     queue: VecDeque<Shard>,
-    pool: Vec<Vec<u8>>,
+    /// Free buffers, used in turn (first in, first out): each meets the
+    /// traffic's longest shards soon, and grows once.
+    pool: VecDeque<Vec<u8>>,
     recovered: Vec<Recovered>,
+    /// Reconstruction's matrix inversion (`2 · data_shards²` bytes).
+    scratch: Vec<u8>,
     /// Groups completed lately (the first `done_len` entries are valid).
     done: [u32; DONE_GROUPS],
     done_len: u8,
@@ -602,7 +684,7 @@ pub struct FecDecoder {
 impl fmt::Debug for FecDecoder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FecDecoder")
-            .field("config", &self.config)
+            .field("config", &self.code.config)
             .field("queued", &self.queue.len())
             .field("stats", &self.stats)
             .finish_non_exhaustive()
@@ -613,7 +695,8 @@ impl FecDecoder {
     /// A decoder for `config` that keeps shards of at most `max_shard` bytes (a
     /// datagram's length after the crypto header minus the 6-byte FEC header;
     /// kcp-go's limit is `KCPGO_MTU_LIMIT - 6`). Memory is bounded by about
-    /// `(3n + data_shards) * max_shard` bytes.
+    /// `(3n + 1 + data_shards) * max_shard` bytes; buffers are sized to the
+    /// shards they hold, not to `max_shard`.
     pub fn new(config: FecConfig, max_shard: usize) -> FecDecoder {
         FecDecoder::with_code(FecCode::new(config), max_shard)
     }
@@ -622,13 +705,13 @@ impl FecDecoder {
     pub fn with_code(code: Arc<FecCode>, max_shard: usize) -> FecDecoder {
         let config = code.config;
         FecDecoder {
-            config,
             code,
             max_shard,
             limit: QUEUE_MULTIPLIER * config.total_shards(),
             queue: VecDeque::new(),
-            pool: Vec::new(),
+            pool: VecDeque::new(),
             recovered: Vec::new(),
+            scratch: Vec::new(),
             done: [0; DONE_GROUPS],
             done_len: 0,
             done_next: 0,
@@ -640,7 +723,7 @@ impl FecDecoder {
 
     /// The configuration this decoder was built with.
     pub fn config(&self) -> FecConfig {
-        self.config
+        self.code.config
     }
 
     /// Counters so far.
@@ -675,7 +758,7 @@ impl FecDecoder {
     /// history (counters are kept).
     pub fn reset(&mut self) {
         while let Some(shard) = self.queue.pop_front() {
-            self.pool.push(shard.buf);
+            self.pool.push_back(shard.buf);
         }
         self.release_recovered();
         self.done_len = 0;
@@ -718,7 +801,8 @@ impl FecDecoder {
         self.expire(now_ms);
 
         let seqid = read_u32(datagram, 0);
-        if self.config.is_data_seqid(seqid) != data {
+        let config = self.code.config;
+        if config.is_data_seqid(seqid) != data {
             self.stats.pattern_mismatches += 1;
             self.streak = 0;
             return result;
@@ -729,7 +813,7 @@ impl FecDecoder {
             self.stats.oversized += 1;
             return result;
         }
-        let group = seqid - seqid % self.config.total_shards() as u32;
+        let group = seqid - seqid % config.total_shards() as u32;
         if self.done[..usize::from(self.done_len)].contains(&group) {
             return result;
         }
@@ -737,7 +821,6 @@ impl FecDecoder {
             return result; // duplicate
         };
         let mut buf = self.take_buffer(shard.len());
-        buf.clear();
         buf.extend_from_slice(shard);
         self.queue.insert(
             at,
@@ -755,7 +838,7 @@ impl FecDecoder {
             if evicted.data {
                 self.stats.short_shards += 1;
             }
-            self.pool.push(evicted.buf);
+            self.pool.push_back(evicted.buf);
         }
         if kept {
             result
@@ -764,26 +847,50 @@ impl FecDecoder {
         }
     }
 
-    /// A buffer from the pool, or a new one; all have capacity `max_shard`
-    /// (at least `len`), so they never grow: no reallocation on the hot
-    /// path once the pool is warm. [`FecDecoder::shed`] trims them.
+    /// An empty buffer from the pool (or a new one) with room for `len`
+    /// bytes. A buffer is either small, sized to the short shard it was made
+    /// for (a connection exchanging short messages keeps its buffers
+    /// short), or `max_shard` long: one made for a shard over half that,
+    /// or one that had to grow. So each buffer in circulation grows at most
+    /// once and the pool is soon warm; [`FecDecoder::shed`] frees them.
     fn take_buffer(&mut self, len: usize) -> Vec<u8> {
-        let mut buf = self.pool.pop().unwrap_or_default();
-        buf.reserve(self.max_shard.max(len));
-        buf
+        let full = self.max_shard.max(len);
+        match self.pool.pop_front() {
+            Some(mut buf) => {
+                buf.clear();
+                if buf.capacity() < len {
+                    buf.reserve_exact(full);
+                }
+                buf
+            }
+            None if 2 * len > self.max_shard => Vec::with_capacity(full),
+            None => Vec::with_capacity(len),
+        }
     }
 
     /// Gives back the memory only an active connection needs: the pool of
-    /// free buffers, and the slack of the kept shards (which stay, with
-    /// their group's state). Decoding goes on unchanged.
+    /// free buffers, the reconstruction scratch, and the slack of the kept
+    /// shards (which stay, with their group's state). Decoding goes on
+    /// unchanged.
     pub fn shed(&mut self) {
         self.release_recovered();
-        self.pool = Vec::new();
+        self.pool = VecDeque::new();
         self.recovered = Vec::new();
+        self.scratch = Vec::new();
         for shard in &mut self.queue {
             shard.buf.shrink_to_fit();
         }
         self.queue.shrink_to_fit();
+    }
+
+    /// [`FecDecoder::shed`], and forgets the kept shards of incomplete
+    /// groups too: for a connection quiet for long enough that they can no
+    /// longer help (its peer has retransmitted whatever was lost meanwhile).
+    /// A group that goes on after the pause is rebuilt only from shards
+    /// received after it; nothing else changes.
+    pub fn shed_all(&mut self) {
+        self.queue = VecDeque::new();
+        self.shed();
     }
 
     /// Heap bytes held (kept shards, pool, queues; not the shared code).
@@ -795,6 +902,7 @@ impl FecDecoder {
             + self.queue.capacity() * core::mem::size_of::<Shard>()
             + self.pool.capacity() * core::mem::size_of::<Vec<u8>>()
             + self.recovered.capacity() * core::mem::size_of::<Recovered>()
+            + self.scratch.capacity()
     }
 
     fn release_recovered(&mut self) {
@@ -807,7 +915,7 @@ impl FecDecoder {
                 break;
             }
             let expired = self.queue.pop_front().expect("front exists");
-            self.pool.push(expired.buf);
+            self.pool.push_back(expired.buf);
         }
     }
 
@@ -831,8 +939,8 @@ impl FecDecoder {
     /// enough shards but misses data. Returns false if the shard just inserted
     /// was dropped as truncated.
     fn try_group(&mut self, group: u32, at: usize) -> bool {
-        let n = self.config.total_shards();
-        let ds = self.config.data_shards;
+        let n = self.code.config.total_shards();
+        let ds = self.code.config.data_shards;
         let lo = at.saturating_sub(n - 1);
         let mut hi = (at + n).min(self.queue.len());
         let in_group = |s: &Shard| s.seqid.wrapping_sub(group) < n as u32;
@@ -853,7 +961,7 @@ impl FecDecoder {
             if in_group(s) && !s.data && Some(s.buf.len()) < longest {
                 kept &= s.seqid != new_seqid;
                 let shard = self.queue.remove(i).expect("index in range");
-                self.pool.push(shard.buf);
+                self.pool.push_back(shard.buf);
                 self.stats.inconsistent += 1;
                 hi -= 1;
             } else {
@@ -880,7 +988,7 @@ impl FecDecoder {
         while i < hi {
             if in_group(&self.queue[i]) {
                 let shard = self.queue.remove(i).expect("index in range");
-                self.pool.push(shard.buf);
+                self.pool.push_back(shard.buf);
                 hi -= 1;
             } else {
                 i += 1;
@@ -894,9 +1002,10 @@ impl FecDecoder {
 
     /// Rebuilds the missing data shards of `group` from the kept shards in
     /// `queue[range]`, all padded to `max_len`, into `self.recovered`.
+    /// Allocates nothing once the pool and the scratch are warm.
     fn reconstruct(&mut self, group: u32, range: std::ops::Range<usize>, max_len: usize) {
-        let n = self.config.total_shards();
-        let ds = self.config.data_shards;
+        let n = self.code.config.total_shards();
+        let ds = self.code.config.data_shards;
         let mut present = [false; MAX_TOTAL_SHARDS];
         for shard in self.queue.range(range.clone()) {
             let index = shard.seqid.wrapping_sub(group);
@@ -905,45 +1014,65 @@ impl FecDecoder {
             }
         }
         // Any `ds` shards determine the data: use the first ones present.
-        let used: Vec<usize> = (0..n).filter(|&k| present[k]).take(ds).collect();
-        let Some(inverse) = self.code.matrix.select(&used).invert() else {
+        // Indices fit a byte: n <= MAX_TOTAL_SHARDS = 256.
+        let mut used = [0u8; MAX_TOTAL_SHARDS];
+        for (slot, k) in used.iter_mut().zip((0..n).filter(|&k| present[k])) {
+            *slot = k as u8;
+        }
+        let used = &used[..ds];
+        if !self.code.matrix.invert_rows_into(used, &mut self.scratch) {
             return; // cannot happen: every `ds` rows of the matrix are independent
-        };
-        let mut missing: Vec<(usize, Vec<u8>)> = (0..ds)
-            .filter(|&k| !present[k])
-            .map(|k| {
-                let mut buf = self.take_buffer(max_len);
-                buf.clear();
-                buf.resize(max_len, 0);
-                (k, buf)
-            })
-            .collect();
-        // missing[k] = sum over the used shards c of inverse[k][c] · shard c.
-        let mut weights: Vec<Multiplier> = Vec::with_capacity(missing.len());
-        for shard in self.queue.range_mut(range) {
+        }
+        let first = self.recovered.len();
+        for k in (0..ds).filter(|&k| !present[k]) {
+            let mut buf = self.take_buffer(max_len);
+            buf.resize(max_len, 0);
+            self.recovered.push(Recovered { buf, end: 0, index: k });
+        }
+        // missing[k] = sum over the used shards c of inverse[k][c] · shard c
+        // (a shorter shard is zero-padded: mul_add leaves the rest alone).
+        let FecDecoder {
+            queue,
+            recovered,
+            scratch,
+            ..
+        } = self;
+        let inverse = &scratch[ds * ds..];
+        let unused = Multiplier::new(0);
+        for shard in queue.range(range) {
             let index = shard.seqid.wrapping_sub(group) as usize;
-            let Some(column) = used.iter().position(|&k| k == index) else {
+            let Some(column) = used.iter().position(|&k| usize::from(k) == index) else {
                 continue;
             };
-            shard.buf.resize(max_len, 0);
-            weights.clear();
-            weights.extend(missing.iter().map(|(k, _)| Multiplier::new(inverse.get(*k, column))));
-            let mut rows: Vec<(&Multiplier, &mut [u8])> = weights
-                .iter()
-                .zip(missing.iter_mut())
-                .map(|(w, (_, b))| (w, &mut b[..]))
-                .collect();
-            gf::mul_add(&shard.buf, &mut rows);
+            for missing in recovered[first..].chunks_mut(4) {
+                let weights: [Multiplier; 4] = core::array::from_fn(|i| {
+                    missing
+                        .get(i)
+                        .map_or(unused, |r| Multiplier::new(inverse[r.index * ds + column]))
+                });
+                let count = missing.len();
+                let mut rows: [(&Multiplier, &mut [u8]); 4] = core::array::from_fn(|_| (&unused, &mut [][..]));
+                for ((row, weight), r) in rows.iter_mut().zip(&weights).zip(missing.iter_mut()) {
+                    *row = (weight, &mut r.buf[..]);
+                }
+                gf::mul_add(&shard.buf, &mut rows[..count]);
+            }
         }
 
-        for (_, buf) in missing {
-            let size = usize::from(read_u16(&buf, 0));
-            if (2..=buf.len()).contains(&size) {
-                self.stats.recovered += 1;
-                self.recovered.push(Recovered { buf, end: size });
+        let FecDecoder {
+            recovered, pool, stats, ..
+        } = self;
+        let mut i = first;
+        while i < recovered.len() {
+            let r = &mut recovered[i];
+            let size = usize::from(read_u16(&r.buf, 0));
+            if (2..=r.buf.len()).contains(&size) {
+                stats.recovered += 1;
+                r.end = size;
+                i += 1;
             } else {
-                self.stats.errs += 1;
-                self.pool.push(buf);
+                stats.errs += 1;
+                pool.push_back(recovered.remove(i).buf);
             }
         }
     }

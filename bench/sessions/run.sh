@@ -2,7 +2,7 @@
 # kcpx sessions beside kcp-go 5.6.1 in the same run (issue 8 item 7): a
 # measurement, not a test.
 #
-#   bench/sessions/run.sh [--reps N] [--quick]
+#   bench/sessions/run.sh [--reps N] [--quick] [--only GROUPS] [--idle-n "N ..."] [--impls IMPLS]
 #
 # Builds bench/sessions/kcpx_bench.rs (cargo --release --example kcpx_bench)
 # and bench/sessions/kcpgo/main.go (Debian's golang-github-xtaci-kcp-dev, GOPATH
@@ -15,23 +15,36 @@
 # --reps runs (default 3; the idle and active rows run once unless --reps is
 # given, as they take longest), with the spread. The table goes to stdout and
 # target/bench/sessions.md. --quick: smaller sizes, to check the script.
+# --only bulk,idle,active: run (and print) only these groups of rows (all by
+# default). --idle-n "1000 5000": the idle rows' session counts. --impls
+# kcpx,kcpgo,kcpxc: measure only these (all by default). KCPX_BENCH=path uses
+# a kcpx_bench already built. A failed idle row keeps the client's and the
+# server's output in target/bench/idle-fail-N-IMPL.log.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-reps=3; sreps=1; quick=0
+reps=3; sreps=1; quick=0; only=bulk,idle,active; idle_n=; impls="kcpx kcpgo kcpxc"
 while [ $# -gt 0 ]; do
     case $1 in
         --reps) reps=$2; sreps=$2; shift 2 ;;
         --quick) quick=1; shift ;;
-        *) echo "usage: $0 [--reps N] [--quick]" >&2; exit 2 ;;
+        --only) only=$2; shift 2 ;;
+        --idle-n) idle_n=$2; shift 2 ;;
+        --impls) impls=$(echo "$2" | tr , ' '); shift 2 ;;
+        *) echo "usage: $0 [--reps N] [--quick] [--only bulk,idle,active] [--idle-n \"N ...\"] [--impls kcpx,kcpgo,kcpxc]" >&2; exit 2 ;;
     esac
 done
+wants() { case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 out=$root/target/bench; mkdir -p "$out"
 tmp=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
 # ---- build ----
-(cd "$root" && cargo build --release --example kcpx_bench >&2)
-KCPX=$root/target/release/examples/kcpx_bench
+if [ -n "${KCPX_BENCH:-}" ]; then
+    KCPX=$KCPX_BENCH
+else
+    (cd "$root" && cargo build --release --example kcpx_bench >&2)
+    KCPX=$root/target/release/examples/kcpx_bench
+fi
 gocode=${GOCODE:-/usr/share/gocode}
 mkdir -p "$tmp/go/src/kcpgo-bench"
 cp "$here/kcpgo/main.go" "$tmp/go/src/kcpgo-bench/"
@@ -49,6 +62,7 @@ if [ $quick = 1 ]; then
 else
     BULK=$((256 << 20)); ECHO=$((64 << 20)); IDLE_N="1000 5000 10000"; ACTIVE_N="500 1000 2000 5000"; HOLD=5; ASECS=8
 fi
+[ -n "$idle_n" ] && IDLE_N=$idle_n
 
 cpu_of() { awk -v t="$tck" '{printf "%.3f", ($14 + $15) / t}' "/proc/$1/stat"; }
 sys_of() { awk -v t="$tck" '{printf "%.3f", $15 / t}' "/proc/$1/stat"; } # kernel time only
@@ -79,8 +93,9 @@ res=$tmp/results
 : > "$res"
 record() { echo "$1 $2 $3 $4 $5" >> "$res"; echo "  $1 $2: $3 (load $4, drops $5)" >&2; }
 
-order() { if [ $(($1 % 2)) = 1 ]; then echo "kcpx kcpgo"; else echo "kcpgo kcpx"; fi; }
-order3() { case $(($1 % 3)) in 1) echo "kcpx kcpgo kcpxc" ;; 2) echo "kcpgo kcpxc kcpx" ;; *) echo "kcpxc kcpx kcpgo" ;; esac; }
+chosen() { for i in "$@"; do case " $impls " in *" $i "*) echo "$i" ;; esac; done; } # those of --impls
+order() { if [ $(($1 % 2)) = 1 ]; then chosen kcpx kcpgo; else chosen kcpgo kcpx; fi; }
+order3() { case $(($1 % 3)) in 1) chosen kcpx kcpgo kcpxc ;; 2) chosen kcpgo kcpxc kcpx ;; *) chosen kcpxc kcpx kcpgo ;; esac; }
 
 bulk_row() { # key bytes echo-flag plain-flag
     local key=$1 bytes=$2 e=$3 p=$4
@@ -105,6 +120,7 @@ idle_row() { # N
         for impl in $(order "$r"); do
             start_server "$impl"
             local rss0 d0 l; rss0=$(rss_kb "$SPID"); d0=$(drops)
+            : > "$tmp/idle.out"
             "$(bin "$impl")" idle -addr "127.0.0.1:$port" -n "$nn" -hold $((HOLD + 4)) > "$tmp/idle.out" 2>&1 &
             local cpid=$!
             local waited=0
@@ -120,6 +136,9 @@ idle_row() { # N
                 record "idle_rss_$nn" "$impl" "$(awk -v a="$rss0" -v b="$rss1" -v n="$nn" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')" "$l" $(( $(drops) - d0 ))
                 record "idle_cpu_$nn" "$impl" "$(awk -v a="$c0" -v b="$c1" -v h="$HOLD" 'BEGIN { printf "%.3f", (b - a) / h }')" "$l" 0
             else
+                # Keep what the client and server said, for the post-mortem.
+                cat "$tmp/idle.out" "$tmp/server.err" > "$out/idle-fail-$nn-$impl.log"
+                echo "  idle $nn $impl failed: $(tail -c 300 "$out/idle-fail-$nn-$impl.log" | tr '\n' ' ')" >&2
                 record "idle_rss_$nn" "$impl" "fail" "$l" 0
                 record "idle_cpu_$nn" "$impl" "fail" "$l" 0
             fi
@@ -155,15 +174,21 @@ active_row() { # N
     done
 }
 
-echo "== bulk (one session, windows 1024) ==" >&2
-bulk_row sink "$BULK" "" ""
-bulk_row echo "$ECHO" -echo ""
-bulk_row sink_plain "$BULK" "" -plain
-bulk_row echo_plain "$ECHO" -echo -plain
-echo "== idle sessions ==" >&2
-for nn in $IDLE_N; do idle_row "$nn"; done
-echo "== active sessions (20 x 64 B/s each, echoed) ==" >&2
-for nn in $ACTIVE_N; do active_row "$nn"; done
+if wants bulk; then
+    echo "== bulk (one session, windows 1024) ==" >&2
+    bulk_row sink "$BULK" "" ""
+    bulk_row echo "$ECHO" -echo ""
+    bulk_row sink_plain "$BULK" "" -plain
+    bulk_row echo_plain "$ECHO" -echo -plain
+fi
+if wants idle; then
+    echo "== idle sessions ==" >&2
+    for nn in $IDLE_N; do idle_row "$nn"; done
+fi
+if wants active; then
+    echo "== active sessions (20 x 64 B/s each, echoed) ==" >&2
+    for nn in $ACTIVE_N; do active_row "$nn"; done
+fi
 
 # ---- table ----
 median() { # key impl -> "median (min-max) load~L drops~D"
@@ -186,19 +211,25 @@ echo
 echo "| measure | kcpx | kcp-go 5.6.1 | kcpx / kcp-go | goal |"
 echo "|---|---|---|---|---|"
 row() { echo "| $1 | $(median "$2" "${4:-kcpx}") | $(median "$2" kcpgo) | $(ratio "$2" "${4:-kcpx}") | $3 |"; }
-row "stream sink $((BULK >> 20)) MiB, MB payload per CPU-s (both processes)" sink "≥ 2×"
-row "stream echo $((ECHO >> 20)) MiB, MB per CPU-s" echo "≥ 2×"
-row "sink, no FEC/crypto, MB per CPU-s" sink_plain "≥ 2×"
-row "echo, no FEC/crypto, MB per CPU-s" echo_plain "≥ 2×"
-for nn in $IDLE_N; do row "idle $nn: server RSS bytes per session" "idle_rss_$nn" "≤ 2048 B"; done
-for nn in $IDLE_N; do row "idle $nn: server CPU-s per s" "idle_cpu_$nn" "≤ 0.05× kcp-go"; done
-for c in kcpx kcpxc; do
-    tag=""; [ $c = kcpxc ] && tag=", kcpx with $((COALESCE_US / 1000)) ms receive coalescing"
-    for nn in $ACTIVE_N; do row "active $nn × 20/s × 64 B: p99 RTT ms$tag" "active_p99_$nn" "p99 ≤ 20 ms" $c; done
-    for nn in $ACTIVE_N; do row "active $nn: server CPU-s per s$tag" "active_cpu_$nn" "≤ 0.25× at 1,000" $c; done
-    for nn in $ACTIVE_N; do row "active $nn: of which kernel (system time)$tag" "active_sys_$nn" "" $c; done
-    for nn in $ACTIVE_N; do
-        echo "| active $nn: datagrams per recv / send syscall (kcpx listener counters)$tag | $(value "batch_rx_$nn" $c) / $(value "batch_tx_$nn" $c) | not counted | | ≥ 16 |"
+if wants bulk; then
+    row "stream sink $((BULK >> 20)) MiB, MB payload per CPU-s (both processes)" sink "≥ 2×"
+    row "stream echo $((ECHO >> 20)) MiB, MB per CPU-s" echo "≥ 2×"
+    row "sink, no FEC/crypto, MB per CPU-s" sink_plain "≥ 2×"
+    row "echo, no FEC/crypto, MB per CPU-s" echo_plain "≥ 2×"
+fi
+if wants idle; then
+    for nn in $IDLE_N; do row "idle $nn: server RSS bytes per session" "idle_rss_$nn" "≤ 2048 B"; done
+    for nn in $IDLE_N; do row "idle $nn: server CPU-s per s" "idle_cpu_$nn" "≤ 0.05× kcp-go"; done
+fi
+if wants active; then
+    for c in kcpx kcpxc; do
+        tag=""; [ $c = kcpxc ] && tag=", kcpx with $((COALESCE_US / 1000)) ms receive coalescing"
+        for nn in $ACTIVE_N; do row "active $nn × 20/s × 64 B: p99 RTT ms$tag" "active_p99_$nn" "p99 ≤ 20 ms" $c; done
+        for nn in $ACTIVE_N; do row "active $nn: server CPU-s per s$tag" "active_cpu_$nn" "≤ 0.25× at 1,000" $c; done
+        for nn in $ACTIVE_N; do row "active $nn: of which kernel (system time)$tag" "active_sys_$nn" "" $c; done
+        for nn in $ACTIVE_N; do
+            echo "| active $nn: datagrams per recv / send syscall (kcpx listener counters)$tag | $(value "batch_rx_$nn" $c) / $(value "batch_tx_$nn" $c) | not counted | | ≥ 16 |"
+        done
     done
-done
+fi
 } | tee "$out/sessions.md"

@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 mod ops;
+mod parked;
 mod timers;
 mod types;
 
@@ -38,6 +39,7 @@ use crate::crypt::PacketCrypt;
 use crate::error::Error;
 use crate::fec::{FecCode, FecInput, KCPGO_MTU_LIMIT};
 use crate::kcp::OVERHEAD;
+use parked::{Parked, Spot};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -73,6 +75,8 @@ struct Session {
     /// The buffers of an active connection were freed during this idle
     /// spell ([`SHED_AFTER_MS`] after it began).
     shed: bool,
+    /// Its FEC encoder's packed parity, while it is shed (see `parked.rs`).
+    parked: Option<Spot>,
 }
 
 impl Session {
@@ -96,9 +100,12 @@ pub struct Endpoint {
     role: Role,
     crypt: Option<Arc<PacketCrypt>>,
     fec: Option<Arc<FecCode>>,
-    /// Boxed: a slot costs a pointer, so the vector's doubling does not
-    /// multiply the sessions' size.
-    slots: Vec<Option<Box<Session>>>,
+    /// The sessions themselves, side by side (a slab), not boxed one by
+    /// one: the long-lived state of many sessions then shares pages
+    /// instead of sitting between the short-lived buffers of their first
+    /// messages, which would pin a page of heap per idle session once
+    /// those are freed. Grows by a quarter (see `open`).
+    slots: Vec<Option<Session>>,
     generations: Vec<u32>,
     free: Vec<u32>,
     live: usize,
@@ -111,6 +118,7 @@ pub struct Endpoint {
     clock: Clock,
     now_ms: u32,
     dirty: Vec<u32>,
+    parked: Parked,
     tx: Transmits,
     stats: EndpointStats,
 }
@@ -169,6 +177,7 @@ impl Endpoint {
             clock: Clock::default(),
             now_ms: 0,
             dirty: Vec::new(),
+            parked: Parked::default(),
             tx: Transmits::default(),
             stats: EndpointStats::default(),
         })
@@ -239,6 +248,7 @@ impl Endpoint {
             }
             (None, Err(e)) => return self.count(e),
         };
+        self.unpark(slot);
         let s = self.slots[slot as usize].as_mut().expect("mapped slots are live");
         s.last_recv = t;
         s.wake();
@@ -310,14 +320,19 @@ impl Endpoint {
             dirty: false,
             idle_since: None,
             shed: false,
+            parked: None,
         };
         let slot = match self.free.pop() {
             Some(slot) => {
-                self.slots[slot as usize] = Some(Box::new(session));
+                self.slots[slot as usize] = Some(session);
                 slot
             }
             None => {
-                self.slots.push(Some(Box::new(session)));
+                if self.slots.len() == self.slots.capacity() {
+                    // A quarter more, not twice: a slot is a whole session.
+                    self.slots.reserve_exact((self.slots.len() / 4).max(16));
+                }
+                self.slots.push(Some(session));
                 self.generations.push(0);
                 (self.slots.len() - 1) as u32
             }
@@ -408,7 +423,13 @@ impl Endpoint {
                 // timer after this).
                 if !s.shed && s.idle_since.is_some_and(|since| t >= since + SHED_AFTER_MS) {
                     s.shed = true;
-                    s.conn.shed_idle_memory();
+                    s.conn.compact_idle_memory();
+                    if let Some(packed) = s.conn.take_packed_fec() {
+                        match self.parked.park(&packed) {
+                            Some(spot) => s.parked = Some(spot),
+                            None => s.conn.put_packed_fec(packed),
+                        }
+                    }
                     self.stats.sheds += 1;
                 }
                 return self.rearm(slot);
@@ -416,6 +437,8 @@ impl Endpoint {
             _ => {}
         }
         self.stats.serviced += 1;
+        self.unpark(slot);
+        let s = self.slots[slot as usize].as_mut().expect("live slot");
         let flushed = s.conn.update_into(self.now_ms, &mut self.tx.out);
         if !flushed && s.conn.check(self.now_ms) == self.now_ms {
             // ikcp_check says a retransmission is due while ikcp_update
@@ -513,8 +536,27 @@ impl Endpoint {
         }
     }
 
+    /// Gives a shed session its parked FEC state back: before anything
+    /// that may flush it.
+    fn unpark(&mut self, slot: u32) {
+        let Some(s) = self.slots[slot as usize].as_mut() else {
+            return;
+        };
+        let Some(spot) = s.parked.take() else {
+            return;
+        };
+        s.conn.put_packed_fec(self.parked.unpark(spot));
+        if self.parked.wants_compaction() {
+            let spots = self.slots.iter_mut().flatten().filter_map(|s| s.parked.as_mut());
+            self.parked.compact(spots);
+        }
+    }
+
     fn free_slot(&mut self, slot: u32) {
         let s = self.slots[slot as usize].take().expect("live slot");
+        if let Some(spot) = s.parked {
+            self.parked.forget(spot);
+        }
         if self.by_addr.get(&s.addr) == Some(&slot) {
             self.by_addr.remove(&s.addr);
         }

@@ -11,17 +11,17 @@ impl Endpoint {
     // ----- one session -----
 
     pub(super) fn get(&self, id: SessionId) -> Option<&Session> {
-        let s = self.slots.get(id.slot as usize)?.as_deref()?;
+        let s = self.slots.get(id.slot as usize)?.as_ref()?;
         (self.generations[id.slot as usize] == id.generation).then_some(s)
     }
 
     pub(super) fn get_mut(&mut self, id: SessionId) -> Option<&mut Session> {
-        let s = self.slots.get_mut(id.slot as usize)?.as_deref_mut()?;
+        let s = self.slots.get_mut(id.slot as usize)?.as_mut()?;
         (self.generations[id.slot as usize] == id.generation).then_some(s)
     }
 
     pub(super) fn session_at(&self, slot: u32) -> &Session {
-        self.slots[slot as usize].as_deref().expect("live slot")
+        self.slots[slot as usize].as_ref().expect("live slot")
     }
 
     /// The slot of session `id`, unless freed or closed by the application.
@@ -35,7 +35,7 @@ impl Endpoint {
     /// The session, unless freed or closed by the application.
     pub(super) fn session_mut(&mut self, id: SessionId) -> Result<&mut Session, Error> {
         let slot = self.owned_slot(id)?;
-        Ok(self.slots[slot].as_deref_mut().expect("live slot"))
+        Ok(self.slots[slot].as_mut().expect("live slot"))
     }
 
     /// Queues `data` on session `id` at the caller's time `now_ms`, and
@@ -51,6 +51,7 @@ impl Endpoint {
         self.tick(now_ms);
         let flush = self.config.flush_on_send;
         let slot = self.owned_slot(id)?;
+        self.unpark(id.slot);
         let s = self.slots[slot].as_mut().expect("live slot");
         if s.state != State::Open {
             return Err(Error::Closed);
@@ -116,6 +117,7 @@ impl Endpoint {
     pub fn flush(&mut self, id: SessionId, now_ms: u32) -> Result<(), Error> {
         self.tick(now_ms);
         let slot = self.owned_slot(id)?;
+        self.unpark(id.slot);
         let s = self.slots[slot].as_mut().expect("live slot");
         if s.state == State::Open {
             s.conn.set_clock(now_ms);
@@ -138,6 +140,7 @@ impl Endpoint {
             ms => ms as u64,
         };
         let slot = self.owned_slot(id)?;
+        self.unpark(id.slot);
         let s = self.slots[slot].as_mut().expect("live slot");
         match s.state {
             State::Open if s.conn.wait_snd() > 0 => {
@@ -158,6 +161,7 @@ impl Endpoint {
     pub fn close_all(&mut self, now_ms: u32) {
         self.tick(now_ms);
         for slot in 0..self.slots.len() as u32 {
+            self.unpark(slot);
             let Some(s) = self.slots[slot as usize].as_mut() else {
                 continue;
             };

@@ -84,39 +84,64 @@ impl Matrix {
     pub(super) fn invert(&self) -> Option<Matrix> {
         let n = self.rows;
         debug_assert_eq!(n, self.cols);
-        let mut work = self.clone();
+        let mut work = self.cells.clone();
         let mut inverse = Matrix::zero(n, n);
-        for i in 0..n {
-            inverse.set(i, i, 1);
-        }
-        for col in 0..n {
-            let pivot = (col..n).find(|&r| work.get(r, col) != 0)?;
-            if pivot != col {
-                for c in 0..n {
-                    work.cells.swap(pivot * n + c, col * n + c);
-                    inverse.cells.swap(pivot * n + c, col * n + c);
-                }
-            }
-            let scale = div(1, work.get(col, col));
-            for c in 0..n {
-                work.set(col, c, mul(work.get(col, c), scale));
-                inverse.set(col, c, mul(inverse.get(col, c), scale));
-            }
-            for r in (0..n).filter(|&r| r != col) {
-                let factor = work.get(r, col);
-                if factor == 0 {
-                    continue;
-                }
-                for c in 0..n {
-                    let w = work.get(r, c) ^ mul(factor, work.get(col, c));
-                    work.set(r, c, w);
-                    let v = inverse.get(r, c) ^ mul(factor, inverse.get(col, c));
-                    inverse.set(r, c, v);
-                }
-            }
-        }
-        Some(inverse)
+        invert_into(n, &mut work, &mut inverse.cells).then_some(inverse)
     }
+
+    /// The inverse of the square matrix made of the given rows (as
+    /// `self.select(rows).invert()`), computed in `scratch` without
+    /// allocating once `scratch` has held `2 · rows.len()²` bytes: on
+    /// success, `scratch[n·n..2·n·n]` holds the inverse, row-major (`n` =
+    /// `rows.len()`). False if it is singular.
+    pub(super) fn invert_rows_into(&self, rows: &[u8], scratch: &mut Vec<u8>) -> bool {
+        let n = rows.len();
+        debug_assert_eq!(n, self.cols);
+        scratch.clear();
+        scratch.resize(2 * n * n, 0);
+        let (work, inverse) = scratch.split_at_mut(n * n);
+        for (i, &r) in rows.iter().enumerate() {
+            work[i * n..(i + 1) * n].copy_from_slice(self.row(usize::from(r)));
+        }
+        invert_into(n, work, inverse)
+    }
+}
+
+/// Gauss-Jordan: turns the `n × n` matrix `work` into the identity and
+/// writes its inverse into `inverse` (both row-major, `n · n` bytes; the
+/// old contents of `inverse` are ignored). False if `work` is singular.
+fn invert_into(n: usize, work: &mut [u8], inverse: &mut [u8]) -> bool {
+    inverse.fill(0);
+    for i in 0..n {
+        inverse[i * n + i] = 1;
+    }
+    for col in 0..n {
+        let Some(pivot) = (col..n).find(|&r| work[r * n + col] != 0) else {
+            return false;
+        };
+        if pivot != col {
+            for c in 0..n {
+                work.swap(pivot * n + c, col * n + c);
+                inverse.swap(pivot * n + c, col * n + c);
+            }
+        }
+        let scale = div(1, work[col * n + col]);
+        for c in 0..n {
+            work[col * n + c] = mul(work[col * n + c], scale);
+            inverse[col * n + c] = mul(inverse[col * n + c], scale);
+        }
+        for r in (0..n).filter(|&r| r != col) {
+            let factor = work[r * n + col];
+            if factor == 0 {
+                continue;
+            }
+            for c in 0..n {
+                work[r * n + c] ^= mul(factor, work[col * n + c]);
+                inverse[r * n + c] ^= mul(factor, inverse[col * n + c]);
+            }
+        }
+    }
+    true
 }
 
 #[cfg(test)]
@@ -137,6 +162,11 @@ mod tests {
             let square = m.select(&rows);
             let inverse = square.invert().expect("MDS code");
             assert_eq!(square.multiply(&inverse), Matrix::encoding(data, data));
+            // The allocation-free form gives the same inverse.
+            let rows: Vec<u8> = rows.iter().map(|&r| r as u8).collect();
+            let mut scratch = Vec::new();
+            assert!(m.invert_rows_into(&rows, &mut scratch));
+            assert_eq!(scratch[data * data..], inverse.cells[..]);
         }
     }
 }
