@@ -152,6 +152,23 @@ impl Outbox {
         self.ends.clear();
     }
 
+    /// Bytes of all the datagrams.
+    pub(crate) fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Bytes it can hold without growing.
+    pub(crate) fn byte_capacity(&self) -> usize {
+        self.bytes.capacity()
+    }
+
+    /// Gives capacity back down to `bytes` bytes and `datagrams` datagrams
+    /// (what it holds stays).
+    pub(crate) fn shrink_to(&mut self, bytes: usize, datagrams: usize) {
+        self.bytes.shrink_to(bytes);
+        self.ends.shrink_to(datagrams);
+    }
+
     /// Forgets the datagrams and gives memory back beyond `keep_bytes` of
     /// capacity (after a burst, so an idle owner stays small).
     pub fn clear_and_trim(&mut self, keep_bytes: usize) {

@@ -119,6 +119,10 @@ pub struct Endpoint {
     now_ms: u32,
     dirty: Vec<u32>,
     parked: Parked,
+    /// The largest transmit batch (bytes, datagrams, runs) since
+    /// `tx_peak_since`: the transmit buffer is trimmed to it.
+    tx_peak: (usize, usize, usize),
+    tx_peak_since: u64,
     tx: Transmits,
     stats: EndpointStats,
 }
@@ -178,6 +182,8 @@ impl Endpoint {
             now_ms: 0,
             dirty: Vec::new(),
             parked: Parked::default(),
+            tx_peak: (0, 0, 0),
+            tx_peak_since: 0,
             tx: Transmits::default(),
             stats: EndpointStats::default(),
         })
@@ -579,9 +585,19 @@ impl Endpoint {
 
     /// Forgets the transmits (sent or given up).
     pub fn clear_transmits(&mut self) {
+        let bytes = self.tx.out.byte_len();
         self.stats.out_pkts += self.tx.len() as u64;
-        self.stats.out_bytes += self.tx.out.span(0..self.tx.len()).len() as u64;
+        self.stats.out_bytes += bytes as u64;
+        let (b, d, r) = &mut self.tx_peak;
+        (*b, *d, *r) = ((*b).max(bytes), (*d).max(self.tx.len()), (*r).max(self.tx.runs.len()));
         self.tx.clear();
+        // Once a second (at most), the buffer follows the load down.
+        let now = self.clock.now();
+        if now >= self.tx_peak_since + SHED_AFTER_MS {
+            self.tx.trim(self.tx_peak);
+            self.tx_peak = (0, 0, 0);
+            self.tx_peak_since = now;
+        }
     }
 
     /// Whether [`Endpoint::poll_event`] has an event to return.

@@ -610,14 +610,7 @@ fn parked_sessions_wake_with_their_fec_groups_intact() {
         }
         for _ in 0..500 {
             w.step(10);
-            while let Some(ev) = w.ep(server).poll_event() {
-                if let Event::Readable(id) = ev {
-                    while let Ok(n) = w.ep(server).recv(id, &mut buf) {
-                        let now = w.now();
-                        assert_eq!(w.ep(server).send(id, &buf[..n], now), Ok(n));
-                    }
-                }
-            }
+            echo_all(&mut w, server, &mut buf);
             for (node, id, got) in &mut clients {
                 while let Ok(n) = w.nodes[*node].1.recv(*id, &mut buf) {
                     got.extend_from_slice(&buf[..n]);
@@ -685,4 +678,48 @@ fn parked_sessions_wake_with_their_fec_groups_intact() {
     }
     assert!(groups_with_parity > 10, "{groups_with_parity} groups");
     assert_eq!(rebuilt, groups_with_parity, "every group's dropped shard rebuilt");
+}
+
+/// The transmit buffer grows with a burst and follows the load back down
+/// within a couple of seconds once it falls.
+#[test]
+fn transmit_buffer_shrinks_after_a_burst() {
+    let mut w = World::new(12, LinkConfig::default());
+    let server = w.add(addr(1), Endpoint::listener(config(true, true)).unwrap());
+    let mut clients = Vec::new();
+    for c in 0..40u16 {
+        let (ep, id) = Endpoint::dialer(config(true, true), addr(1), w.now()).unwrap();
+        clients.push((w.add(addr(100 + c), ep), id));
+    }
+    let mut buf = vec![0u8; 1 << 16];
+    let mut peak = 0;
+    for step in 0..400 {
+        if step < 50 {
+            for (node, id) in &clients {
+                let now = w.now();
+                let _ = w.nodes[*node].1.send(*id, &[step as u8; 4000], now);
+            }
+        }
+        w.step(10);
+        echo_all(&mut w, server, &mut buf);
+        for (node, id) in &clients {
+            while w.nodes[*node].1.recv(*id, &mut buf).is_ok() {}
+        }
+        peak = peak.max(w.ep(server).tx.out.byte_capacity());
+    }
+    let after = w.ep(server).tx.out.byte_capacity();
+    assert!(peak >= 64 << 10, "a burst: {peak} bytes");
+    assert!(after * 4 <= peak, "{after} bytes kept of {peak}");
+}
+
+/// The listener `server` echoes whatever its sessions received.
+fn echo_all(w: &mut World, server: usize, buf: &mut [u8]) {
+    while let Some(ev) = w.ep(server).poll_event() {
+        if let Event::Readable(id) = ev {
+            while let Ok(n) = w.ep(server).recv(id, buf) {
+                let now = w.now();
+                assert_eq!(w.ep(server).send(id, &buf[..n], now), Ok(n));
+            }
+        }
+    }
 }

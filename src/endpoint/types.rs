@@ -237,6 +237,17 @@ impl Transmits {
         }
     }
 
+    /// Gives back capacity beyond twice `peak` (bytes, datagrams and runs
+    /// of the largest batch lately) once it is more than four times that:
+    /// an endpoint whose load fell keeps a buffer in proportion to it.
+    pub(crate) fn trim(&mut self, peak: (usize, usize, usize)) {
+        let (bytes, datagrams, runs) = peak;
+        if self.out.byte_len() == 0 && self.out.byte_capacity() > 4 * bytes.max(16 << 10) {
+            self.out.shrink_to(2 * bytes, 2 * datagrams);
+            self.runs.shrink_to(2 * runs);
+        }
+    }
+
     /// Forgets everything (after sending), giving memory back after a burst.
     pub fn clear(&mut self) {
         self.out.clear_and_trim(1 << 20);
