@@ -21,8 +21,11 @@
 //! [`FecEncoder`] produces that format; [`FecDecoder`] consumes it, hands data
 //! shards straight back for KCP, and rebuilds lost data shards from parity. Both
 //! work on caller-owned datagram buffers, take time as a `now_ms` argument and do
-//! not allocate per datagram once warm (the decoder allocates only on the loss
-//! path, when it reconstructs).
+//! not allocate once warm, with or without loss: the encoder accumulates parity in
+//! a few buffers as data passes (it keeps no data shard), and the decoder keeps
+//! shards in pooled buffers sized to them and rebuilds lost ones into buffers of
+//! the same pool, with its matrix inversion in reused scratch. Both can give
+//! their memory back while a connection is quiet (`shed`, `compact`, `shed_all`).
 //!
 //! # A connection's datagram path
 //!

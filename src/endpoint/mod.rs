@@ -11,7 +11,10 @@
 //!
 //! What it shares between sessions: the settings and one expanded cipher
 //! (the key schedule runs once per endpoint, never per datagram or per
-//! session; the cipher is immutable and every datagram's state its own).
+//! session; the cipher is immutable and every datagram's state its own),
+//! the Reed-Solomon code, and the buffer where idle sessions park their FEC
+//! parity (`parked.rs`; see ARCHITECTURE.md, "Memory of a listener's
+//! sessions").
 //!
 //! kcp-go's demultiplexing rules hold: sessions are keyed by the peer's
 //! address; an unknown address opens a session with the conv of its first
