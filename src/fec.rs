@@ -666,22 +666,70 @@ const DONE_GROUPS: usize = 8;
 /// most `3n + 1` kept shards plus `data_shards` rebuilt ones.
 pub struct FecDecoder {
     code: Arc<FecCode>,
-    max_shard: usize,
-    limit: usize,
+    max_shard: u32,
+    limit: u32,
+    streak: u32,
+    sync_threshold: u32,
     queue: VecDeque<Shard>,
+    /// The buffers of an active decoder (none while it is shed).
+    spare: Option<Box<Spare>>,
+    /// Groups completed lately (the first `done_len` entries are valid).
+    done: [u32; DONE_GROUPS],
+    done_len: u8,
+    done_next: u8,
+    stats: FecStats,
+}
+
+/// A decoder's reusable buffers, allocated when it first needs one.
+#[derive(Debug, Default)]
+struct Spare {
     /// Free buffers, used in turn (first in, first out): each meets the
     /// traffic's longest shards soon, and grows once.
     pool: VecDeque<Vec<u8>>,
     recovered: Vec<Recovered>,
     /// Reconstruction's matrix inversion (`2 · data_shards²` bytes).
     scratch: Vec<u8>,
-    /// Groups completed lately (the first `done_len` entries are valid).
-    done: [u32; DONE_GROUPS],
-    done_len: u8,
-    done_next: u8,
-    streak: usize,
-    sync_threshold: usize,
-    stats: FecStats,
+}
+
+impl Spare {
+    /// An empty buffer from the pool (or a new one) with room for `len`
+    /// bytes. A buffer is either small, sized to the short shard it was made
+    /// for (a connection exchanging short messages keeps its buffers
+    /// short), or `max_shard` long: one made for a shard over half that,
+    /// or one that had to grow. So each buffer in circulation grows at most
+    /// once and the pool is soon warm; [`FecDecoder::shed`] frees them.
+    fn take_buffer(&mut self, len: usize, max_shard: usize) -> Vec<u8> {
+        Spare::take_buffer_from(&mut self.pool, len, max_shard)
+    }
+
+    /// [`Spare::take_buffer`] from `pool` (while other fields are borrowed).
+    fn take_buffer_from(pool: &mut VecDeque<Vec<u8>>, len: usize, max_shard: usize) -> Vec<u8> {
+        let full = max_shard.max(len);
+        match pool.pop_front() {
+            Some(mut buf) => {
+                buf.clear();
+                if buf.capacity() < len {
+                    buf.reserve_exact(full);
+                }
+                buf
+            }
+            None if 2 * len > max_shard => Vec::with_capacity(full),
+            None => Vec::with_capacity(len),
+        }
+    }
+
+    fn release_recovered(&mut self) {
+        self.pool.extend(self.recovered.drain(..).map(|r| r.buf));
+    }
+
+    fn heap_bytes(&self) -> usize {
+        core::mem::size_of::<Spare>()
+            + self.pool.iter().map(Vec::capacity).sum::<usize>()
+            + self.recovered.iter().map(|r| r.buf.capacity()).sum::<usize>()
+            + self.pool.capacity() * core::mem::size_of::<Vec<u8>>()
+            + self.recovered.capacity() * core::mem::size_of::<Recovered>()
+            + self.scratch.capacity()
+    }
 }
 
 impl fmt::Debug for FecDecoder {
@@ -709,17 +757,15 @@ impl FecDecoder {
         let config = code.config;
         FecDecoder {
             code,
-            max_shard,
-            limit: QUEUE_MULTIPLIER * config.total_shards(),
+            max_shard: u32::try_from(max_shard).unwrap_or(u32::MAX),
+            limit: (QUEUE_MULTIPLIER * config.total_shards()) as u32,
             queue: VecDeque::new(),
-            pool: VecDeque::new(),
-            recovered: Vec::new(),
-            scratch: Vec::new(),
+            spare: None,
             done: [0; DONE_GROUPS],
             done_len: 0,
             done_next: 0,
             streak: 0,
-            sync_threshold: 4 * config.total_shards(),
+            sync_threshold: 4 * config.total_shards() as u32,
             stats: FecStats::default(),
         }
     }
@@ -737,19 +783,19 @@ impl FecDecoder {
     /// Consecutive pattern-conforming shards needed before reconstruction
     /// (`4n` unless changed with [`FecDecoder::set_sync_threshold`]).
     pub fn sync_threshold(&self) -> usize {
-        self.sync_threshold
+        self.sync_threshold as usize
     }
 
     /// Changes the number of consecutive pattern-conforming shards required before
     /// reconstruction. 0 trusts the configuration from the first shard on, which
     /// is only safe when both ends are known to use the same shard counts.
     pub fn set_sync_threshold(&mut self, shards: usize) {
-        self.sync_threshold = shards;
+        self.sync_threshold = u32::try_from(shards).unwrap_or(u32::MAX);
     }
 
     /// Whether reconstruction is currently allowed (pattern confirmed).
     pub fn in_sync(&self) -> bool {
-        self.streak >= self.sync_threshold()
+        self.streak >= self.sync_threshold
     }
 
     /// Shards currently kept (at most `3n`).
@@ -761,7 +807,7 @@ impl FecDecoder {
     /// history (counters are kept).
     pub fn reset(&mut self) {
         while let Some(shard) = self.queue.pop_front() {
-            self.pool.push_back(shard.buf);
+            self.free(shard.buf);
         }
         self.release_recovered();
         self.done_len = 0;
@@ -772,7 +818,8 @@ impl FecDecoder {
     /// call, size field checked (`2 <= size <= shard length`). Feed each to KCP
     /// as *non-regular* input: no RTT sample, no remote-window update.
     pub fn recovered(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.recovered.iter().map(|r| &r.buf[2..r.end])
+        let recovered = self.spare.iter().flat_map(|s| s.recovered.iter());
+        recovered.map(|r| &r.buf[2..r.end])
     }
 
     /// Takes one datagram (after the crypto layer; `datagram[0]` is the FEC
@@ -812,7 +859,7 @@ impl FecDecoder {
         }
         self.streak = self.streak.saturating_add(1);
         let shard = &datagram[FEC_HEADER_LEN..];
-        if shard.len() > self.max_shard {
+        if shard.len() > self.max_shard as usize {
             self.stats.oversized += 1;
             return result;
         }
@@ -823,7 +870,8 @@ impl FecDecoder {
         let Some(at) = self.insertion_point(seqid) else {
             return result; // duplicate
         };
-        let mut buf = self.take_buffer(shard.len());
+        let max_shard = self.max_shard as usize;
+        let mut buf = self.spare().take_buffer(shard.len(), max_shard);
         buf.extend_from_slice(shard);
         self.queue.insert(
             at,
@@ -836,12 +884,12 @@ impl FecDecoder {
         );
 
         let kept = self.try_group(group, at);
-        while self.queue.len() > self.limit {
+        while self.queue.len() > self.limit as usize {
             let evicted = self.queue.pop_front().expect("queue over limit");
             if evicted.data {
                 self.stats.short_shards += 1;
             }
-            self.pool.push_back(evicted.buf);
+            self.free(evicted.buf);
         }
         if kept {
             result
@@ -850,25 +898,14 @@ impl FecDecoder {
         }
     }
 
-    /// An empty buffer from the pool (or a new one) with room for `len`
-    /// bytes. A buffer is either small, sized to the short shard it was made
-    /// for (a connection exchanging short messages keeps its buffers
-    /// short), or `max_shard` long: one made for a shard over half that,
-    /// or one that had to grow. So each buffer in circulation grows at most
-    /// once and the pool is soon warm; [`FecDecoder::shed`] frees them.
-    fn take_buffer(&mut self, len: usize) -> Vec<u8> {
-        let full = self.max_shard.max(len);
-        match self.pool.pop_front() {
-            Some(mut buf) => {
-                buf.clear();
-                if buf.capacity() < len {
-                    buf.reserve_exact(full);
-                }
-                buf
-            }
-            None if 2 * len > self.max_shard => Vec::with_capacity(full),
-            None => Vec::with_capacity(len),
-        }
+    /// The reusable buffers (allocated on first use).
+    fn spare(&mut self) -> &mut Spare {
+        self.spare.get_or_insert_with(Box::default)
+    }
+
+    /// Returns a buffer to the pool.
+    fn free(&mut self, buf: Vec<u8>) {
+        self.spare().pool.push_back(buf);
     }
 
     /// Gives back the memory only an active connection needs: the pool of
@@ -876,10 +913,7 @@ impl FecDecoder {
     /// shards (which stay, with their group's state). Decoding goes on
     /// unchanged.
     pub fn shed(&mut self) {
-        self.release_recovered();
-        self.pool = VecDeque::new();
-        self.recovered = Vec::new();
-        self.scratch = Vec::new();
+        self.spare = None;
         for shard in &mut self.queue {
             shard.buf.shrink_to_fit();
         }
@@ -898,18 +932,15 @@ impl FecDecoder {
 
     /// Heap bytes held (kept shards, pool, queues; not the shared code).
     pub fn heap_bytes(&self) -> usize {
-        let buffers = self.queue.iter().map(|s| s.buf.capacity()).sum::<usize>()
-            + self.pool.iter().map(Vec::capacity).sum::<usize>()
-            + self.recovered.iter().map(|r| r.buf.capacity()).sum::<usize>();
-        buffers
+        self.queue.iter().map(|s| s.buf.capacity()).sum::<usize>()
             + self.queue.capacity() * core::mem::size_of::<Shard>()
-            + self.pool.capacity() * core::mem::size_of::<Vec<u8>>()
-            + self.recovered.capacity() * core::mem::size_of::<Recovered>()
-            + self.scratch.capacity()
+            + self.spare.as_ref().map_or(0, |s| s.heap_bytes())
     }
 
     fn release_recovered(&mut self) {
-        self.pool.extend(self.recovered.drain(..).map(|r| r.buf));
+        if let Some(spare) = &mut self.spare {
+            spare.release_recovered();
+        }
     }
 
     fn expire(&mut self, now_ms: u32) {
@@ -918,7 +949,7 @@ impl FecDecoder {
                 break;
             }
             let expired = self.queue.pop_front().expect("front exists");
-            self.pool.push_back(expired.buf);
+            self.free(expired.buf);
         }
     }
 
@@ -964,7 +995,7 @@ impl FecDecoder {
             if in_group(s) && !s.data && Some(s.buf.len()) < longest {
                 kept &= s.seqid != new_seqid;
                 let shard = self.queue.remove(i).expect("index in range");
-                self.pool.push_back(shard.buf);
+                self.free(shard.buf);
                 self.stats.inconsistent += 1;
                 hi -= 1;
             } else {
@@ -991,7 +1022,7 @@ impl FecDecoder {
         while i < hi {
             if in_group(&self.queue[i]) {
                 let shard = self.queue.remove(i).expect("index in range");
-                self.pool.push_back(shard.buf);
+                self.free(shard.buf);
                 hi -= 1;
             } else {
                 i += 1;
@@ -1023,23 +1054,30 @@ impl FecDecoder {
             *slot = k as u8;
         }
         let used = &used[..ds];
-        if !self.code.matrix.invert_rows_into(used, &mut self.scratch) {
+        let max_shard = self.max_shard as usize;
+        let FecDecoder {
+            queue,
+            code,
+            spare,
+            stats,
+            ..
+        } = self;
+        let Spare {
+            pool,
+            recovered,
+            scratch,
+        } = &mut **spare.get_or_insert_with(Box::default);
+        if !code.matrix.invert_rows_into(used, scratch) {
             return; // cannot happen: every `ds` rows of the matrix are independent
         }
-        let first = self.recovered.len();
+        let first = recovered.len();
         for k in (0..ds).filter(|&k| !present[k]) {
-            let mut buf = self.take_buffer(max_len);
+            let mut buf = Spare::take_buffer_from(pool, max_len, max_shard);
             buf.resize(max_len, 0);
-            self.recovered.push(Recovered { buf, end: 0, index: k });
+            recovered.push(Recovered { buf, end: 0, index: k });
         }
         // missing[k] = sum over the used shards c of inverse[k][c] · shard c
         // (a shorter shard is zero-padded: mul_add leaves the rest alone).
-        let FecDecoder {
-            queue,
-            recovered,
-            scratch,
-            ..
-        } = self;
         let inverse = &scratch[ds * ds..];
         let unused = Multiplier::new(0);
         for shard in queue.range(range) {
@@ -1062,9 +1100,6 @@ impl FecDecoder {
             }
         }
 
-        let FecDecoder {
-            recovered, pool, stats, ..
-        } = self;
         let mut i = first;
         while i < recovered.len() {
             let r = &mut recovered[i];
