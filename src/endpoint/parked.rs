@@ -50,8 +50,8 @@ impl Parked {
     pub(crate) fn forget(&mut self, spot: Spot) {
         self.dead += spot.len as usize;
         if self.dead == self.bytes.len() {
-            self.bytes.clear();
-            self.dead = 0;
+            // Every session woke or went away: the memory goes too.
+            *self = Parked::default();
         }
     }
 
@@ -71,5 +71,45 @@ impl Parked {
         }
         self.bytes = bytes;
         self.dead = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bytes come back as parked, across compactions; the buffer is freed
+    /// when nothing is parked any more.
+    #[test]
+    fn parked_bytes_survive_compaction() {
+        let mut parked = Parked::default();
+        let mut spots: Vec<(Option<Spot>, Vec<u8>)> = (0..600u32)
+            .map(|i| {
+                let bytes: Vec<u8> = (0..(i % 97 + 3)).map(|k| (i * 7 + k) as u8).collect();
+                (parked.park(&bytes), bytes)
+            })
+            .collect();
+        let mut compactions = 0;
+        for round in 0..3 {
+            for i in (round..spots.len()).step_by(3) {
+                let (spot, bytes) = &mut spots[i];
+                assert_eq!(&*parked.unpark(spot.take().unwrap()), &bytes[..]);
+                if parked.wants_compaction() {
+                    compactions += 1;
+                    parked.compact(spots_mut(&mut spots));
+                }
+            }
+            // The ones still parked are intact.
+            for (spot, bytes) in spots.iter().filter(|s| s.0.is_some()) {
+                let s = spot.unwrap();
+                assert_eq!(&parked.bytes[s.at as usize..][..s.len as usize], &bytes[..]);
+            }
+        }
+        assert!(compactions > 0);
+        assert_eq!(parked.bytes.capacity(), 0, "nothing parked, nothing held");
+    }
+
+    fn spots_mut(spots: &mut [(Option<Spot>, Vec<u8>)]) -> impl Iterator<Item = &mut Spot> {
+        spots.iter_mut().filter_map(|(s, _)| s.as_mut())
     }
 }
