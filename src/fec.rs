@@ -452,6 +452,7 @@ impl FecEncoder {
         if let Some(packed) = self.packed.take() {
             let row = packed.len() / ps;
             for (parity, accumulated) in self.parity.iter_mut().zip(packed.chunks_exact(row)) {
+                parity.buf.reserve_exact(self.max_size);
                 parity.buf.resize(start, 0);
                 parity.buf.extend_from_slice(accumulated);
             }
