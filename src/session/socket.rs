@@ -94,6 +94,12 @@ pub(crate) struct Driver {
     rx_max_slots: usize,
     #[cfg(target_os = "linux")]
     rx_meta: Vec<sys::Received>,
+    /// The most slots one `recvmmsg` filled since `rx_peak_since` (the
+    /// caller's clock): once a second the batch shrinks to what was used.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    rx_peak: usize,
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    rx_peak_since: Option<u32>,
     /// Transmits of the endpoint already sent.
     tx_sent: usize,
     /// [`Config::coalesce_us`].
@@ -154,6 +160,8 @@ impl Driver {
             rx_max_slots: rx_slots.max(1),
             #[cfg(target_os = "linux")]
             rx_meta: Vec::new(),
+            rx_peak: 0,
+            rx_peak_since: None,
             tx_sent: 0,
             coalesce_us: config.coalesce_us,
             busy: false,
@@ -275,6 +283,8 @@ impl Driver {
         }
         self.stats.recv_datagrams += read as u64;
         self.busy = read > 0;
+        #[cfg(target_os = "linux")]
+        self.trim_rx(now_ms);
         self.endpoint.handle_timers(now_ms);
         self.send();
         Ok(read)
@@ -304,10 +314,36 @@ impl Driver {
                 datagrams += 1;
             }
         }
+        self.rx_peak = self.rx_peak.max(n);
         if n == slots && slots < self.rx_max_slots.min(sys::BATCH) {
             self.rx.resize(self.rx.len() * 2, 0);
         }
         Ok((datagrams, n == slots))
+    }
+
+    /// Once a second at most: a receive batch more than twice as large as
+    /// the most any call of that second filled shrinks to that (a power of
+    /// two, at least one buffer), so a listener that had a burst does not
+    /// keep up to 1 MiB of buffers while it is quiet.
+    #[cfg(target_os = "linux")]
+    fn trim_rx(&mut self, now_ms: u32) {
+        let since = *self.rx_peak_since.get_or_insert(now_ms);
+        if now_ms.wrapping_sub(since) < 1000 {
+            return;
+        }
+        let keep = self.rx_peak.max(1).next_power_of_two();
+        if self.rx.len() / self.rx_slot > 2 * keep {
+            self.rx.truncate(keep * self.rx_slot);
+            self.rx.shrink_to_fit();
+        }
+        self.rx_peak = 0;
+        self.rx_peak_since = Some(now_ms);
+    }
+
+    /// The receive batch's size in bytes (tests).
+    #[cfg(test)]
+    pub(crate) fn rx_bytes(&self) -> usize {
+        self.rx.capacity()
     }
 
     /// One `recv_from`.

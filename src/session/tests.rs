@@ -354,3 +354,36 @@ fn coalescing_listener_echoes_and_batches_reads() {
     eprintln!("listener {s:?}");
     assert!(s.recv_datagrams >= 2 * s.recv_syscalls, "reads batch: {s:?}");
 }
+
+/// The receive batch grows with a burst and shrinks back to one buffer once
+/// the listener has been quiet for a second or two.
+#[cfg(target_os = "linux")]
+#[test]
+fn receive_batch_shrinks_after_a_burst() {
+    let mut server = Listener::bind("127.0.0.1:0".parse().unwrap(), &config(true)).unwrap();
+    let to = server.local_addr().unwrap();
+    let first = server.driver.rx_bytes();
+    // Junk from many sockets (dropped and counted): recvmmsg fills its
+    // batch, which doubles up to its limit.
+    let blasters: Vec<_> = (0..64).map(|_| loopback()).collect();
+    let junk = bytes(5, 1200);
+    let t0 = now_ms();
+    for round in 0..40 {
+        for b in &blasters {
+            let _ = b.send_to(&junk, to);
+        }
+        server.update(t0).unwrap();
+        if round % 8 == 7 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let peak = server.driver.rx_bytes();
+    assert!(peak >= 8 * first, "the batch grew: {first} -> {peak}");
+    // Quiet: within two seconds (the burst's second still counts), the
+    // batch is trimmed.
+    server.update(t0.wrapping_add(1100)).unwrap();
+    server.update(t0.wrapping_add(2200)).unwrap();
+    let after = server.driver.rx_bytes();
+    eprintln!("receive batch {first} -> {peak} -> {after} bytes");
+    assert_eq!(after, first, "back to one buffer");
+}
