@@ -161,6 +161,8 @@ active_row() { # N
             stop_server
             local dr=$(( $(drops) - d0 ))
             record "active_p99_$nn" "$impl" "$(echo "$o" | field p99_ms)" "$l" "$dr"
+            # The clients' CPU per message sent (their own getrusage).
+            record "active_client_$nn" "$impl" "$(awk -v c="$(echo "$o" | field cpu)" -v m="$(echo "$o" | field sent)" 'BEGIN { if (m > 0) printf "%.1f", c * 1e6 / m; else print "fail" }')" "$l" "$dr"
             record "active_cpu_$nn" "$impl" "$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.3f", (b - a) / (e - s) }')" "$l" "$dr"
             record "active_sys_$nn" "$impl" "$(awk -v a="$k0" -v b="$k1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.3f", (b - a) / (e - s) }')" "$l" "$dr"
             if [ "$impl" != kcpgo ] && [ -n "$s0" ] && [ -n "$s1" ]; then
@@ -227,6 +229,7 @@ if wants active; then
         for nn in $ACTIVE_N; do row "active $nn × 20/s × 64 B: p99 RTT ms$tag" "active_p99_$nn" "p99 ≤ 20 ms" $c; done
         for nn in $ACTIVE_N; do row "active $nn: server CPU-s per s$tag" "active_cpu_$nn" "≤ 0.25× at 1,000" $c; done
         for nn in $ACTIVE_N; do row "active $nn: of which kernel (system time)$tag" "active_sys_$nn" "" $c; done
+    for nn in $ACTIVE_N; do row "active $nn: clients' CPU µs per message sent$tag" "active_client_$nn" "" $c; done
         for nn in $ACTIVE_N; do
             echo "| active $nn: datagrams per recv / send syscall (kcpx listener counters)$tag | $(value "batch_rx_$nn" $c) / $(value "batch_tx_$nn" $c) | not counted | | ≥ 16 |"
         done
