@@ -12,6 +12,13 @@
 //! Callbacks (`output`, `writelog`) run with no Rust borrow alive: the
 //! core is re-derived from the raw pointer after each one, so C may call
 //! any `ikcp_*` function from inside them.
+//!
+//! Since the struct is part of the larger `Kcp`, Rust callers pass the
+//! pointer `ikcp_create` returned (or raw pointers cast from it), never one
+//! made from a reference to the struct: a reference covers only the
+//! struct's own bytes, and reaching the rest of the core through it is
+//! undefined behaviour under Stacked Borrows (Miri reports it). C callers
+//! are unaffected.
 
 use super::alloc::{raw_free, raw_malloc, HookAlloc};
 use super::guard;
@@ -208,6 +215,11 @@ type Core = Kcp<HookAlloc, Block>;
 
 /// Where the [`Block`] (the `ikcpcb*` C sees) lies inside a [`Core`].
 const BLOCK_OFFSET: usize = core::mem::offset_of!(Core, v);
+
+// `ikcp_create` places a `Core` in one block from the malloc-like hooks,
+// which align for any fundamental type (at least 8 bytes, as `HookAlloc`
+// assumes too).
+const _: () = assert!(core::mem::align_of::<Core>() <= 8);
 
 /// Every field of [`IKCPCB`] sits at the same offset in [`Block`], so the
 /// header cbindgen generates from `IKCPCB` describes the memory the core
