@@ -761,9 +761,11 @@ int kcpx_listener_local_port(const struct kcpx_listener *l);
 int kcpx_listener_fd(const struct kcpx_listener *l);
 
 /*
- Never blocks: reads every pending datagram, demultiplexes, runs the
- timers due at `now_ms` (`kcpx_now_ms()`), sends. Returns the datagrams
- read (>= 0) or a negative code (KCPX_ERR_NULL, KCPX_ERR_IO).
+ Never blocks: writes what sends queued, reads every pending datagram,
+ demultiplexes, runs the timers due at `now_ms` (`kcpx_now_ms()`) and
+ writes their datagrams. The ACKs of what it read leave at the next
+ check, update, wait or flush, in the replies sent meanwhile. Returns the
+ datagrams read (>= 0) or a negative code (KCPX_ERR_NULL, KCPX_ERR_IO).
 
  # Safety
  `l` is NULL or live.
@@ -797,9 +799,10 @@ int kcpx_listener_wait(struct kcpx_listener *l, int timeout_ms);
 
 /*
  Writes now the datagrams that `kcpx_session_send` and
- `kcpx_session_close` queued on the listener's sessions (in as few
- `sendmmsg` calls as they fit). `kcpx_listener_check`, `_update` and
- `_wait` do the same; call this where the loop blocks without them.
+ `kcpx_session_close` queued on the listener's sessions, and the ACKs
+ of what they received that no reply carried (in as few `sendmmsg`
+ calls as they fit). `kcpx_listener_check`, `_update` and `_wait` do
+ the same; call this where the loop blocks without them.
  Returns KCPX_OK or KCPX_ERR_NULL.
 
  # Safety
@@ -867,9 +870,11 @@ struct kcpx_session *kcpx_dial(const char *addr, const struct kcpx_config *cfg, 
 int kcpx_session_fd(const struct kcpx_session *s);
 
 /*
- A dialed session's `kcpx_listener_update`: never blocks; reads, runs
- timers due at `now_ms`, sends. Returns the datagrams read or a negative
- code; KCPX_ERR_INVALID for an accepted session (its listener does this).
+ A dialed session's `kcpx_listener_update`: never blocks; writes what
+ sends queued, reads, runs timers due at `now_ms` and writes their
+ datagrams (ACKs of what it read at the next write). Returns the
+ datagrams read or a negative code; KCPX_ERR_INVALID for an accepted
+ session (its listener does this).
 
  # Safety
  `s` is NULL or live.

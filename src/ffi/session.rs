@@ -461,9 +461,11 @@ pub unsafe extern "C" fn kcpx_listener_fd(l: *const kcpx_listener) -> c_int {
     unsafe { with_listener(l as *mut _, KCPX_ERR_INTERNAL, |l| l.inner.fd()) }
 }
 
-/// Never blocks: reads every pending datagram, demultiplexes, runs the
-/// timers due at `now_ms` (`kcpx_now_ms()`), sends. Returns the datagrams
-/// read (>= 0) or a negative code (KCPX_ERR_NULL, KCPX_ERR_IO).
+/// Never blocks: writes what sends queued, reads every pending datagram,
+/// demultiplexes, runs the timers due at `now_ms` (`kcpx_now_ms()`) and
+/// writes their datagrams. The ACKs of what it read leave at the next
+/// check, update, wait or flush, in the replies sent meanwhile. Returns the
+/// datagrams read (>= 0) or a negative code (KCPX_ERR_NULL, KCPX_ERR_IO).
 ///
 /// # Safety
 /// `l` is NULL or live.
@@ -519,9 +521,10 @@ pub unsafe extern "C" fn kcpx_listener_wait(l: *mut kcpx_listener, timeout_ms: c
 }
 
 /// Writes now the datagrams that `kcpx_session_send` and
-/// `kcpx_session_close` queued on the listener's sessions (in as few
-/// `sendmmsg` calls as they fit). `kcpx_listener_check`, `_update` and
-/// `_wait` do the same; call this where the loop blocks without them.
+/// `kcpx_session_close` queued on the listener's sessions, and the ACKs
+/// of what they received that no reply carried (in as few `sendmmsg`
+/// calls as they fit). `kcpx_listener_check`, `_update` and `_wait` do
+/// the same; call this where the loop blocks without them.
 /// Returns KCPX_OK or KCPX_ERR_NULL.
 ///
 /// # Safety
@@ -711,9 +714,11 @@ pub unsafe extern "C" fn kcpx_session_fd(s: *const kcpx_session) -> c_int {
     }
 }
 
-/// A dialed session's `kcpx_listener_update`: never blocks; reads, runs
-/// timers due at `now_ms`, sends. Returns the datagrams read or a negative
-/// code; KCPX_ERR_INVALID for an accepted session (its listener does this).
+/// A dialed session's `kcpx_listener_update`: never blocks; writes what
+/// sends queued, reads, runs timers due at `now_ms` and writes their
+/// datagrams (ACKs of what it read at the next write). Returns the
+/// datagrams read or a negative code; KCPX_ERR_INVALID for an accepted
+/// session (its listener does this).
 ///
 /// # Safety
 /// `s` is NULL or live.

@@ -166,8 +166,11 @@ impl Listener {
         self.driver.fd()
     }
 
-    /// Never blocks: reads every pending datagram, demultiplexes, runs due
-    /// timers, sends. Returns the datagrams read.
+    /// Never blocks: writes what sends queued, reads every pending datagram,
+    /// demultiplexes, runs due timers and writes their datagrams. The ACKs
+    /// of what it read leave at the next write (check, update, wait or
+    /// [`Listener::write_queued`]), in the replies sent meanwhile. Returns
+    /// the datagrams read.
     pub fn update(&mut self, now_ms: u32) -> Result<usize, Error> {
         self.driver.update(now_ms)
     }
@@ -180,8 +183,10 @@ impl Listener {
         self.driver.check(now_ms)
     }
 
-    /// Blocks until a datagram arrives, a timer is due or `timeout_ms`
-    /// passed, then updates. Returns the datagrams read.
+    /// Writes what sends queued, blocks until a datagram arrives, a timer is
+    /// due or `timeout_ms` passed (with [`Config::coalesce_us`], after
+    /// reading datagrams last time, sleeps that long instead), then updates.
+    /// Returns the datagrams read.
     pub fn wait(&mut self, timeout_ms: u32) -> Result<usize, Error> {
         self.driver.turn(timeout_ms)
     }
@@ -291,7 +296,10 @@ impl Dialer {
         self.driver.fd()
     }
 
-    /// Never blocks: reads, runs timers, sends. Returns the datagrams read.
+    /// Never blocks: writes what [`Dialer::send`] queued, reads, runs
+    /// timers and writes their datagrams (the ACKs of what it read leave at
+    /// the next write, as for [`Listener::update`]). Returns the datagrams
+    /// read.
     pub fn update(&mut self, now_ms: u32) -> Result<usize, Error> {
         self.driver.update(now_ms)
     }
