@@ -36,6 +36,8 @@ struct Args {
     stats: Option<String>,
     /// Receive coalescing of the listener (server) in µs.
     coalesce_us: u32,
+    /// Client threads of the active mode.
+    threads: usize,
 }
 
 fn args() -> Args {
@@ -53,6 +55,7 @@ fn args() -> Args {
         secs: 10.0,
         stats: None,
         coalesce_us: 0,
+        threads: 2,
     };
     while let Some(k) = it.next() {
         let mut v = || it.next().expect("value");
@@ -69,6 +72,7 @@ fn args() -> Args {
             // Receive coalescing in µs: the server's listener, and the
             // client's loop over its dialers.
             "-coalesce" => a.coalesce_us = v().parse().unwrap(),
+            "-threads" => a.threads = v().parse::<usize>().unwrap().max(1),
             _ => panic!("unknown flag {k}"),
         }
     }
@@ -259,7 +263,7 @@ struct Many {
 }
 
 impl Many {
-    fn new(a: &Args, cfg: &Config) -> Many {
+    fn new(a: &Args, n: usize, cfg: &Config) -> Many {
         // SAFETY: plain system call.
         let epfd = unsafe { libc::epoll_create1(0) };
         assert!(epfd >= 0, "epoll_create1");
@@ -271,7 +275,7 @@ impl Many {
             coalesce_us: a.coalesce_us,
             busy: false,
         };
-        for i in 0..a.n {
+        for i in 0..n {
             let d = Dialer::connect(a.addr, cfg).expect("dial (raise ulimit -n?)");
             let mut ev = libc::epoll_event {
                 events: libc::EPOLLIN as u32,
@@ -346,7 +350,7 @@ impl Many {
 
 fn idle(a: &Args) {
     let cfg = config(a, false);
-    let mut m = Many::new(a, &cfg);
+    let mut m = Many::new(a, a.n, &cfg);
     let mut first = 0u64.to_le_bytes().to_vec();
     first.extend_from_slice(&[7u8; 64]);
     for i in 0..a.n {
@@ -383,39 +387,83 @@ fn idle(a: &Args) {
 }
 
 fn active(a: &Args) {
-    let cfg = config(a, false);
-    let mut m = Many::new(a, &cfg);
+    // Clients on `threads` threads (as kcp-go's goroutines use every core):
+    // one thread of dialers is the bottleneck from about 2,000 sessions on.
     let origin = Instant::now();
+    let cpu0 = cpu_seconds();
+    let parts: Vec<Part> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..a.threads)
+            .map(|k| scope.spawn(move || active_part(a, k, origin)))
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("client thread")).collect()
+    });
+    let cpu = cpu_seconds() - cpu0;
+    let mut rtts: Vec<u32> = parts.iter().flat_map(|p| p.rtts.iter().copied()).collect();
+    rtts.sort_unstable();
+    let pct = |p: f64| {
+        rtts.get(((rtts.len() as f64 * p) as usize).min(rtts.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    let sum = |f: fn(&Part) -> u64| parts.iter().map(f).sum::<u64>();
+    println!(
+        "n={} sent={} echoed={} p50_ms={:.2} p99_ms={:.2} cpu={cpu:.3} client_out_pkts={} client_retrans={} threads={}",
+        a.n,
+        sum(|p| p.sent),
+        rtts.len(),
+        pct(0.50),
+        pct(0.99),
+        sum(|p| p.out_pkts),
+        sum(|p| p.retrans),
+        a.threads
+    );
+}
+
+/// What one client thread of `active` measured.
+struct Part {
+    sent: u64,
+    rtts: Vec<u32>,
+    /// Its dialers' datagrams out and segments retransmitted.
+    out_pkts: u64,
+    retrans: u64,
+}
+
+/// Client thread `k` of `active`: sessions k, k + threads, k + 2 threads…
+/// of the `a.n`, each sending at its own phase of the period.
+fn active_part(a: &Args, k: usize, origin: Instant) -> Part {
+    let cfg = config(a, false);
+    let ids: Vec<usize> = (k..a.n).step_by(a.threads).collect();
+    let n = ids.len();
+    let mut m = Many::new(a, n, &cfg);
     let period = Duration::from_secs_f64(1.0 / a.rate);
-    // Each session sends at its own phase.
-    let mut next: Vec<Duration> = (0..a.n).map(|i| period * i as u32 / a.n as u32).collect();
-    let mut inbox: Vec<Vec<u8>> = vec![Vec::new(); a.n];
+    let mut next: Vec<Duration> = ids.iter().map(|&g| period * g as u32 / a.n as u32).collect();
+    let mut inbox: Vec<Vec<u8>> = vec![Vec::new(); n];
     let mut rtts: Vec<u32> = Vec::new();
     let mut buf = [0u8; 4096];
     let mut touched = Vec::new();
-    for i in 0..a.n {
+    for i in 0..n {
         m.send(i, &0u64.to_le_bytes());
     }
     let warm = Duration::from_secs(2);
     let end = Duration::from_secs_f64(a.secs) + warm;
     let mut sent = 0u64;
-    let cpu0 = cpu_seconds();
     // Sessions send in the order of their phases: a cursor, not a scan.
     let mut cursor = 0;
     while origin.elapsed() < end {
         let now = origin.elapsed();
-        while next[cursor] <= now {
+        while n > 0 && next[cursor] <= now {
             next[cursor] += period;
             let mut rec = [0u8; 64];
             rec[..8].copy_from_slice(&(origin.elapsed().as_micros() as u64).to_le_bytes());
             m.send(cursor, &rec);
             sent += 1;
-            cursor = (cursor + 1) % a.n;
+            cursor = (cursor + 1) % n;
         }
         m.turn(1, &mut touched);
         for &i in &touched {
-            while let Ok(n) = m.dialers[i].recv(&mut buf) {
-                inbox[i].extend_from_slice(&buf[..n]);
+            while let Ok(got) = m.dialers[i].recv(&mut buf) {
+                inbox[i].extend_from_slice(&buf[..got]);
             }
             while m.dialers[i].poll_event().is_some() {}
             while inbox[i].len() >= 64 {
@@ -428,14 +476,6 @@ fn active(a: &Args) {
             }
         }
     }
-    rtts.sort_unstable();
-    let pct = |p: f64| {
-        rtts.get(((rtts.len() as f64 * p) as usize).min(rtts.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0) as f64
-            / 1000.0
-    };
-    // The clients' KCP counters: datagrams out and segments retransmitted.
     let (mut out_pkts, mut retrans) = (0, 0);
     for d in &m.dialers {
         if let Ok(st) = d.endpoint().session_stats(d.id()) {
@@ -443,15 +483,12 @@ fn active(a: &Args) {
             retrans += st.retrans_segs;
         }
     }
-    println!(
-        "n={} sent={} echoed={} p50_ms={:.2} p99_ms={:.2} cpu={:.3} client_out_pkts={out_pkts} client_retrans={retrans}",
-        a.n,
+    Part {
         sent,
-        rtts.len(),
-        pct(0.50),
-        pct(0.99),
-        cpu_seconds() - cpu0
-    );
+        rtts,
+        out_pkts,
+        retrans,
+    }
 }
 
 fn main() {
