@@ -146,6 +146,12 @@ idle_row() { # N
     done
 }
 
+# Datagrams per system call between two lines of the server's stats file.
+per_call() { # before after datagrams-key syscalls-key
+    awk -v a="$1" -v b="$2" -v d="$3" -v k="$4" 'function f(s, key) { match(s, key "=[0-9]+"); return substr(s, RSTART + length(key) + 1, RLENGTH - length(key) - 1) }
+        BEGIN { c = f(b, k) - f(a, k); printf "%.1f", c ? (f(b, d) - f(a, d)) / c : 0 }'
+}
+
 active_row() { # N
     local nn=$1
     for r in $(seq 1 "$sreps"); do
@@ -166,11 +172,8 @@ active_row() { # N
             record "active_cpu_$nn" "$impl" "$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.3f", (b - a) / (e - s) }')" "$l" "$dr"
             record "active_sys_$nn" "$impl" "$(awk -v a="$k0" -v b="$k1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.3f", (b - a) / (e - s) }')" "$l" "$dr"
             if [ "$impl" != kcpgo ] && [ -n "$s0" ] && [ -n "$s1" ]; then
-                local rx tx
-                rx=$(awk -v a="$s0" -v b="$s1" 'function f(s,k, m){ match(s, k "=[0-9]+"); return substr(s, RSTART + length(k) + 1, RLENGTH - length(k) - 1) } BEGIN { c = f(b,"recv_syscalls") - f(a,"recv_syscalls"); printf "%.1f", c ? (f(b,"recv_datagrams") - f(a,"recv_datagrams")) / c : 0 }')
-                tx=$(awk -v a="$s0" -v b="$s1" 'function f(s,k, m){ match(s, k "=[0-9]+"); return substr(s, RSTART + length(k) + 1, RLENGTH - length(k) - 1) } BEGIN { c = f(b,"send_syscalls") - f(a,"send_syscalls"); printf "%.1f", c ? (f(b,"sent_datagrams") - f(a,"sent_datagrams")) / c : 0 }')
-                record "batch_rx_$nn" "$impl" "$rx" "$l" 0
-                record "batch_tx_$nn" "$impl" "$tx" "$l" 0
+                record "batch_rx_$nn" "$impl" "$(per_call "$s0" "$s1" recv_datagrams recv_syscalls)" "$l" 0
+                record "batch_tx_$nn" "$impl" "$(per_call "$s0" "$s1" sent_datagrams send_syscalls)" "$l" 0
             fi
         done
     done

@@ -227,13 +227,18 @@ impl Driver {
         }
     }
 
+    /// Writes at once when [`TX_EAGER`] datagrams are queued.
+    fn write_if_many_queued(&mut self) {
+        if self.endpoint.transmits().len() - self.tx_sent >= TX_EAGER {
+            self.send();
+        }
+    }
+
     /// `Endpoint::send` now; the socket write waits for the caller's next
     /// check/update/turn unless [`TX_EAGER`] datagrams are queued.
     pub(crate) fn session_send(&mut self, id: SessionId, data: &[u8]) -> Result<usize, Error> {
         let n = self.endpoint.send(id, data, now_ms())?;
-        if self.endpoint.transmits().len() - self.tx_sent >= TX_EAGER {
-            self.send();
-        }
+        self.write_if_many_queued();
         Ok(n)
     }
 
@@ -247,9 +252,7 @@ impl Driver {
     /// `Endpoint::close` now; the socket write as for `session_send`.
     pub(crate) fn session_close(&mut self, id: SessionId) -> Result<(), Error> {
         self.endpoint.close(id, now_ms())?;
-        if self.endpoint.transmits().len() - self.tx_sent >= TX_EAGER {
-            self.send();
-        }
+        self.write_if_many_queued();
         Ok(())
     }
 
