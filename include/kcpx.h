@@ -156,6 +156,13 @@
 #define KCPX_CLOSE_LISTENER 5
 
 /*
+ The listener evicted the session to make room for another one or to keep
+ within its memory budget (it had delivered nothing yet, was the longest
+ idle, or held the most undeliverable data).
+ */
+#define KCPX_CLOSE_EVICTED 6
+
+/*
  How long `kcpx_session_close` on a dialed session blocks at most while
  its queued data is acknowledged, in ms.
  */
@@ -338,6 +345,10 @@ typedef struct kcpx_listener_counters {
   uint64_t replaced;
   uint64_t closed_idle;
   uint64_t closed_dead_link;
+  /*
+   Sessions evicted (KCPX_CLOSE_EVICTED).
+   */
+  uint64_t evicted;
   /*
    Receive and send system calls, datagrams read and written.
    */

@@ -113,6 +113,10 @@ pub enum CloseReason {
     Replaced,
     /// Its listener closed.
     Listener,
+    /// The listener made room for another session or kept within its
+    /// memory budget: this one had delivered nothing yet, or was the
+    /// longest idle, or held the most undeliverable data.
+    Evicted,
 }
 
 /// Something that happened to a session.
@@ -176,6 +180,8 @@ pub struct EndpointStats {
     pub closed_idle: u64,
     /// Sessions closed for a dead link.
     pub closed_dead_link: u64,
+    /// Sessions evicted ([`CloseReason::Evicted`]).
+    pub evicted: u64,
     /// Session timers serviced (KCP updates run by `handle_timeout`): the
     /// scheduler's work, proportional to the sessions due, not to the
     /// sessions held.

@@ -43,6 +43,10 @@ pub const KCPX_CLOSE_DEAD_LINK: c_int = 3;
 pub const KCPX_CLOSE_REPLACED: c_int = 4;
 /// The listener closed.
 pub const KCPX_CLOSE_LISTENER: c_int = 5;
+/// The listener evicted the session to make room for another one or to keep
+/// within its memory budget (it had delivered nothing yet, was the longest
+/// idle, or held the most undeliverable data).
+pub const KCPX_CLOSE_EVICTED: c_int = 6;
 
 /// How long `kcpx_session_close` on a dialed session blocks at most while
 /// its queued data is acknowledged, in ms.
@@ -132,6 +136,8 @@ pub struct kcpx_listener_counters {
     pub replaced: u64,
     pub closed_idle: u64,
     pub closed_dead_link: u64,
+    /// Sessions evicted (KCPX_CLOSE_EVICTED).
+    pub evicted: u64,
     /// Receive and send system calls, datagrams read and written.
     pub recv_syscalls: u64,
     pub send_syscalls: u64,
@@ -171,6 +177,7 @@ impl From<ListenerStats> for kcpx_listener_counters {
             replaced: e.replaced,
             closed_idle: e.closed_idle,
             closed_dead_link: e.closed_dead_link,
+            evicted: e.evicted,
             recv_syscalls: k.recv_syscalls,
             send_syscalls: k.send_syscalls,
             recv_datagrams: k.recv_datagrams,
@@ -194,6 +201,7 @@ fn reason_code(r: CloseReason) -> c_int {
         CloseReason::DeadLink => KCPX_CLOSE_DEAD_LINK,
         CloseReason::Replaced => KCPX_CLOSE_REPLACED,
         CloseReason::Listener => KCPX_CLOSE_LISTENER,
+        CloseReason::Evicted => KCPX_CLOSE_EVICTED,
     }
 }
 
