@@ -141,12 +141,14 @@
 #define KCPX_CLOSE_IDLE 2
 
 /*
- A segment was retransmitted 20 times without an acknowledgement.
+ Data in flight went unacknowledged for the dead-link time
+ (`kcpx_config_set_dead_link_time`, 15 s by default).
  */
 #define KCPX_CLOSE_DEAD_LINK 3
 
 /*
- The peer's address started a new conversation (a restarted kcp-go client).
+ The peer's address started a new conversation (a restarted kcp-go
+ client) after the session had been silent for the active window.
  */
 #define KCPX_CLOSE_REPLACED 4
 
@@ -349,6 +351,13 @@ typedef struct kcpx_listener_counters {
    Sessions evicted (KCPX_CLOSE_EVICTED).
    */
   uint64_t evicted;
+  /*
+   Datagrams of a new conversation from an active session's address,
+   refused (see `kcpx_config_set_active_window`); a dialed session's
+   datagrams from the server's address with another conv, refused.
+   */
+  uint64_t dropped_replace;
+  uint64_t dropped_conv;
   /*
    Receive and send system calls, datagrams read and written.
    */
@@ -655,8 +664,42 @@ const char *kcpx_strerror(int code);
 uint32_t kcpx_now_ms(void);
 
 /*
+ A session that heard from its peer less than `ms` milliseconds ago is
+ *active*: a listener neither replaces it when a datagram of a new
+ conversation with sn 0 comes from its address (kcp-go's rule for a
+ restarted client; the attempt is dropped and counted in
+ `dropped_replace`), nor evicts it to make room. A restarted client then
+ replaces its old session once that one has been silent for `ms`.
+ Default 5,000; 0 = kcp-go's rule (any such datagram replaces). Without
+ a cipher anyone who can send with a session's address can still replace
+ it after `ms` of silence; with a cipher, replaying a captured first
+ datagram can. Returns KCPX_OK or KCPX_ERR_NULL.
+
+ # Safety
+ `cfg` is NULL or live.
+ */
+int kcpx_config_set_active_window(struct kcpx_config *cfg, uint32_t ms);
+
+/*
+ A session whose oldest unacknowledged segment has waited `ms`
+ milliseconds for an acknowledgement closes with KCPX_CLOSE_DEAD_LINK
+ (reported within about `ms`; retransmission timeouts then grow
+ linearly, kcp-go's rule, and never exceed 60 s). Default 15,000. 0 =
+ KCP's rule instead: 20 retransmissions of one segment with ikcp.c's
+ multiplying backoff (hours with the default settings). Returns KCPX_OK
+ or KCPX_ERR_NULL.
+
+ # Safety
+ `cfg` is NULL or live.
+ */
+int kcpx_config_set_dead_link_time(struct kcpx_config *cfg, uint32_t ms);
+
+/*
  Sessions that receive nothing for `ms` milliseconds close with
- KCPX_CLOSE_IDLE; 0 = never (kcp-go's behaviour, the default). Returns
+ KCPX_CLOSE_IDLE; 0 = never (kcp-go's behaviour). Default 60,000 (one
+ minute: kcp-go clients send nothing when they close, so without it
+ their sessions would stay for good). Applications that stay silent
+ longer without a keepalive of their own set more, or 0. Returns
  KCPX_OK or KCPX_ERR_NULL.
 
  # Safety
@@ -665,11 +708,21 @@ uint32_t kcpx_now_ms(void);
 int kcpx_config_set_idle_timeout(struct kcpx_config *cfg, uint32_t ms);
 
 /*
- A listener's accept backlog (new sessions not accepted yet; default 128,
- as kcp-go) and session limit (alive at once, closing ones included;
- default 16384). Datagrams beyond either are dropped and counted. Returns
- KCPX_OK, KCPX_ERR_NULL, or KCPX_ERR_INVALID unless both are >= 1 (the
- limit at most 2^30).
+ A listener's accept backlog (new sessions not accepted yet; default
+ 4096, kcp-go's is 128) and session limit (open and closing sessions;
+ default 16384). A session waiting in the backlog sends nothing, not
+ even ACKs, until it is accepted. When either is full, a session whose
+ peer has not yet proven that it receives at its address (it
+ acknowledged nothing the session sent and has been sending for less
+ than 2 s) is evicted to make room, oldest first; for the table, else
+ the longest-idle session that is not active (see
+ `kcpx_config_set_active_window`). An evicted session that was accepted
+ gets KCPX_EVENT_CLOSED with KCPX_CLOSE_EVICTED and stays the
+ application's until `kcpx_session_close` (up to `max_sessions` such
+ sessions are held beside the limit). What still finds no room is
+ dropped and counted (`dropped_backlog`, `dropped_limit`); evictions in
+ `evicted`. Returns KCPX_OK, KCPX_ERR_NULL, or KCPX_ERR_INVALID unless
+ both are >= 1 (the limit at most 2^30).
 
  # Safety
  `cfg` is NULL or live.

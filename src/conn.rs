@@ -294,6 +294,24 @@ impl Conn {
         &self.kcp
     }
 
+    /// kcp-go's retransmission backoff (linear, capped at 60 s) instead of
+    /// ikcp.c's; see [`Kcp::set_linear_backoff`].
+    pub fn set_linear_backoff(&mut self, on: bool) {
+        self.kcp.set_linear_backoff(on);
+    }
+
+    /// Whether the peer acknowledged any segment this connection sent (it
+    /// then receives at the address its datagrams come from).
+    pub fn peer_acked(&self) -> bool {
+        self.kcp.snd_una() != 0
+    }
+
+    /// The oldest unacknowledged sequence number while segments are in
+    /// flight; `None` when everything sent was acknowledged.
+    pub fn unacked(&self) -> Option<u32> {
+        (self.kcp.snd_una() != self.kcp.snd_nxt()).then(|| self.kcp.snd_una())
+    }
+
     /// Counters of this connection.
     pub fn stats(&self) -> ConnStats {
         let c = self.stats;

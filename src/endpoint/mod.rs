@@ -27,14 +27,16 @@
 //! and `close` that keeps sending what was queued before it frees.
 #![forbid(unsafe_code)]
 
+mod admission;
 mod ops;
 mod parked;
 mod timers;
 mod types;
 
 pub use types::{
-    CloseReason, EndpointConfig, EndpointStats, Event, SessionId, Transmits, DEFAULT_BACKLOG, DEFAULT_MAX_SESSIONS,
-    DRAIN_LIMIT_MS, MAX_SESSIONS_LIMIT, SHED_AFTER_MS,
+    CloseReason, EndpointConfig, EndpointStats, Event, SessionId, Transmits, DEFAULT_ACTIVE_MS, DEFAULT_BACKLOG,
+    DEFAULT_DEAD_LINK_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, DRAIN_LIMIT_MS, MAX_SESSIONS_LIMIT,
+    SHED_AFTER_MS,
 };
 
 use crate::conn::Conn;
@@ -63,8 +65,18 @@ struct Session {
     addr: SocketAddr,
     conv: u32,
     state: State,
-    /// Extended time of the last datagram received.
+    /// Extended time of the last datagram received and taken (one that
+    /// failed to decode does not count).
     last_recv: u64,
+    /// Extended time of the first datagram taken.
+    first_recv: u64,
+    /// The peer showed that it receives at its address: it acknowledged
+    /// data, or it kept sending for [`admission::PROVEN_SPAN_MS`]. Until
+    /// then a full listener evicts the session first.
+    proven: bool,
+    /// Data in flight since (extended time) with this oldest
+    /// unacknowledged sn: the dead-link clock.
+    stall: Option<(u64, u32)>,
     /// Handed to the application (by an Accept event or `accept`).
     handed_out: bool,
     /// A Readable event is outstanding (cleared when `recv` finds nothing).
@@ -87,6 +99,29 @@ impl Session {
     fn wake(&mut self) {
         self.idle_since = None;
         self.shed = false;
+    }
+
+    /// A datagram from the peer was taken at `t`.
+    fn heard(&mut self, t: u64) {
+        self.last_recv = t;
+        self.proven |= self.conn.peer_acked() || t >= self.first_recv + admission::PROVEN_SPAN_MS;
+    }
+
+    /// When the link counts as dead by the time rule (`ms`, see
+    /// [`EndpointConfig::dead_link_ms`]), if data is in flight.
+    fn dead_at(&self, ms: u32) -> Option<u64> {
+        self.stall.filter(|_| ms > 0).map(|(since, _)| since + ms as u64)
+    }
+
+    /// Restarts the dead-link clock when the oldest unacknowledged segment
+    /// changes (an acknowledgement came, or data went out after none was in
+    /// flight); stops it when nothing is in flight.
+    fn track_acks(&mut self, now: u64) {
+        self.stall = match (self.conn.unacked(), self.stall) {
+            (None, _) => None,
+            (Some(una), Some((since, old))) if una == old => Some((since, old)),
+            (Some(una), _) => Some((now, una)),
+        };
     }
 }
 
@@ -114,6 +149,16 @@ pub struct Endpoint {
     live: usize,
     by_addr: HashMap<SocketAddr, u32>,
     accept_queue: VecDeque<SessionId>,
+    /// Sessions opened by peers and not yet proven, oldest first (stale
+    /// entries are skipped when met): the first to go when the table is
+    /// full.
+    unproven: VecDeque<SessionId>,
+    /// Where the sweep for the longest-idle session goes on.
+    sweep: u32,
+    /// Sessions closed by an event and still held by the application:
+    /// they keep their memory until it closes them, but not their place
+    /// under `max_sessions`.
+    closed_owned: usize,
     events: VecDeque<Event>,
     /// An event taken by `has_events`, returned by the next `poll_event`.
     peeked: Option<Event>,
@@ -156,7 +201,9 @@ impl Endpoint {
         ep.tick(now_ms);
         let id = ep.open(remote, conv).ok_or(Error::Internal)?;
         ep.stats.active_opens += 1;
-        ep.session_mut(id)?.handed_out = true;
+        let s = ep.session_mut(id)?;
+        s.handed_out = true;
+        s.proven = true;
         Ok((ep, id))
     }
 
@@ -178,6 +225,9 @@ impl Endpoint {
             live: 0,
             by_addr: HashMap::new(),
             accept_queue: VecDeque::new(),
+            unproven: VecDeque::new(),
+            sweep: 0,
+            closed_owned: 0,
             events: VecDeque::new(),
             peeked: None,
             timers: Timers::default(),
@@ -235,19 +285,21 @@ impl Endpoint {
         let first = first_segment(self.config.conn.fec.is_some(), payload);
         let slot = match (self.by_addr.get(&from).copied(), first) {
             (Some(slot), Ok((conv, sn))) if self.session_at(slot).conv != conv => {
-                if sn != 0 {
-                    return self.count(Error::Kcp);
-                }
-                // kcp-go: the peer restarted with a new conversation.
-                self.stats.replaced += 1;
-                self.end(slot, CloseReason::Replaced);
-                match self.open_for(from, conv) {
+                match self.replace(slot, from, conv, sn, t) {
                     Some(slot) => slot,
                     None => return,
                 }
             }
             (Some(slot), _) => slot,
-            (None, Ok((conv, _))) => match self.open_for(from, conv) {
+            // A conversation starts at sn 0: a peer whose session is gone
+            // (idle, evicted) gets no new one that would wait forever for
+            // segments it will not send again; unacknowledged, it reports a
+            // dead link.
+            (None, Ok((_, sn))) if sn != 0 => {
+                self.stats.dropped_unknown += 1;
+                return;
+            }
+            (None, Ok((conv, _))) => match self.open_for(from, conv, t) {
                 Some(slot) => slot,
                 None => return,
             },
@@ -259,17 +311,42 @@ impl Endpoint {
         };
         self.unpark(slot);
         let s = self.slots[slot as usize].as_mut().expect("mapped slots are live");
-        s.last_recv = t;
         s.wake();
         let result = s.conn.input_opened(payload, now_ms);
         if !s.dirty {
             s.dirty = true;
             self.dirty.push(slot);
         }
-        if let Err(e) = result {
-            self.count(e);
+        match result {
+            Ok(()) => s.heard(t),
+            Err(e) => self.count(e),
         }
         self.after_activity(slot);
+    }
+
+    /// A datagram of conversation `conv` (first sn `sn`) from the address
+    /// of the session in `slot`, which has another conv. kcp-go's rule for
+    /// a listener: sn 0 means the peer restarted, and replaces the session;
+    /// here only a session that is not active (see
+    /// [`EndpointConfig::active_ms`]). A dialer never changes conversation.
+    fn replace(&mut self, slot: u32, from: SocketAddr, conv: u32, sn: u32, t: u64) -> Option<u32> {
+        if matches!(self.role, Role::Dialer { .. }) {
+            self.stats.dropped_conv += 1;
+            return None;
+        }
+        if sn != 0 {
+            self.count(Error::Kcp);
+            return None;
+        }
+        let active = self.config.active_ms as u64;
+        let s = self.session_at(slot);
+        if active > 0 && s.state == State::Open && t < s.last_recv + active {
+            self.stats.dropped_replace += 1;
+            return None;
+        }
+        self.stats.replaced += 1;
+        self.end(slot, CloseReason::Replaced);
+        self.open_for(from, conv, t)
     }
 
     fn count(&mut self, e: Error) {
@@ -281,13 +358,18 @@ impl Endpoint {
     }
 
     /// Opens a session for a datagram from an unknown address, within the
-    /// limits (else dropped and counted).
-    fn open_for(&mut self, from: SocketAddr, conv: u32) -> Option<u32> {
+    /// limits: when the table or the backlog is full, an unproven or
+    /// long-idle session makes room (`admission.rs`); else the datagram is
+    /// dropped and counted.
+    fn open_for(&mut self, from: SocketAddr, conv: u32, t: u64) -> Option<u32> {
         if matches!(self.role, Role::Dialer { .. }) {
             self.stats.dropped_unknown += 1;
             return None;
         }
-        if self.live >= self.config.max_sessions {
+        // Evicted sessions the application still holds count apart, up to
+        // as many again: memory stays bounded if it never closes them.
+        let max = self.config.max_sessions;
+        if self.live >= 2 * max || (self.live - self.closed_owned >= max && !self.make_room(t)) {
             self.stats.dropped_limit += 1;
             return None;
         }
@@ -296,13 +378,14 @@ impl Endpoint {
         let mut queue = core::mem::take(&mut self.accept_queue);
         queue.retain(|id| self.is_waiting(*id));
         self.accept_queue = queue;
-        if self.accept_queue.len() >= self.config.backlog {
+        if self.accept_queue.len() >= self.config.backlog && !self.make_room_in_backlog() {
             self.stats.dropped_backlog += 1;
             return None;
         }
         let id = self.open(from, conv)?;
         self.stats.passive_opens += 1;
         self.accept_queue.push_back(id);
+        self.unproven.push_back(id);
         self.push_event(Event::Accept(id));
         Some(id.slot)
     }
@@ -314,6 +397,7 @@ impl Endpoint {
     /// Creates a session in a free slot.
     fn open(&mut self, addr: SocketAddr, conv: u32) -> Option<SessionId> {
         let mut conn = Conn::with_shared(conv, &self.config.conn, self.crypt.clone(), self.fec.clone()).ok()?;
+        conn.set_linear_backoff(self.config.dead_link_ms > 0);
         // ikcp.c flushes nothing before its first update.
         conn.update_into(self.now_ms, &mut self.tx.out);
         self.tx.close_run(addr);
@@ -323,6 +407,9 @@ impl Endpoint {
             conv,
             state: State::Open,
             last_recv: self.clock.now(),
+            first_recv: self.clock.now(),
+            proven: false,
+            stall: None,
             handed_out: false,
             readable_signalled: false,
             want_writable: false,
@@ -384,7 +471,7 @@ impl Endpoint {
                 continue;
             };
             s.dirty = false;
-            if self.config.flush_on_input && !matches!(s.state, State::Closed(_)) {
+            if self.config.flush_on_input && s.handed_out && !matches!(s.state, State::Closed(_)) {
                 s.conn.flush_into(&mut self.tx.out);
                 self.tx.close_run(s.addr);
             }
@@ -419,12 +506,20 @@ impl Endpoint {
         let Some(s) = self.slots[slot as usize].as_mut() else {
             return;
         };
+        let dead = s.dead_at(self.config.dead_link_ms).is_some_and(|d| t >= d);
         match s.state {
             State::Closed(_) => return,
             State::Open if idle > 0 && t >= s.last_recv + idle => {
                 self.stats.closed_idle += 1;
                 return self.end(slot, CloseReason::Idle);
             }
+            State::Open if dead => {
+                self.stats.closed_dead_link += 1;
+                return self.end(slot, CloseReason::DeadLink);
+            }
+            State::Draining { .. } if dead => return self.free_slot(slot),
+            // Waiting to be accepted: silent (see `rearm`).
+            State::Open if !s.handed_out => return self.rearm(slot),
             State::Open if s.conn.is_idle() => {
                 // An update would send nothing (the timer was armed while
                 // data was in flight, and the ACK came since). Quiet long
@@ -456,27 +551,35 @@ impl Endpoint {
             s.conn.flush_into(&mut self.tx.out);
         }
         self.tx.close_run(s.addr);
+        let count_rule = self.config.dead_link_ms == 0 && s.conn.is_dead();
         match s.state {
-            State::Open if s.conn.is_dead() => {
+            State::Open if count_rule => {
                 self.stats.closed_dead_link += 1;
                 self.end(slot, CloseReason::DeadLink);
             }
-            State::Draining { until } if s.conn.wait_snd() == 0 || s.conn.is_dead() || t >= until => {
+            State::Draining { until } if s.conn.wait_snd() == 0 || count_rule || t >= until => {
                 self.free_slot(slot);
             }
             _ => self.after_activity(slot),
         }
     }
 
-    /// Arms a session's timer: KCP's next update, or (when KCP is idle) the
-    /// idle timeout or nothing; a draining session's limit.
+    /// Arms a session's timer: KCP's next update, or (when KCP is idle or
+    /// the session waits to be accepted) the idle timeout or nothing; the
+    /// dead-link deadline; a draining session's limit.
     /// An idle session arms only the end of [`SHED_AFTER_MS`], once.
     fn rearm(&mut self, slot: u32) {
         let Some(s) = self.slots[slot as usize].as_mut() else {
             return;
         };
         let idle = self.config.idle_timeout_ms as u64;
-        let kcp = if s.conn.is_idle() {
+        // A session waiting to be accepted sends nothing, not even ACKs:
+        // evicting it from a full backlog then loses nothing (its peer,
+        // unacknowledged, sends again), and a spoofed datagram draws no
+        // answer until the application takes its session.
+        let kcp = if !s.handed_out {
+            u64::MAX
+        } else if s.conn.is_idle() {
             let since = *s.idle_since.get_or_insert(self.clock.now());
             if s.shed {
                 u64::MAX
@@ -487,6 +590,7 @@ impl Endpoint {
             s.idle_since = None;
             self.clock.extend(s.conn.check(self.now_ms))
         };
+        let kcp = s.dead_at(self.config.dead_link_ms).map_or(kcp, |d| kcp.min(d));
         let deadline = match s.state {
             State::Open if idle > 0 => kcp.min(s.last_recv + idle),
             State::Open => kcp,
@@ -499,9 +603,12 @@ impl Endpoint {
         }
     }
 
-    /// After input, send, recv or an update: owed events, and the timer.
+    /// After input, send, recv or an update: the dead-link clock, owed
+    /// events, and the timer.
     fn after_activity(&mut self, slot: u32) {
+        let now = self.clock.now();
         let s = self.slots[slot as usize].as_mut().expect("live slot");
+        s.track_acks(now);
         if s.state == State::Open {
             let id = SessionId {
                 slot,
@@ -530,15 +637,15 @@ impl Endpoint {
         }
         self.timers.disarm(slot);
         match s.state {
+            // Not handed out: freed now (`free_slot` counts it out of
+            // `curr_estab`).
+            State::Open if !s.handed_out => self.free_slot(slot),
             State::Open => {
                 self.stats.curr_estab -= 1;
-                if s.handed_out {
-                    s.state = State::Closed(reason);
-                    let generation = self.generations[slot as usize];
-                    self.push_event(Event::Closed(SessionId { slot, generation }, reason));
-                } else {
-                    self.free_slot(slot);
-                }
+                self.closed_owned += 1;
+                s.state = State::Closed(reason);
+                let generation = self.generations[slot as usize];
+                self.push_event(Event::Closed(SessionId { slot, generation }, reason));
             }
             State::Draining { .. } => self.free_slot(slot),
             State::Closed(_) => {}
@@ -569,8 +676,10 @@ impl Endpoint {
         if self.by_addr.get(&s.addr) == Some(&slot) {
             self.by_addr.remove(&s.addr);
         }
-        if s.state == State::Open {
-            self.stats.curr_estab -= 1;
+        match s.state {
+            State::Open => self.stats.curr_estab -= 1,
+            State::Closed(_) => self.closed_owned -= 1,
+            State::Draining { .. } => {}
         }
         self.timers.disarm(slot);
         self.generations[slot as usize] = self.generations[slot as usize].wrapping_add(1);
@@ -651,7 +760,10 @@ impl Endpoint {
             let Some(s) = self.get_mut(ev.session()) else { continue };
             match ev {
                 Event::Accept(_) if s.handed_out || s.state != State::Open => continue,
-                Event::Accept(_) => s.handed_out = true,
+                Event::Accept(id) => {
+                    self.hand_out(id.slot);
+                    return Some(ev);
+                }
                 Event::Readable(_) if !s.handed_out => {
                     // Re-signalled when the application takes it.
                     s.readable_signalled = false;
@@ -673,14 +785,27 @@ impl Endpoint {
             if s.handed_out || s.state != State::Open {
                 continue;
             }
-            s.handed_out = true;
-            if s.conn.peek_size().is_some() {
-                s.readable_signalled = true;
+            let readable = s.conn.peek_size().is_some();
+            s.readable_signalled = readable;
+            self.hand_out(id.slot);
+            if readable {
                 self.push_event(Event::Readable(id));
             }
             return Some(id);
         }
         None
+    }
+
+    /// The application takes a waiting session: it starts sending (the
+    /// ACKs of what it received leave at the next write, or in its reply).
+    fn hand_out(&mut self, slot: u32) {
+        let s = self.slots[slot as usize].as_mut().expect("live slot");
+        s.handed_out = true;
+        if !s.dirty {
+            s.dirty = true;
+            self.dirty.push(slot);
+        }
+        self.rearm(slot);
     }
 }
 
@@ -712,5 +837,7 @@ fn first_segment(fec: bool, payload: &[u8]) -> Result<(u32, u32), Error> {
     Ok((word(0), word(12)))
 }
 
+#[cfg(test)]
+mod hardening_tests;
 #[cfg(test)]
 mod tests;

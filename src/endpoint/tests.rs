@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use crate::sim::{LinkConfig, Rng, SimNet};
 
 /// The virtual clock starts close to the u32 wrap, so every test crosses it.
-const T0: u32 = u32::MAX - 3_000;
+pub(super) const T0: u32 = u32::MAX - 3_000;
 
-fn addr(port: u16) -> SocketAddr {
+pub(super) fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-fn config(fec: bool, crypt: bool) -> EndpointConfig {
+pub(super) fn config(fec: bool, crypt: bool) -> EndpointConfig {
     let mut conn = ConnConfig::default();
     conn.set_nodelay(1, 10, 2, 1);
     conn.set_window(256, 256).unwrap();
@@ -31,16 +31,16 @@ fn config(fec: bool, crypt: bool) -> EndpointConfig {
 }
 
 /// Endpoints at addresses, on one simulated network.
-struct World {
-    net: SimNet,
-    t: u64,
-    nodes: Vec<(SocketAddr, Endpoint)>,
+pub(super) struct World {
+    pub(super) net: SimNet,
+    pub(super) t: u64,
+    pub(super) nodes: Vec<(SocketAddr, Endpoint)>,
     /// Every datagram sent (source, destination, bytes), when recording.
-    sent: Option<Vec<(SocketAddr, SocketAddr, Vec<u8>)>>,
+    pub(super) sent: Option<Vec<(SocketAddr, SocketAddr, Vec<u8>)>>,
 }
 
 impl World {
-    fn new(seed: u64, link: LinkConfig) -> World {
+    pub(super) fn new(seed: u64, link: LinkConfig) -> World {
         World {
             net: SimNet::new(seed, link),
             t: 0,
@@ -49,16 +49,16 @@ impl World {
         }
     }
 
-    fn now(&self) -> u32 {
+    pub(super) fn now(&self) -> u32 {
         T0.wrapping_add(self.t as u32)
     }
 
-    fn add(&mut self, at: SocketAddr, ep: Endpoint) -> usize {
+    pub(super) fn add(&mut self, at: SocketAddr, ep: Endpoint) -> usize {
         self.nodes.push((at, ep));
         self.nodes.len() - 1
     }
 
-    fn ep(&mut self, i: usize) -> &mut Endpoint {
+    pub(super) fn ep(&mut self, i: usize) -> &mut Endpoint {
         &mut self.nodes[i].1
     }
 
@@ -77,7 +77,7 @@ impl World {
 
     /// Advances to the next timer or arrival (at most `max_ms`), delivers
     /// and runs timers.
-    fn step(&mut self, max_ms: u64) {
+    pub(super) fn step(&mut self, max_ms: u64) {
         self.collect();
         let now = self.now();
         let mut next = self.t + max_ms;
@@ -239,14 +239,22 @@ fn a_restarted_peer_replaces_its_session() {
     let (mut new, new_id) = Endpoint::dialer_with_conv(config(true, true), addr(1), 8, w.now()).unwrap();
     new.send(new_id, b"second life", w.now()).unwrap();
     w.nodes[client].1 = new;
-    for _ in 0..10 {
-        w.step(10);
-    }
+    // The old session was active: the new conv waits (its retransmissions
+    // refused) until it has been silent for the active window.
+    let restarted = w.t;
     let mut events = Vec::new();
-    while let Some(ev) = w.ep(server).poll_event() {
-        events.push(ev);
+    while !events.contains(&Event::Closed(a, CloseReason::Replaced)) {
+        assert!(w.t < restarted + 10_000, "never replaced: {events:?}");
+        w.step(10);
+        while let Some(ev) = w.ep(server).poll_event() {
+            events.push(ev);
+        }
     }
-    assert!(events.contains(&Event::Closed(a, CloseReason::Replaced)), "{events:?}");
+    assert!(w.ep(server).stats().dropped_replace > 0);
+    assert!(
+        w.t >= restarted + DEFAULT_ACTIVE_MS as u64 - 100,
+        "replaced while active"
+    );
     let b = w.ep(server).accept().or_else(|| {
         events.iter().find_map(|e| match e {
             Event::Accept(id) => Some(*id),
@@ -361,24 +369,38 @@ fn backlog_and_session_limits_bound_a_flood() {
     for port in 0..100u16 {
         ep.handle(0, addr(port), &mut first.clone());
     }
+    // Every one is unproven: each new one evicts the oldest waiting one.
     assert_eq!(ep.sessions_alive(), 16);
-    assert_eq!(ep.stats().dropped_backlog, 84);
+    assert_eq!((ep.stats().evicted, ep.stats().dropped_backlog), (84, 0));
     let mut taken = Vec::new();
     while let Some(id) = ep.accept() {
         taken.push(id);
     }
     assert_eq!(taken.len(), 16);
+    assert_eq!(ep.recv(taken[0], &mut [0u8; 16]), Ok(5));
     for port in 100..200u16 {
         ep.handle(0, addr(port), &mut first.clone());
         while let Some(id) = ep.accept() {
             taken.push(id);
         }
     }
-    assert_eq!(ep.sessions_alive(), 40, "max_sessions");
-    assert_eq!(ep.stats().dropped_limit, 100 - 24);
+    // 24 fill the table; 40 more each evict an unproven accepted one (it
+    // stays the application's, closed, until it closes it), up to twice
+    // the limit alive; the last 36 are refused.
+    let s = ep.stats();
+    assert_eq!((s.curr_estab, ep.sessions_alive()), (40, 80), "max_sessions");
+    assert_eq!((s.evicted, s.dropped_limit), (84 + 40, 36));
     let mut buf = [0u8; 16];
-    assert_eq!(ep.recv(taken[0], &mut buf), Ok(5));
-    assert_eq!(ep.recv(taken[39], &mut buf), Ok(5));
+    assert_eq!(ep.close_reason(taken[1]), Ok(Some(CloseReason::Evicted)));
+    assert_eq!(ep.recv(taken[1], &mut buf), Ok(5), "read after the close event");
+    assert_eq!(ep.recv(taken[1], &mut buf), Err(Error::Closed));
+    assert_eq!(ep.recv(taken[0], &mut buf), Err(Error::Closed));
+    assert_eq!(ep.recv(*taken.last().unwrap(), &mut buf), Ok(5));
+    for id in &taken[..40] {
+        ep.close(*id, 0).unwrap();
+    }
+    assert_eq!(ep.sessions_alive(), 40);
+    assert_eq!(ep.stats().curr_estab, 40);
 }
 
 #[test]
@@ -501,6 +523,8 @@ fn a_full_send_queue_refuses_then_signals_writable() {
     let mut writable = false;
     for _ in 0..1000 {
         w.step(10);
+        // The server's session acknowledges once it is accepted.
+        while w.ep(0).accept().is_some() {}
         while let Some(ev) = w.ep(client).poll_event() {
             writable |= ev == Event::Writable(id);
         }
@@ -518,9 +542,12 @@ fn a_full_send_queue_refuses_then_signals_writable() {
 #[test]
 fn idle_sessions_arm_no_timer() {
     let mut w = World::new(12, LinkConfig::default());
-    let server = w.add(addr(1), Endpoint::listener(config(true, true)).unwrap());
+    let mut cfg = config(true, true);
+    cfg.set_idle_timeout(0);
+    cfg.set_dead_link_time(0);
+    let server = w.add(addr(1), Endpoint::listener(cfg.clone()).unwrap());
     for c in 0..200u16 {
-        let (mut ep, id) = Endpoint::dialer(config(true, true), addr(1), w.now()).unwrap();
+        let (mut ep, id) = Endpoint::dialer(cfg.clone(), addr(1), w.now()).unwrap();
         ep.send(id, b"one message", w.now()).unwrap();
         w.add(addr(100 + c), ep);
     }
@@ -713,7 +740,7 @@ fn transmit_buffer_shrinks_after_a_burst() {
 }
 
 /// The listener `server` echoes whatever its sessions received.
-fn echo_all(w: &mut World, server: usize, buf: &mut [u8]) {
+pub(super) fn echo_all(w: &mut World, server: usize, buf: &mut [u8]) {
     while let Some(ev) = w.ep(server).poll_event() {
         if let Event::Readable(id) = ev {
             while let Ok(n) = w.ep(server).recv(id, buf) {

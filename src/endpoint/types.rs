@@ -12,12 +12,33 @@ pub struct EndpointConfig {
     /// FEC, cipher, KCP tuning, MTU, stream mode of every session.
     pub conn: ConnConfig,
     /// A session that receives nothing for this long is closed with
-    /// [`CloseReason::Idle`]; 0 = never (kcp-go's behaviour).
+    /// [`CloseReason::Idle`]; 0 = never (kcp-go's behaviour). Default
+    /// [`DEFAULT_IDLE_TIMEOUT_MS`].
     pub idle_timeout_ms: u32,
-    /// New sessions not yet accepted, at most (kcp-go: 128). Datagrams that
-    /// would create more are dropped and counted.
+    /// A session that heard from its peer less than this long ago is
+    /// *active*: a listener neither replaces it (a new conv with sn 0 from
+    /// its address is dropped and counted in
+    /// [`EndpointStats::dropped_replace`]) nor evicts it to make room.
+    /// 0 = kcp-go's rule (any sn-0 datagram of a new conv replaces).
+    /// Default [`DEFAULT_ACTIVE_MS`].
+    pub active_ms: u32,
+    /// A session whose oldest unacknowledged segment has waited this long
+    /// for an acknowledgement is closed with [`CloseReason::DeadLink`]
+    /// (retransmissions back off linearly, kcp-go's rule, capped at 60 s).
+    /// 0 = KCP's count rule instead: `dead_link` retransmissions of one
+    /// segment, with ikcp.c's backoff. Default [`DEFAULT_DEAD_LINK_MS`].
+    pub dead_link_ms: u32,
+    /// New sessions not yet accepted, at most (kcp-go: 128; default
+    /// [`DEFAULT_BACKLOG`]). A waiting session sends nothing, not even
+    /// ACKs, until the application accepts it. When the backlog is full the
+    /// oldest unproven waiting session is evicted to make room (its peer,
+    /// unacknowledged, sends again); else the datagram is dropped and
+    /// counted.
     pub backlog: usize,
     /// Sessions alive at once, at most (accepted, waiting and closing ones).
+    /// When full, an unproven or long-idle session is evicted to make room
+    /// (see `admission.rs`); sessions closed by an event and not yet closed
+    /// by the application count apart, up to `max_sessions` more.
     pub max_sessions: usize,
     /// Flush a session right after `send` queued data (kcp-go's write path).
     pub flush_on_send: bool,
@@ -26,6 +47,18 @@ pub struct EndpointConfig {
     pub flush_on_input: bool,
 }
 
+/// Default of [`EndpointConfig::idle_timeout_ms`]: one minute. A peer that
+/// sends nothing for a minute is taken for gone (kcp-go's clients send
+/// nothing when they close). kcp-go applications that stay silent longer
+/// without an application keepalive (kcptun's smux sends one every 10 s)
+/// set a longer one, or 0.
+pub const DEFAULT_IDLE_TIMEOUT_MS: u32 = 60_000;
+/// Default of [`EndpointConfig::active_ms`]: a restarted client replaces
+/// its old session once that one has been silent for 5 s.
+pub const DEFAULT_ACTIVE_MS: u32 = 5_000;
+/// Default of [`EndpointConfig::dead_link_ms`]: 15 s without an
+/// acknowledgement of data in flight.
+pub const DEFAULT_DEAD_LINK_MS: u32 = 15_000;
 /// Default of [`EndpointConfig::max_sessions`].
 pub const DEFAULT_MAX_SESSIONS: usize = 16384;
 /// A session whose KCP has been idle this long frees the buffers only an
@@ -33,8 +66,11 @@ pub const DEFAULT_MAX_SESSIONS: usize = 16384;
 /// a session pausing between messages keeps them (no allocation per
 /// message), a quiet one holds its state only.
 pub const SHED_AFTER_MS: u64 = 1_000;
-/// Default of [`EndpointConfig::backlog`] (kcp-go's).
-pub const DEFAULT_BACKLOG: usize = 128;
+/// Default of [`EndpointConfig::backlog`]: 4,096 (kcp-go's is 128), one
+/// socket read budget's worth of datagrams, so that a flood of spoofed
+/// first datagrams read in one update cannot push a real client's waiting
+/// session out before the application's next accept.
+pub const DEFAULT_BACKLOG: usize = 4096;
 /// How long a session closed by its owner keeps sending what it had queued
 /// (until acknowledged), at most, when no idle timeout is set.
 pub const DRAIN_LIMIT_MS: u64 = 30_000;
@@ -43,7 +79,9 @@ impl Default for EndpointConfig {
     fn default() -> Self {
         EndpointConfig {
             conn: ConnConfig::default(),
-            idle_timeout_ms: 0,
+            idle_timeout_ms: DEFAULT_IDLE_TIMEOUT_MS,
+            active_ms: DEFAULT_ACTIVE_MS,
+            dead_link_ms: DEFAULT_DEAD_LINK_MS,
             backlog: DEFAULT_BACKLOG,
             max_sessions: DEFAULT_MAX_SESSIONS,
             flush_on_send: true,
@@ -65,6 +103,16 @@ impl EndpointConfig {
     /// The idle timeout in ms; 0 = none.
     pub fn set_idle_timeout(&mut self, ms: u32) {
         self.idle_timeout_ms = ms;
+    }
+
+    /// [`EndpointConfig::active_ms`]: 0 = kcp-go's replacement rule.
+    pub fn set_active_window(&mut self, ms: u32) {
+        self.active_ms = ms;
+    }
+
+    /// [`EndpointConfig::dead_link_ms`]: 0 = KCP's retransmission count.
+    pub fn set_dead_link_time(&mut self, ms: u32) {
+        self.dead_link_ms = ms;
     }
 
     /// kcp-go's flush-on-write, and flush-after-input (ACKs at once).
@@ -107,9 +155,12 @@ pub enum CloseReason {
     Local,
     /// Nothing was received for the idle timeout.
     Idle,
-    /// A segment was retransmitted `dead_link` times without an ACK.
+    /// Data in flight went unacknowledged for
+    /// [`EndpointConfig::dead_link_ms`] (or, with 0 there, a segment was
+    /// retransmitted `dead_link` times).
     DeadLink,
-    /// Its peer's address started a new conversation (sn 0 with a new conv).
+    /// Its peer's address started a new conversation (sn 0 with a new conv)
+    /// while the session was not active.
     Replaced,
     /// Its listener closed.
     Listener,
@@ -176,6 +227,13 @@ pub struct EndpointStats {
     pub dropped_limit: u64,
     /// Sessions replaced by a new conversation from the same address.
     pub replaced: u64,
+    /// Datagrams of a new conversation (sn 0) from the address of an
+    /// active session, refused: the session stays (see
+    /// [`EndpointConfig::active_ms`]).
+    pub dropped_replace: u64,
+    /// A dialer's datagrams from the dialed address with another conv,
+    /// refused: a dialed session never changes its conversation.
+    pub dropped_conv: u64,
     /// Sessions closed for idleness.
     pub closed_idle: u64,
     /// Sessions closed for a dead link.

@@ -37,9 +37,11 @@ pub const KCPX_EVENT_CLOSED: c_int = 4;
 pub const KCPX_CLOSE_LOCAL: c_int = 1;
 /// Nothing received for the idle timeout (`kcpx_config_set_idle_timeout`).
 pub const KCPX_CLOSE_IDLE: c_int = 2;
-/// A segment was retransmitted 20 times without an acknowledgement.
+/// Data in flight went unacknowledged for the dead-link time
+/// (`kcpx_config_set_dead_link_time`, 15 s by default).
 pub const KCPX_CLOSE_DEAD_LINK: c_int = 3;
-/// The peer's address started a new conversation (a restarted kcp-go client).
+/// The peer's address started a new conversation (a restarted kcp-go
+/// client) after the session had been silent for the active window.
 pub const KCPX_CLOSE_REPLACED: c_int = 4;
 /// The listener closed.
 pub const KCPX_CLOSE_LISTENER: c_int = 5;
@@ -138,6 +140,11 @@ pub struct kcpx_listener_counters {
     pub closed_dead_link: u64,
     /// Sessions evicted (KCPX_CLOSE_EVICTED).
     pub evicted: u64,
+    /// Datagrams of a new conversation from an active session's address,
+    /// refused (see `kcpx_config_set_active_window`); a dialed session's
+    /// datagrams from the server's address with another conv, refused.
+    pub dropped_replace: u64,
+    pub dropped_conv: u64,
     /// Receive and send system calls, datagrams read and written.
     pub recv_syscalls: u64,
     pub send_syscalls: u64,
@@ -178,6 +185,8 @@ impl From<ListenerStats> for kcpx_listener_counters {
             closed_idle: e.closed_idle,
             closed_dead_link: e.closed_dead_link,
             evicted: e.evicted,
+            dropped_replace: e.dropped_replace,
+            dropped_conv: e.dropped_conv,
             recv_syscalls: k.recv_syscalls,
             send_syscalls: k.send_syscalls,
             recv_datagrams: k.recv_datagrams,
@@ -214,6 +223,51 @@ pub extern "C" fn kcpx_now_ms() -> u32 {
 
 // ----- configuration of sessions -----
 
+/// A session that heard from its peer less than `ms` milliseconds ago is
+/// *active*: a listener neither replaces it when a datagram of a new
+/// conversation with sn 0 comes from its address (kcp-go's rule for a
+/// restarted client; the attempt is dropped and counted in
+/// `dropped_replace`), nor evicts it to make room. A restarted client then
+/// replaces its old session once that one has been silent for `ms`.
+/// Default 5,000; 0 = kcp-go's rule (any such datagram replaces). Without
+/// a cipher anyone who can send with a session's address can still replace
+/// it after `ms` of silence; with a cipher, replaying a captured first
+/// datagram can. Returns KCPX_OK or KCPX_ERR_NULL.
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_config_set_active_window(cfg: *mut kcpx_config, ms: u32) -> c_int {
+    // SAFETY: per contract.
+    unsafe {
+        with_session_config(cfg, |c| {
+            c.endpoint.set_active_window(ms);
+            KCPX_OK
+        })
+    }
+}
+
+/// A session whose oldest unacknowledged segment has waited `ms`
+/// milliseconds for an acknowledgement closes with KCPX_CLOSE_DEAD_LINK
+/// (reported within about `ms`; retransmission timeouts then grow
+/// linearly, kcp-go's rule, and never exceed 60 s). Default 15,000. 0 =
+/// KCP's rule instead: 20 retransmissions of one segment with ikcp.c's
+/// multiplying backoff (hours with the default settings). Returns KCPX_OK
+/// or KCPX_ERR_NULL.
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_config_set_dead_link_time(cfg: *mut kcpx_config, ms: u32) -> c_int {
+    // SAFETY: per contract.
+    unsafe {
+        with_session_config(cfg, |c| {
+            c.endpoint.set_dead_link_time(ms);
+            KCPX_OK
+        })
+    }
+}
+
 /// Runs `op` on the session settings behind `cfg`, or KCPX_ERR_NULL.
 ///
 /// # Safety
@@ -227,7 +281,10 @@ unsafe fn with_session_config(cfg: *mut kcpx_config, op: impl FnOnce(&mut crate:
 }
 
 /// Sessions that receive nothing for `ms` milliseconds close with
-/// KCPX_CLOSE_IDLE; 0 = never (kcp-go's behaviour, the default). Returns
+/// KCPX_CLOSE_IDLE; 0 = never (kcp-go's behaviour). Default 60,000 (one
+/// minute: kcp-go clients send nothing when they close, so without it
+/// their sessions would stay for good). Applications that stay silent
+/// longer without a keepalive of their own set more, or 0. Returns
 /// KCPX_OK or KCPX_ERR_NULL.
 ///
 /// # Safety
@@ -243,11 +300,21 @@ pub unsafe extern "C" fn kcpx_config_set_idle_timeout(cfg: *mut kcpx_config, ms:
     }
 }
 
-/// A listener's accept backlog (new sessions not accepted yet; default 128,
-/// as kcp-go) and session limit (alive at once, closing ones included;
-/// default 16384). Datagrams beyond either are dropped and counted. Returns
-/// KCPX_OK, KCPX_ERR_NULL, or KCPX_ERR_INVALID unless both are >= 1 (the
-/// limit at most 2^30).
+/// A listener's accept backlog (new sessions not accepted yet; default
+/// 4096, kcp-go's is 128) and session limit (open and closing sessions;
+/// default 16384). A session waiting in the backlog sends nothing, not
+/// even ACKs, until it is accepted. When either is full, a session whose
+/// peer has not yet proven that it receives at its address (it
+/// acknowledged nothing the session sent and has been sending for less
+/// than 2 s) is evicted to make room, oldest first; for the table, else
+/// the longest-idle session that is not active (see
+/// `kcpx_config_set_active_window`). An evicted session that was accepted
+/// gets KCPX_EVENT_CLOSED with KCPX_CLOSE_EVICTED and stays the
+/// application's until `kcpx_session_close` (up to `max_sessions` such
+/// sessions are held beside the limit). What still finds no room is
+/// dropped and counted (`dropped_backlog`, `dropped_limit`); evictions in
+/// `evicted`. Returns KCPX_OK, KCPX_ERR_NULL, or KCPX_ERR_INVALID unless
+/// both are >= 1 (the limit at most 2^30).
 ///
 /// # Safety
 /// `cfg` is NULL or live.

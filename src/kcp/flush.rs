@@ -93,6 +93,17 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
         self.retain_idle = on;
     }
 
+    /// How a segment's retransmission timeout grows at each timeout. Off
+    /// (ikcp.c's rule, the default and always for `ikcp_*`): nodelay 0
+    /// doubles it, nodelay 1 multiplies it by 1.5, nodelay 2 adds half the
+    /// RTO; uncapped, so the 20th retransmission of a default connection
+    /// comes days after the first. On (kcp-go's rule): each timeout adds
+    /// the current RTO (nodelay 0) or half of it, and the timeout never
+    /// exceeds `RTO_MAX` (60 s).
+    pub fn set_linear_backoff(&mut self, on: bool) {
+        self.linear_backoff = on;
+    }
+
     /// Starts a flush; [`Kcp::flush_next`] then produces its datagrams.
     pub(crate) fn begin_flush(&mut self) {
         if self.v.updated == 0 {
@@ -466,6 +477,7 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
         let c = &self.cursor;
         let (current, rtomin, resent, wnd) = (c.current, c.rtomin, c.resent, c.wnd);
         let fastlimit = self.v.tuning().fastlimit;
+        let linear = self.linear_backoff;
         let v = &mut *self.v;
         let Some(Some(seg)) = self.snd_buf.get_mut(index) else {
             return false;
@@ -478,7 +490,10 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
         } else if timediff(current, seg.resendts) >= 0 {
             seg.xmit = seg.xmit.wrapping_add(1);
             v.xmit = v.xmit.wrapping_add(1);
-            if v.nodelay == 0 {
+            if linear {
+                let step = if v.nodelay == 0 { v.rx_rto } else { v.rx_rto / 2 };
+                seg.rto = seg.rto.saturating_add(step.max(0) as u32).min(RTO_MAX);
+            } else if v.nodelay == 0 {
                 seg.rto = seg.rto.wrapping_add(seg.rto.max(v.rx_rto as u32));
             } else {
                 let step = if v.nodelay < 2 { seg.rto as i32 } else { v.rx_rto };

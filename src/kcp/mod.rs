@@ -272,6 +272,10 @@ pub struct Kcp<A: Allocator + Clone = Global, S: Scalars = InlineScalars> {
     /// connection quiet (the owner frees them later, with
     /// [`Kcp::shed_idle_memory`]); ikcp.c's behaviour is to free at once.
     retain_idle: bool,
+    /// Timeout retransmissions back off linearly, capped at `RTO_MAX`
+    /// (kcp-go's rule) instead of ikcp.c's multiplying one (see
+    /// [`Kcp::set_linear_backoff`]).
+    linear_backoff: bool,
     cursor: FlushCursor,
     scan_hint: ScanHint,
     logs: LogLines<A>,
@@ -312,6 +316,7 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
             buffer: FlushBuf::new_in(alloc.clone()),
             payloads: PayloadPool::new_in(alloc.clone()),
             retain_idle: false,
+            linear_backoff: false,
             cursor: FlushCursor::default(),
             scan_hint: ScanHint::default(),
             logs: LogLines::new_in(alloc.clone()),
@@ -421,6 +426,17 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
     /// Segments queued or in flight, not yet acknowledged.
     pub fn wait_snd(&self) -> u32 {
         self.nsnd_buf.wrapping_add(self.snd_queue.len() as u32)
+    }
+    /// The oldest sequence number not acknowledged by the peer (everything
+    /// before it was; 0 until the first acknowledgement of a new
+    /// conversation).
+    pub fn snd_una(&self) -> u32 {
+        self.v.snd_una
+    }
+    /// The next sequence number to send: segments `snd_una..snd_nxt` are in
+    /// flight.
+    pub fn snd_nxt(&self) -> u32 {
+        self.v.snd_nxt
     }
     /// True once one segment was transmitted `dead_link` times.
     pub fn is_dead(&self) -> bool {
