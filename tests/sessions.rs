@@ -13,7 +13,8 @@ mod relay;
 mod sim;
 
 use echo::{config, echo_through, EchoServer};
-use kcpx::session::{now_ms, Listener};
+use kcpx::error::Error;
+use kcpx::session::{now_ms, CloseReason, Dialer, Event, Listener};
 use relay::{Relay, RelayConfig};
 use sim::Rng;
 use std::net::UdpSocket;
@@ -81,14 +82,8 @@ fn many_dialers_through_loss_duplication_and_reordering() {
 /// documented run is 1024 MiB at 20% loss with `KCPX_RELAY_LOSS=0.2`).
 #[test]
 fn bulk_transfer_through_the_lossy_relay() {
-    let mib: usize = std::env::var("KCPX_RELAY_MIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64);
-    let loss: f64 = std::env::var("KCPX_RELAY_LOSS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.10);
+    let mib: usize = env_or("KCPX_RELAY_MIB", 64);
+    let loss: f64 = env_or("KCPX_RELAY_LOSS", 0.10);
     let cfg = config(true, true);
     let server = EchoServer::start("127.0.0.1:0", &cfg);
     let relay = Relay::start(
@@ -199,26 +194,19 @@ fn a_flood_of_new_sessions_stops_at_the_limit() {
 }
 
 /// The C examples, using only kcpx.h: the epoll echo server on IPv4 and on
-/// IPv6 loopback, three blocking C clients at once each.
+/// IPv6 loopback, three blocking C clients at once each (wait, send and
+/// recv only, no events: the pattern whose wait used to spin after the
+/// first reply).
 #[test]
 fn c_echo_server_and_clients_over_ipv4_and_ipv6() {
-    use std::io::{BufRead, Read};
+    use std::io::Read;
     use std::process::{Command, Stdio};
     let (work, lib_dir) = cprog::work_dir("sessions_c");
     let server = cprog::compile("kcpx_echo_server", &work, &lib_dir);
     let client = cprog::compile("kcpx_echo_client", &work, &lib_dir);
     for host in ["127.0.0.1", "[::1]"] {
         let opts = ["--crypt", "aes-256", "--fec", "3", "2"];
-        let mut srv = Command::new(&server)
-            .arg(format!("{host}:0"))
-            .args(opts)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut out = std::io::BufReader::new(srv.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        let port: u16 = line.trim().trim_start_matches("listening on ").parse().unwrap();
+        let (mut srv, mut out, port) = start_c_server(&server, &format!("{host}:0"), &opts);
         let clients: Vec<_> = (1..=3)
             .map(|seed| {
                 Command::new(&client)
@@ -234,12 +222,24 @@ fn c_echo_server_and_clients_over_ipv4_and_ipv6() {
             let o = c.wait_with_output().unwrap();
             let text = String::from_utf8_lossy(&o.stdout);
             assert!(o.status.success() && text.contains("\"ok\":true"), "{host}: {text}");
+            // The client drives its session with wait, send and recv only:
+            // a wait that returned 1 with nothing to do is a spin.
+            let idle: u64 = text
+                .split("\"idle_waits\":")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(idle <= 5, "{host}: {idle} waits returned 1 with nothing to do: {text}");
         }
         // SAFETY: signalling our own child process.
-        unsafe { libc::kill(srv.id() as libc::pid_t, libc::SIGTERM) };
+        unsafe { libc::kill(srv.0.id() as libc::pid_t, libc::SIGTERM) };
         let mut counters = String::new();
         out.read_to_string(&mut counters).unwrap();
-        assert!(srv.wait().unwrap().success());
+        assert!(srv.0.wait().unwrap().success());
         assert!(counters.contains("\"passive_opens\":3,"), "{host}: {counters}");
     }
 }
@@ -277,4 +277,175 @@ fn two_listeners_share_a_port_with_reuseport() {
         served.iter().all(|&n| n > 0),
         "one listener served every dialer: {served:?}"
     );
+}
+
+/// A dialer driven only by `wait` and `recv` (events never taken, as the
+/// blocking convenience allows): every reply arrives, and no `wait` returns
+/// `true` without something to do (it used to return `true` at once forever
+/// after the first reply, reading nothing). On a dialer whose close event
+/// was taken, `wait` answers `true` (recv reports the close) instead of
+/// blocking for its whole timeout.
+#[test]
+fn dialer_wait_runs_io_without_events_and_never_spins() {
+    let mut cfg = config(false, true);
+    cfg.endpoint.set_idle_timeout(300);
+    let server = EchoServer::start("127.0.0.1:0", &cfg);
+    let mut client = Dialer::connect(server.addr, &cfg).unwrap();
+    let mut buf = [0u8; 4096];
+    let (mut idle_waits, mut waits) = (0u32, 0u32);
+    for round in 0..20u8 {
+        let msg = [round; 1000];
+        assert_eq!(client.send(&msg).unwrap(), msg.len());
+        let mut got = 0;
+        while got < msg.len() {
+            waits += 1;
+            assert!(
+                waits < 20_000 && idle_waits < 100,
+                "round {round}: {got} of 1000 bytes after {waits} waits, {idle_waits} returned true with nothing to read"
+            );
+            if !client.wait(1000).unwrap() {
+                continue;
+            }
+            let before = got;
+            loop {
+                match client.recv(&mut buf) {
+                    Ok(n) => {
+                        assert!(buf[..n].iter().all(|&b| b == round), "round {round}: wrong bytes");
+                        got += n;
+                    }
+                    Err(Error::Again) => break,
+                    Err(e) => panic!("round {round}: recv: {e}"),
+                }
+            }
+            idle_waits += u32::from(got == before);
+        }
+    }
+    eprintln!("{waits} waits, {idle_waits} returned true with nothing to read");
+    assert!(idle_waits <= 2, "{idle_waits} waits returned true with nothing to do");
+    // The server goes away: the dialer's session idles out.
+    server.stop();
+    let mut closed = false;
+    for _ in 0..50 {
+        client.wait(100).unwrap();
+        while let Some(ev) = client.poll_event() {
+            closed |= matches!(ev, Event::Closed(_, CloseReason::Idle));
+        }
+        if closed {
+            break;
+        }
+    }
+    assert!(closed, "the session idled out");
+    assert_eq!(client.recv(&mut buf), Err(Error::Closed));
+    assert!(client.wait(2000).unwrap(), "wait on a closed dialer: true, at once");
+    assert_eq!(client.recv(&mut buf), Err(Error::Closed));
+}
+
+/// The client pattern that stalled the C echo server: upload several MiB,
+/// reading the echo only when the upload is blocked (late). The server's
+/// short writes used to wait for a WRITABLE event that only `AGAIN` armed,
+/// so it stopped echoing for good. `KCPX_LATE_READER_RUNS` runs (default 3;
+/// 20 in a row were run by hand), each bounded by a no-progress limit.
+#[cfg(feature = "ffi")]
+#[test]
+fn c_echo_server_serves_a_client_that_uploads_megabytes_and_reads_late() {
+    use std::io::Read;
+    let runs: u64 = env_or("KCPX_LATE_READER_RUNS", 3);
+    let (work, lib_dir) = cprog::work_dir("sessions_late_reader");
+    let server = cprog::compile("kcpx_echo_server", &work, &lib_dir);
+    let (mut srv, mut out, port) = start_c_server(&server, "127.0.0.1:0", &[]);
+    let to: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // The example's settings (example_config.h): nodelay 1,10,2,1, windows
+    // 1024, stream mode, no cipher or FEC.
+    let cfg = config(false, false);
+    let len = 8 << 20;
+    for run in 0..runs {
+        let seed = 0x1a7e + run;
+        let data = Rng::new(seed).bytes(len);
+        let mut client = Dialer::connect(to, &cfg).unwrap();
+        let (mut sent, mut got) = (0usize, Vec::with_capacity(len));
+        let mut buf = vec![0u8; 64 << 10];
+        let mut last_progress = Instant::now();
+        while got.len() < len {
+            assert!(
+                last_progress.elapsed() < Duration::from_secs(30),
+                "run {run} seed {seed}: stalled with {sent} bytes sent, {} echoed",
+                got.len()
+            );
+            let mut progress = false;
+            while sent < len {
+                match client.send(&data[sent..(sent + 65536).min(len)]) {
+                    Ok(n) => (sent, progress) = (sent + n, true),
+                    Err(Error::Again) => break,
+                    Err(e) => panic!("run {run}: send: {e}"),
+                }
+            }
+            client.wait(5).unwrap();
+            while client.poll_event().is_some() {}
+            if !progress || sent == len {
+                // Read late: only while the upload is blocked.
+                loop {
+                    match client.recv(&mut buf) {
+                        Ok(n) => {
+                            got.extend_from_slice(&buf[..n]);
+                            progress = true;
+                        }
+                        Err(Error::Again) => break,
+                        Err(e) => panic!("run {run}: recv: {e}"),
+                    }
+                }
+            }
+            if progress {
+                last_progress = Instant::now();
+            }
+        }
+        assert!(got == data, "run {run} seed {seed}: echo differs");
+        eprintln!("run {run} seed {seed}: {len} bytes echoed");
+        client.close(500);
+    }
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(srv.0.id() as libc::pid_t, libc::SIGTERM) };
+    let mut counters = String::new();
+    out.read_to_string(&mut counters).unwrap();
+    assert!(srv.0.wait().unwrap().success());
+    eprintln!("server: {counters}");
+}
+
+/// `name`'s value from the environment, else `default`.
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Starts the C echo server on `bind`: the process, its output after the
+/// "listening on PORT" line, and the port.
+fn start_c_server(
+    program: &std::path::Path,
+    bind: &str,
+    opts: &[&str],
+) -> (KillOnDrop, std::io::BufReader<std::process::ChildStdout>, u16) {
+    use std::io::BufRead;
+    let mut srv = KillOnDrop(
+        std::process::Command::new(program)
+            .arg(bind)
+            .args(opts)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = std::io::BufReader::new(srv.0.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let port = line.trim().trim_start_matches("listening on ").parse().unwrap();
+    (srv, out, port)
+}
+
+/// A child process killed when a failing test unwinds.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
