@@ -449,3 +449,240 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// The C API on sessions in each state, one table (the rule documented at
+/// `kcpx_session` in kcpx.h): a dialed and an accepted session, open with
+/// data waiting, open and read empty, closed (idle timeout) with data left,
+/// closed and drained.
+#[cfg(feature = "ffi")]
+#[test]
+fn c_session_calls_answer_by_one_rule_in_every_state() {
+    use kcpx::error::*;
+    use kcpx::ffi::kcpx::*;
+    use kcpx::ffi::session::*;
+    use std::ffi::CString;
+    use std::ptr::null_mut;
+    // SAFETY (the whole test): every pointer is from the calls above it and
+    // live until the close at the end.
+    unsafe {
+        let cfg = kcpx_config_new();
+        assert_eq!(kcpx_config_set_stream(cfg, 1), KCPX_OK);
+        assert_eq!(kcpx_config_set_nodelay(cfg, 1, 10, 2, 1), KCPX_OK);
+        assert_eq!(kcpx_config_set_idle_timeout(cfg, 300), KCPX_OK);
+        let mut err = 0;
+        let l = kcpx_listen(c"127.0.0.1:0".as_ptr(), cfg, &mut err);
+        assert!(!l.is_null(), "listen: {err}");
+        let to = CString::new(format!("127.0.0.1:{}", kcpx_listener_local_port(l))).unwrap();
+        let d = kcpx_dial(to.as_ptr(), cfg, &mut err);
+        assert!(!d.is_null(), "dial: {err}");
+        kcpx_config_free(cfg);
+        let event = || kcpx_event {
+            kind: 0,
+            session: null_mut(),
+            reason: 0,
+        };
+        // Drives the chosen ends until `done`, taking the listener's events
+        // (ACCEPT hands the accepted session out); returns that session.
+        let accepted = std::cell::Cell::new(null_mut::<kcpx_session>());
+        let a_closed = std::cell::Cell::new(false);
+        let drive = |done: &mut dyn FnMut(*mut kcpx_session) -> bool, dialer: bool, listener: bool| {
+            let mut ev = event();
+            for _ in 0..400 {
+                if dialer {
+                    kcpx_session_update(d, kcpx_now_ms());
+                }
+                if listener {
+                    kcpx_listener_wait(l, 5);
+                } else {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                while kcpx_listener_poll_event(l, &mut ev) == 1 {
+                    match ev.kind {
+                        KCPX_EVENT_ACCEPT => accepted.set(ev.session),
+                        KCPX_EVENT_CLOSED => a_closed.set(true),
+                        _ => {}
+                    }
+                }
+                if done(accepted.get()) {
+                    return accepted.get();
+                }
+            }
+            panic!("not reached in 2 s");
+        };
+        assert_eq!(kcpx_session_send(d, b"abc".as_ptr().cast(), 3), 3);
+        let a = drive(&mut |a| !a.is_null() && kcpx_session_peeksize(a) == 3, true, true);
+        assert_eq!(kcpx_session_send(a, b"xyz".as_ptr().cast(), 3), 3);
+        drive(&mut |_| kcpx_session_peeksize(d) == 3, true, true);
+        let conv = kcpx_session_conv(d);
+        assert_eq!(kcpx_session_conv(a), conv);
+
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        enum Exp {
+            Is(i32),
+            Positive,
+        }
+        use Exp::{Is, Positive};
+        const CLOSED: Exp = Is(KCPX_ERR_CLOSED);
+        const SMALL: Exp = Is(KCPX_ERR_BUFFER_TOO_SMALL);
+        const AGAIN: Exp = Is(KCPX_ERR_AGAIN);
+        const INVALID: Exp = Is(KCPX_ERR_INVALID);
+        // Each call's result: for wait and poll_event on an accepted session
+        // the code; poll_event on a dialed one: whether a CLOSED event was
+        // among the events taken (1) or not (0).
+        let call = |s: *mut kcpx_session, name: &str| -> i32 {
+            let mut buf = [0u8; 64];
+            let mut st = std::mem::zeroed::<kcpx_stats>();
+            let mut text = [0 as core::ffi::c_char; 64];
+            let mut ev = event();
+            match name {
+                "send" => kcpx_session_send(s, b"more".as_ptr().cast(), 4),
+                "send 0" => kcpx_session_send(s, b"".as_ptr().cast(), 0),
+                "recv" => kcpx_session_recv(s, buf.as_mut_ptr().cast(), buf.len()),
+                "recv 0" => kcpx_session_recv(s, buf.as_mut_ptr().cast(), 0),
+                "peeksize" => kcpx_session_peeksize(s),
+                "flush" => kcpx_session_flush(s),
+                "wait" => kcpx_session_wait(s, 0),
+                "wait 2 s" => kcpx_session_wait(s, 2000),
+                "poll_event" if s == d => {
+                    let mut closed = 0;
+                    while kcpx_session_poll_event(s, &mut ev) == 1 {
+                        closed |= i32::from(ev.kind == KCPX_EVENT_CLOSED);
+                    }
+                    closed
+                }
+                "poll_event" => kcpx_session_poll_event(s, &mut ev),
+                "stats" => kcpx_session_stats(s, &mut st),
+                "rtt" => i32::from(kcpx_session_rtt(s) >= 0),
+                "conv" => i32::from(kcpx_session_conv(s) == conv),
+                "remote_addr" => kcpx_session_remote_addr(s, text.as_mut_ptr(), text.len()),
+                _ => unreachable!(),
+            }
+        };
+        let check = |state: &str, rows: &[(&str, Exp, Exp)]| {
+            for &(name, dialed, accepted) in rows {
+                for (s, who, want) in [(d, "dialed", dialed), (a, "accepted", accepted)] {
+                    let got = call(s, name);
+                    let ok = match want {
+                        Is(code) => got == code,
+                        Positive => got > 0,
+                    };
+                    assert!(ok, "{state}, {who} session: {name} gave {got}, the rule says {want:?}");
+                }
+            }
+        };
+        let queries: [(&str, Exp, Exp); 4] = [
+            ("stats", Is(KCPX_OK), Is(KCPX_OK)),
+            ("rtt", Is(1), Is(1)),
+            ("conv", Is(1), Is(1)),
+            ("remote_addr", Positive, Positive),
+        ];
+        // (call, dialed session, accepted session), in this order.
+        check(
+            "open with data waiting",
+            &[
+                ("peeksize", Is(3), Is(3)),
+                ("recv 0", SMALL, SMALL),
+                ("send 0", Is(0), Is(0)),
+                ("flush", Is(KCPX_OK), Is(KCPX_OK)),
+                ("wait", Is(1), INVALID),
+                ("poll_event", Is(0), INVALID),
+                ("recv", Is(3), Is(3)),
+            ],
+        );
+        check(
+            "open, read empty",
+            &[
+                ("recv", AGAIN, AGAIN),
+                ("recv 0", AGAIN, AGAIN),
+                ("peeksize", AGAIN, AGAIN),
+                ("wait", Is(0), INVALID),
+                ("send", Is(4), Is(4)),
+            ],
+        );
+        check("open", &queries);
+        drive(
+            &mut |a| kcpx_session_peeksize(d) == 4 && kcpx_session_peeksize(a) == 4,
+            true,
+            true,
+        );
+        // Both ends go quiet: each session idles out with 4 bytes unread.
+        drive(&mut |_| a_closed.get(), false, true);
+        drive(
+            &mut |_| kcpx_session_send(d, b"".as_ptr().cast(), 0) == KCPX_ERR_CLOSED,
+            true,
+            false,
+        );
+        check(
+            "closed with data left",
+            &[
+                ("send", CLOSED, CLOSED),
+                ("send 0", CLOSED, CLOSED),
+                ("flush", CLOSED, CLOSED),
+                ("peeksize", Is(4), Is(4)),
+                ("recv 0", SMALL, SMALL),
+                ("wait", Is(1), INVALID),
+                ("poll_event", Is(1), INVALID),
+                ("recv", Is(4), Is(4)),
+            ],
+        );
+        check(
+            "closed and drained",
+            &[
+                ("recv", CLOSED, CLOSED),
+                ("recv 0", CLOSED, CLOSED),
+                ("peeksize", CLOSED, CLOSED),
+                ("send", CLOSED, CLOSED),
+                ("flush", CLOSED, CLOSED),
+                ("wait 2 s", Is(1), INVALID),
+                ("poll_event", Is(0), INVALID),
+            ],
+        );
+        check("closed", &queries);
+        kcpx_session_close(a);
+        kcpx_session_close_linger(d, 0);
+        kcpx_listener_close(l);
+    }
+}
+
+/// `kcpx_session_close_linger(s, 0)` returns at once with data
+/// unacknowledged (three sessions to a server that never answers used to
+/// take 2 s each with `kcpx_session_close`); a linger of 300 ms blocks
+/// about that long.
+#[cfg(feature = "ffi")]
+#[test]
+fn c_dialed_sessions_close_with_the_chosen_linger() {
+    use kcpx::ffi::kcpx::*;
+    use kcpx::ffi::session::*;
+    let dead = UdpSocket::bind("127.0.0.1:0").unwrap(); // bound, never read
+    let to = std::ffi::CString::new(dead.local_addr().unwrap().to_string()).unwrap();
+    // SAFETY: pointers from the calls before, each session closed once.
+    unsafe {
+        let cfg = kcpx_config_new();
+        let dial = || {
+            let mut err = 0;
+            let s = kcpx_dial(to.as_ptr(), cfg, &mut err);
+            assert!(!s.is_null(), "dial: {err}");
+            assert!(kcpx_session_send(s, [7u8; 10_000].as_ptr().cast(), 10_000) > 0);
+            kcpx_session_update(s, kcpx_now_ms());
+            s
+        };
+        let sessions: Vec<_> = (0..3).map(|_| dial()).collect();
+        let start = Instant::now();
+        for s in sessions {
+            kcpx_session_close_linger(s, 0);
+        }
+        let three = start.elapsed();
+        let s = dial();
+        let start = Instant::now();
+        kcpx_session_close_linger(s, 300);
+        let lingered = start.elapsed();
+        kcpx_config_free(cfg);
+        eprintln!("3 closes with linger 0: {three:?}; linger 300: {lingered:?}");
+        assert!(three < Duration::from_millis(1500), "linger 0 blocked: {three:?}");
+        // (The linger counts whole ms of kcpx's clock.)
+        assert!(
+            lingered >= Duration::from_millis(290),
+            "linger 300 returned early: {lingered:?}"
+        );
+    }
+}

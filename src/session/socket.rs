@@ -30,7 +30,7 @@ use super::sys;
 const RX_BUFFER: usize = 2048;
 /// Datagrams read per update at most, so that one busy socket cannot starve
 /// the caller's loop.
-const RX_BUDGET: usize = 4096;
+pub(crate) const RX_BUDGET: usize = 4096;
 /// Datagrams that session operations (send, close) may queue before they
 /// are written at once; below this they wait for the caller's next `check`,
 /// `update`, `wait` or `write_queued`, so that the replies a loop sends to
