@@ -81,6 +81,7 @@ const EXPECTED_EXPORTS: &[&str] = &[
     "kcpx_now_ms",
     "kcpx_session_check",
     "kcpx_session_close",
+    "kcpx_session_close_linger",
     "kcpx_session_conv",
     "kcpx_session_fd",
     "kcpx_session_flush",

@@ -13,7 +13,8 @@ mod relay;
 mod sim;
 
 use echo::{config, echo_through, EchoServer};
-use kcpx::session::{now_ms, Listener};
+use kcpx::error::Error;
+use kcpx::session::{now_ms, CloseReason, Dialer, Event, Listener};
 use relay::{Relay, RelayConfig};
 use sim::Rng;
 use std::net::UdpSocket;
@@ -81,14 +82,8 @@ fn many_dialers_through_loss_duplication_and_reordering() {
 /// documented run is 1024 MiB at 20% loss with `KCPX_RELAY_LOSS=0.2`).
 #[test]
 fn bulk_transfer_through_the_lossy_relay() {
-    let mib: usize = std::env::var("KCPX_RELAY_MIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64);
-    let loss: f64 = std::env::var("KCPX_RELAY_LOSS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.10);
+    let mib: usize = env_or("KCPX_RELAY_MIB", 64);
+    let loss: f64 = env_or("KCPX_RELAY_LOSS", 0.10);
     let cfg = config(true, true);
     let server = EchoServer::start("127.0.0.1:0", &cfg);
     let relay = Relay::start(
@@ -199,26 +194,19 @@ fn a_flood_of_new_sessions_stops_at_the_limit() {
 }
 
 /// The C examples, using only kcpx.h: the epoll echo server on IPv4 and on
-/// IPv6 loopback, three blocking C clients at once each.
+/// IPv6 loopback, three blocking C clients at once each (wait, send and
+/// recv only, no events: the pattern whose wait used to spin after the
+/// first reply).
 #[test]
 fn c_echo_server_and_clients_over_ipv4_and_ipv6() {
-    use std::io::{BufRead, Read};
+    use std::io::Read;
     use std::process::{Command, Stdio};
     let (work, lib_dir) = cprog::work_dir("sessions_c");
     let server = cprog::compile("kcpx_echo_server", &work, &lib_dir);
     let client = cprog::compile("kcpx_echo_client", &work, &lib_dir);
     for host in ["127.0.0.1", "[::1]"] {
         let opts = ["--crypt", "aes-256", "--fec", "3", "2"];
-        let mut srv = Command::new(&server)
-            .arg(format!("{host}:0"))
-            .args(opts)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut out = std::io::BufReader::new(srv.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        let port: u16 = line.trim().trim_start_matches("listening on ").parse().unwrap();
+        let (mut srv, mut out, port) = start_c_server(&server, &format!("{host}:0"), &opts);
         let clients: Vec<_> = (1..=3)
             .map(|seed| {
                 Command::new(&client)
@@ -234,12 +222,24 @@ fn c_echo_server_and_clients_over_ipv4_and_ipv6() {
             let o = c.wait_with_output().unwrap();
             let text = String::from_utf8_lossy(&o.stdout);
             assert!(o.status.success() && text.contains("\"ok\":true"), "{host}: {text}");
+            // The client drives its session with wait, send and recv only:
+            // a wait that returned 1 with nothing to do is a spin.
+            let idle: u64 = text
+                .split("\"idle_waits\":")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(idle <= 5, "{host}: {idle} waits returned 1 with nothing to do: {text}");
         }
         // SAFETY: signalling our own child process.
-        unsafe { libc::kill(srv.id() as libc::pid_t, libc::SIGTERM) };
+        unsafe { libc::kill(srv.0.id() as libc::pid_t, libc::SIGTERM) };
         let mut counters = String::new();
         out.read_to_string(&mut counters).unwrap();
-        assert!(srv.wait().unwrap().success());
+        assert!(srv.0.wait().unwrap().success());
         assert!(counters.contains("\"passive_opens\":3,"), "{host}: {counters}");
     }
 }
@@ -277,4 +277,412 @@ fn two_listeners_share_a_port_with_reuseport() {
         served.iter().all(|&n| n > 0),
         "one listener served every dialer: {served:?}"
     );
+}
+
+/// A dialer driven only by `wait` and `recv` (events never taken, as the
+/// blocking convenience allows): every reply arrives, and no `wait` returns
+/// `true` without something to do (it used to return `true` at once forever
+/// after the first reply, reading nothing). On a dialer whose close event
+/// was taken, `wait` answers `true` (recv reports the close) instead of
+/// blocking for its whole timeout.
+#[test]
+fn dialer_wait_runs_io_without_events_and_never_spins() {
+    let mut cfg = config(false, true);
+    cfg.endpoint.set_idle_timeout(300);
+    let server = EchoServer::start("127.0.0.1:0", &cfg);
+    let mut client = Dialer::connect(server.addr, &cfg).unwrap();
+    let mut buf = [0u8; 4096];
+    let (mut idle_waits, mut waits) = (0u32, 0u32);
+    for round in 0..20u8 {
+        let msg = [round; 1000];
+        assert_eq!(client.send(&msg).unwrap(), msg.len());
+        let mut got = 0;
+        while got < msg.len() {
+            waits += 1;
+            assert!(
+                waits < 20_000 && idle_waits < 100,
+                "round {round}: {got} of 1000 bytes after {waits} waits, {idle_waits} returned true with nothing to read"
+            );
+            if !client.wait(1000).unwrap() {
+                continue;
+            }
+            let before = got;
+            loop {
+                match client.recv(&mut buf) {
+                    Ok(n) => {
+                        assert!(buf[..n].iter().all(|&b| b == round), "round {round}: wrong bytes");
+                        got += n;
+                    }
+                    Err(Error::Again) => break,
+                    Err(e) => panic!("round {round}: recv: {e}"),
+                }
+            }
+            idle_waits += u32::from(got == before);
+        }
+    }
+    eprintln!("{waits} waits, {idle_waits} returned true with nothing to read");
+    assert!(idle_waits <= 2, "{idle_waits} waits returned true with nothing to do");
+    // The server goes away: the dialer's session idles out.
+    server.stop();
+    let mut closed = false;
+    for _ in 0..50 {
+        client.wait(100).unwrap();
+        while let Some(ev) = client.poll_event() {
+            closed |= matches!(ev, Event::Closed(_, CloseReason::Idle));
+        }
+        if closed {
+            break;
+        }
+    }
+    assert!(closed, "the session idled out");
+    assert_eq!(client.recv(&mut buf), Err(Error::Closed));
+    assert!(client.wait(2000).unwrap(), "wait on a closed dialer: true, at once");
+    assert_eq!(client.recv(&mut buf), Err(Error::Closed));
+}
+
+/// The client pattern that stalled the C echo server: upload several MiB,
+/// reading the echo only when the upload is blocked (late). The server's
+/// short writes used to wait for a WRITABLE event that only `AGAIN` armed,
+/// so it stopped echoing for good. `KCPX_LATE_READER_RUNS` runs (default 3;
+/// 20 in a row were run by hand), each bounded by a no-progress limit.
+#[cfg(feature = "ffi")]
+#[test]
+fn c_echo_server_serves_a_client_that_uploads_megabytes_and_reads_late() {
+    use std::io::Read;
+    let runs: u64 = env_or("KCPX_LATE_READER_RUNS", 3);
+    let (work, lib_dir) = cprog::work_dir("sessions_late_reader");
+    let server = cprog::compile("kcpx_echo_server", &work, &lib_dir);
+    let (mut srv, mut out, port) = start_c_server(&server, "127.0.0.1:0", &[]);
+    let to: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // The example's settings (example_config.h): nodelay 1,10,2,1, windows
+    // 1024, stream mode, no cipher or FEC.
+    let cfg = config(false, false);
+    let len = 8 << 20;
+    for run in 0..runs {
+        let seed = 0x1a7e + run;
+        let data = Rng::new(seed).bytes(len);
+        let mut client = Dialer::connect(to, &cfg).unwrap();
+        let (mut sent, mut got) = (0usize, Vec::with_capacity(len));
+        let mut buf = vec![0u8; 64 << 10];
+        let mut last_progress = Instant::now();
+        while got.len() < len {
+            assert!(
+                last_progress.elapsed() < Duration::from_secs(30),
+                "run {run} seed {seed}: stalled with {sent} bytes sent, {} echoed",
+                got.len()
+            );
+            let mut progress = false;
+            while sent < len {
+                match client.send(&data[sent..(sent + 65536).min(len)]) {
+                    Ok(n) => (sent, progress) = (sent + n, true),
+                    Err(Error::Again) => break,
+                    Err(e) => panic!("run {run}: send: {e}"),
+                }
+            }
+            client.wait(5).unwrap();
+            while client.poll_event().is_some() {}
+            if !progress || sent == len {
+                // Read late: only while the upload is blocked.
+                loop {
+                    match client.recv(&mut buf) {
+                        Ok(n) => {
+                            got.extend_from_slice(&buf[..n]);
+                            progress = true;
+                        }
+                        Err(Error::Again) => break,
+                        Err(e) => panic!("run {run}: recv: {e}"),
+                    }
+                }
+            }
+            if progress {
+                last_progress = Instant::now();
+            }
+        }
+        assert!(got == data, "run {run} seed {seed}: echo differs");
+        eprintln!("run {run} seed {seed}: {len} bytes echoed");
+        client.close(500);
+    }
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(srv.0.id() as libc::pid_t, libc::SIGTERM) };
+    let mut counters = String::new();
+    out.read_to_string(&mut counters).unwrap();
+    assert!(srv.0.wait().unwrap().success());
+    eprintln!("server: {counters}");
+}
+
+/// `name`'s value from the environment, else `default`.
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Starts the C echo server on `bind`: the process, its output after the
+/// "listening on PORT" line, and the port.
+fn start_c_server(
+    program: &std::path::Path,
+    bind: &str,
+    opts: &[&str],
+) -> (KillOnDrop, std::io::BufReader<std::process::ChildStdout>, u16) {
+    use std::io::BufRead;
+    let mut srv = KillOnDrop(
+        std::process::Command::new(program)
+            .arg(bind)
+            .args(opts)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = std::io::BufReader::new(srv.0.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let port = line.trim().trim_start_matches("listening on ").parse().unwrap();
+    (srv, out, port)
+}
+
+/// A child process killed when a failing test unwinds.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// The C API on sessions in each state, one table (the rule documented at
+/// `kcpx_session` in kcpx.h): a dialed and an accepted session, open with
+/// data waiting, open and read empty, closed (idle timeout) with data left,
+/// closed and drained.
+#[cfg(feature = "ffi")]
+#[test]
+fn c_session_calls_answer_by_one_rule_in_every_state() {
+    use kcpx::error::*;
+    use kcpx::ffi::kcpx::*;
+    use kcpx::ffi::session::*;
+    use std::ffi::CString;
+    use std::ptr::null_mut;
+    // SAFETY (the whole test): every pointer is from the calls above it and
+    // live until the close at the end.
+    unsafe {
+        let cfg = kcpx_config_new();
+        assert_eq!(kcpx_config_set_stream(cfg, 1), KCPX_OK);
+        assert_eq!(kcpx_config_set_nodelay(cfg, 1, 10, 2, 1), KCPX_OK);
+        assert_eq!(kcpx_config_set_idle_timeout(cfg, 300), KCPX_OK);
+        let mut err = 0;
+        let l = kcpx_listen(c"127.0.0.1:0".as_ptr(), cfg, &mut err);
+        assert!(!l.is_null(), "listen: {err}");
+        let to = CString::new(format!("127.0.0.1:{}", kcpx_listener_local_port(l))).unwrap();
+        let d = kcpx_dial(to.as_ptr(), cfg, &mut err);
+        assert!(!d.is_null(), "dial: {err}");
+        kcpx_config_free(cfg);
+        let event = || kcpx_event {
+            kind: 0,
+            session: null_mut(),
+            reason: 0,
+        };
+        // Drives the chosen ends until `done`, taking the listener's events
+        // (ACCEPT hands the accepted session out); returns that session.
+        let accepted = std::cell::Cell::new(null_mut::<kcpx_session>());
+        let a_closed = std::cell::Cell::new(false);
+        let drive = |done: &mut dyn FnMut(*mut kcpx_session) -> bool, dialer: bool, listener: bool| {
+            let mut ev = event();
+            for _ in 0..400 {
+                if dialer {
+                    kcpx_session_update(d, kcpx_now_ms());
+                }
+                if listener {
+                    kcpx_listener_wait(l, 5);
+                } else {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                while kcpx_listener_poll_event(l, &mut ev) == 1 {
+                    match ev.kind {
+                        KCPX_EVENT_ACCEPT => accepted.set(ev.session),
+                        KCPX_EVENT_CLOSED => a_closed.set(true),
+                        _ => {}
+                    }
+                }
+                if done(accepted.get()) {
+                    return accepted.get();
+                }
+            }
+            panic!("not reached in 2 s");
+        };
+        assert_eq!(kcpx_session_send(d, b"abc".as_ptr().cast(), 3), 3);
+        let a = drive(&mut |a| !a.is_null() && kcpx_session_peeksize(a) == 3, true, true);
+        assert_eq!(kcpx_session_send(a, b"xyz".as_ptr().cast(), 3), 3);
+        drive(&mut |_| kcpx_session_peeksize(d) == 3, true, true);
+        let conv = kcpx_session_conv(d);
+        assert_eq!(kcpx_session_conv(a), conv);
+
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        enum Exp {
+            Is(i32),
+            Positive,
+        }
+        use Exp::{Is, Positive};
+        const CLOSED: Exp = Is(KCPX_ERR_CLOSED);
+        const SMALL: Exp = Is(KCPX_ERR_BUFFER_TOO_SMALL);
+        const AGAIN: Exp = Is(KCPX_ERR_AGAIN);
+        const INVALID: Exp = Is(KCPX_ERR_INVALID);
+        // Each call's result: for wait and poll_event on an accepted session
+        // the code; poll_event on a dialed one: whether a CLOSED event was
+        // among the events taken (1) or not (0).
+        let call = |s: *mut kcpx_session, name: &str| -> i32 {
+            let mut buf = [0u8; 64];
+            let mut st = std::mem::zeroed::<kcpx_stats>();
+            let mut text = [0 as core::ffi::c_char; 64];
+            let mut ev = event();
+            match name {
+                "send" => kcpx_session_send(s, b"more".as_ptr().cast(), 4),
+                "send 0" => kcpx_session_send(s, b"".as_ptr().cast(), 0),
+                "recv" => kcpx_session_recv(s, buf.as_mut_ptr().cast(), buf.len()),
+                "recv 0" => kcpx_session_recv(s, buf.as_mut_ptr().cast(), 0),
+                "peeksize" => kcpx_session_peeksize(s),
+                "flush" => kcpx_session_flush(s),
+                "wait" => kcpx_session_wait(s, 0),
+                "wait 2 s" => kcpx_session_wait(s, 2000),
+                "poll_event" if s == d => {
+                    let mut closed = 0;
+                    while kcpx_session_poll_event(s, &mut ev) == 1 {
+                        closed |= i32::from(ev.kind == KCPX_EVENT_CLOSED);
+                    }
+                    closed
+                }
+                "poll_event" => kcpx_session_poll_event(s, &mut ev),
+                "stats" => kcpx_session_stats(s, &mut st),
+                "rtt" => i32::from(kcpx_session_rtt(s) >= 0),
+                "conv" => i32::from(kcpx_session_conv(s) == conv),
+                "remote_addr" => kcpx_session_remote_addr(s, text.as_mut_ptr(), text.len()),
+                _ => unreachable!(),
+            }
+        };
+        let check = |state: &str, rows: &[(&str, Exp, Exp)]| {
+            for &(name, dialed, accepted) in rows {
+                for (s, who, want) in [(d, "dialed", dialed), (a, "accepted", accepted)] {
+                    let got = call(s, name);
+                    let ok = match want {
+                        Is(code) => got == code,
+                        Positive => got > 0,
+                    };
+                    assert!(ok, "{state}, {who} session: {name} gave {got}, the rule says {want:?}");
+                }
+            }
+        };
+        let queries: [(&str, Exp, Exp); 4] = [
+            ("stats", Is(KCPX_OK), Is(KCPX_OK)),
+            ("rtt", Is(1), Is(1)),
+            ("conv", Is(1), Is(1)),
+            ("remote_addr", Positive, Positive),
+        ];
+        // (call, dialed session, accepted session), in this order.
+        check(
+            "open with data waiting",
+            &[
+                ("peeksize", Is(3), Is(3)),
+                ("recv 0", SMALL, SMALL),
+                ("send 0", Is(0), Is(0)),
+                ("flush", Is(KCPX_OK), Is(KCPX_OK)),
+                ("wait", Is(1), INVALID),
+                ("poll_event", Is(0), INVALID),
+                ("recv", Is(3), Is(3)),
+            ],
+        );
+        check(
+            "open, read empty",
+            &[
+                ("recv", AGAIN, AGAIN),
+                ("recv 0", AGAIN, AGAIN),
+                ("peeksize", AGAIN, AGAIN),
+                ("wait", Is(0), INVALID),
+                ("send", Is(4), Is(4)),
+            ],
+        );
+        check("open", &queries);
+        drive(
+            &mut |a| kcpx_session_peeksize(d) == 4 && kcpx_session_peeksize(a) == 4,
+            true,
+            true,
+        );
+        // Both ends go quiet: each session idles out with 4 bytes unread.
+        drive(&mut |_| a_closed.get(), false, true);
+        drive(
+            &mut |_| kcpx_session_send(d, b"".as_ptr().cast(), 0) == KCPX_ERR_CLOSED,
+            true,
+            false,
+        );
+        check(
+            "closed with data left",
+            &[
+                ("send", CLOSED, CLOSED),
+                ("send 0", CLOSED, CLOSED),
+                ("flush", CLOSED, CLOSED),
+                ("peeksize", Is(4), Is(4)),
+                ("recv 0", SMALL, SMALL),
+                ("wait", Is(1), INVALID),
+                ("poll_event", Is(1), INVALID),
+                ("recv", Is(4), Is(4)),
+            ],
+        );
+        check(
+            "closed and drained",
+            &[
+                ("recv", CLOSED, CLOSED),
+                ("recv 0", CLOSED, CLOSED),
+                ("peeksize", CLOSED, CLOSED),
+                ("send", CLOSED, CLOSED),
+                ("flush", CLOSED, CLOSED),
+                ("wait 2 s", Is(1), INVALID),
+                ("poll_event", Is(0), INVALID),
+            ],
+        );
+        check("closed", &queries);
+        kcpx_session_close(a);
+        kcpx_session_close_linger(d, 0);
+        kcpx_listener_close(l);
+    }
+}
+
+/// `kcpx_session_close_linger(s, 0)` returns at once with data
+/// unacknowledged (three sessions to a server that never answers used to
+/// take 2 s each with `kcpx_session_close`); a linger of 300 ms blocks
+/// about that long.
+#[cfg(feature = "ffi")]
+#[test]
+fn c_dialed_sessions_close_with_the_chosen_linger() {
+    use kcpx::ffi::kcpx::*;
+    use kcpx::ffi::session::*;
+    let dead = UdpSocket::bind("127.0.0.1:0").unwrap(); // bound, never read
+    let to = std::ffi::CString::new(dead.local_addr().unwrap().to_string()).unwrap();
+    // SAFETY: pointers from the calls before, each session closed once.
+    unsafe {
+        let cfg = kcpx_config_new();
+        let dial = || {
+            let mut err = 0;
+            let s = kcpx_dial(to.as_ptr(), cfg, &mut err);
+            assert!(!s.is_null(), "dial: {err}");
+            assert!(kcpx_session_send(s, [7u8; 10_000].as_ptr().cast(), 10_000) > 0);
+            kcpx_session_update(s, kcpx_now_ms());
+            s
+        };
+        let sessions: Vec<_> = (0..3).map(|_| dial()).collect();
+        let start = Instant::now();
+        for s in sessions {
+            kcpx_session_close_linger(s, 0);
+        }
+        let three = start.elapsed();
+        let s = dial();
+        let start = Instant::now();
+        kcpx_session_close_linger(s, 300);
+        let lingered = start.elapsed();
+        kcpx_config_free(cfg);
+        eprintln!("3 closes with linger 0: {three:?}; linger 300: {lingered:?}");
+        assert!(three < Duration::from_millis(1500), "linger 0 blocked: {three:?}");
+        // (The linger counts whole ms of kcpx's clock.)
+        assert!(
+            lingered >= Duration::from_millis(290),
+            "linger 300 returned early: {lingered:?}"
+        );
+    }
 }

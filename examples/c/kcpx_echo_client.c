@@ -1,12 +1,15 @@
 /*
- * A kcpx echo client using the blocking convenience (no loop of its own):
- * dials a server (kcpx_echo_server, or a kcp-go server), sends seeded
- * random bytes and checks every byte of the echo.
+ * A kcpx echo client using the blocking convenience (no loop of its own, no
+ * events: kcpx_session_wait, _send and _recv only): dials a server
+ * (kcpx_echo_server, or a kcp-go server), sends seeded random bytes and
+ * checks every byte of the echo.
  *
  * usage: kcpx_echo_client IP:PORT [--crypt NAME] [--password P]
  *                         [--fec DS PS] [--bytes N] [--seed S] [--timeout SEC]
  *
  * Prints one line of JSON and exits 0 when the echo matched, 1 otherwise.
+ * "idle_waits" counts the waits that returned 1 while neither send nor recv
+ * could then make progress (a wait that spins would count up fast).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
@@ -32,9 +35,9 @@ int main(int argc, char **argv)
 	kcpx_config *cfg;
 	kcpx_session *s;
 	kcpx_stats st;
-	kcpx_event ev;
+	unsigned long long idle_waits = 0;
 	uint32_t start;
-	int err = 0, ok = 1;
+	int err = 0, ok = 1, ready_before = 0;
 
 	if (example_parse(argc, argv, &o) != 0) {
 		fprintf(stderr, "usage: kcpx_echo_client IP:PORT [--crypt NAME] [--password P] "
@@ -51,7 +54,7 @@ int main(int argc, char **argv)
 	send_rng = check_rng = o.seed;
 	start = kcpx_now_ms();
 	while (ok && echoed < o.bytes && kcpx_now_ms() - start < (uint32_t)o.timeout_s * 1000) {
-		int n;
+		int n, progress = 0, ready;
 		/* Keep the send queue full: a partial send keeps the rest for later. */
 		while (sent < o.bytes) {
 			if (have == 0) {
@@ -59,28 +62,38 @@ int main(int argc, char **argv)
 				for (k = 0; k < have; k++) out[k] = next_byte(&send_rng);
 			}
 			n = kcpx_session_send(s, out, have);
-			if (n <= 0) break; /* KCPX_ERR_AGAIN: wait for WRITABLE */
+			if (n == KCPX_ERR_CLOSED) ok = 0;
+			if (n <= 0) break; /* KCPX_ERR_AGAIN: wait says when there is room */
 			memmove(out, out + n, have - (size_t)n);
 			have -= (size_t)n;
 			sent += n;
+			progress = 1;
+			if (have > 0) break; /* a short write: the queue is full for now */
 		}
-		kcpx_session_wait(s, 100); /* runs I/O and timers while it blocks */
-		while (kcpx_session_poll_event(s, &ev) == 1)
-			if (ev.kind == KCPX_EVENT_CLOSED) {
-				fprintf(stderr, "session closed, reason %d\n", ev.reason);
-				ok = 0;
-			}
 		while ((n = kcpx_session_recv(s, in, sizeof in)) > 0) {
 			for (k = 0; k < (size_t)n; k++)
 				if (in[k] != next_byte(&check_rng)) ok = 0;
 			echoed += n;
+			progress = 1;
 		}
+		if (n == KCPX_ERR_CLOSED) {
+			fprintf(stderr, "session closed\n");
+			ok = 0;
+		}
+		if (ready_before && !progress) idle_waits++;
+		/* Runs I/O and timers while it blocks; 1: data, room or a close. */
+		ready = kcpx_session_wait(s, 100);
+		if (ready < 0) {
+			fprintf(stderr, "kcpx_session_wait: %s\n", kcpx_strerror(ready));
+			ok = 0;
+		}
+		ready_before = ready == 1;
 	}
 	ok = ok && echoed == o.bytes;
 	kcpx_session_stats(s, &st);
-	printf("{\"ok\":%s,\"bytes\":%ld,\"conv\":%u,\"rtt\":%d,\"in_csum_errors\":%llu,\"kcp_in_errors\":%llu,"
-	       "\"retrans_segs\":%llu,\"fec_recovered\":%llu}\n",
-	       ok ? "true" : "false", echoed, kcpx_session_conv(s), kcpx_session_rtt(s),
+	printf("{\"ok\":%s,\"bytes\":%ld,\"idle_waits\":%llu,\"conv\":%u,\"rtt\":%d,\"in_csum_errors\":%llu,"
+	       "\"kcp_in_errors\":%llu,\"retrans_segs\":%llu,\"fec_recovered\":%llu}\n",
+	       ok ? "true" : "false", echoed, idle_waits, kcpx_session_conv(s), kcpx_session_rtt(s),
 	       (unsigned long long)st.in_csum_errors, (unsigned long long)st.kcp_in_errors,
 	       (unsigned long long)st.retrans_segs, (unsigned long long)st.fec_recovered);
 	kcpx_session_close(s); /* waits briefly until the last ACKs are out */

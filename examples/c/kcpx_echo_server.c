@@ -57,7 +57,7 @@ static void pump(kcpx_session *s, struct echo *e)
 			if (n < 0) return; /* KCPX_ERR_AGAIN: a WRITABLE event follows */
 			e->off += (size_t)n;
 			e->echoed += (unsigned long long)n;
-			if (e->off < e->len) return;
+			if (e->off < e->len) return; /* a short write: WRITABLE follows too */
 		}
 		e->off = e->len = 0;
 		n = kcpx_session_recv(s, e->buf, sizeof e->buf);

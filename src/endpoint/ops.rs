@@ -43,7 +43,8 @@ impl Endpoint {
     /// window allows. Returns the bytes queued: in stream mode as many as
     /// the send queue has room for; in message mode the whole message. The
     /// send queue holds at most [`send_limit`] segments (twice the send
-    /// window): [`Error::Again`] when it is full, and an
+    /// window): [`Error::Again`] when it is full. After `Again` and after a
+    /// short write (stream mode: fewer bytes queued than given) an
     /// [`Event::Writable`](super::Event::Writable) follows once there is room. An empty `data`
     /// queues nothing. [`Error::Closed`] after the session closed,
     /// [`Error::TooLarge`] for a message over 127 segments.
@@ -70,6 +71,9 @@ impl Endpoint {
             data.len()
         };
         s.conn.send(&data[..n])?;
+        // A short write means "full for now", as `Again` does: the caller
+        // waits for the Writable event that says there is room again.
+        s.want_writable |= n < data.len();
         s.wake();
         s.conn.set_clock(now_ms);
         if flush {
@@ -82,20 +86,30 @@ impl Endpoint {
 
     /// Receives from session `id`: see [`Conn::recv`](crate::conn::Conn::recv) (stream mode fills
     /// any buffer; message mode one whole message). [`Error::Again`] when
-    /// nothing is waiting; after a close event, what was received before it
-    /// can still be read, then [`Error::Closed`].
+    /// nothing is waiting; [`Error::BufferTooSmall`] when something is
+    /// waiting that `buf` cannot hold (any data for an empty `buf`). After a
+    /// close event, what was received before it can still be read, then
+    /// [`Error::Closed`].
     pub fn recv(&mut self, id: SessionId, buf: &mut [u8]) -> Result<usize, Error> {
         let s = self.session_mut(id)?;
+        let open = s.state == State::Open;
+        if buf.is_empty() {
+            return match s.conn.peek_size() {
+                Some(_) => Err(Error::BufferTooSmall),
+                None if open => Err(Error::Again),
+                None => Err(Error::Closed),
+            };
+        }
         match s.conn.recv(buf) {
             Ok(n) => {
-                if s.state == State::Open {
+                if open {
                     // Reading may reopen the receive window: KCP then owes
                     // the peer a window update.
                     self.after_activity(id.slot);
                 }
                 Ok(n)
             }
-            Err(Error::Again) if s.state != State::Open => Err(Error::Closed),
+            Err(Error::Again) if !open => Err(Error::Closed),
             Err(Error::Again) => {
                 s.readable_signalled = false;
                 Err(Error::Again)
@@ -104,27 +118,41 @@ impl Endpoint {
         }
     }
 
-    /// Size of the next message (stream mode: bytes ready), if any.
+    /// Size of the next message (stream mode: bytes ready), `None` when
+    /// nothing is waiting on an open session; after a close event the size
+    /// of what is left, then [`Error::Closed`] once everything was read.
     pub fn peek_size(&self, id: SessionId) -> Result<Option<usize>, Error> {
         match self.get(id) {
-            Some(s) if !matches!(s.state, State::Draining { .. }) => Ok(s.conn.peek_size()),
+            Some(s) if !matches!(s.state, State::Draining { .. }) => match s.conn.peek_size() {
+                None if s.state != State::Open => Err(Error::Closed),
+                size => Ok(size),
+            },
             _ => Err(Error::Closed),
         }
     }
 
+    /// Whether `send` on session `id` would queue something now (its send
+    /// queue holds fewer than [`send_limit`] segments).
+    pub fn has_send_room(&self, id: SessionId) -> Result<bool, Error> {
+        self.get(id)
+            .map(|s| s.conn.wait_snd() < send_limit(&s.conn))
+            .ok_or(Error::Closed)
+    }
+
     /// Sends what session `id` has queued now, without waiting for its
-    /// next update.
+    /// next update; [`Error::Closed`] after the session closed.
     pub fn flush(&mut self, id: SessionId, now_ms: u32) -> Result<(), Error> {
         self.tick(now_ms);
         let slot = self.owned_slot(id)?;
         self.unpark(id.slot);
         let s = self.slots[slot].as_mut().expect("live slot");
-        if s.state == State::Open {
-            s.conn.set_clock(now_ms);
-            s.conn.flush_into(&mut self.tx.out);
-            self.tx.close_run(s.addr);
-            self.after_activity(id.slot);
+        if s.state != State::Open {
+            return Err(Error::Closed);
         }
+        s.conn.set_clock(now_ms);
+        s.conn.flush_into(&mut self.tx.out);
+        self.tx.close_run(s.addr);
+        self.after_activity(id.slot);
         Ok(())
     }
 

@@ -51,7 +51,8 @@ pub const KCPX_CLOSE_LISTENER: c_int = 5;
 pub const KCPX_CLOSE_EVICTED: c_int = 6;
 
 /// How long `kcpx_session_close` on a dialed session blocks at most while
-/// its queued data is acknowledged, in ms.
+/// its queued data is acknowledged, in ms (`kcpx_session_close_linger`
+/// chooses another time).
 pub const KCPX_DIAL_CLOSE_LINGER_MS: u32 = 2000;
 
 /// A listener: many sessions on one UDP socket. Opaque; from `kcpx_listen`,
@@ -82,6 +83,30 @@ pub struct kcpx_listener {
 /// sessions together, at the next `kcpx_listener_check`, `_update`, `_wait`
 /// or `_flush` (`kcpx_session_check`, `_update`, `_wait` or `_flush` for a
 /// dialed session), or at once when 64 are waiting.
+///
+/// Return codes by the session's state, one rule for every call. "Closed"
+/// means its KCPX_EVENT_CLOSED happened (taken or not); what it received
+/// before stays readable ("data left") until read ("drained"). A stale or
+/// freed session is not a state: do not pass a closed pointer.
+///
+/// | call                     | open                           | closed, data left        | closed, drained      |
+/// |--------------------------|--------------------------------|--------------------------|----------------------|
+/// | `send`, len > 0          | bytes queued, or AGAIN         | CLOSED                   | CLOSED               |
+/// | `send`, len 0            | 0                              | CLOSED                   | CLOSED               |
+/// | `recv`, len > 0          | bytes, or AGAIN                | bytes (BUFFER_TOO_SMALL) | CLOSED               |
+/// | `recv`, len 0            | BUFFER_TOO_SMALL, or AGAIN     | BUFFER_TOO_SMALL         | CLOSED               |
+/// | `peeksize`               | size, or AGAIN                 | size                     | CLOSED               |
+/// | `flush`                  | OK                             | CLOSED                   | CLOSED               |
+/// | `wait` (dialed)          | 1 when there is work, or 0     | 1 at once                | 1 at once            |
+/// | `poll_event` (dialed)    | 1 or 0                         | 1 (the CLOSED event), then 0 | same             |
+/// | `stats`, `rtt`, `conv`, `remote_addr` | answer            | answer                   | answer               |
+/// | `close`, `close_linger`  | frees                          | frees                    | frees                |
+///
+/// BUFFER_TOO_SMALL: something waits that the buffer cannot hold (message
+/// mode: a longer message; any data for len 0). AGAIN on an open session
+/// only: nothing to read yet, or the send queue is full. `wait` and
+/// `poll_event` on an accepted session return KCPX_ERR_INVALID (its
+/// listener drives it), in every state.
 #[allow(non_camel_case_types)]
 pub struct kcpx_session {
     kind: Kind,
@@ -521,9 +546,13 @@ pub unsafe extern "C" fn kcpx_listener_local_port(l: *const kcpx_listener) -> c_
     }
 }
 
-/// The listener's UDP socket, for the caller's poll/epoll loop: readable
-/// means call `kcpx_listener_update`. Do not read, write or close it.
-/// KCPX_ERR_NULL for NULL.
+/// The listener's UDP socket, for the caller's poll/epoll loop. The
+/// contract: readable means call `kcpx_listener_update`; before blocking
+/// again, block at most until `kcpx_listener_check`'s time. An update reads
+/// a bounded batch (about 4,096 datagrams); when more are still waiting,
+/// `kcpx_listener_check` returns `now_ms` (update again at once), so the
+/// loop works with level-triggered poll/epoll and with EPOLLET alike. Do
+/// not read, write or close it. KCPX_ERR_NULL for NULL.
 ///
 /// # Safety
 /// `l` is NULL or live.
@@ -536,8 +565,9 @@ pub unsafe extern "C" fn kcpx_listener_fd(l: *const kcpx_listener) -> c_int {
     unsafe { with_listener(l as *mut _, KCPX_ERR_INTERNAL, |l| l.inner.fd()) }
 }
 
-/// Never blocks: writes what sends queued, reads every pending datagram,
-/// demultiplexes, runs the timers due at `now_ms` (`kcpx_now_ms()`) and
+/// Never blocks: writes what sends queued, reads the pending datagrams (at
+/// most about 4,096: see `kcpx_listener_fd`), demultiplexes, runs the
+/// timers due at `now_ms` (`kcpx_now_ms()`) and
 /// writes their datagrams. The ACKs of what it read leave at the next
 /// check, update, wait or flush, in the replies sent meanwhile. Returns the
 /// datagrams read (>= 0) or a negative code (KCPX_ERR_NULL, KCPX_ERR_IO).
@@ -559,7 +589,8 @@ fn count(n: usize) -> c_int {
 
 /// When `kcpx_listener_update` is due next: an absolute time on the
 /// `kcpx_now_ms` clock, at most one second after `now_ms` (`now_ms` itself
-/// when due now, or for NULL). First writes the datagrams that
+/// when due now — also when the last update stopped at its read budget with
+/// datagrams still waiting — or for NULL). First writes the datagrams that
 /// `kcpx_session_send` and `kcpx_session_close` queued on the listener's
 /// sessions, so a loop that computes its poll timeout here leaves nothing
 /// unsent while it blocks.
@@ -773,7 +804,10 @@ unsafe fn with_session(s: *const kcpx_session, op: impl FnOnce(Target<'_>) -> c_
 }
 
 /// A dialed session's UDP socket for the caller's poll loop (readable
-/// means call `kcpx_session_update`); KCPX_ERR_INVALID for an accepted
+/// means call `kcpx_session_update`, then block at most until
+/// `kcpx_session_check`'s time, which is `now_ms` while datagrams the
+/// update's batch left are waiting: see `kcpx_listener_fd`);
+/// KCPX_ERR_INVALID for an accepted
 /// session (use its listener's), KCPX_ERR_NULL.
 ///
 /// # Safety
@@ -830,11 +864,18 @@ pub unsafe extern "C" fn kcpx_session_check(s: *mut kcpx_session, now_ms: u32) -
     due
 }
 
-/// For dialed sessions without a loop of their own: runs the session's
-/// I/O and timers while it blocks until it is readable, writable again
-/// after KCPX_ERR_AGAIN, closed, or `timeout_ms` passed. Returns 1 (an
-/// event or data is ready), 0 (timeout), or a negative code
-/// (KCPX_ERR_INVALID for an accepted session or a negative timeout).
+/// For dialed sessions without a loop of their own, with or without taking
+/// events: runs the session's I/O and timers on every call (at least one
+/// non-blocking update, whatever is pending) and blocks until there is
+/// something to do or `timeout_ms` passed (0: does not block). Returns 1
+/// when there is: data to read (level-triggered: 1 at once while data waits
+/// unread), room to send after `kcpx_session_send` refused data
+/// (KCPX_ERR_AGAIN or a short write; once per refusal), or the session is
+/// closed (recv and send answer at once, see `kcpx_session`); 0 after the
+/// timeout; a negative code (KCPX_ERR_INVALID for an accepted session or a
+/// negative timeout, KCPX_ERR_IO, KCPX_ERR_NULL). Never sleeps past a
+/// datagram's arrival or a due timer, and never returns 1 with nothing to
+/// do, so `wait` + `send` + `recv` alone is a complete program.
 ///
 /// # Safety
 /// `s` is NULL or live.
@@ -884,7 +925,10 @@ pub unsafe extern "C" fn kcpx_session_poll_event(s: *mut kcpx_session, ev: *mut 
 /// `kcpx_session`). Returns the bytes queued: in stream mode as many as the
 /// send queue has room for (it holds twice the send window in segments);
 /// in message mode the whole message. KCPX_ERR_AGAIN when the queue is
-/// full (a KCPX_EVENT_WRITABLE follows when there is room), KCPX_ERR_CLOSED
+/// full. After KCPX_ERR_AGAIN and after a short write (fewer bytes queued
+/// than `len`) a KCPX_EVENT_WRITABLE follows when there is room (and
+/// `kcpx_session_wait` returns 1), so a program may wait for it either
+/// way. KCPX_ERR_CLOSED
 /// after the session closed, KCPX_ERR_TOO_LARGE for a message over 127
 /// segments, KCPX_ERR_NULL. `len` 0 queues nothing and returns 0.
 ///
@@ -915,8 +959,10 @@ pub unsafe extern "C" fn kcpx_session_send(s: *mut kcpx_session, buf: *const c_v
 /// Receives into `buf`: in stream mode as many of the next bytes as fit;
 /// in message mode the next whole message (KCPX_ERR_BUFFER_TOO_SMALL if it
 /// does not fit: grow to `kcpx_session_peeksize`). Returns the length,
-/// KCPX_ERR_AGAIN (nothing yet), KCPX_ERR_CLOSED (closed, and everything
-/// received before was read), KCPX_ERR_NULL.
+/// KCPX_ERR_AGAIN (open, nothing yet), KCPX_ERR_BUFFER_TOO_SMALL (also for
+/// `len` 0 while data waits), KCPX_ERR_CLOSED (closed, and everything
+/// received before was read), KCPX_ERR_NULL. See the table at
+/// `kcpx_session`.
 ///
 /// # Safety
 /// `s` is NULL or live; `buf` NULL or writable for `len` bytes.
@@ -939,8 +985,10 @@ pub unsafe extern "C" fn kcpx_session_recv(s: *mut kcpx_session, buf: *mut c_voi
     }
 }
 
-/// Size of the next message (stream mode: bytes ready now), KCPX_ERR_AGAIN
-/// when none, KCPX_ERR_CLOSED, KCPX_ERR_NULL.
+/// Size of the next message (stream mode: bytes ready now), also on a
+/// closed session while data is left; KCPX_ERR_AGAIN when none on an open
+/// session, KCPX_ERR_CLOSED when closed and everything was read,
+/// KCPX_ERR_NULL.
 ///
 /// # Safety
 /// `s` is NULL or live.
@@ -960,7 +1008,8 @@ pub unsafe extern "C" fn kcpx_session_peeksize(s: *const kcpx_session) -> c_int 
 
 /// Sends what the session has queued now, without waiting for its next
 /// update, and writes every datagram queued on its socket. Returns
-/// KCPX_OK, KCPX_ERR_CLOSED, KCPX_ERR_NULL.
+/// KCPX_OK, KCPX_ERR_CLOSED (the session is closed: nothing more is
+/// sent), KCPX_ERR_NULL.
 ///
 /// # Safety
 /// `s` is NULL or live.
@@ -1095,14 +1144,31 @@ pub unsafe extern "C" fn kcpx_session_user(s: *const kcpx_session) -> *mut c_voi
 
 /// Closes and frees the session. An accepted session keeps sending what it
 /// had queued from its listener until the peer acknowledged it (or the
-/// link died or the idle timeout passed); a dialed session blocks up to
-/// KCPX_DIAL_CLOSE_LINGER_MS for that, then closes its socket. NULL is
-/// ignored. `s` is invalid afterwards.
+/// link died or the idle timeout passed) and never blocks; a dialed session
+/// blocks up to KCPX_DIAL_CLOSE_LINGER_MS (2 s) for that, then closes its
+/// socket (`kcpx_session_close_linger` chooses the time). NULL is ignored.
+/// `s` is invalid afterwards.
 ///
 /// # Safety
 /// `s` is NULL or live (and its listener too).
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_session_close(s: *mut kcpx_session) {
+    // SAFETY: per contract.
+    unsafe { kcpx_session_close_linger(s, KCPX_DIAL_CLOSE_LINGER_MS) }
+}
+
+/// `kcpx_session_close` with the dialed session's linger chosen: blocks at
+/// most `linger_ms` milliseconds while what it queued is sent and
+/// acknowledged (0: flushes once and returns at once; what is not
+/// acknowledged then is lost), then frees it and closes its socket. For an
+/// accepted session `linger_ms` is unused: it is `kcpx_session_close`
+/// (never blocks; the listener keeps sending). NULL is ignored. `s` is
+/// invalid afterwards.
+///
+/// # Safety
+/// `s` is NULL or live (and its listener too).
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_session_close_linger(s: *mut kcpx_session, linger_ms: u32) {
     if s.is_null() {
         return;
     }
@@ -1116,7 +1182,7 @@ pub unsafe extern "C" fn kcpx_session_close(s: *mut kcpx_session) {
                 l.handles.remove(&id);
                 let _ = l.inner.close_session(id);
             }
-            Kind::Dialed(d) => d.close(KCPX_DIAL_CLOSE_LINGER_MS),
+            Kind::Dialed(d) => d.close(linger_ms),
         }
     })
 }

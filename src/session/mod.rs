@@ -160,14 +160,18 @@ impl Listener {
     }
 
     /// The socket, for the caller's poll/epoll loop: readable means call
-    /// [`Listener::update`].
+    /// [`Listener::update`], and block next for [`Listener::check`]'s
+    /// time. An update reads a bounded batch; when datagrams are still
+    /// waiting after it, `check` returns `now_ms` (update again before
+    /// blocking), so an edge-triggered poll (EPOLLET), which does not wake
+    /// again for them, loses no time either.
     #[cfg(unix)]
     pub fn fd(&self) -> i32 {
         self.driver.fd()
     }
 
-    /// Never blocks: writes what sends queued, reads every pending datagram,
-    /// demultiplexes, runs due timers and writes their datagrams. The ACKs
+    /// Never blocks: writes what sends queued, reads the pending datagrams
+    /// (at most about 4,096: see [`Listener::fd`]), demultiplexes, runs due timers and writes their datagrams. The ACKs
     /// of what it read leave at the next write (check, update, wait or
     /// [`Listener::write_queued`]), in the replies sent meanwhile. Returns
     /// the datagrams read.
@@ -176,7 +180,8 @@ impl Listener {
     }
 
     /// The caller's clock value at which [`Listener::update`] is due next
-    /// (at most a second away: `now_ms + 1000` when nothing is scheduled).
+    /// (at most a second away: `now_ms + 1000` when nothing is scheduled;
+    /// `now_ms` when the last update left datagrams waiting).
     /// Writes the datagrams that sends queued first, so a loop that computes
     /// its timeout here before it blocks leaves nothing behind.
     pub fn check(&mut self, now_ms: u32) -> u32 {
@@ -264,6 +269,9 @@ impl Drop for Listener {
 pub struct Dialer {
     driver: Driver,
     id: SessionId,
+    /// `send` refused data (`Again`, or a short write) since `wait` last
+    /// reported room: `wait` returns when there is room again.
+    refused: bool,
 }
 
 impl Dialer {
@@ -277,7 +285,11 @@ impl Dialer {
         let mut driver = Driver::bind(local, config, socket::RX_SLOTS_DIALER, endpoint)?;
         driver.endpoint.handle_timeout(now_ms());
         driver.send();
-        Ok(Dialer { driver, id })
+        Ok(Dialer {
+            driver,
+            id,
+            refused: false,
+        })
     }
 
     /// The session's id in [`Dialer::endpoint`].
@@ -310,24 +322,42 @@ impl Dialer {
         self.driver.check(now_ms)
     }
 
-    /// Runs the session's I/O and timers while it blocks until an event is
-    /// ready (readable, writable after `Again`, closed) or `timeout_ms`
-    /// passed. Returns whether an event is ready ([`Dialer::poll_event`]).
+    /// The blocking convenience for programs without a loop of their own
+    /// (events need not be taken): runs the session's I/O and timers — at
+    /// least one non-blocking update on every call, whatever is pending —
+    /// and blocks until there is something to do or `timeout_ms` passed.
+    /// Returns `true` when there is: data to read ([`Dialer::recv`]; level-
+    /// triggered, so `true` at once while data waits unread), room to send
+    /// after [`Dialer::send`] refused data (`Again` or a short write; once
+    /// per refusal), or the session closed ([`Dialer::recv`] and
+    /// [`Dialer::send`] answer at once: what is left, then
+    /// [`Error::Closed`]). `false` after the timeout. It never sleeps past
+    /// a datagram's arrival or a due timer, and never returns `true` with
+    /// nothing to do.
     pub fn wait(&mut self, timeout_ms: u32) -> Result<bool, Error> {
         let start = now_ms();
-        self.driver.write_queued(now_ms());
+        self.driver.update(start)?;
         loop {
-            let readable = matches!(self.driver.endpoint.peek_size(self.id), Ok(Some(_)));
-            if readable || self.driver.endpoint.has_events() {
+            if self.ready() {
                 return Ok(true);
             }
-            let now = now_ms();
-            let left = timeout_ms.saturating_sub(now.wrapping_sub(start));
+            let left = timeout_ms.saturating_sub(now_ms().wrapping_sub(start));
             if left == 0 {
                 return Ok(false);
             }
             self.driver.turn(left)?;
         }
+    }
+
+    /// What [`Dialer::wait`] returns `true` for (and clears the refusal it
+    /// reports).
+    fn ready(&mut self) -> bool {
+        let ep = &self.driver.endpoint;
+        let readable = matches!(ep.peek_size(self.id), Ok(Some(_)));
+        let closed = !matches!(ep.close_reason(self.id), Ok(None));
+        let room = self.refused && ep.has_send_room(self.id).unwrap_or(true);
+        self.refused &= !room;
+        readable || closed || room
     }
 
     /// The session's next event.
@@ -339,7 +369,12 @@ impl Dialer {
     /// are written at the next check, update, wait or flush (or at once when
     /// 64 are waiting), as for [`Listener::send`].
     pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
-        self.driver.session_send(self.id, data)
+        let sent = self.driver.session_send(self.id, data);
+        self.refused |= match sent {
+            Ok(n) => n < data.len(),
+            Err(e) => e == Error::Again,
+        };
+        sent
     }
 
     /// Receives; see [`Endpoint::recv`].

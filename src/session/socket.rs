@@ -30,7 +30,7 @@ use super::sys;
 const RX_BUFFER: usize = 2048;
 /// Datagrams read per update at most, so that one busy socket cannot starve
 /// the caller's loop.
-const RX_BUDGET: usize = 4096;
+pub(crate) const RX_BUDGET: usize = 4096;
 /// Datagrams that session operations (send, close) may queue before they
 /// are written at once; below this they wait for the caller's next `check`,
 /// `update`, `wait` or `write_queued`, so that the replies a loop sends to
@@ -106,6 +106,10 @@ pub(crate) struct Driver {
     coalesce_us: u32,
     /// Whether the last update read datagrams (so more are likely coming).
     busy: bool,
+    /// Whether the last update stopped at [`RX_BUDGET`] with datagrams
+    /// still waiting: the next update is due at once (an edge-triggered
+    /// poll would not wake for them).
+    more_waiting: bool,
     stats: SocketStats,
 }
 
@@ -165,6 +169,7 @@ impl Driver {
             tx_sent: 0,
             coalesce_us: config.coalesce_us,
             busy: false,
+            more_waiting: false,
             stats,
         })
     }
@@ -197,6 +202,9 @@ impl Driver {
     /// timeout here before it blocks.
     pub(crate) fn check(&mut self, now_ms: u32) -> u32 {
         self.write_queued(now_ms);
+        if self.more_waiting {
+            return now_ms;
+        }
         now_ms.wrapping_add(self.until_due(now_ms, 1000))
     }
 
@@ -207,7 +215,10 @@ impl Driver {
     /// at the next datagram.
     pub(crate) fn turn(&mut self, max_ms: u32) -> Result<usize, Error> {
         self.write_queued(now_ms());
-        let wait = self.until_due(now_ms(), max_ms);
+        let wait = match self.more_waiting {
+            true => 0,
+            false => self.until_due(now_ms(), max_ms),
+        };
         if self.busy && self.coalesce_us > 0 && wait > 0 {
             let us = u64::from(self.coalesce_us).min(u64::from(wait) * 1000);
             std::thread::sleep(std::time::Duration::from_micros(us));
@@ -263,27 +274,25 @@ impl Driver {
     }
 
     /// Never blocks: writes what is queued, reads every pending datagram (up
-    /// to a budget), runs the endpoint's due timers, writes their
+    /// to [`RX_BUDGET`]; when it stopped there with more waiting, `check`
+    /// returns `now_ms` and `turn` does not block until an update read
+    /// the socket empty), runs the endpoint's due timers, writes their
     /// datagrams. The sessions that received flush at the next write, so
     /// that the replies the caller sends after this carry their ACKs.
     /// Returns the datagrams read.
     pub(crate) fn update(&mut self, now_ms: u32) -> Result<usize, Error> {
         self.write_queued(now_ms);
-        let mut read = 0;
-        while read < RX_BUDGET {
+        let (mut read, mut more) = (0, true);
+        while more && read < RX_BUDGET {
             match self.recv_some(now_ms) {
-                Ok((n, more)) => {
-                    read += n;
-                    if !more {
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Ok((n, filled)) => (read, more) = (read + n, filled),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => more = false,
                 // A previous send's ICMP error, or a signal: try again later.
-                Err(e) if matches!(e.kind(), ErrorKind::ConnectionRefused | ErrorKind::Interrupted) => break,
+                Err(e) if matches!(e.kind(), ErrorKind::ConnectionRefused | ErrorKind::Interrupted) => more = false,
                 Err(e) => return Err(e.into()),
             }
         }
+        self.more_waiting = more;
         self.stats.recv_datagrams += read as u64;
         self.busy = read > 0;
         #[cfg(target_os = "linux")]

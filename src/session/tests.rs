@@ -387,3 +387,34 @@ fn receive_batch_shrinks_after_a_burst() {
     eprintln!("receive batch {first} -> {peak} -> {after} bytes");
     assert_eq!(after, first, "back to one buffer");
 }
+
+/// An update reads a bounded batch: with more datagrams waiting after it,
+/// `check` says "now" (an edge-triggered epoll would not wake for them, and
+/// a datagram behind 6,000 junk ones waited a second), and `wait` does not
+/// block; once the socket is read empty, `check` is a timer's time again.
+#[test]
+fn check_is_due_now_while_the_read_budget_left_datagrams() {
+    let mut l = Listener::bind("127.0.0.1:0".parse().unwrap(), &Config::default()).unwrap();
+    let to = l.local_addr().unwrap();
+    let junk = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let n = socket::RX_BUDGET + 1904;
+    for i in 0..n {
+        junk.send_to(&[i as u8; 8], to).unwrap();
+    }
+    // A loopback send_to returns once the datagram is in the listener's queue.
+    let now = now_ms();
+    let first = l.update(now).unwrap();
+    assert!(
+        (socket::RX_BUDGET..n).contains(&first),
+        "one update reads the budget: {first}"
+    );
+    assert_eq!(l.check(now), now, "datagrams left: due now");
+    let second = l.wait(1000).unwrap();
+    assert_eq!(first + second, n, "the rest read at once");
+    let now = now_ms();
+    assert_ne!(l.check(now), now, "read empty: nothing due now");
+    assert_eq!(
+        l.stats().endpoint.in_errs + l.stats().endpoint.dropped_unknown,
+        n as u64
+    );
+}
