@@ -278,6 +278,17 @@ typedef struct kcpx_stats {
    disagrees with their size field or group (truncated).
    */
   uint64_t fec_inconsistent;
+  /*
+   FEC shards whose data/parity type disagrees with this side's shard
+   counts: the peer uses other FEC settings (data still arrives,
+   nothing lost is rebuilt). See docs/troubleshooting.md.
+   */
+  uint64_t fec_pattern_mismatches;
+  /*
+   FEC datagrams received without FEC configured here: the peer has FEC
+   on (its data is read, as kcp-go does; its parity is dropped).
+   */
+  uint64_t fec_unconfigured;
 } kcpx_stats;
 
 /*

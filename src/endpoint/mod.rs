@@ -232,7 +232,7 @@ impl Endpoint {
             },
             None => datagram,
         };
-        let first = first_segment(self.config.conn.fec.is_some(), payload);
+        let first = first_segment(payload);
         let slot = match (self.by_addr.get(&from).copied(), first) {
             (Some(slot), Ok((conv, sn))) if self.session_at(slot).conv != conv => {
                 if sn != 0 {
@@ -693,12 +693,15 @@ pub fn send_limit(conn: &Conn) -> usize {
 /// The conv and sn of the first KCP segment of an opened datagram, if it
 /// carries a plausible one (a full header with a known command and a length
 /// that fits). [`Error::Again`] for FEC parity and out-of-band datagrams.
-fn first_segment(fec: bool, payload: &[u8]) -> Result<(u32, u32), Error> {
-    let kcp = match fec.then(|| crate::fec::classify(payload)) {
-        Some(FecInput::Data(segments)) => segments,
-        Some(FecInput::Parity | FecInput::Ignored) => return Err(Error::Again),
-        Some(FecInput::Malformed | FecInput::Inconsistent) => return Err(Error::Short),
-        Some(FecInput::NotFec) | None => payload,
+/// FEC framing is read whatever this endpoint's FEC setting, as kcp-go
+/// does: a KCP command (81..=84 at byte 4) never reads as an FEC type, so a
+/// client with FEC on opens a session on a listener with FEC off.
+fn first_segment(payload: &[u8]) -> Result<(u32, u32), Error> {
+    let kcp = match crate::fec::classify(payload) {
+        FecInput::Data(segments) => segments,
+        FecInput::Parity | FecInput::Ignored => return Err(Error::Again),
+        FecInput::Malformed | FecInput::Inconsistent => return Err(Error::Short),
+        FecInput::NotFec => payload,
     };
     let word = |at: usize| u32::from_le_bytes([kcp[at], kcp[at + 1], kcp[at + 2], kcp[at + 3]]);
     if kcp.len() < OVERHEAD as usize {
