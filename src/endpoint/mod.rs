@@ -27,6 +27,7 @@
 //! and `close` that keeps sending what was queued before it frees.
 #![forbid(unsafe_code)]
 
+mod local;
 mod ops;
 mod parked;
 mod timers;
@@ -80,6 +81,10 @@ struct Session {
     shed: bool,
     /// Its FEC encoder's packed parity, while it is shed (see `parked.rs`).
     parked: Option<Spot>,
+    /// The local address its peer's datagrams arrive at, when the socket
+    /// layer reports it (a wildcard-bound listener, see `local.rs`): its
+    /// datagrams leave from there.
+    local: Option<std::net::IpAddr>,
 }
 
 impl Session {
@@ -316,7 +321,7 @@ impl Endpoint {
         let mut conn = Conn::with_shared(conv, &self.config.conn, self.crypt.clone(), self.fec.clone()).ok()?;
         // ikcp.c flushes nothing before its first update.
         conn.update_into(self.now_ms, &mut self.tx.out);
-        self.tx.close_run(addr);
+        self.tx.close_run(addr, None);
         let session = Session {
             conn,
             addr,
@@ -330,6 +335,7 @@ impl Endpoint {
             idle_since: None,
             shed: false,
             parked: None,
+            local: None,
         };
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -386,7 +392,7 @@ impl Endpoint {
             s.dirty = false;
             if self.config.flush_on_input && !matches!(s.state, State::Closed(_)) {
                 s.conn.flush_into(&mut self.tx.out);
-                self.tx.close_run(s.addr);
+                self.tx.close_run(s.addr, s.local);
             }
             self.rearm(slot);
         }
@@ -455,7 +461,7 @@ impl Endpoint {
             // kcp-go's scheduler does.
             s.conn.flush_into(&mut self.tx.out);
         }
-        self.tx.close_run(s.addr);
+        self.tx.close_run(s.addr, s.local);
         match s.state {
             State::Open if s.conn.is_dead() => {
                 self.stats.closed_dead_link += 1;

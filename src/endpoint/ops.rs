@@ -74,7 +74,7 @@ impl Endpoint {
         s.conn.set_clock(now_ms);
         if flush {
             s.conn.flush_into(&mut self.tx.out);
-            self.tx.close_run(s.addr);
+            self.tx.close_run(s.addr, s.local);
         }
         self.after_activity(id.slot);
         Ok(n)
@@ -122,7 +122,7 @@ impl Endpoint {
         if s.state == State::Open {
             s.conn.set_clock(now_ms);
             s.conn.flush_into(&mut self.tx.out);
-            self.tx.close_run(s.addr);
+            self.tx.close_run(s.addr, s.local);
             self.after_activity(id.slot);
         }
         Ok(())
@@ -146,7 +146,7 @@ impl Endpoint {
             State::Open if s.conn.wait_snd() > 0 => {
                 s.conn.set_clock(now_ms);
                 s.conn.flush_into(&mut self.tx.out);
-                self.tx.close_run(s.addr);
+                self.tx.close_run(s.addr, s.local);
                 s.state = State::Draining { until: t + limit };
                 self.stats.curr_estab -= 1;
                 self.rearm(id.slot);
@@ -168,7 +168,7 @@ impl Endpoint {
             if matches!(s.state, State::Open | State::Draining { .. }) {
                 s.conn.set_clock(now_ms);
                 s.conn.flush_into(&mut self.tx.out);
-                self.tx.close_run(s.addr);
+                self.tx.close_run(s.addr, s.local);
             }
             self.free_slot(slot);
         }
