@@ -1,5 +1,5 @@
 //! The local address of a listener's sessions: on a socket bound to
-//! 0.0.0.0 or [::] of a multi-homed host, replies must leave from the
+//! 0.0.0.0 or `[::]` of a multi-homed host, replies must leave from the
 //! address the peer sent to (a kcp-go client, like a kcpx dialer, drops
 //! datagrams from any other address), not from the kernel's preferred one.
 //! The socket layer reports each datagram's local address (IP_PKTINFO,

@@ -72,7 +72,7 @@ pub struct SocketStats {
     pub gso: bool,
     pub gro: bool,
     /// Whether the socket learns each datagram's local address (Linux, a
-    /// listener bound to 0.0.0.0 or [::]): its sessions then reply from
+    /// listener bound to 0.0.0.0 or `[::]`): its sessions then reply from
     /// the address their peer sent to.
     pub pktinfo: bool,
     /// Sends refused for a full socket buffer (kept for the next update).

@@ -31,7 +31,7 @@
 //!   (an `IP_PKTINFO` message's `ipi_spec_dst`, an `IPV6_PKTINFO` message's
 //!   `ipi6_addr`); a sent message with such a control message leaves from
 //!   that address (`ipi_spec_dst` / `ipi6_addr`, interface 0: the kernel's
-//!   route). A socket bound to 0.0.0.0 or [::] needs it on a multi-homed
+//!   route). A socket bound to 0.0.0.0 or `[::]` needs it on a multi-homed
 //!   host: otherwise its replies leave from the kernel's preferred address
 //!   for the peer, which a peer that sent to another address drops.
 

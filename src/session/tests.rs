@@ -243,7 +243,7 @@ fn echo_with_batching_and_offloads() {
 /// multi-homed host's primary address would be), its replies come from
 /// 127.0.0.2, which the dialer accepts; before, every reply came from
 /// 127.0.0.1 and the dialer dropped it. With offloads on (GSO runs carry
-/// the source too) and off; and over [::] dialed at ::1 (the IPv6 control
+/// the source too) and off; and over `[::]` dialed at ::1 (the IPv6 control
 /// message).
 #[cfg(target_os = "linux")]
 #[test]
