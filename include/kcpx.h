@@ -305,6 +305,17 @@ typedef struct kcpx_stats {
    disagrees with their size field or group (truncated).
    */
   uint64_t fec_inconsistent;
+  /*
+   FEC shards whose data/parity type disagrees with this side's shard
+   counts: the peer uses other FEC settings (data still arrives,
+   nothing lost is rebuilt). See docs/troubleshooting.md.
+   */
+  uint64_t fec_pattern_mismatches;
+  /*
+   FEC datagrams received without FEC configured here: the peer has FEC
+   on (its data is read, as kcp-go does; its parity is dropped).
+   */
+  uint64_t fec_unconfigured;
 } kcpx_stats;
 
 /*
@@ -326,8 +337,10 @@ typedef struct kcpx_event {
 } kcpx_event;
 
 /*
- A listener's (or a dialed session's socket's) counters, kcp-go's SNMP
- names where they apply.
+ A listener's counters (`kcpx_listener_stats`), or a dialed session's
+ socket's (`kcpx_session_socket_stats`), kcp-go's SNMP names where they
+ apply. docs/troubleshooting.md maps each error counter to its likely
+ cause.
  */
 typedef struct kcpx_listener_counters {
   /*
@@ -1082,6 +1095,24 @@ int kcpx_session_flush(struct kcpx_session *s);
  `s` is NULL or live; `out` NULL or writable.
  */
 int kcpx_session_stats(const struct kcpx_session *s, struct kcpx_stats *out);
+
+/*
+ Copies a dialed session's socket counters into `*out`: the counters of
+ its own UDP socket and endpoint, in the listener's struct (the session's
+ KCP counters are `kcpx_session_stats`). For a dialer, `dropped_unknown`
+ counts datagrams from addresses other than the one dialed (a
+ multi-homed server answering from another address, NAT), and
+ `in_csum_errors` replies that fail the checksum (another key or
+ cipher): see docs/troubleshooting.md. `passive_opens`, `curr_estab`,
+ `max_conn` and the like describe its one session. Returns KCPX_OK,
+ KCPX_ERR_NULL (`s` or `out` NULL), KCPX_ERR_INVALID for an accepted
+ session (use `kcpx_listener_stats` of its listener; `*out` untouched).
+ Thread-safety: as every call on the session.
+
+ # Safety
+ `s` is NULL or live; `out` NULL or writable.
+ */
+int kcpx_session_socket_stats(const struct kcpx_session *s, struct kcpx_listener_counters *out);
 
 /*
  The session's smoothed round-trip time in ms (KCP's estimate), or

@@ -56,6 +56,14 @@ pub struct ConnStats {
     /// FEC shards whose length disagrees with their size field or group,
     /// never used for reconstruction (see [`FecInput::Inconsistent`]).
     pub fec_inconsistent: u64,
+    /// FEC shards whose data/parity type disagrees with this connection's
+    /// shard counts: the peer uses other FEC settings. Data still arrives
+    /// (the shards go to KCP), but nothing lost is rebuilt.
+    pub fec_pattern_mismatches: u64,
+    /// FEC datagrams received by a connection without FEC: the peer has FEC
+    /// on. As kcp-go does, their KCP data is read (parity is dropped, so
+    /// nothing lost is rebuilt: give both ends the same FEC for that).
+    pub fec_unconfigured: u64,
 }
 
 /// The counters a connection keeps itself (the rest of [`ConnStats`] is
@@ -73,6 +81,7 @@ struct Counters {
     in_csum_errors: u64,
     kcp_in_errors: u64,
     fec_encode_errs: u64,
+    fec_unconfigured: u64,
 }
 
 impl Counters {
@@ -326,6 +335,7 @@ impl Conn {
             in_csum_errors: c.in_csum_errors,
             kcp_in_errors: c.kcp_in_errors,
             fec_encode_errs: c.fec_encode_errs,
+            fec_unconfigured: c.fec_unconfigured,
             ..ConnStats::default()
         };
         s.retrans_segs = self.kcp.xmit() as u64;
@@ -336,6 +346,7 @@ impl Conn {
             s.fec_parity_shards = f.parity_shards;
             s.fec_short_shards = f.short_shards;
             s.fec_inconsistent = f.inconsistent;
+            s.fec_pattern_mismatches = f.pattern_mismatches;
         }
         s
     }
@@ -491,15 +502,24 @@ impl Conn {
         stats.in_pkts += 1;
         stats.in_bytes += (payload.len() + crypt_len) as u64;
         kcp.set_current(now_ms);
-        let regular = match decoder {
-            None => Some(payload),
-            Some(d) => match d.decode(payload, now_ms) {
-                FecInput::Data(segments) => Some(segments),
-                // kcp-go hands a datagram without FEC header to KCP as it is.
-                FecInput::NotFec => Some(payload),
-                FecInput::Parity | FecInput::Ignored => None,
-                FecInput::Malformed | FecInput::Inconsistent => return Err(stats.count(Error::Short)),
-            },
+        // kcp-go reads FEC framing whatever its own setting (a KCP command
+        // never looks like an FEC type), so FEC on one side only works.
+        // Without a decoder the peer's data shards go to KCP and its parity
+        // is dropped: nothing is rebuilt.
+        let input = match decoder {
+            None => {
+                let input = crate::fec::classify(payload);
+                stats.fec_unconfigured += u64::from(input != FecInput::NotFec);
+                input
+            }
+            Some(d) => d.decode(payload, now_ms),
+        };
+        let regular = match input {
+            FecInput::Data(segments) => Some(segments),
+            // kcp-go hands a datagram without FEC header to KCP as it is.
+            FecInput::NotFec => Some(payload),
+            FecInput::Parity | FecInput::Ignored => None,
+            FecInput::Malformed | FecInput::Inconsistent => return Err(stats.count(Error::Short)),
         };
         let result = match regular {
             Some(segments) if kcp.input(segments).is_err() => Err(stats.count(Error::Kcp)),
@@ -709,18 +729,19 @@ pub fn conv_of(config: &ConnConfig, datagram: &[u8]) -> Result<u32, Error> {
         Some((method, key)) => PacketCrypt::new(*method, key)?.open(&mut copy)?,
         None => &copy,
     };
-    conv_of_opened(config.fec.is_some(), payload)
+    conv_of_opened(payload)
 }
 
 /// The KCP bytes of an opened datagram (decrypted, or of a connection
 /// without cipher) and their conv: what a listener reads from a datagram of
-/// an unknown peer. `fec`: whether the FEC header is configured.
-pub fn conv_of_opened(fec: bool, payload: &[u8]) -> Result<u32, Error> {
-    let kcp = match fec.then(|| crate::fec::classify(payload)) {
-        Some(FecInput::Data(segments)) => segments,
-        Some(FecInput::Parity | FecInput::Ignored) => return Err(Error::Again),
-        Some(FecInput::Malformed | FecInput::Inconsistent) => return Err(Error::Short),
-        Some(FecInput::NotFec) | None => payload,
+/// an unknown peer. FEC framing is read whether or not this side uses FEC
+/// (as kcp-go does: a peer may have it on when this side has it off).
+pub fn conv_of_opened(payload: &[u8]) -> Result<u32, Error> {
+    let kcp = match crate::fec::classify(payload) {
+        FecInput::Data(segments) => segments,
+        FecInput::Parity | FecInput::Ignored => return Err(Error::Again),
+        FecInput::Malformed | FecInput::Inconsistent => return Err(Error::Short),
+        FecInput::NotFec => payload,
     };
     match kcp.get(..4) {
         Some(c) => Ok(u32::from_le_bytes([c[0], c[1], c[2], c[3]])),

@@ -92,6 +92,7 @@ const EXPECTED_EXPORTS: &[&str] = &[
     "kcpx_session_rtt",
     "kcpx_session_send",
     "kcpx_session_set_user",
+    "kcpx_session_socket_stats",
     "kcpx_session_stats",
     "kcpx_session_update",
     "kcpx_session_user",

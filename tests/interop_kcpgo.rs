@@ -314,8 +314,13 @@ struct CServer {
 
 impl CServer {
     fn start(t: &Tools) -> CServer {
+        CServer::start_with(t, &SESSION_C)
+    }
+
+    /// [`CServer::start`] with these options.
+    fn start_with(t: &Tools, options: &[&str]) -> CServer {
         use std::io::BufRead;
-        let mut child = spawn(Command::new(&t.server).arg("127.0.0.1:0").args(SESSION_C));
+        let mut child = spawn(Command::new(&t.server).arg("127.0.0.1:0").args(options));
         let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         out.read_line(&mut line).unwrap();
@@ -484,4 +489,51 @@ fn every_kcpgo_cipher_echoes_in_both_roles_and_under_loss() {
             });
         }
     });
+}
+
+/// FEC on the kcp-go side only (kcp-go reads FEC framing whatever its own
+/// setting, so kcp-go peers interoperate that way): a kcp-go client with
+/// FEC 10/3 at a kcpx listener without FEC, and a kcpx dialer without FEC at
+/// a kcp-go listener with FEC 10/3, each echoing byte-exact.
+#[test]
+fn fec_on_the_kcpgo_side_only_echoes_in_both_roles() {
+    let Some(t) = tools() else { return };
+    let no_fec = ["--crypt", "aes-128"];
+    let server = CServer::start_with(t, &no_fec);
+    let addr = format!("127.0.0.1:{}", server.port);
+    let (ok, clients) = go_session(t, "clients", &addr, &["-n", "4", "-bytes", "262144"]);
+    let counters = server.stop();
+    eprintln!("kcp-go clients with FEC: {clients}\nkcpx listener without FEC: {counters}");
+    assert!(
+        ok && clients.contains("\"sessions_ok\":4"),
+        "{clients}\nserver: {counters}"
+    );
+    assert!(counters.contains("\"passive_opens\":4,"), "{counters}");
+
+    let server_addr = format!("127.0.0.1:{}", free_port());
+    let server = spawn(
+        Command::new(&t.go_peer)
+            .args(["server", "-addr", &server_addr, "-timeout", "60s"])
+            .args(SESSION_GO),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let client = finish(spawn(Command::new(&t.client).arg(&server_addr).args(no_fec).args([
+        "--bytes",
+        "1048576",
+        "--timeout",
+        "60",
+    ])));
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(server.id() as libc::pid_t, libc::SIGTERM) };
+    let server = finish(server);
+    eprintln!(
+        "kcpx dialer without FEC: {}\nkcp-go listener with FEC: {}",
+        client.1, server.1
+    );
+    assert!(
+        client.0 && client.1.contains("\"ok\":true"),
+        "{}\nserver: {}",
+        client.1,
+        server.1
+    );
 }

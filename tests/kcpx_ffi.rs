@@ -416,6 +416,17 @@ fn session_functions_check_their_arguments_and_exchange_data() {
         assert_eq!(kcpx_listener_stats(l, &mut counters), KCPX_OK);
         assert_eq!(counters.passive_opens, 1);
         assert!(counters.rcvbuf > 0);
+        // A dialed session's own socket counters; none for an accepted one.
+        let mut dialer = kcpx_listener_counters::default();
+        assert_eq!(kcpx_session_socket_stats(d, &mut dialer), KCPX_OK);
+        assert!(
+            dialer.active_opens == 1 && dialer.sent_datagrams > 0,
+            "one session, datagrams sent"
+        );
+        assert_eq!(dialer.dropped_unknown, 0);
+        assert_eq!(kcpx_session_socket_stats(accepted, &mut dialer), KCPX_ERR_INVALID);
+        assert_eq!(kcpx_session_socket_stats(d, null_mut()), KCPX_ERR_NULL);
+        assert_eq!(kcpx_session_socket_stats(null(), &mut dialer), KCPX_ERR_NULL);
         kcpx_session_close(d);
         kcpx_listener_close(l); // frees `accepted` too
         kcpx_config_free(cfg);

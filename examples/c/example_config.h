@@ -91,4 +91,56 @@ static inline kcpx_config *example_config(const struct example_options *o)
 	return cfg;
 }
 
+/* Counters that point at a misconfiguration of one end (see
+ * docs/troubleshooting.md): what the examples check before they exit. */
+struct example_symptoms {
+	unsigned long long received;       /* payload bytes (or sessions) received */
+	unsigned long long in_pkts;        /* datagrams read */
+	unsigned long long in_csum_errors; /* failed the checksum */
+	unsigned long long not_kcp;        /* in_errs + kcp_in_errors */
+	unsigned long long dropped_unknown; /* a dialer: from another address */
+	unsigned long long fec_pattern_mismatches;
+};
+
+/* Prints one line to stderr for each counter that explains why nothing was
+ * received (and for an FEC mismatch, which only costs recovery); returns
+ * how many lines it printed. */
+static inline int example_hint(const char *who, const struct example_symptoms *s)
+{
+	const int none = s->received == 0;
+	const struct {
+		int show;
+		const char *name;
+		unsigned long long value;
+		const char *cause;
+	} hints[] = {
+		{ none && s->in_pkts == 0, "nothing was received", 0,
+		  "is the peer running and reachable, with the same --crypt, --password and --fec? "
+		  "A server with another key or cipher answers nothing" },
+		{ none && s->in_csum_errors > 0, "in_csum_errors", s->in_csum_errors,
+		  "the peer uses another key (--password) or cipher (--crypt), or a cipher where this end has none" },
+		{ none && s->not_kcp > 0, "in_errs + kcp_in_errors", s->not_kcp,
+		  "the datagrams are not KCP: the peer uses a cipher where this end has none "
+		  "(kcp-go's \"none\" cipher is not \"no cipher\")" },
+		{ none && s->dropped_unknown > 0, "dropped_unknown", s->dropped_unknown,
+		  "datagrams came from another address than the one dialed "
+		  "(a multi-homed server answering from another address, or NAT)" },
+		{ s->fec_pattern_mismatches > 0, "fec_pattern_mismatches", s->fec_pattern_mismatches,
+		  "the peer uses other FEC shard counts (--fec): data flows, but nothing lost is rebuilt" },
+	};
+	size_t i;
+	int n = 0;
+	for (i = 0; i < sizeof hints / sizeof hints[0]; i++) {
+		if (!hints[i].show) continue;
+		if (hints[i].value > 0)
+			fprintf(stderr, "%s: hint: %s %llu: %s (see docs/troubleshooting.md)\n", who, hints[i].name,
+				hints[i].value, hints[i].cause);
+		else
+			fprintf(stderr, "%s: hint: %s: %s (see docs/troubleshooting.md)\n", who, hints[i].name,
+				hints[i].cause);
+		n++;
+	}
+	return n;
+}
+
 #endif

@@ -36,6 +36,7 @@ int main(int argc, char **argv)
 	kcpx_session *s;
 	kcpx_stats st;
 	unsigned long long idle_waits = 0;
+	kcpx_listener_counters sock;
 	uint32_t start;
 	int err = 0, ok = 1, ready_before = 0;
 
@@ -91,11 +92,21 @@ int main(int argc, char **argv)
 	}
 	ok = ok && echoed == o.bytes;
 	kcpx_session_stats(s, &st);
+	kcpx_session_socket_stats(s, &sock);
+	if (!ok) {
+		struct example_symptoms why = { (unsigned long long)echoed, sock.in_pkts, sock.in_csum_errors,
+						 sock.in_errs + sock.kcp_in_errors, sock.dropped_unknown,
+						 st.fec_pattern_mismatches };
+		example_hint("kcpx_echo_client", &why);
+	}
 	printf("{\"ok\":%s,\"bytes\":%ld,\"idle_waits\":%llu,\"conv\":%u,\"rtt\":%d,\"in_csum_errors\":%llu,"
-	       "\"kcp_in_errors\":%llu,\"retrans_segs\":%llu,\"fec_recovered\":%llu}\n",
+	       "\"kcp_in_errors\":%llu,\"retrans_segs\":%llu,\"fec_recovered\":%llu,\"fec_pattern_mismatches\":%llu,"
+	       "\"socket_in_pkts\":%llu,\"socket_in_csum_errors\":%llu,\"dropped_unknown\":%llu}\n",
 	       ok ? "true" : "false", echoed, idle_waits, kcpx_session_conv(s), kcpx_session_rtt(s),
 	       (unsigned long long)st.in_csum_errors, (unsigned long long)st.kcp_in_errors,
-	       (unsigned long long)st.retrans_segs, (unsigned long long)st.fec_recovered);
+	       (unsigned long long)st.retrans_segs, (unsigned long long)st.fec_recovered,
+	       (unsigned long long)st.fec_pattern_mismatches, (unsigned long long)sock.in_pkts,
+	       (unsigned long long)sock.in_csum_errors, (unsigned long long)sock.dropped_unknown);
 	kcpx_session_close(s); /* waits briefly until the last ACKs are out */
 	return ok ? 0 : 1;
 }

@@ -151,6 +151,10 @@ int main(int argc, char **argv)
 	       (unsigned long long)c.in_csum_errors, (unsigned long long)c.kcp_in_errors,
 	       (unsigned long long)c.replaced, (unsigned long long)c.dropped_unknown,
 	       (unsigned long long)c.recv_syscalls, (unsigned long long)c.send_syscalls);
+	if (c.passive_opens == 0) {
+		struct example_symptoms why = { 0, c.in_pkts, c.in_csum_errors, c.in_errs + c.kcp_in_errors, 0, 0 };
+		example_hint("kcpx_echo_server", &why);
+	}
 	while (alive) forget(alive); /* each flushes what it queued */
 	kcpx_listener_close(l);     /* would also free sessions still open */
 	return 0;

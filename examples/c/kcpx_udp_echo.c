@@ -49,6 +49,9 @@ struct peer {
 	double drop;
 	unsigned long long rng;
 	unsigned long dropped;
+	/* Datagrams refused before there was a connection to count them:
+	 * failed checksums, and anything else kcpx_conv_of refused. */
+	unsigned long long refused_csum, refused_other;
 };
 
 static unsigned long long next_rand(unsigned long long *s)
@@ -157,6 +160,13 @@ static void print_stats(const char *role, kcpx_conn *c, const struct peer *p, lo
 	       (unsigned long long)s.fec_recovered, (unsigned long long)s.fec_parity_shards, p->dropped,
 	       (unsigned long long)s.bytes_sent, (unsigned long long)s.bytes_received, (unsigned long long)s.out_bytes);
 	fflush(stdout);
+	if (!ok) {
+		struct example_symptoms why = { (unsigned long long)echoed, s.in_pkts + p->refused_csum + p->refused_other,
+						 s.in_csum_errors + p->refused_csum,
+						 s.in_errs + s.kcp_in_errors + p->refused_other, 0,
+						 s.fec_pattern_mismatches };
+		example_hint("kcpx_udp_echo", &why);
+	}
 }
 
 /* Whether `buf` continues the seeded payload stream that `rng` generates. */
@@ -193,7 +203,7 @@ static int run(const struct options *o, kcpx_config *cfg, int fd)
 	static uint8_t dgram[2048], buf[8192];
 	size_t cap = 64; /* grows to the largest message received */
 	uint8_t *msg = malloc(cap);
-	struct peer p = { fd, o->drop, o->seed ^ (o->server ? 0x5e : 0xc1), 0 };
+	struct peer p = { fd, o->drop, o->seed ^ (o->server ? 0x5e : 0xc1), 0, 0, 0 };
 	unsigned long long payload_rng = o->seed, expect_rng = o->seed;
 	kcpx_conn *c = NULL;
 	long sent = 0, done = 0;
@@ -211,8 +221,12 @@ static int run(const struct options *o, kcpx_config *cfg, int fd)
 		poll(&pfd, 1, wait < 0 ? 0 : wait > 10 ? 10 : wait);
 		while ((n = recv(fd, dgram, sizeof dgram, 0)) >= 0) {
 			uint32_t conv;
-			if (c == NULL && kcpx_conv_of(cfg, dgram, (size_t)n, &conv) == KCPX_OK)
-				c = kcpx_conn_new(conv, cfg, send_datagram, &p);
+			if (c == NULL) {
+				int rc = kcpx_conv_of(cfg, dgram, (size_t)n, &conv);
+				if (rc == KCPX_OK) c = kcpx_conn_new(conv, cfg, send_datagram, &p);
+				else if (rc == KCPX_ERR_CHECKSUM) p.refused_csum++;
+				else if (rc != KCPX_ERR_AGAIN) p.refused_other++; /* AGAIN: FEC parity */
+			}
 			if (c != NULL) kcpx_conn_input(c, dgram, (size_t)n);
 		}
 		if (c == NULL) continue;

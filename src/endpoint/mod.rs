@@ -28,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 mod admission;
+mod local;
 mod ops;
 mod parked;
 mod timers;
@@ -46,7 +47,7 @@ use crate::fec::{FecCode, FecInput, KCPGO_MTU_LIMIT};
 use crate::kcp::OVERHEAD;
 use parked::{Parked, Spot};
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use timers::{Clock, Timers};
 
@@ -92,6 +93,10 @@ struct Session {
     shed: bool,
     /// Its FEC encoder's packed parity, while it is shed (see `parked.rs`).
     parked: Option<Spot>,
+    /// The local address its peer's datagrams arrive at, when the socket
+    /// layer reports it (a wildcard-bound listener, see `local.rs`): its
+    /// datagrams leave from there.
+    local: Option<std::net::IpAddr>,
 }
 
 impl Session {
@@ -268,6 +273,12 @@ impl Endpoint {
     /// `now_ms`. The datagram is decrypted in place. Rejected datagrams are
     /// counted ([`Endpoint::stats`]) and change nothing else.
     pub fn handle(&mut self, now_ms: u32, from: SocketAddr, datagram: &mut [u8]) {
+        self.handle_at(now_ms, from, None, datagram);
+    }
+
+    /// [`Endpoint::handle`], with the local address the datagram arrived at
+    /// when the socket layer knows it (see `local.rs`).
+    fn handle_at(&mut self, now_ms: u32, from: SocketAddr, to: Option<IpAddr>, datagram: &mut [u8]) {
         let t = self.tick(now_ms);
         self.stats.in_pkts += 1;
         self.stats.in_bytes += datagram.len() as u64;
@@ -282,7 +293,7 @@ impl Endpoint {
             },
             None => datagram,
         };
-        let first = first_segment(self.config.conn.fec.is_some(), payload);
+        let first = first_segment(payload);
         let slot = match (self.by_addr.get(&from).copied(), first) {
             (Some(slot), Ok((conv, sn))) if self.session_at(slot).conv != conv => {
                 match self.replace(slot, from, conv, sn, t) {
@@ -318,7 +329,12 @@ impl Endpoint {
             self.dirty.push(slot);
         }
         match result {
-            Ok(()) => s.heard(t),
+            Ok(()) => {
+                s.heard(t);
+                if to.is_some() {
+                    s.local = to;
+                }
+            }
             Err(e) => self.count(e),
         }
         self.after_activity(slot);
@@ -400,7 +416,7 @@ impl Endpoint {
         conn.set_linear_backoff(self.config.dead_link_ms > 0);
         // ikcp.c flushes nothing before its first update.
         conn.update_into(self.now_ms, &mut self.tx.out);
-        self.tx.close_run(addr);
+        self.tx.close_run(addr, None);
         let session = Session {
             conn,
             addr,
@@ -417,6 +433,7 @@ impl Endpoint {
             idle_since: None,
             shed: false,
             parked: None,
+            local: None,
         };
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -473,7 +490,7 @@ impl Endpoint {
             s.dirty = false;
             if self.config.flush_on_input && s.handed_out && !matches!(s.state, State::Closed(_)) {
                 s.conn.flush_into(&mut self.tx.out);
-                self.tx.close_run(s.addr);
+                self.tx.close_run(s.addr, s.local);
             }
             self.rearm(slot);
         }
@@ -550,7 +567,7 @@ impl Endpoint {
             // kcp-go's scheduler does.
             s.conn.flush_into(&mut self.tx.out);
         }
-        self.tx.close_run(s.addr);
+        self.tx.close_run(s.addr, s.local);
         let count_rule = self.config.dead_link_ms == 0 && s.conn.is_dead();
         match s.state {
             State::Open if count_rule => {
@@ -818,12 +835,15 @@ pub fn send_limit(conn: &Conn) -> usize {
 /// The conv and sn of the first KCP segment of an opened datagram, if it
 /// carries a plausible one (a full header with a known command and a length
 /// that fits). [`Error::Again`] for FEC parity and out-of-band datagrams.
-fn first_segment(fec: bool, payload: &[u8]) -> Result<(u32, u32), Error> {
-    let kcp = match fec.then(|| crate::fec::classify(payload)) {
-        Some(FecInput::Data(segments)) => segments,
-        Some(FecInput::Parity | FecInput::Ignored) => return Err(Error::Again),
-        Some(FecInput::Malformed | FecInput::Inconsistent) => return Err(Error::Short),
-        Some(FecInput::NotFec) | None => payload,
+/// FEC framing is read whatever this endpoint's FEC setting, as kcp-go
+/// does: a KCP command (81..=84 at byte 4) never reads as an FEC type, so a
+/// client with FEC on opens a session on a listener with FEC off.
+fn first_segment(payload: &[u8]) -> Result<(u32, u32), Error> {
+    let kcp = match crate::fec::classify(payload) {
+        FecInput::Data(segments) => segments,
+        FecInput::Parity | FecInput::Ignored => return Err(Error::Again),
+        FecInput::Malformed | FecInput::Inconsistent => return Err(Error::Short),
+        FecInput::NotFec => payload,
     };
     let word = |at: usize| u32::from_le_bytes([kcp[at], kcp[at + 1], kcp[at + 2], kcp[at + 3]]);
     if kcp.len() < OVERHEAD as usize {

@@ -78,7 +78,7 @@ impl Endpoint {
         s.conn.set_clock(now_ms);
         if flush {
             s.conn.flush_into(&mut self.tx.out);
-            self.tx.close_run(s.addr);
+            self.tx.close_run(s.addr, s.local);
         }
         self.after_activity(id.slot);
         Ok(n)
@@ -151,7 +151,7 @@ impl Endpoint {
         }
         s.conn.set_clock(now_ms);
         s.conn.flush_into(&mut self.tx.out);
-        self.tx.close_run(s.addr);
+        self.tx.close_run(s.addr, s.local);
         self.after_activity(id.slot);
         Ok(())
     }
@@ -174,7 +174,7 @@ impl Endpoint {
             State::Open if s.conn.wait_snd() > 0 => {
                 s.conn.set_clock(now_ms);
                 s.conn.flush_into(&mut self.tx.out);
-                self.tx.close_run(s.addr);
+                self.tx.close_run(s.addr, s.local);
                 s.state = State::Draining { until: t + limit };
                 self.stats.curr_estab -= 1;
                 self.rearm(id.slot);
@@ -196,7 +196,7 @@ impl Endpoint {
             if matches!(s.state, State::Open | State::Draining { .. }) {
                 s.conn.set_clock(now_ms);
                 s.conn.flush_into(&mut self.tx.out);
-                self.tx.close_run(s.addr);
+                self.tx.close_run(s.addr, s.local);
             }
             self.free_slot(slot);
         }

@@ -107,12 +107,24 @@ impl World {
 /// seeded data and checking the echo, over a lossy, duplicating,
 /// reordering network.
 fn echo_run(seed: u64, link: LinkConfig, clients: usize, bytes: usize, fec: bool, crypt: bool) -> World {
+    echo_run_with(seed, link, clients, bytes, config(fec, crypt), config(fec, crypt))
+}
+
+/// [`echo_run`] with the listener's and the dialers' settings.
+fn echo_run_with(
+    seed: u64,
+    link: LinkConfig,
+    clients: usize,
+    bytes: usize,
+    server_config: EndpointConfig,
+    client_config: EndpointConfig,
+) -> World {
     let mut w = World::new(seed, link);
-    let server = w.add(addr(1000), Endpoint::listener(config(fec, crypt)).unwrap());
+    let server = w.add(addr(1000), Endpoint::listener(server_config).unwrap());
     let mut rng = Rng::new(seed);
     let mut dialers = Vec::new();
     for c in 0..clients {
-        let (ep, id) = Endpoint::dialer(config(fec, crypt), addr(1000), w.now()).unwrap();
+        let (ep, id) = Endpoint::dialer(client_config.clone(), addr(1000), w.now()).unwrap();
         let node = w.add(addr(2000 + c as u16), ep);
         dialers.push((node, id, rng.bytes(bytes), 0usize, Vec::new()));
     }
@@ -748,5 +760,40 @@ pub(super) fn echo_all(w: &mut World, server: usize, buf: &mut [u8]) {
                 assert_eq!(w.ep(server).send(id, &buf[..n], now), Ok(n));
             }
         }
+    }
+}
+
+/// FEC on one side only works, both ways, as between kcp-go peers (kcp-go
+/// reads FEC framing whatever its own setting): a listener without FEC
+/// opens sessions for FEC clients and reads their data shards; a dialer
+/// without FEC reads an FEC listener's replies. Counted as
+/// `fec_unconfigured` on the side without FEC.
+#[test]
+fn fec_on_one_side_only_transfers_both_ways() {
+    let link = LinkConfig {
+        loss: 0.02,
+        ..LinkConfig::default()
+    };
+    for (seed, server_fec) in [(21, false), (22, true)] {
+        let w = echo_run_with(
+            seed,
+            link,
+            2,
+            64 * 1024,
+            config(server_fec, true),
+            config(!server_fec, true),
+        );
+        let s = w.nodes[0].1.stats();
+        assert_eq!(s.passive_opens, 2, "seed {seed}: {s:?}");
+        assert_eq!(s.in_errs + s.kcp_in_errors + s.dropped_unknown, 0, "seed {seed}: {s:?}");
+        // The side without FEC: the listener, or the first dialer.
+        let ep = &w.nodes[usize::from(server_fec)].1;
+        let unconfigured: u64 = ep
+            .slots
+            .iter()
+            .flatten()
+            .map(|session| session.conn.stats().fec_unconfigured)
+            .sum();
+        assert!(unconfigured > 0, "seed {seed}: FEC datagrams read without FEC");
     }
 }

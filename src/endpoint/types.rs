@@ -3,7 +3,7 @@
 
 use crate::conn::{ConnConfig, Outbox};
 use crate::error::Error;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Settings of an endpoint: the connection settings every session shares,
 /// plus the session-layer policies kcp-go lacks.
@@ -255,8 +255,9 @@ pub struct EndpointStats {
 #[derive(Default)]
 pub struct Transmits {
     pub(crate) out: Outbox,
-    /// (destination, index in `out` one past the run's last datagram).
-    pub(crate) runs: Vec<(SocketAddr, usize)>,
+    /// (destination, local address to send from (None: the kernel's
+    /// choice), index in `out` one past the run's last datagram).
+    pub(crate) runs: Vec<(SocketAddr, Option<IpAddr>, usize)>,
 }
 
 impl Transmits {
@@ -272,8 +273,8 @@ impl Transmits {
 
     /// Datagram `i` and its destination.
     pub fn get(&self, i: usize) -> Option<(SocketAddr, &[u8])> {
-        let run = self.runs.partition_point(|&(_, end)| end <= i);
-        let (addr, _) = *self.runs.get(run)?;
+        let run = self.runs.partition_point(|&(_, _, end)| end <= i);
+        let (addr, _, _) = *self.runs.get(run)?;
         Some((addr, self.out.get(i)?))
     }
 
@@ -281,22 +282,30 @@ impl Transmits {
     pub fn iter(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> + '_ {
         let mut run = 0;
         self.out.iter().enumerate().map(move |(i, d)| {
-            while self.runs[run].1 <= i {
+            while self.runs[run].2 <= i {
                 run += 1;
             }
             (self.runs[run].0, d)
         })
     }
 
+    /// The local address datagram `i` is to leave from (the one its
+    /// session's peer sent to, on a wildcard-bound listener), if one was
+    /// learnt.
+    pub fn local_of(&self, i: usize) -> Option<IpAddr> {
+        let run = self.runs.partition_point(|&(_, _, end)| end <= i);
+        self.runs.get(run)?.1
+    }
+
     /// Marks the datagrams appended to `out` since the last call as going
-    /// to `addr`.
-    pub(crate) fn close_run(&mut self, addr: SocketAddr) {
+    /// to `addr` from `local` (None: the kernel's choice).
+    pub(crate) fn close_run(&mut self, addr: SocketAddr, local: Option<IpAddr>) {
         let end = self.out.len();
-        let start = self.runs.last().map_or(0, |r| r.1);
+        let start = self.runs.last().map_or(0, |r| r.2);
         if end > start {
             match self.runs.last_mut() {
-                Some(last) if last.0 == addr => last.1 = end,
-                _ => self.runs.push((addr, end)),
+                Some(last) if last.0 == addr && last.1 == local => last.2 = end,
+                _ => self.runs.push((addr, local, end)),
             }
         }
     }

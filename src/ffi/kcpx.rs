@@ -89,6 +89,13 @@ pub struct kcpx_stats {
     /// FEC shards never used for reconstruction because their length
     /// disagrees with their size field or group (truncated).
     pub fec_inconsistent: u64,
+    /// FEC shards whose data/parity type disagrees with this side's shard
+    /// counts: the peer uses other FEC settings (data still arrives,
+    /// nothing lost is rebuilt). See docs/troubleshooting.md.
+    pub fec_pattern_mismatches: u64,
+    /// FEC datagrams received without FEC configured here: the peer has FEC
+    /// on (its data is read, as kcp-go does; its parity is dropped).
+    pub fec_unconfigured: u64,
 }
 
 impl From<ConnStats> for kcpx_stats {
@@ -110,6 +117,8 @@ impl From<ConnStats> for kcpx_stats {
             fec_short_shards: s.fec_short_shards,
             fec_encode_errs: s.fec_encode_errs,
             fec_inconsistent: s.fec_inconsistent,
+            fec_pattern_mismatches: s.fec_pattern_mismatches,
+            fec_unconfigured: s.fec_unconfigured,
         }
     }
 }

@@ -133,8 +133,10 @@ pub struct kcpx_event {
     pub reason: c_int,
 }
 
-/// A listener's (or a dialed session's socket's) counters, kcp-go's SNMP
-/// names where they apply.
+/// A listener's counters (`kcpx_listener_stats`), or a dialed session's
+/// socket's (`kcpx_session_socket_stats`), kcp-go's SNMP names where they
+/// apply. docs/troubleshooting.md maps each error counter to its likely
+/// cause.
 #[allow(non_camel_case_types)]
 #[repr(C)]
 #[derive(Default)]
@@ -1058,6 +1060,37 @@ pub unsafe extern "C" fn kcpx_session_stats(s: *const kcpx_session, out: *mut kc
                 *out = st.into();
                 KCPX_OK
             })
+        })
+    }
+}
+
+/// Copies a dialed session's socket counters into `*out`: the counters of
+/// its own UDP socket and endpoint, in the listener's struct (the session's
+/// KCP counters are `kcpx_session_stats`). For a dialer, `dropped_unknown`
+/// counts datagrams from addresses other than the one dialed (a
+/// multi-homed server answering from another address, NAT), and
+/// `in_csum_errors` replies that fail the checksum (another key or
+/// cipher): see docs/troubleshooting.md. `passive_opens`, `curr_estab`,
+/// `max_conn` and the like describe its one session. Returns KCPX_OK,
+/// KCPX_ERR_NULL (`s` or `out` NULL), KCPX_ERR_INVALID for an accepted
+/// session (use `kcpx_listener_stats` of its listener; `*out` untouched).
+/// Thread-safety: as every call on the session.
+///
+/// # Safety
+/// `s` is NULL or live; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_session_socket_stats(s: *const kcpx_session, out: *mut kcpx_listener_counters) -> c_int {
+    if out.is_null() {
+        return KCPX_ERR_NULL;
+    }
+    // SAFETY: per contract; `out` is writable.
+    unsafe {
+        with_session(s, |t| match t {
+            Target::Dialed(d) => {
+                *out = d.stats().into();
+                KCPX_OK
+            }
+            Target::Accepted(..) => KCPX_ERR_INVALID,
         })
     }
 }

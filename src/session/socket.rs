@@ -71,6 +71,10 @@ pub struct SocketStats {
     /// them and [`Config::offload`] is on).
     pub gso: bool,
     pub gro: bool,
+    /// Whether the socket learns each datagram's local address (Linux, a
+    /// listener bound to 0.0.0.0 or `[::]`): its sessions then reply from
+    /// the address their peer sent to.
+    pub pktinfo: bool,
     /// Sends refused for a full socket buffer (kept for the next update).
     pub send_would_block: u64,
     /// Sends that failed otherwise, and transmits dropped past the backlog.
@@ -148,6 +152,12 @@ impl Driver {
         if config.offload {
             stats.gso = sys::enable_gso(&socket);
             stats.gro = sys::enable_gro(&socket);
+        }
+        // A wildcard-bound listener learns each datagram's local address,
+        // so that its sessions reply from the address their peer sent to.
+        #[cfg(target_os = "linux")]
+        if addr.ip().is_unspecified() && endpoint.is_listener() {
+            stats.pktinfo = sys::enable_pktinfo(&socket, addr.is_ipv6());
         }
         #[cfg(target_os = "linux")]
         let (rx_slot, rx_slots) = match stats.gro {
@@ -318,11 +328,11 @@ impl Driver {
             if m.segment > 0 && m.len > m.segment {
                 self.stats.gro_receives += 1;
                 for datagram in buf.chunks_mut(m.segment) {
-                    self.endpoint.handle(now_ms, from, datagram);
+                    deliver(&mut self.endpoint, now_ms, from, m.local, datagram);
                     datagrams += 1;
                 }
             } else {
-                self.endpoint.handle(now_ms, from, buf);
+                deliver(&mut self.endpoint, now_ms, from, m.local, buf);
                 datagrams += 1;
             }
         }
@@ -391,9 +401,9 @@ impl Driver {
             // Messages from the first unsent datagram on.
             let mut m = 0;
             let mut next = self.tx_sent;
-            let mut run = tx.runs.partition_point(|&(_, end)| end <= next);
+            let mut run = tx.runs.partition_point(|&(_, _, end)| end <= next);
             while m < sys::BATCH && next < tx.len() {
-                let (to, end) = tx.runs[run];
+                let (to, from, end) = tx.runs[run];
                 let group = gso_group(tx, next, end, self.stats.gso);
                 let segment = if group.len() > 1 {
                     tx.out.span(next..next + 1).len() as u16
@@ -402,6 +412,7 @@ impl Driver {
                 };
                 msgs[m] = sys::Msg {
                     to,
+                    from,
                     data: tx.out.span(group.clone()),
                     segment,
                 };
@@ -508,6 +519,16 @@ impl Driver {
             Some(due) => (due.wrapping_sub(now_ms) as i32).clamp(0, cap as i32) as u32,
             None => cap,
         }
+    }
+}
+
+/// Hands one received datagram to the endpoint, with the local address it
+/// arrived at when the socket reports it.
+#[cfg(target_os = "linux")]
+fn deliver(endpoint: &mut Endpoint, now_ms: u32, from: SocketAddr, local: Option<std::net::IpAddr>, d: &mut [u8]) {
+    match local {
+        Some(to) => endpoint.handle_to(now_ms, from, to, d),
+        None => endpoint.handle(now_ms, from, d),
     }
 }
 

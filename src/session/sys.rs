@@ -26,11 +26,19 @@
 //!   of one flow, all of the size reported in a `UDP_GRO` control message
 //!   except the last, which may be shorter; buffers must hold
 //!   [`GRO_BUFFER`] bytes or the kernel truncates.
+//! - Local addresses: with `IP_PKTINFO` (IPv4) or `IPV6_RECVPKTINFO` (IPv6)
+//!   set, each received message carries the local address it was sent to
+//!   (an `IP_PKTINFO` message's `ipi_spec_dst`, an `IPV6_PKTINFO` message's
+//!   `ipi6_addr`); a sent message with such a control message leaves from
+//!   that address (`ipi_spec_dst` / `ipi6_addr`, interface 0: the kernel's
+//!   route). A socket bound to 0.0.0.0 or `[::]` needs it on a multi-homed
+//!   host: otherwise its replies leave from the kernel's preferred address
+//!   for the peer, which a peer that sent to another address drops.
 
 use socket2::SockAddr;
 use std::io;
 use std::mem::{size_of, zeroed};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 
 /// Messages per `sendmmsg`/`recvmmsg` call, at most.
@@ -43,10 +51,11 @@ pub(crate) const GSO_MAX_BYTES: usize = 65_507;
 /// A receive buffer that holds whatever GRO coalesces.
 pub(crate) const GRO_BUFFER: usize = 65_536;
 
-/// Room for one control message carrying an `int` (`UDP_GRO`) or a `u16`
-/// (`UDP_SEGMENT`): `CMSG_SPACE(4)` is 24 bytes on 64-bit Linux, 16 on
-/// 32-bit; `u64`s keep it aligned for `cmsghdr`.
-type CmsgBuf = [u64; 4];
+/// Room for the control messages of one message: an `int` (`UDP_GRO`) or
+/// a `u16` (`UDP_SEGMENT`), `CMSG_SPACE(4)` = 24 bytes on 64-bit Linux, and
+/// an `in_pktinfo` (12 bytes: `CMSG_SPACE` 32) or an `in6_pktinfo` (20
+/// bytes: 40); 64 bytes in all. `u64`s keep it aligned for `cmsghdr`.
+type CmsgBuf = [u64; 8];
 
 /// `SO_NO_CHECK` (asm-generic and x86): disables UDP checksums on send.
 #[cfg(test)]
@@ -54,16 +63,21 @@ const SO_NO_CHECK: libc::c_int = 11;
 
 /// One message for [`send`]: `data` to `to`, cut into `segment`-byte
 /// datagrams by the kernel when `segment` is not 0 (GSO).
+/// `from`: the local address to send from (an `IP_PKTINFO` or
+/// `IPV6_PKTINFO` control message; of `to`'s family), None for the
+/// kernel's choice.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Msg<'a> {
     pub(crate) to: SocketAddr,
+    pub(crate) from: Option<IpAddr>,
     pub(crate) data: &'a [u8],
     pub(crate) segment: u16,
 }
 
 impl Msg<'_> {
     pub(crate) const EMPTY: Msg<'static> = Msg {
-        to: SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0)),
+        to: SocketAddr::V4(std::net::SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
+        from: None,
         data: &[],
         segment: 0,
     };
@@ -72,11 +86,13 @@ impl Msg<'_> {
 /// One buffer filled by [`recv`]: `len` bytes from `from` (None: an address
 /// family other than IPv4/IPv6), holding datagrams of `segment` bytes each
 /// (the last may be shorter) when GRO coalesced several, else one datagram
-/// (`segment` 0).
+/// (`segment` 0). `local`: the local address they were sent to, when the
+/// socket has [`enable_pktinfo`] on.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Received {
     pub(crate) len: usize,
     pub(crate) from: Option<SocketAddr>,
+    pub(crate) local: Option<IpAddr>,
     pub(crate) segment: usize,
 }
 
@@ -126,6 +142,17 @@ pub(crate) fn wait_readable(socket: &UdpSocket, timeout_ms: u32) -> io::Result<b
             e => Err(e),
         },
     }
+}
+
+/// Has the kernel report each received datagram's local address
+/// (`IP_PKTINFO` for an IPv4 socket, `IPV6_RECVPKTINFO` for IPv6); false
+/// if it refuses.
+pub(crate) fn enable_pktinfo(socket: &UdpSocket, ipv6: bool) -> bool {
+    match ipv6 {
+        false => setsockopt_int(socket, libc::IPPROTO_IP, libc::IP_PKTINFO, 1),
+        true => setsockopt_int(socket, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1),
+    }
+    .is_ok()
 }
 
 /// Turns UDP GRO on; false if this kernel does not have it.
@@ -212,22 +239,38 @@ fn send_n<const N: usize>(socket: &UdpSocket, msgs: &[Msg<'_>]) -> io::Result<us
             iov_len: m.data.len(),
         };
     }
-    // SAFETY: CMSG_SPACE only computes a size.
-    let space = unsafe { libc::CMSG_SPACE(size_of::<u16>() as u32) } as usize;
-    h.link(n, |i| if msgs[i].segment != 0 { space } else { 0 });
+    h.link(n, |i| control_len(&msgs[i]));
     for (hdr, m) in h.hdrs[..n].iter().zip(msgs) {
+        let mut c = core::ptr::null_mut::<libc::cmsghdr>();
         if m.segment != 0 {
             // SAFETY: msg_control points at this message's CmsgBuf, a live,
-            // zeroed, 8-byte-aligned buffer of 32 bytes, and msg_controllen
-            // (CMSG_SPACE(2) ≤ 32) says so, so CMSG_FIRSTHDR returns a
-            // pointer to its start (never null) with room for the header
-            // and the u16, written unaligned through CMSG_DATA.
+            // zeroed, 8-byte-aligned buffer of 64 bytes, and msg_controllen
+            // (control_len ≤ 24 + 40) covers every message written here, so
+            // CMSG_FIRSTHDR returns a pointer to its start (never null)
+            // with room for the header and the u16, written unaligned
+            // through CMSG_DATA.
             unsafe {
-                let c = libc::CMSG_FIRSTHDR(&hdr.msg_hdr);
+                c = libc::CMSG_FIRSTHDR(&hdr.msg_hdr);
                 (*c).cmsg_level = libc::SOL_UDP;
                 (*c).cmsg_type = libc::UDP_SEGMENT;
                 (*c).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as _;
                 std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), m.segment);
+            }
+        }
+        if let Some(from) = m.from {
+            // SAFETY: as above: msg_controllen counts this message's space
+            // after the UDP_SEGMENT one (if any), so CMSG_FIRSTHDR (the
+            // first message) or CMSG_NXTHDR (after the one written above,
+            // whose cmsg_len is set) returns a header inside the CmsgBuf
+            // with room for the pktinfo struct (null is checked anyway).
+            unsafe {
+                c = match c.is_null() {
+                    true => libc::CMSG_FIRSTHDR(&hdr.msg_hdr),
+                    false => libc::CMSG_NXTHDR(&hdr.msg_hdr, c),
+                };
+                if !c.is_null() {
+                    write_pktinfo(c, from);
+                }
             }
         }
     }
@@ -246,6 +289,63 @@ fn send_n<const N: usize>(socket: &UdpSocket, msgs: &[Msg<'_>]) -> io::Result<us
         Err(io::Error::last_os_error())
     } else {
         Ok(r as usize)
+    }
+}
+
+/// Bytes of control messages `m` needs (0: none).
+fn control_len(m: &Msg<'_>) -> usize {
+    let segment = match m.segment {
+        0 => 0,
+        _ => size_of::<u16>(),
+    };
+    let pktinfo = match m.from {
+        None => 0,
+        Some(IpAddr::V4(_)) => size_of::<libc::in_pktinfo>(),
+        Some(IpAddr::V6(_)) => size_of::<libc::in6_pktinfo>(),
+    };
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = |len: usize| match len {
+        0 => 0,
+        _ => unsafe { libc::CMSG_SPACE(len as u32) as usize },
+    };
+    space(segment) + space(pktinfo)
+}
+
+/// Writes an `IP_PKTINFO` or `IPV6_PKTINFO` control message asking to send
+/// from `from` (interface 0: the kernel routes).
+///
+/// # Safety
+/// `c` points at a control message header inside a live buffer with room
+/// for `CMSG_SPACE` of the pktinfo struct from `c` on.
+unsafe fn write_pktinfo(c: *mut libc::cmsghdr, from: IpAddr) {
+    // SAFETY: per the contract: the header and CMSG_DATA's bytes are inside
+    // the buffer; the struct is written unaligned.
+    unsafe {
+        match from {
+            IpAddr::V4(ip) => {
+                (*c).cmsg_level = libc::IPPROTO_IP;
+                (*c).cmsg_type = libc::IP_PKTINFO;
+                (*c).cmsg_len = libc::CMSG_LEN(size_of::<libc::in_pktinfo>() as u32) as _;
+                let info = libc::in_pktinfo {
+                    ipi_ifindex: 0,
+                    ipi_spec_dst: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(ip.octets()),
+                    },
+                    ipi_addr: libc::in_addr { s_addr: 0 },
+                };
+                std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::in_pktinfo>(), info);
+            }
+            IpAddr::V6(ip) => {
+                (*c).cmsg_level = libc::IPPROTO_IPV6;
+                (*c).cmsg_type = libc::IPV6_PKTINFO;
+                (*c).cmsg_len = libc::CMSG_LEN(size_of::<libc::in6_pktinfo>() as u32) as _;
+                let info = libc::in6_pktinfo {
+                    ipi6_addr: libc::in6_addr { s6_addr: ip.octets() },
+                    ipi6_ifindex: 0,
+                };
+                std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::in6_pktinfo>(), info);
+            }
+        }
     }
 }
 
@@ -302,17 +402,31 @@ fn recv_n<const N: usize>(
         // SAFETY: the kernel wrote a socket address of msg_namelen bytes
         // (at most the storage's size, as we passed) into this name.
         let from = unsafe { SockAddr::new(*name, h.msg_namelen) }.as_socket();
-        let mut segment = 0;
+        let (mut segment, mut local) = (0, None);
         // SAFETY: after recvmmsg, msg_control/msg_controllen describe the
         // control messages the kernel wrote into this message's CmsgBuf (msg_controllen
-        // shrunk to what was written); CMSG_FIRSTHDR/CMSG_NXTHDR stay within
-        // it and return null past the end; a UDP_GRO message carries an int,
-        // read unaligned.
+        // shrunk to what was written; a message that did not fit is
+        // dropped by the kernel, MSG_CTRUNC); CMSG_FIRSTHDR/CMSG_NXTHDR stay
+        // within it and return null past the end; a UDP_GRO message carries
+        // an int, IP_PKTINFO an in_pktinfo, IPV6_PKTINFO an in6_pktinfo (the
+        // kernel writes the whole struct), each read unaligned.
         unsafe {
             let mut c = libc::CMSG_FIRSTHDR(h);
             while !c.is_null() {
-                if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == libc::UDP_GRO {
-                    segment = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>()).max(0) as usize;
+                let data = libc::CMSG_DATA(c);
+                match ((*c).cmsg_level, (*c).cmsg_type) {
+                    (libc::SOL_UDP, libc::UDP_GRO) => {
+                        segment = std::ptr::read_unaligned(data.cast::<libc::c_int>()).max(0) as usize;
+                    }
+                    (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
+                        let info = std::ptr::read_unaligned(data.cast::<libc::in_pktinfo>());
+                        local = Some(IpAddr::V4(Ipv4Addr::from(info.ipi_spec_dst.s_addr.to_ne_bytes())));
+                    }
+                    (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
+                        let info = std::ptr::read_unaligned(data.cast::<libc::in6_pktinfo>());
+                        local = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+                    }
+                    _ => {}
                 }
                 c = libc::CMSG_NXTHDR(h, c);
             }
@@ -320,6 +434,7 @@ fn recv_n<const N: usize>(
         out.push(Received {
             len: (hdr.msg_len as usize).min(slot),
             from,
+            local,
             segment,
         });
     }

@@ -96,6 +96,7 @@ fn gso_runs_arrive_through_gro_byte_exact() {
             .iter()
             .map(|(data, segment)| sys::Msg {
                 to,
+                from: None,
                 data,
                 segment: *segment,
             })
@@ -125,6 +126,7 @@ fn the_kernel_refuses_gso_without_checksums() {
     let to = rx.local_addr().unwrap();
     let gso = [sys::Msg {
         to,
+        from: None,
         data: &data,
         segment: 1400,
     }];
@@ -132,6 +134,7 @@ fn the_kernel_refuses_gso_without_checksums() {
     assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");
     let plain = [sys::Msg {
         to,
+        from: None,
         data: &data[..1400],
         segment: 0,
     }];
@@ -158,9 +161,24 @@ fn echo(
     len: usize,
     prepare: impl FnOnce(&Dialer),
 ) -> (ListenerStats, ListenerStats) {
+    let loopback = std::net::Ipv4Addr::LOCALHOST.into();
+    echo_at((loopback, 0).into(), loopback, server_cfg, client_cfg, len, prepare)
+}
+
+/// [`echo`] with the listener bound to `listen` and dialed at `dial` (its
+/// port).
+fn echo_at(
+    listen: SocketAddr,
+    dial: std::net::IpAddr,
+    server_cfg: &Config,
+    client_cfg: &Config,
+    len: usize,
+    prepare: impl FnOnce(&Dialer),
+) -> (ListenerStats, ListenerStats) {
     let data = bytes(len as u64, len);
-    let mut server = Listener::bind("127.0.0.1:0".parse().unwrap(), server_cfg).unwrap();
-    let mut client = Dialer::connect(server.local_addr().unwrap(), client_cfg).unwrap();
+    let mut server = Listener::bind(listen, server_cfg).unwrap();
+    let port = server.local_addr().unwrap().port();
+    let mut client = Dialer::connect((dial, port).into(), client_cfg).unwrap();
     prepare(&client);
     let (mut sent, mut got, mut echo_queue) = (0, Vec::new(), Vec::new());
     let mut id = None;
@@ -217,6 +235,51 @@ fn echo_with_batching_and_offloads() {
             assert_eq!(s.gso_fallbacks, 0);
         }
     }
+}
+
+/// A listener bound to 0.0.0.0 replies from the address it was sent to:
+/// dialed at 127.0.0.2 (Linux routes all of 127/8 to lo, and the kernel's
+/// own choice of source towards the dialer, 127.0.0.1, is what a
+/// multi-homed host's primary address would be), its replies come from
+/// 127.0.0.2, which the dialer accepts; before, every reply came from
+/// 127.0.0.1 and the dialer dropped it. With offloads on (GSO runs carry
+/// the source too) and off; and over `[::]` dialed at ::1 (the IPv6 control
+/// message).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_wildcard_listener_replies_from_the_address_it_was_sent_to() {
+    let secondary: std::net::IpAddr = [127, 0, 0, 2].into();
+    if std::net::UdpSocket::bind((secondary, 0)).is_err() {
+        eprintln!("*** SKIPPED: 127.0.0.2 is not a local address here ***");
+        return;
+    }
+    let any4: SocketAddr = "0.0.0.0:0".parse().unwrap();
+    for offload in [true, false] {
+        let (server, client) = echo_at(any4, secondary, &config(offload), &config(offload), 1 << 20, |_| {});
+        assert!(server.socket.pktinfo, "{:?}", server.socket);
+        assert_eq!(client.endpoint.dropped_unknown, 0, "{:?}", client.endpoint);
+        assert_eq!(server.socket.send_errors, 0, "{:?}", server.socket);
+        assert!(!client.socket.pktinfo, "a dialer does without");
+    }
+    if std::net::UdpSocket::bind("[::1]:0").is_ok() {
+        let any6: SocketAddr = "[::]:0".parse().unwrap();
+        let (server, _) = echo_at(
+            any6,
+            "::1".parse().unwrap(),
+            &config(true),
+            &config(true),
+            256 << 10,
+            |_| {},
+        );
+        assert!(
+            server.socket.pktinfo && server.socket.send_errors == 0,
+            "{:?}",
+            server.socket
+        );
+    }
+    // A listener bound to one address needs none of it.
+    let (server, _) = echo(&config(true), &config(true), 64 << 10, |_| {});
+    assert!(!server.socket.pktinfo);
 }
 
 /// Offloads off at one end: still byte-exact, no GSO or GRO there.
