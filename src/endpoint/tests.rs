@@ -785,7 +785,8 @@ fn fec_on_one_side_only_transfers_both_ways() {
         );
         let s = w.nodes[0].1.stats();
         assert_eq!(s.passive_opens, 2, "seed {seed}: {s:?}");
-        assert_eq!(s.in_errs + s.kcp_in_errors + s.dropped_unknown, 0, "seed {seed}: {s:?}");
+        // (dropped_unknown may count a client's datagrams that overtook its lost first one.)
+        assert_eq!(s.in_errs + s.kcp_in_errors, 0, "seed {seed}: {s:?}");
         // The side without FEC: the listener, or the first dialer.
         let ep = &w.nodes[usize::from(server_fec)].1;
         let unconfigured: u64 = ep
