@@ -207,6 +207,7 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
             }
             copied += n;
             if let SegRef::Owned(seg) = seg {
+                self.rcv_queue_bytes -= seg.charge();
                 self.recycle_payload(seg.data);
             }
             if self.can_log(mask::RECV) {
@@ -241,6 +242,7 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
                 break;
             }
             let Some(seg) = self.rcv_buf.pop_front() else { break };
+            let charge = seg.charge();
             if let Err(lost) = self.rcv_queue.push_back(seg) {
                 // Out of memory: keep the segment where it was (the slot it
                 // left is free: no allocation), and retry on the next recv.
@@ -248,6 +250,8 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
                 self.rcv_move_failed = true;
                 break;
             }
+            self.rcv_buf_bytes -= charge;
+            self.rcv_queue_bytes += charge;
             self.v.rcv_nxt = self.v.rcv_nxt.wrapping_add(1);
         }
     }
