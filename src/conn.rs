@@ -692,6 +692,19 @@ impl Conn {
         }
     }
 
+    /// Frees everything received and not yet read (KCP's receive buffer and
+    /// queue, FEC's kept shards, a pending stream chunk): for a connection
+    /// given up on, whose owner must not hold its data meanwhile. `recv`
+    /// then finds nothing.
+    pub fn discard_received(&mut self) {
+        self.kcp.discard_received();
+        self.drop_fec_shards();
+        if let Some(side) = &mut self.side {
+            side.pending = Vec::new();
+            side.pending_at = 0;
+        }
+    }
+
     /// What the caps of [`Conn::set_buffer_cap`] (and
     /// [`Conn::drop_fec_shards`]) dropped so far: KCP segments (wrapping
     /// u32) and FEC shards.

@@ -27,14 +27,16 @@
 //! and `close` that keeps sending what was queued before it frees.
 #![forbid(unsafe_code)]
 
+mod budget;
 mod ops;
 mod parked;
 mod timers;
 mod types;
 
 pub use types::{
-    CloseReason, EndpointConfig, EndpointStats, Event, SessionId, Transmits, DEFAULT_BACKLOG, DEFAULT_MAX_SESSIONS,
-    DRAIN_LIMIT_MS, MAX_SESSIONS_LIMIT, SHED_AFTER_MS,
+    CloseReason, EndpointConfig, EndpointStats, Event, SessionId, Transmits, DEFAULT_BACKLOG,
+    DEFAULT_LISTENER_BUFFER_BYTES, DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_BUFFER_BYTES, DRAIN_LIMIT_MS,
+    MAX_SESSIONS_LIMIT, MIN_SESSION_BUFFER_BYTES, PRESSURE_SESSION_BYTES, SHED_AFTER_MS,
 };
 
 use crate::conn::Conn;
@@ -42,6 +44,7 @@ use crate::crypt::PacketCrypt;
 use crate::error::Error;
 use crate::fec::{FecCode, FecInput, KCPGO_MTU_LIMIT};
 use crate::kcp::OVERHEAD;
+use budget::Budget;
 use parked::{Parked, Spot};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -128,6 +131,8 @@ pub struct Endpoint {
     tx_peak_since: u64,
     tx: Transmits,
     stats: EndpointStats,
+    /// What the sessions hold for delivery, and the limits (`budget.rs`).
+    budget: Budget,
 }
 
 impl Endpoint {
@@ -167,6 +172,7 @@ impl Endpoint {
             None => None,
         };
         let fec = config.conn.fec.map(FecCode::new);
+        let budget = Budget::new(&config, role == Role::Listener);
         Ok(Endpoint {
             config,
             role,
@@ -189,6 +195,7 @@ impl Endpoint {
             tx_peak_since: 0,
             tx: Transmits::default(),
             stats: EndpointStats::default(),
+            budget,
         })
     }
 
@@ -270,6 +277,7 @@ impl Endpoint {
             self.count(e);
         }
         self.after_activity(slot);
+        self.enforce_memory_budget(); // budget.rs
     }
 
     fn count(&mut self, e: Error) {
@@ -472,6 +480,7 @@ impl Endpoint {
     /// idle timeout or nothing; a draining session's limit.
     /// An idle session arms only the end of [`SHED_AFTER_MS`], once.
     fn rearm(&mut self, slot: u32) {
+        self.charge_memory(slot); // budget.rs
         let Some(s) = self.slots[slot as usize].as_mut() else {
             return;
         };
@@ -562,6 +571,7 @@ impl Endpoint {
     }
 
     fn free_slot(&mut self, slot: u32) {
+        self.release_memory(slot); // budget.rs
         let s = self.slots[slot as usize].take().expect("live slot");
         if let Some(spot) = s.parked {
             self.parked.forget(spot);

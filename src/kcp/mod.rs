@@ -513,10 +513,21 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
     /// segments already buffered stay (they were acknowledged: dropping one
     /// would lose it for good), so a lowered cap takes effect as the buffer
     /// drains. `None` (the default, ikcp.c's behaviour) removes the cap.
-    /// A cap below one window's worth of segments slows a lossy transfer
-    /// (what follows a hole beyond the cap waits for a retransmission).
+    /// The window the connection advertises shrinks to what the cap admits
+    /// (the next segment and as many full ones after it as the cap holds),
+    /// so that a sender honouring it sends nothing the cap would refuse: a
+    /// cap below one receive window of full segments slows a transfer to
+    /// that window.
     pub fn set_out_of_order_cap(&mut self, bytes: Option<usize>) {
         self.ooo_cap = bytes.map_or(u32::MAX, |b| b.min(u32::MAX as usize - 1) as u32);
+    }
+
+    /// The receive window the out-of-order cap admits, in segments from
+    /// `rcv_nxt` on: the next in order, and as many full segments after it
+    /// as the cap holds.
+    pub(crate) fn ooo_cap_window(&self) -> u32 {
+        let full = segment::RcvSeg::<A>::charge_for(self.v.mss as usize).max(1);
+        1 + self.ooo_cap / full
     }
 
     /// Bytes held in the receive buffer (segments waiting for an earlier

@@ -3,7 +3,7 @@
 
 use super::log::mask;
 use super::segment::{put_bytes, RcvSeg, SndSeg};
-use super::{consts::*, Kcp, RecvError, Scalars, SendError};
+use super::{consts::*, Kcp, RecvError, Ring, Scalars, SendError};
 use allocator_api2::alloc::Allocator;
 use allocator_api2::vec::Vec;
 
@@ -225,6 +225,17 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
             self.v.probe |= ASK_TELL;
         }
         Ok(copied)
+    }
+
+    /// Frees every received segment, delivered or not, as if never
+    /// received (nothing is acknowledged or sent for it): for an owner that
+    /// gives up on the connection and must not hold its data meanwhile.
+    pub fn discard_received(&mut self) {
+        self.rcv_buf = Ring::new_in(self.alloc.clone());
+        self.rcv_queue = Ring::new_in(self.alloc.clone());
+        self.rcv_buf_bytes = 0;
+        self.rcv_queue_bytes = 0;
+        self.rcv_move_failed = false;
     }
 
     /// Hands the buffer of a finished segment to the payload pool.
