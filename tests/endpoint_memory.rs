@@ -415,7 +415,7 @@ fn hostile_bytes_per_session(n: u32, fec: bool) -> (f64, kcpx::endpoint::Endpoin
     let mut t = T0;
     for k in 0..n * 127 {
         let (peer, i) = (k % n, k / n);
-        let mut d = sim::withheld_sn0_datagram(0x7000 + peer, i, payload, fec);
+        let mut d = sim::withheld_sn0_datagram(0x7000 + peer, 1, i, payload, fec);
         server.handle(t, addr(2 + peer as u16), &mut d);
         if k % 100 == 99 {
             t = t.wrapping_add(1);

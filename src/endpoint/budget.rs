@@ -12,10 +12,14 @@
 //!
 //! **Per session.** Every session's out-of-order data and FEC kept shards
 //! are each capped at [`EndpointConfig::session_buffer_bytes`] (256 KiB by
-//! default, above one default receive window): an out-of-order segment
-//! beyond it is dropped unacknowledged, so the peer sends it again; the next
-//! segment in order always passes. Acknowledged segments are never dropped
-//! (the sender has forgotten them).
+//! default, above one default receive window). The window a session
+//! advertises shrinks to what its cap admits, and what that window admits
+//! always passes (the next segment in order first); a segment beyond it
+//! that would bring the session over its cap is dropped unacknowledged, so
+//! the peer sends it again. A sender that honours the window (any KCP
+//! sender, once it heard it) is thus slowed, never refused, and never runs
+//! into its dead-link limit for it (the tests did before the window rule).
+//! Acknowledged segments are never dropped (the sender has forgotten them).
 //!
 //! **Over the budget** ([`EndpointConfig::listener_buffer_bytes`], 32 MiB
 //! by default; listeners only):

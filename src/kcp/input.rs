@@ -245,7 +245,7 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
         };
         let repeat = matches!(self.rcv_buf.get(at), Some(s) if s.sn == sn);
         let charge = RcvSeg::<A>::charge_for(payload.len());
-        if !repeat && sn != self.v.rcv_nxt && self.rcv_buf_bytes.saturating_add(charge) > self.ooo_cap {
+        if !repeat && self.rcv_buf_bytes.saturating_add(charge) > self.ooo_cap && self.beyond_cap_window(sn) {
             // Over the out-of-order cap (never set by ikcp_*): dropped like
             // a lost datagram, and so not acknowledged.
             self.ooo_refused = self.ooo_refused.wrapping_add(1);
@@ -292,6 +292,14 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
         }
         self.move_to_rcv_queue();
         stored
+    }
+
+    /// Whether `sn` lies beyond the window the out-of-order cap admits (see
+    /// [`Kcp::set_out_of_order_cap`]): what a sender honouring the window
+    /// it was told may send always passes, the next in order first.
+    #[inline]
+    fn beyond_cap_window(&self, sn: u32) -> bool {
+        sn.wrapping_sub(self.v.rcv_nxt) >= self.ooo_cap_window()
     }
 
     /// Slow start / congestion avoidance after una advanced.

@@ -504,20 +504,21 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
         self.buffer.as_ptr()
     }
 
-    /// Caps what the receive buffer may hold out of order: a data segment
-    /// that is not the next in order (`sn != rcv_nxt`) and would bring the
-    /// receive buffer over `bytes` (payload plus about 40 bytes of
-    /// bookkeeping per segment) is dropped **without being acknowledged**,
-    /// as if lost: the peer sends it again later, when there may be room.
-    /// The next segment in order always passes (it advances delivery), and
-    /// segments already buffered stay (they were acknowledged: dropping one
-    /// would lose it for good), so a lowered cap takes effect as the buffer
-    /// drains. `None` (the default, ikcp.c's behaviour) removes the cap.
-    /// The window the connection advertises shrinks to what the cap admits
-    /// (the next segment and as many full ones after it as the cap holds),
-    /// so that a sender honouring it sends nothing the cap would refuse: a
-    /// cap below one receive window of full segments slows a transfer to
-    /// that window.
+    /// Caps what the receive buffer may hold out of order. The window the
+    /// connection advertises shrinks to what the cap admits: the next
+    /// segment in order and as many full segments after it as `bytes` holds
+    /// (payload plus about 40 bytes of bookkeeping per segment). A data
+    /// segment beyond that window that would bring the receive buffer over
+    /// `bytes` is dropped **without being acknowledged**, as if lost: the
+    /// peer sends it again later, when there may be room. What the window
+    /// admits always passes (the next in order advances delivery, and a
+    /// sender honouring the window is never refused), and segments already
+    /// buffered stay (they were acknowledged: dropping one would lose it for
+    /// good), so a lowered cap takes effect as the buffer drains; the buffer
+    /// holds at most the larger of `bytes` (plus one segment) and what it
+    /// held when the cap was lowered. A cap below one receive window of full
+    /// segments slows a transfer to the smaller window. `None` (the default,
+    /// ikcp.c's behaviour) removes the cap.
     pub fn set_out_of_order_cap(&mut self, bytes: Option<usize>) {
         self.ooo_cap = bytes.map_or(u32::MAX, |b| b.min(u32::MAX as usize - 1) as u32);
     }

@@ -171,14 +171,15 @@ impl SimNet {
 }
 
 /// The memory attack of issue 17 item 4: datagram number `i` of a peer that
-/// sends full KCP data segments of conversation `conv` with sn `i + 1` (so
-/// sn 0, the one that would let anything be delivered, never comes), each
-/// carrying `payload` bytes. With `fec` (10/3), each in a kcp-go FEC data
-/// shard, placed so that every group lacks its first data shard and no
-/// parity comes (each group stays incomplete and its shards are kept).
-/// No cipher. Std only, independent of the crate under test.
-pub fn withheld_sn0_datagram(conv: u32, i: u32, payload: usize, fec: bool) -> Vec<u8> {
-    let sn = i + 1;
+/// sends full KCP data segments of conversation `conv` with sn `first + i`,
+/// each carrying `payload` bytes. With `first` 1, sn 0 (the one that would
+/// let anything be delivered) never comes; with 0 everything is in order,
+/// for an application that does not read. With `fec` (10/3), each in a
+/// kcp-go FEC data shard, placed so that every group lacks its first data
+/// shard and no parity comes (each group stays incomplete and its shards
+/// are kept). No cipher. Std only, independent of the crate under test.
+pub fn withheld_sn0_datagram(conv: u32, first: u32, i: u32, payload: usize, fec: bool) -> Vec<u8> {
+    let sn = first + i;
     let mut d = Vec::with_capacity(payload + 32);
     if fec {
         let (group, index) = (i / 9, i % 9 + 1);
