@@ -422,6 +422,28 @@ typedef struct kcpx_listener_counters {
   uint64_t gso_sends;
   uint64_t gro_receives;
   uint64_t gso_fallbacks;
+  /*
+   Out-of-order KCP segments dropped unacknowledged by a session's cap
+   (the peer sends them again).
+   */
+  uint64_t mem_dropped_segments;
+  /*
+   FEC shards kept for reconstruction dropped by a session's cap or the
+   budget (no data lost).
+   */
+  uint64_t mem_dropped_shards;
+  /*
+   Times the listener went over its memory budget and started shedding.
+   */
+  uint64_t mem_pressure;
+  /*
+   Sessions evicted to keep within the budget (also counted in `evicted`).
+   */
+  uint64_t mem_evicted;
+  /*
+   Bytes the listener's sessions hold for delivery now.
+   */
+  uint64_t buffered_bytes;
 } kcpx_listener_counters;
 
 #ifdef __cplusplus
@@ -766,6 +788,45 @@ int kcpx_config_set_idle_timeout(struct kcpx_config *cfg, uint32_t ms);
  `cfg` is NULL or live.
  */
 int kcpx_config_set_limits(struct kcpx_config *cfg, int backlog, int max_sessions);
+
+/*
+ Memory limits of a session's received data (issue 17 item 4), in bytes
+ (payload plus a few dozen per segment or FEC shard).
+
+ `session_bytes` caps, for each session, both the out-of-order data KCP
+ buffers (segments waiting for an earlier one) and FEC's kept shards:
+ beyond it an out-of-order segment is dropped without being acknowledged
+ (the peer sends it again; the next segment in order always passes) and
+ the oldest kept shard goes; the window a session advertises shrinks to
+ what its cap admits. Default 262144 (256 KiB, above the default receive
+ window of 128 full segments: no transfer at the default windows is
+ slowed; raise it with the windows).
+
+ `listener_bytes` is a listener's budget for all its sessions together
+ (out-of-order, received and not read, FEC kept shards). Beyond it the
+ listener sheds: every session's cap drops to 16 KiB (or `session_bytes`
+ if lower) and FEC's kept shards go; if it is still over, the sessions that
+ delivered nothing to the application yet, then those holding the most
+ out-of-order data beyond 16 KiB, are closed with KCPX_CLOSE_EVICTED (their
+ unread data discarded), most bytes first, down to three quarters of the
+ budget; a session that delivered data and holds no more than 16 KiB out
+ of order is never evicted. It may overshoot by an eighth between two
+ shedding passes. Default 33554432 (32 MiB): 1,000 hostile peers that
+ withhold sequence number 0 then cost about 33 KiB of heap each (43 KiB
+ with FEC 10/3). Dialed sessions have only the per-session cap. The
+ counters `mem_*` and `buffered_bytes` of `kcpx_listener_counters` report it.
+
+ 0 selects the default of either; SIZE_MAX turns it off. Returns KCPX_OK,
+ KCPX_ERR_NULL, or KCPX_ERR_INVALID (the configuration unchanged) for a
+ `session_bytes` below 4096 or a `listener_bytes` below `session_bytes`
+ (after defaults are applied). Not thread-safe on one `cfg`.
+
+ # Safety
+ `cfg` is NULL or live.
+ */
+int kcpx_config_set_memory_limits(struct kcpx_config *cfg,
+                                  size_t session_bytes,
+                                  size_t listener_bytes);
 
 /*
  SO_RCVBUF and SO_SNDBUF of new sockets in bytes (default 4 MiB, as

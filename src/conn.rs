@@ -688,6 +688,79 @@ impl Conn {
         }
     }
 
+    // ----- receive-side memory (see ARCHITECTURE.md, "Memory of a listener's sessions") -----
+
+    /// Bytes this connection holds for delivery: KCP's receive buffer (out
+    /// of order) and receive queue (in order, not yet read), FEC's kept
+    /// shards of incomplete groups, and a stream-mode chunk the caller's
+    /// buffer could not take yet. Payload bytes plus a few dozen per segment
+    /// or shard for bookkeeping. O(1).
+    pub fn buffered_bytes(&self) -> usize {
+        self.kcp.out_of_order_bytes()
+            + self.kcp.rcv_queue_bytes()
+            + self.decoder.as_ref().map_or(0, FecDecoder::kept_bytes)
+            + self.side.as_ref().map_or(0, |s| s.buffered())
+    }
+
+    /// The part of [`Conn::buffered_bytes`] the application cannot read
+    /// yet: KCP's receive buffer and FEC's kept shards. O(1).
+    pub fn undeliverable_bytes(&self) -> usize {
+        self.kcp.out_of_order_bytes() + self.decoder.as_ref().map_or(0, FecDecoder::kept_bytes)
+    }
+
+    /// Caps the undeliverable data at `bytes` each for KCP's out-of-order
+    /// segments ([`Kcp::set_out_of_order_cap`]: beyond it they are dropped
+    /// unacknowledged, the next in order always passes) and FEC's kept
+    /// shards ([`FecDecoder::set_keep_cap`]: the oldest are dropped).
+    /// `None` (the default for a `Conn`) removes both caps. Cheap: a
+    /// session layer may set it before every datagram.
+    pub fn set_buffer_cap(&mut self, bytes: Option<usize>) {
+        self.kcp.set_out_of_order_cap(bytes);
+        if let Some(d) = &mut self.decoder {
+            d.set_keep_cap(bytes);
+        }
+    }
+
+    /// Drops what does not advance delivery and can go without losing data:
+    /// FEC's kept shards (and its free buffers). KCP's out-of-order segments
+    /// stay: they were acknowledged.
+    pub fn drop_fec_shards(&mut self) {
+        if let Some(d) = &mut self.decoder {
+            d.drop_kept();
+        }
+    }
+
+    /// Frees everything received and not yet read (KCP's receive buffer and
+    /// queue, FEC's kept shards, a pending stream chunk): for a connection
+    /// given up on, whose owner must not hold its data meanwhile. `recv`
+    /// then finds nothing.
+    pub fn discard_received(&mut self) {
+        self.kcp.discard_received();
+        self.drop_fec_shards();
+        if let Some(side) = &mut self.side {
+            side.pending = Vec::new();
+            side.pending_at = 0;
+        }
+    }
+
+    /// What the caps of [`Conn::set_buffer_cap`] (and
+    /// [`Conn::drop_fec_shards`]) dropped so far: KCP segments (wrapping
+    /// u32) and FEC shards.
+    pub fn memory_drops(&self) -> (u32, u64) {
+        let shards = self.decoder.as_ref().map_or(0, |d| d.stats().capped);
+        (self.kcp.out_of_order_refused(), shards)
+    }
+
+    /// Whether the application has received anything from this connection.
+    pub fn delivered_any(&self) -> bool {
+        self.stats.bytes_received > 0
+    }
+
+    /// Bytes the application has received from this connection.
+    pub fn delivered_bytes(&self) -> u64 {
+        self.stats.bytes_received
+    }
+
     /// Heap bytes held by the connection's buffers (KCP core, FEC buffers,
     /// outbox, incoming datagram); the shared cipher and Reed-Solomon code
     /// not included.

@@ -622,6 +622,10 @@ pub struct FecStats {
     /// their group (parity shorter than another shard of the group): never
     /// used for reconstruction ([`FecInput::Inconsistent`]).
     pub inconsistent: u64,
+    /// Kept shards dropped to stay within the byte cap
+    /// ([`FecDecoder::set_keep_cap`]) or by [`FecDecoder::drop_kept`]: they
+    /// could only have helped rebuild a lost shard (KCP retransmits it).
+    pub capped: u64,
 }
 
 /// A kept shard: from the size field (data) or first parity byte to the end.
@@ -631,6 +635,14 @@ struct Shard {
     ts: u32,
     data: bool,
     buf: Vec<u8>,
+}
+
+impl Shard {
+    /// What a kept shard of `len` bytes counts for in
+    /// [`FecDecoder::kept_bytes`]: its bytes and its queue entry.
+    fn charge(len: usize) -> usize {
+        len + core::mem::size_of::<Shard>()
+    }
 }
 
 /// A rebuilt data shard waiting to be read through [`FecDecoder::recovered`].
@@ -672,6 +684,11 @@ pub struct FecDecoder {
     streak: u32,
     sync_threshold: u32,
     queue: VecDeque<Shard>,
+    /// What the kept shards in `queue` count for ([`Shard::charge`]), kept
+    /// as they come and go.
+    kept_bytes: usize,
+    /// Most `kept_bytes` (see [`FecDecoder::set_keep_cap`]).
+    keep_cap: usize,
     /// The buffers of an active decoder (none while it is shed).
     spare: Option<Box<Spare>>,
     /// Groups completed lately (the first `done_len` entries are valid).
@@ -761,6 +778,8 @@ impl FecDecoder {
             max_shard: u32::try_from(max_shard).unwrap_or(u32::MAX),
             limit: (QUEUE_MULTIPLIER * config.total_shards()) as u32,
             queue: VecDeque::new(),
+            kept_bytes: 0,
+            keep_cap: usize::MAX,
             spare: None,
             done: [0; DONE_GROUPS],
             done_len: 0,
@@ -802,6 +821,28 @@ impl FecDecoder {
     /// Shards currently kept (at most `3n`).
     pub fn queued(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Bytes held by the shards kept for incomplete groups (their lengths
+    /// plus a queue entry each; the pool of free buffers not included). O(1).
+    pub fn kept_bytes(&self) -> usize {
+        self.kept_bytes
+    }
+
+    /// Caps [`FecDecoder::kept_bytes`]: beyond `bytes` the oldest kept
+    /// shards are dropped (counted in [`FecStats::capped`]), as the count
+    /// bound (`3n` shards) drops them. `None` (the default) leaves only the
+    /// count bound. A kept shard only ever serves to rebuild a lost one, so
+    /// dropping it loses no data: KCP retransmits what FEC cannot rebuild.
+    pub fn set_keep_cap(&mut self, bytes: Option<usize>) {
+        self.keep_cap = bytes.unwrap_or(usize::MAX);
+    }
+
+    /// Drops every kept shard now (counted in [`FecStats::capped`]), and the
+    /// free buffers with them: for an owner short of memory.
+    pub fn drop_kept(&mut self) {
+        self.stats.capped += self.queue.len() as u64;
+        self.shed_all();
     }
 
     /// Drops every kept shard and recovered segment and forgets the pattern
@@ -884,10 +925,14 @@ impl FecDecoder {
             },
         );
 
+        self.kept_bytes += Shard::charge(shard.len());
         let kept = self.try_group(group, at);
-        while self.queue.len() > self.limit as usize {
-            let evicted = self.queue.pop_front().expect("queue over limit");
-            if evicted.data {
+        while self.queue.len() > self.limit as usize || self.kept_bytes > self.keep_cap {
+            let over_count = self.queue.len() > self.limit as usize;
+            let Some(evicted) = self.queue.pop_front() else { break };
+            if !over_count {
+                self.stats.capped += 1;
+            } else if evicted.data {
                 self.stats.short_shards += 1;
             }
             self.free(evicted.buf);
@@ -904,8 +949,9 @@ impl FecDecoder {
         self.spare.get_or_insert_with(Box::default)
     }
 
-    /// Returns a buffer to the pool.
+    /// Returns the buffer of a shard leaving the queue to the pool.
     fn free(&mut self, buf: Vec<u8>) {
+        self.kept_bytes -= Shard::charge(buf.len());
         self.spare().pool.push_back(buf);
     }
 
@@ -928,6 +974,7 @@ impl FecDecoder {
     /// received after it; nothing else changes.
     pub fn shed_all(&mut self) {
         self.queue = VecDeque::new();
+        self.kept_bytes = 0;
         self.shed();
     }
 

@@ -4,6 +4,10 @@
 //! - heap bytes a listener holds per idle session (FEC 10/3 + AES-128, one
 //!   64-byte echo, then quiet), for 1,000 sessions (10,000 with
 //!   `KCPX_IDLE_SESSIONS=10000`); the goal is at most 2 KiB;
+//! - heap bytes a listener at the default memory limits holds per hostile
+//!   session after 1,000 peers each sent full-size segments 1..=127 and
+//!   withheld sn 0 (issue 17 item 4), without and with FEC 10/3; the goal
+//!   is at most 64 KiB;
 //! - no allocation per datagram in steady state: endpoints exchanging
 //!   messages on a virtual clock, with and without loss (FEC rebuilding
 //!   shards), after a warm-up; and FEC's loss path alone, none at all.
@@ -19,6 +23,9 @@ use kcpx::conn::ConnConfig;
 use kcpx::crypt::{CryptMethod, PacketCrypt, HEADER_LEN};
 use kcpx::endpoint::{Endpoint, EndpointConfig, Event, SessionId};
 use kcpx::fec::{FecConfig, FecDecoder, FecEncoder, FecInput, FEC_DATA_OVERHEAD, KCPGO_MTU_LIMIT};
+
+#[path = "support/sim.rs"]
+mod sim;
 
 struct Counting;
 
@@ -394,4 +401,59 @@ fn fec_recovery_allocates_nothing_once_warm() {
     assert_eq!(r, 3_000, "1.5 data shards lost per group of 10");
     assert_eq!(a, 0, "{a} allocations on FEC's loss path");
     assert_eq!(decoder.stats().errs, 0);
+}
+
+/// Heap bytes per hostile session of a listener at the default limits
+/// (`fec`: FEC 10/3, no cipher) after `n` peers each sent full-size
+/// sn 0, then full-size segments 2..=128 (round robin: they all grow at
+/// once), withholding sn 1;
+/// the application accepts every session. Also returns the stats.
+fn hostile_bytes_per_session(n: u32, fec: bool) -> (f64, kcpx::endpoint::EndpointStats) {
+    let mut cfg = EndpointConfig::default();
+    if fec {
+        cfg.conn.set_fec(10, 3).unwrap();
+    }
+    let payload = cfg.conn.mtu as usize - 24 - if fec { FEC_DATA_OVERHEAD } else { 0 };
+    let (bytes0, _) = live();
+    let mut server = Endpoint::listener(cfg).unwrap();
+    let mut t = T0;
+    for k in 0..n * 127 {
+        let (peer, i) = (k % n, k / n);
+        if i == 0 {
+            // A conversation opens only with sn 0: a 16-byte one, then sn 1
+            // is withheld.
+            let mut opener = sim::withheld_sn0_datagram(0x7000 + peer, 0, 0, 16, false);
+            server.handle(t, addr(2 + peer as u16), &mut opener);
+        }
+        let mut d = sim::withheld_sn0_datagram(0x7000 + peer, 2, i, payload, fec);
+        server.handle(t, addr(2 + peer as u16), &mut d);
+        if k % 100 == 99 {
+            t = t.wrapping_add(1);
+            server.handle_timeout(t);
+            server.clear_transmits();
+            while server.poll_event().is_some() {}
+        }
+    }
+    server.handle_timeout(t);
+    server.clear_transmits();
+    while server.poll_event().is_some() {}
+    let (bytes, _) = live();
+    let stats = server.stats();
+    assert!(stats.curr_estab >= n as u64 / 2, "{stats:?}");
+    drop(server);
+    ((bytes - bytes0) as f64 / n as f64, stats)
+}
+
+#[test]
+fn hostile_sessions_hold_at_most_64_kib_each_at_the_defaults() {
+    let n = std::env::var("KCPX_HOSTILE_SESSIONS").map_or(1000, |v| v.parse().unwrap());
+    for fec in [false, true] {
+        let (bytes, s) = hostile_bytes_per_session(n, fec);
+        println!(
+            "{n} hostile sessions withholding sn 0 (FEC 10/3: {fec}): {bytes:.0} heap bytes per session; \
+             {} evicted, {} segments and {} shards dropped, {} bytes buffered",
+            s.mem_evicted, s.mem_dropped_segments, s.mem_dropped_shards, s.buffered_bytes
+        );
+        assert!(bytes <= 65536.0, "{bytes:.0} bytes per hostile session (FEC {fec})");
+    }
 }

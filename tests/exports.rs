@@ -46,6 +46,7 @@ const EXPECTED_EXPORTS: &[&str] = &[
     "kcpx_config_set_flush",
     "kcpx_config_set_idle_timeout",
     "kcpx_config_set_limits",
+    "kcpx_config_set_memory_limits",
     "kcpx_config_set_mtu",
     "kcpx_config_set_nodelay",
     "kcpx_config_set_offload",

@@ -308,6 +308,11 @@ fn session_functions_check_their_arguments_and_exchange_data() {
         assert_eq!(kcpx_config_set_limits(null_mut(), 1, 1), KCPX_ERR_NULL);
         assert_eq!(kcpx_config_set_limits(cfg, 0, 10), KCPX_ERR_INVALID);
         assert_eq!(kcpx_config_set_limits(cfg, 10, -1), KCPX_ERR_INVALID);
+        assert_eq!(kcpx_config_set_memory_limits(null_mut(), 0, 0), KCPX_ERR_NULL);
+        assert_eq!(kcpx_config_set_memory_limits(cfg, 100, 0), KCPX_ERR_INVALID);
+        assert_eq!(kcpx_config_set_memory_limits(cfg, 1 << 20, 1 << 19), KCPX_ERR_INVALID);
+        assert_eq!(kcpx_config_set_memory_limits(cfg, 0, usize::MAX), KCPX_OK);
+        assert_eq!(kcpx_config_set_memory_limits(cfg, 0, 0), KCPX_OK);
         assert_eq!(kcpx_config_set_sockbuf(cfg, 100), KCPX_ERR_INVALID);
         assert_eq!(kcpx_config_set_sockbuf(null_mut(), 1 << 20), KCPX_ERR_NULL);
         assert_eq!(kcpx_config_set_reuseport(cfg, 1), KCPX_OK);

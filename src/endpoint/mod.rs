@@ -28,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 mod admission;
+mod budget;
 mod local;
 mod ops;
 mod parked;
@@ -36,7 +37,8 @@ mod types;
 
 pub use types::{
     CloseReason, EndpointConfig, EndpointStats, Event, SessionId, Transmits, DEFAULT_ACTIVE_MS, DEFAULT_BACKLOG,
-    DEFAULT_DEAD_LINK_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, DRAIN_LIMIT_MS, MAX_SESSIONS_LIMIT,
+    DEFAULT_DEAD_LINK_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_LISTENER_BUFFER_BYTES, DEFAULT_MAX_SESSIONS,
+    DEFAULT_SESSION_BUFFER_BYTES, DRAIN_LIMIT_MS, MAX_SESSIONS_LIMIT, MIN_SESSION_BUFFER_BYTES, PRESSURE_SESSION_BYTES,
     SHED_AFTER_MS,
 };
 
@@ -45,6 +47,7 @@ use crate::crypt::PacketCrypt;
 use crate::error::Error;
 use crate::fec::{FecCode, FecInput, KCPGO_MTU_LIMIT};
 use crate::kcp::OVERHEAD;
+use budget::Budget;
 use parked::{Parked, Spot};
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -178,6 +181,8 @@ pub struct Endpoint {
     tx_peak_since: u64,
     tx: Transmits,
     stats: EndpointStats,
+    /// What the sessions hold for delivery, and the limits (`budget.rs`).
+    budget: Budget,
 }
 
 impl Endpoint {
@@ -219,6 +224,7 @@ impl Endpoint {
             None => None,
         };
         let fec = config.conn.fec.map(FecCode::new);
+        let budget = Budget::new(&config, role == Role::Listener);
         Ok(Endpoint {
             config,
             role,
@@ -244,6 +250,7 @@ impl Endpoint {
             tx_peak_since: 0,
             tx: Transmits::default(),
             stats: EndpointStats::default(),
+            budget,
         })
     }
 
@@ -338,6 +345,7 @@ impl Endpoint {
             Err(e) => self.count(e),
         }
         self.after_activity(slot);
+        self.enforce_memory_budget(); // budget.rs
     }
 
     /// A datagram of conversation `conv` (first sn `sn`) from the address
@@ -586,6 +594,7 @@ impl Endpoint {
     /// dead-link deadline; a draining session's limit.
     /// An idle session arms only the end of [`SHED_AFTER_MS`], once.
     fn rearm(&mut self, slot: u32) {
+        self.charge_memory(slot); // budget.rs
         let Some(s) = self.slots[slot as usize].as_mut() else {
             return;
         };
@@ -686,6 +695,7 @@ impl Endpoint {
     }
 
     fn free_slot(&mut self, slot: u32) {
+        self.release_memory(slot); // budget.rs
         let s = self.slots[slot as usize].take().expect("live slot");
         if let Some(spot) = s.parked {
             self.parked.forget(spot);

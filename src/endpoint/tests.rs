@@ -798,3 +798,123 @@ fn fec_on_one_side_only_transfers_both_ways() {
         assert!(unconfigured > 0, "seed {seed}: FEC datagrams read without FEC");
     }
 }
+
+/// Issue 17 item 4: many hostile peers each send full-size segments
+/// 1..=127 and withhold sn 0 (or, `unread`, 0..=126 to an application that
+/// never reads them) (with FEC: every group short of a data shard,
+/// no parity), while a legitimate client uploads over a lossy link to the
+/// same listener, which reads whatever it can. What the listener holds stays
+/// within its budget (plus the eighth a flood may add between passes), the
+/// hostile sessions are evicted (counted), the out-of-order segments beyond
+/// the caps dropped (counted), and the upload arrives byte for byte.
+fn memory_attack(seed: u64, fec: bool, unread: bool) {
+    // A conversation opens only with sn 0: each withholding peer first
+    // sends a 16-byte sn 0 (plain KCP, which an FEC listener reads too),
+    // then withholds sn 1.
+    let first = if unread { 0 } else { 2 };
+    const HOSTILE: u32 = 200;
+    let budget = 4 << 20;
+    let mut cfg = config(fec, false);
+    cfg.set_memory_limits(0, budget).unwrap();
+    let link = LinkConfig {
+        delay_ms: 5,
+        jitter_ms: 2,
+        loss: 0.02,
+        duplicate: 0.0,
+    };
+    let mut w = World::new(seed, link);
+    let server = w.add(addr(1000), Endpoint::listener(cfg).unwrap());
+    let (ep, legit) = Endpoint::dialer(config(fec, false), addr(1000), w.now()).unwrap();
+    let client = w.add(addr(2000), ep);
+    let data = Rng::new(seed).bytes(400 << 10);
+    let payload = 1400 - 24 - if fec { 8 } else { 0 };
+    let (mut sent, mut got, mut attack) = (0, Vec::new(), 0u32);
+    let (mut legit_id, mut peak) = (None, 0u64);
+    let mut buf = vec![0u8; 1 << 16];
+    for _ in 0..50_000 {
+        let now = w.now();
+        while sent < data.len() {
+            match w
+                .ep(client)
+                .send(legit, &data[sent..(sent + 8000).min(data.len())], now)
+            {
+                Ok(n) => sent += n,
+                Err(Error::Again) => break,
+                Err(e) => panic!("seed {seed}: send {e:?}"),
+            }
+        }
+        // The attack starts once the legitimate session delivered, round
+        // robin over the hostile peers (all grow at once), 100 a step.
+        for _ in 0..100 {
+            if got.is_empty() || attack == HOSTILE * 127 {
+                break;
+            }
+            let (h, i) = (attack % HOSTILE, attack / HOSTILE);
+            if i == 0 && !unread {
+                let mut opener = crate::sim::withheld_sn0_datagram(0x5000 + h, 0, 0, 16, false);
+                w.ep(server).handle(now, addr(3000 + h as u16), &mut opener);
+            }
+            let mut d = crate::sim::withheld_sn0_datagram(0x5000 + h, first, i, payload, fec);
+            w.ep(server).handle(now, addr(3000 + h as u16), &mut d);
+            peak = peak.max(w.ep(server).stats().buffered_bytes);
+            attack += 1;
+        }
+        while let Some(ev) = w.ep(server).poll_event() {
+            match ev {
+                Event::Accept(id) if w.ep(server).remote_addr(id) == Ok(addr(2000)) => legit_id = Some(id),
+                // With `unread`, the hostile sessions deliver in order and
+                // the application never reads them.
+                Event::Readable(id) if unread && Some(id) != legit_id => {}
+                Event::Readable(id) => {
+                    while let Ok(n) = w.ep(server).recv(id, &mut buf) {
+                        if Some(id) == legit_id {
+                            got.extend_from_slice(&buf[..n]);
+                        } else {
+                            assert!(n <= 16, "seed {seed}: a hostile session delivered beyond its opener");
+                        }
+                    }
+                }
+                Event::Closed(id, r) => assert_ne!(Some(id), legit_id, "seed {seed}: legit session closed: {r:?}"),
+                _ => {}
+            }
+        }
+        assert!(data.starts_with(&got), "seed {seed}: upload corrupted");
+        if got.len() == data.len() && attack == HOSTILE * 127 {
+            break;
+        }
+        w.step(10);
+    }
+    let s = w.ep(server).stats();
+    assert!(
+        got == data,
+        "seed {seed}: upload stalled at {} of {} ({s:?})",
+        got.len(),
+        data.len()
+    );
+    let bound = (budget + budget / 8 + PRESSURE_SESSION_BYTES) as u64;
+    assert!(peak <= bound, "seed {seed}: held {peak} bytes, budget {budget} ({s:?})");
+    assert!(
+        s.mem_pressure > 0 && s.mem_evicted > 0 && s.evicted >= s.mem_evicted,
+        "{s:?}"
+    );
+    assert!(unread || s.mem_dropped_segments > 0, "{s:?}");
+    assert!(!fec || s.mem_dropped_shards > 0, "{s:?}");
+    println!("seed {seed} fec {fec} unread {unread}: peak {peak} of budget {budget}, {s:?}");
+}
+
+#[test]
+fn a_withheld_sn0_flood_stays_within_the_budget_and_a_transfer_stays_exact() {
+    memory_attack(71, false, false);
+}
+
+/// The same with peers that send everything in order, to an application
+/// that never reads them (they delivered nothing: evicted first).
+#[test]
+fn an_in_order_flood_nobody_reads_stays_within_the_budget_too() {
+    memory_attack(73, false, true);
+}
+
+#[test]
+fn a_withheld_sn0_flood_with_fec_stays_within_the_budget_too() {
+    memory_attack(72, true, false);
+}

@@ -45,6 +45,28 @@ pub struct EndpointConfig {
     /// Flush a session that received datagrams at the end of the receive
     /// batch: ACKs leave at once instead of at the next interval.
     pub flush_on_input: bool,
+    // ----- memory limits (issue 17 item 4; see `budget.rs`) -----
+    /// Most bytes one session may hold that the application cannot read
+    /// yet, for each of KCP's out-of-order receive buffer and FEC's kept
+    /// shards (payload plus a few dozen bytes per segment or shard):
+    /// beyond it an out-of-order segment is dropped unacknowledged (the
+    /// peer sends it again) and the oldest kept shard goes. The next
+    /// segment in order always passes. Default
+    /// [`DEFAULT_SESSION_BUFFER_BYTES`] (256 KiB: more than the default
+    /// receive window of 128 full segments, so it never slows a transfer at
+    /// the default windows; raise it with the windows). `usize::MAX`: no cap.
+    pub session_buffer_bytes: usize,
+    /// The listener's memory budget: most bytes all its sessions together
+    /// may hold for delivery (out-of-order, received but unread, FEC kept
+    /// shards). Beyond it the listener sheds (see `budget.rs`): every
+    /// session's cap drops to [`PRESSURE_SESSION_BYTES`] and FEC's kept
+    /// shards go; if it is still over, the sessions that delivered nothing
+    /// to the application (then those holding the most out-of-order data
+    /// beyond the pressure cap) are evicted, most bytes first, down to
+    /// three quarters of the budget. Default
+    /// [`DEFAULT_LISTENER_BUFFER_BYTES`] (32 MiB). `usize::MAX`: no budget.
+    /// A dialer has no budget (only the per-session cap).
+    pub listener_buffer_bytes: usize,
 }
 
 /// Default of [`EndpointConfig::idle_timeout_ms`]: one minute. A peer that
@@ -59,6 +81,18 @@ pub const DEFAULT_ACTIVE_MS: u32 = 5_000;
 /// Default of [`EndpointConfig::dead_link_ms`]: 15 s without an
 /// acknowledgement of data in flight.
 pub const DEFAULT_DEAD_LINK_MS: u32 = 15_000;
+/// Default of [`EndpointConfig::session_buffer_bytes`].
+pub const DEFAULT_SESSION_BUFFER_BYTES: usize = 256 << 10;
+/// Default of [`EndpointConfig::listener_buffer_bytes`].
+pub const DEFAULT_LISTENER_BUFFER_BYTES: usize = 32 << 20;
+/// The per-session cap while a listener is over its budget (or
+/// [`EndpointConfig::session_buffer_bytes`] if that is lower): about a
+/// dozen full segments, so that a legitimate transfer survives a loss with
+/// a fast retransmission, more slowly, while a hostile session holds little.
+pub const PRESSURE_SESSION_BYTES: usize = 16 << 10;
+/// Smallest [`EndpointConfig::session_buffer_bytes`] (a few segments).
+pub const MIN_SESSION_BUFFER_BYTES: usize = 4 << 10;
+
 /// Default of [`EndpointConfig::max_sessions`].
 pub const DEFAULT_MAX_SESSIONS: usize = 16384;
 /// A session whose KCP has been idle this long frees the buffers only an
@@ -86,6 +120,8 @@ impl Default for EndpointConfig {
             max_sessions: DEFAULT_MAX_SESSIONS,
             flush_on_send: true,
             flush_on_input: true,
+            session_buffer_bytes: DEFAULT_SESSION_BUFFER_BYTES,
+            listener_buffer_bytes: DEFAULT_LISTENER_BUFFER_BYTES,
         }
     }
 }
@@ -121,16 +157,39 @@ impl EndpointConfig {
         self.flush_on_input = on_input;
     }
 
+    /// The memory limits ([`EndpointConfig::session_buffer_bytes`],
+    /// [`EndpointConfig::listener_buffer_bytes`]); 0 selects the default,
+    /// `usize::MAX` turns the limit off. [`Error::Invalid`] for a session
+    /// cap below [`MIN_SESSION_BUFFER_BYTES`] or a budget below the session
+    /// cap.
+    pub fn set_memory_limits(&mut self, session_bytes: usize, listener_bytes: usize) -> Result<(), Error> {
+        let or_default = |v: usize, d: usize| if v == 0 { d } else { v };
+        let session = or_default(session_bytes, DEFAULT_SESSION_BUFFER_BYTES);
+        let listener = or_default(listener_bytes, DEFAULT_LISTENER_BUFFER_BYTES);
+        check_memory(session, listener)?;
+        self.session_buffer_bytes = session;
+        self.listener_buffer_bytes = listener;
+        Ok(())
+    }
+
     /// Checks every setting.
     pub fn validate(&self) -> Result<(), Error> {
         self.conn.validate()?;
         check_limits(self.backlog, self.max_sessions)?;
+        check_memory(self.session_buffer_bytes, self.listener_buffer_bytes)?;
         Ok(())
     }
 }
 
 fn check_limits(backlog: usize, max_sessions: usize) -> Result<(), Error> {
     if backlog == 0 || max_sessions == 0 || max_sessions > MAX_SESSIONS_LIMIT {
+        return Err(Error::Invalid);
+    }
+    Ok(())
+}
+
+fn check_memory(session: usize, listener: usize) -> Result<(), Error> {
+    if session < MIN_SESSION_BUFFER_BYTES || listener < session {
         return Err(Error::Invalid);
     }
     Ok(())
@@ -247,6 +306,20 @@ pub struct EndpointStats {
     /// Sessions that freed their active buffers after [`SHED_AFTER_MS`]
     /// of quiet.
     pub sheds: u64,
+    // ----- memory limits (issue 17 item 4; see `budget.rs`) -----
+    /// Out-of-order KCP segments dropped unacknowledged by a session's cap
+    /// ([`EndpointConfig::session_buffer_bytes`], lower under pressure).
+    pub mem_dropped_segments: u64,
+    /// FEC shards kept for reconstruction dropped by a session's cap or
+    /// when the budget was exceeded (no data lost: KCP retransmits).
+    pub mem_dropped_shards: u64,
+    /// Times the listener went over its budget
+    /// ([`EndpointConfig::listener_buffer_bytes`]) and started shedding.
+    pub mem_pressure: u64,
+    /// Sessions evicted to keep within the budget (also in `evicted`).
+    pub mem_evicted: u64,
+    /// Bytes its sessions hold for delivery now (the budget's measure).
+    pub buffered_bytes: u64,
 }
 
 /// Datagrams to send, each with its destination, in order. Runs of

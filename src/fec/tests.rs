@@ -528,3 +528,50 @@ fn shed_and_compact_leave_the_wire_bytes_alone() {
         }
     }
 }
+
+/// Issue 17 item 4: the bytes of kept shards are counted as they come and
+/// go, and a byte cap drops the oldest (counted), never what KCP needs.
+#[test]
+fn kept_bytes_are_counted_and_capped() {
+    let cfg = config(10, 3);
+    let mut encoder = FecEncoder::new(cfg, 0, MTU);
+    let mut rng = Rng::new(41);
+    let input = payloads(&mut rng, 60);
+    let wire = encode_all(&mut encoder, &input);
+    // Every group complete: nothing stays.
+    let mut whole = FecDecoder::new(cfg, MTU);
+    for d in &wire {
+        whole.decode(d, 0);
+    }
+    assert_eq!(whole.kept_bytes(), 0, "complete groups are forgotten");
+    // The first data shard of each group withheld, parity dropped: every
+    // group stays incomplete and its shards are kept.
+    let hostile: Vec<&Vec<u8>> = wire
+        .iter()
+        .filter(|d| {
+            let seqid = u32::from_le_bytes(d[..4].try_into().unwrap());
+            cfg.is_data_seqid(seqid) && seqid % 13 != 0
+        })
+        .collect();
+    let mut open = FecDecoder::new(cfg, MTU);
+    let mut capped = FecDecoder::new(cfg, MTU);
+    let cap = 8 << 10;
+    capped.set_keep_cap(Some(cap));
+    for d in &hostile {
+        open.decode(d, 0);
+        capped.decode(d, 0);
+        assert!(capped.kept_bytes() <= cap, "the cap holds: {}", capped.kept_bytes());
+    }
+    let per_shard = core::mem::size_of::<Shard>();
+    let expected: usize = hostile
+        .iter()
+        .rev()
+        .take(open.queued())
+        .map(|d| d.len() - FEC_HEADER_LEN + per_shard)
+        .sum();
+    assert_eq!(open.kept_bytes(), expected, "kept bytes match the kept shards");
+    assert!(capped.stats().capped > 0 && capped.kept_bytes() > cap / 2);
+    open.drop_kept();
+    assert_eq!((open.kept_bytes(), open.queued()), (0, 0));
+    assert!(open.stats().capped > 0, "dropped shards are counted");
+}

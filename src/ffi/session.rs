@@ -190,6 +190,19 @@ pub struct kcpx_listener_counters {
     pub gso_sends: u64,
     pub gro_receives: u64,
     pub gso_fallbacks: u64,
+    // ----- memory limits (issue 17 item 4; `kcpx_config_set_memory_limits`) -----
+    /// Out-of-order KCP segments dropped unacknowledged by a session's cap
+    /// (the peer sends them again).
+    pub mem_dropped_segments: u64,
+    /// FEC shards kept for reconstruction dropped by a session's cap or the
+    /// budget (no data lost).
+    pub mem_dropped_shards: u64,
+    /// Times the listener went over its memory budget and started shedding.
+    pub mem_pressure: u64,
+    /// Sessions evicted to keep within the budget (also counted in `evicted`).
+    pub mem_evicted: u64,
+    /// Bytes the listener's sessions hold for delivery now.
+    pub buffered_bytes: u64,
 }
 
 impl From<ListenerStats> for kcpx_listener_counters {
@@ -226,6 +239,12 @@ impl From<ListenerStats> for kcpx_listener_counters {
             gso_sends: k.gso_sends,
             gro_receives: k.gro_receives,
             gso_fallbacks: k.gso_fallbacks,
+            // memory limits (issue 17 item 4)
+            mem_dropped_segments: e.mem_dropped_segments,
+            mem_dropped_shards: e.mem_dropped_shards,
+            mem_pressure: e.mem_pressure,
+            mem_evicted: e.mem_evicted,
+            buffered_bytes: e.buffered_bytes,
         }
     }
 }
@@ -352,6 +371,53 @@ pub unsafe extern "C" fn kcpx_config_set_limits(cfg: *mut kcpx_config, backlog: 
     };
     // SAFETY: per contract.
     unsafe { with_session_config(cfg, |c| code(c.endpoint.set_limits(b, m))) }
+}
+
+/// Memory limits of a session's received data (issue 17 item 4), in bytes
+/// (payload plus a few dozen per segment or FEC shard).
+///
+/// `session_bytes` caps, for each session, both the out-of-order data KCP
+/// buffers (segments waiting for an earlier one) and FEC's kept shards:
+/// beyond it an out-of-order segment is dropped without being acknowledged
+/// (the peer sends it again; the next segment in order always passes) and
+/// the oldest kept shard goes; the window a session advertises shrinks to
+/// what its cap admits. Default 262144 (256 KiB, above the default receive
+/// window of 128 full segments: no transfer at the default windows is
+/// slowed; raise it with the windows).
+///
+/// `listener_bytes` is a listener's budget for all its sessions together
+/// (out-of-order, received and not read, FEC kept shards). Beyond it the
+/// listener sheds: every session's cap drops to 16 KiB (or `session_bytes`
+/// if lower) and FEC's kept shards go; if it is still over, the sessions that
+/// delivered nothing to the application yet, then those holding the most
+/// out-of-order data beyond 16 KiB, are closed with KCPX_CLOSE_EVICTED (their
+/// unread data discarded), most bytes first, down to three quarters of the
+/// budget; a session that delivered data and holds no more than 16 KiB out
+/// of order is never evicted. It may overshoot by an eighth between two
+/// shedding passes. Default 33554432 (32 MiB): 1,000 hostile peers that
+/// withhold sequence number 0 then cost about 33 KiB of heap each (43 KiB
+/// with FEC 10/3). Dialed sessions have only the per-session cap. The
+/// counters `mem_*` and `buffered_bytes` of `kcpx_listener_counters` report it.
+///
+/// 0 selects the default of either; SIZE_MAX turns it off. Returns KCPX_OK,
+/// KCPX_ERR_NULL, or KCPX_ERR_INVALID (the configuration unchanged) for a
+/// `session_bytes` below 4096 or a `listener_bytes` below `session_bytes`
+/// (after defaults are applied). Not thread-safe on one `cfg`.
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_config_set_memory_limits(
+    cfg: *mut kcpx_config,
+    session_bytes: usize,
+    listener_bytes: usize,
+) -> c_int {
+    // SAFETY: per contract.
+    unsafe {
+        with_session_config(cfg, |c| {
+            code(c.endpoint.set_memory_limits(session_bytes, listener_bytes))
+        })
+    }
 }
 
 /// SO_RCVBUF and SO_SNDBUF of new sockets in bytes (default 4 MiB, as

@@ -115,7 +115,13 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
             return;
         }
         let v = &*self.v;
-        let wnd = v.rcv_wnd.saturating_sub(self.rcv_queue.len() as u32);
+        let mut wnd = v.rcv_wnd.saturating_sub(self.rcv_queue.len() as u32);
+        if self.ooo_cap != u32::MAX {
+            // kcpx only (ikcp_* never sets a cap): the window advertised
+            // covers no more than the cap admits, so a sender that honours
+            // it sends nothing the cap would refuse.
+            wnd = wnd.min(self.ooo_cap_window());
+        }
         self.flush_count = self.flush_count.wrapping_add(1);
         self.cursor = super::FlushCursor {
             flush_count: self.flush_count,

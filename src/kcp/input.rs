@@ -244,6 +244,13 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
             }
         };
         let repeat = matches!(self.rcv_buf.get(at), Some(s) if s.sn == sn);
+        let charge = RcvSeg::<A>::charge_for(payload.len());
+        if !repeat && self.rcv_buf_bytes.saturating_add(charge) > self.ooo_cap && self.beyond_cap_window(sn) {
+            // Over the out-of-order cap (never set by ikcp_*): dropped like
+            // a lost datagram, and so not acknowledged.
+            self.ooo_refused = self.ooo_refused.wrapping_add(1);
+            return false;
+        }
         let mut stored = true;
         if !repeat {
             // On allocation failure the segment is dropped like a lost
@@ -257,6 +264,7 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
                     if n == 0 && sn == self.v.rcv_nxt && (self.rcv_queue.len() as u32) < self.v.rcv_wnd {
                         match self.rcv_queue.push_back(seg) {
                             Ok(()) => {
+                                self.rcv_queue_bytes += charge;
                                 self.v.rcv_nxt = self.v.rcv_nxt.wrapping_add(1);
                                 return true;
                             }
@@ -269,7 +277,10 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
                         self.rcv_buf.insert(at, seg)
                     };
                     match pushed {
-                        Ok(()) => true,
+                        Ok(()) => {
+                            self.rcv_buf_bytes += charge;
+                            true
+                        }
                         Err(seg) => {
                             self.recycle_payload(seg.data);
                             false
@@ -281,6 +292,14 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
         }
         self.move_to_rcv_queue();
         stored
+    }
+
+    /// Whether `sn` lies beyond the window the out-of-order cap admits (see
+    /// [`Kcp::set_out_of_order_cap`]): what a sender honouring the window
+    /// it was told may send always passes, the next in order first.
+    #[inline]
+    fn beyond_cap_window(&self, sn: u32) -> bool {
+        sn.wrapping_sub(self.v.rcv_nxt) >= self.ooo_cap_window()
     }
 
     /// Slow start / congestion avoidance after una advanced.

@@ -252,6 +252,17 @@ pub struct Kcp<A: Allocator + Clone = Global, S: Scalars = InlineScalars> {
     nsnd_buf: u32,
     rcv_buf: Ring<RcvSeg<A>, A>,
     rcv_queue: Ring<RcvSeg<A>, A>,
+    /// What `rcv_buf` and `rcv_queue` hold, in [`RcvSeg::charge`] units
+    /// (payload bytes plus a queue entry per segment), kept as they change.
+    rcv_buf_bytes: u32,
+    rcv_queue_bytes: u32,
+    /// Most `rcv_buf_bytes` a segment other than the next in order
+    /// (`sn != rcv_nxt`) may bring: beyond it the segment is dropped, not
+    /// acknowledged (see [`Kcp::set_out_of_order_cap`]). `u32::MAX`, no cap,
+    /// is ikcp.c's behaviour and the default; `ikcp_*` never sets it.
+    ooo_cap: u32,
+    /// Segments refused by `ooo_cap` so far (wrapping).
+    ooo_refused: u32,
     /// Moving segments from `rcv_buf` to `rcv_queue` failed for lack of
     /// memory; the next receive retries.
     rcv_move_failed: bool,
@@ -308,6 +319,10 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
             nsnd_buf: 0,
             rcv_buf: Ring::new_in(alloc.clone()),
             rcv_queue: Ring::new_in(alloc.clone()),
+            rcv_buf_bytes: 0,
+            rcv_queue_bytes: 0,
+            ooo_cap: u32::MAX,
+            ooo_refused: 0,
             rcv_move_failed: false,
             acklist: Vec::new_in(alloc.clone()),
             ackcount: 0,
@@ -503,6 +518,52 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
     #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
     pub(crate) fn buffer_ptr(&self) -> *const u8 {
         self.buffer.as_ptr()
+    }
+
+    /// Caps what the receive buffer may hold out of order. The window the
+    /// connection advertises shrinks to what the cap admits: the next
+    /// segment in order and as many full segments after it as `bytes` holds
+    /// (payload plus about 40 bytes of bookkeeping per segment). A data
+    /// segment beyond that window that would bring the receive buffer over
+    /// `bytes` is dropped **without being acknowledged**, as if lost: the
+    /// peer sends it again later, when there may be room. What the window
+    /// admits always passes (the next in order advances delivery, and a
+    /// sender honouring the window is never refused), and segments already
+    /// buffered stay (they were acknowledged: dropping one would lose it for
+    /// good), so a lowered cap takes effect as the buffer drains; the buffer
+    /// holds at most the larger of `bytes` (plus one segment) and what it
+    /// held when the cap was lowered. A cap below one receive window of full
+    /// segments slows a transfer to the smaller window. `None` (the default,
+    /// ikcp.c's behaviour) removes the cap.
+    pub fn set_out_of_order_cap(&mut self, bytes: Option<usize>) {
+        self.ooo_cap = bytes.map_or(u32::MAX, |b| b.min(u32::MAX as usize - 1) as u32);
+    }
+
+    /// The receive window the out-of-order cap admits, in segments from
+    /// `rcv_nxt` on: the next in order, and as many full segments after it
+    /// as the cap holds.
+    pub(crate) fn ooo_cap_window(&self) -> u32 {
+        let full = segment::RcvSeg::<A>::charge_for(self.v.mss as usize).max(1);
+        1 + self.ooo_cap / full
+    }
+
+    /// Bytes held in the receive buffer (segments waiting for an earlier
+    /// one, and in-order segments for which the receive queue has no room),
+    /// in the units of [`Kcp::set_out_of_order_cap`]. O(1).
+    pub fn out_of_order_bytes(&self) -> usize {
+        self.rcv_buf_bytes as usize
+    }
+
+    /// Bytes in the receive queue, delivered in order but not yet taken by
+    /// [`Kcp::recv`], in the same units. O(1).
+    pub fn rcv_queue_bytes(&self) -> usize {
+        self.rcv_queue_bytes as usize
+    }
+
+    /// Segments dropped unacknowledged by [`Kcp::set_out_of_order_cap`]
+    /// so far (wrapping).
+    pub fn out_of_order_refused(&self) -> u32 {
+        self.ooo_refused
     }
 
     /// Heap bytes held by this control block beyond `size_of::<Kcp>()`.

@@ -3,7 +3,7 @@
 
 use super::log::mask;
 use super::segment::{put_bytes, RcvSeg, SndSeg};
-use super::{consts::*, Kcp, RecvError, Scalars, SendError};
+use super::{consts::*, Kcp, RecvError, Ring, Scalars, SendError};
 use allocator_api2::alloc::Allocator;
 use allocator_api2::vec::Vec;
 
@@ -207,6 +207,7 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
             }
             copied += n;
             if let SegRef::Owned(seg) = seg {
+                self.rcv_queue_bytes -= seg.charge();
                 self.recycle_payload(seg.data);
             }
             if self.can_log(mask::RECV) {
@@ -226,6 +227,17 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
         Ok(copied)
     }
 
+    /// Frees every received segment, delivered or not, as if never
+    /// received (nothing is acknowledged or sent for it): for an owner that
+    /// gives up on the connection and must not hold its data meanwhile.
+    pub fn discard_received(&mut self) {
+        self.rcv_buf = Ring::new_in(self.alloc.clone());
+        self.rcv_queue = Ring::new_in(self.alloc.clone());
+        self.rcv_buf_bytes = 0;
+        self.rcv_queue_bytes = 0;
+        self.rcv_move_failed = false;
+    }
+
     /// Hands the buffer of a finished segment to the payload pool.
     #[inline(always)]
     pub(crate) fn recycle_payload(&mut self, data: Vec<u8, A>) {
@@ -241,6 +253,7 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
                 break;
             }
             let Some(seg) = self.rcv_buf.pop_front() else { break };
+            let charge = seg.charge();
             if let Err(lost) = self.rcv_queue.push_back(seg) {
                 // Out of memory: keep the segment where it was (the slot it
                 // left is free: no allocation), and retry on the next recv.
@@ -248,6 +261,8 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
                 self.rcv_move_failed = true;
                 break;
             }
+            self.rcv_buf_bytes -= charge;
+            self.rcv_queue_bytes += charge;
             self.v.rcv_nxt = self.v.rcv_nxt.wrapping_add(1);
         }
     }

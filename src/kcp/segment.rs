@@ -41,6 +41,23 @@ pub(crate) struct RcvSeg<A: Allocator> {
     pub data: Vec<u8, A>,
 }
 
+impl<A: Allocator> RcvSeg<A> {
+    /// What a received segment of `len` payload bytes counts for in the
+    /// receive-side byte counts ([`crate::kcp::Kcp::out_of_order_bytes`]):
+    /// its payload plus its entry in a queue, so that a flood of empty
+    /// segments is not free either.
+    #[inline]
+    pub(crate) fn charge_for(len: usize) -> u32 {
+        (len + core::mem::size_of::<Self>()).min(u32::MAX as usize) as u32
+    }
+
+    /// [`RcvSeg::charge_for`] this segment.
+    #[inline]
+    pub(crate) fn charge(&self) -> u32 {
+        Self::charge_for(self.data.len())
+    }
+}
+
 /// A decoded segment header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Header {

@@ -169,3 +169,32 @@ impl SimNet {
         self.queue.len()
     }
 }
+
+/// The memory attack of issue 17 item 4: datagram number `i` of a peer that
+/// sends full KCP data segments of conversation `conv` with sn `first + i`,
+/// each carrying `payload` bytes. With `first` 2 (after an sn 0 that opens
+/// the session: `first` 0, `i` 0), sn 1 (the one that would let the rest be
+/// delivered) never comes; with 0 everything is in order,
+/// for an application that does not read. With `fec` (10/3), each in a
+/// kcp-go FEC data shard, placed so that every group lacks its first data
+/// shard and no parity comes (each group stays incomplete and its shards
+/// are kept). No cipher. Std only, independent of the crate under test.
+pub fn withheld_sn0_datagram(conv: u32, first: u32, i: u32, payload: usize, fec: bool) -> Vec<u8> {
+    let sn = first + i;
+    let mut d = Vec::with_capacity(payload + 32);
+    if fec {
+        let (group, index) = (i / 9, i % 9 + 1);
+        d.extend_from_slice(&(group * 13 + index).to_le_bytes());
+        d.extend_from_slice(&0x00f1u16.to_le_bytes());
+        d.extend_from_slice(&((24 + payload + 2) as u16).to_le_bytes());
+    }
+    d.extend_from_slice(&conv.to_le_bytes());
+    d.extend_from_slice(&[81, 0]); // PUSH, frg 0
+    d.extend_from_slice(&128u16.to_le_bytes()); // wnd
+    d.extend_from_slice(&0u32.to_le_bytes()); // ts
+    d.extend_from_slice(&sn.to_le_bytes());
+    d.extend_from_slice(&0u32.to_le_bytes()); // una
+    d.extend_from_slice(&(payload as u32).to_le_bytes());
+    d.extend(std::iter::repeat(0xa5).take(payload));
+    d
+}
