@@ -142,7 +142,7 @@ fn serve(mut listener: Listener, stop: &AtomicBool, mut tick: impl FnMut(&Listen
             pump(&mut listener, *id, s, &mut buf, &mut seen)
         });
         if Instant::now() >= next_tick {
-            next_tick += Duration::from_millis(100);
+            next_tick = Instant::now() + Duration::from_millis(100);
             seen.stats = listener.stats();
             tick(&listener, &seen);
         }
@@ -678,4 +678,674 @@ fn flood_of_one_replayed_datagram_leaves_room_for_clients() {
         tap.up()[0].bytes.clone()
     };
     flood(true, move |_| captured.clone(), spoofer, server);
+}
+
+// ----- the soak -----
+
+/// The soak listener's session limit: 1/8 of the default (16,384), so that the
+/// ~5,100 hostile sessions it is offered exceed it 2.5 times, CI-sized.
+const SOAK_LIMIT: usize = 2048;
+/// Sessions of the out-of-order memory attack (full-size segments 1..127,
+/// sn 0 withheld), each from its own spoofed address.
+const SOAK_OOO: u32 = 800;
+/// Single-datagram flood (valid first datagrams, the attacker knows the key).
+const SOAK_FLOOD: u32 = 3000;
+/// Addresses replaying one captured datagram of a real client.
+const SOAK_REPLAY: u32 = 1000;
+/// Real sockets that open a session, echo once and vanish.
+const SOAK_ABANDONED: u32 = 300;
+/// RSS the listener process may grow by besides the attack's 64 MB per
+/// 1,000 out-of-order sessions: the legitimate sessions' windows, the other
+/// hostile sessions (at most SOAK_LIMIT alive, ~2 KiB each idle) and the
+/// allocator's slack.
+const SOAK_RSS_SLACK_MB: f64 = 24.0;
+/// kcp-go clients per run of `go-peer clients`.
+const SOAK_GO_CLIENTS: usize = 16;
+/// kcpx dialer threads, each echoing 128 KiB transfers back to back.
+const SOAK_KCPX_THREADS: usize = 6;
+/// Every hostile loop stops by this long after the hostile phase began.
+const SOAK_HOSTILE_LIMIT: Duration = Duration::from_secs(15);
+
+fn soak_config() -> Config {
+    let mut cfg = Config::default();
+    let c = &mut cfg.endpoint.conn;
+    c.set_nodelay(1, 10, 2, 1);
+    c.set_stream(true);
+    c.set_fec(10, 3).unwrap();
+    c.set_crypt(Some("aes-128"), &KEY).unwrap();
+    let backlog = cfg.endpoint.backlog;
+    cfg.endpoint.set_limits(backlog, SOAK_LIMIT).unwrap();
+    cfg
+}
+
+fn rss_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The soak's listener, in a child process so that its RSS is its own: run
+/// by `soak_listener_under_hostile_traffic` with `KCPX_SOAK_CHILD=1`. Prints
+/// `ADDR`, a `SAMPLE` line every 100 ms, `FINAL` lines when stdin closes.
+#[test]
+#[ignore = "the soak's child process; runs only under soak_listener_under_hostile_traffic"]
+fn soak_child() {
+    if std::env::var_os("KCPX_SOAK_CHILD").is_none() {
+        return;
+    }
+    let listener = Listener::bind("127.0.0.1:0".parse().unwrap(), &soak_config()).unwrap();
+    println!("\nADDR {}", listener.local_addr().unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    thread::spawn(move || {
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+        flag.store(true, Ordering::Relaxed);
+    });
+    let seen = serve(listener, &stop, |_, seen| {
+        let s = seen.stats.endpoint;
+        println!(
+            "\nSAMPLE {} {} {} {} {} {} {} {} {}",
+            rss_kb(),
+            s.curr_estab,
+            s.passive_opens,
+            s.dropped_limit,
+            s.dropped_backlog,
+            s.evicted,
+            s.replaced,
+            s.closed_idle,
+            s.in_pkts
+        );
+    });
+    println!("\nFINAL marker_reads {}", seen.marker_reads.len());
+    let mut reasons: HashMap<String, usize> = HashMap::new();
+    for c in &seen.closes {
+        *reasons.entry(format!("{:?}", c.2)).or_default() += 1;
+    }
+    println!("\nFINAL accepts {} closes {reasons:?}", seen.accepts.len());
+    println!("\nFINAL stats {:?}", seen.stats);
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    at: Instant,
+    rss_kb: u64,
+    curr_estab: u64,
+    passive_opens: u64,
+    dropped_limit: u64,
+    dropped_backlog: u64,
+    evicted: u64,
+    replaced: u64,
+    closed_idle: u64,
+    in_pkts: u64,
+}
+
+fn parse_sample(at: Instant, line: &str) -> Option<Sample> {
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|w| w.parse().ok())
+        .collect::<Option<_>>()?;
+    (v.len() == 9).then(|| Sample {
+        at,
+        rss_kb: v[0],
+        curr_estab: v[1],
+        passive_opens: v[2],
+        dropped_limit: v[3],
+        dropped_backlog: v[4],
+        evicted: v[5],
+        replaced: v[6],
+        closed_idle: v[7],
+        in_pkts: v[8],
+    })
+}
+
+/// The child listener process and what it printed.
+struct Child {
+    proc: std::process::Child,
+    addr: SocketAddr,
+    lines: Arc<Mutex<Vec<(Instant, String)>>>,
+    reader: Option<thread::JoinHandle<()>>,
+    stderr: Option<thread::JoinHandle<String>>,
+}
+
+impl Child {
+    fn spawn() -> Child {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let mut proc = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "soak_child",
+                "--ignored",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env("KCPX_SOAK_CHILD", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the soak's listener process");
+        let out = std::io::BufReader::new(proc.stdout.take().unwrap());
+        let mut err = proc.stderr.take().unwrap();
+        let stderr = thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut err, &mut s);
+            s
+        });
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log = lines.clone();
+        let reader = thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if let Some(at) = line.find("ADDR ") {
+                    let _ = tx.send(line[at + 5..].trim().parse::<SocketAddr>().unwrap());
+                }
+                log.lock().unwrap().push((Instant::now(), line));
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the listener process printed no address");
+        Child {
+            proc,
+            addr,
+            lines,
+            reader: Some(reader),
+            stderr: Some(stderr),
+        }
+    }
+
+    fn samples(&self) -> Vec<Sample> {
+        let lines = self.lines.lock().unwrap();
+        lines
+            .iter()
+            .filter(|l| l.1.starts_with("SAMPLE"))
+            .filter_map(|l| parse_sample(l.0, &l.1))
+            .collect()
+    }
+
+    /// Closes the child's stdin, waits for it; its FINAL lines, exit status
+    /// and stderr.
+    fn finish(mut self) -> (Vec<String>, bool, String) {
+        drop(self.proc.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = self.proc.try_wait().unwrap() {
+                break Some(s);
+            }
+            if Instant::now() > deadline {
+                let _ = self.proc.kill();
+                break self.proc.wait().ok();
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        let _ = self.reader.take().unwrap().join();
+        let stderr = self.stderr.take().unwrap().join().unwrap_or_default();
+        let finals = self
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.1.starts_with("FINAL"))
+            .map(|l| l.1.clone())
+            .collect();
+        (finals, status.is_some_and(|s| s.success()), stderr)
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.proc.kill();
+        let _ = self.proc.wait();
+    }
+}
+
+/// A sealed, FEC-framed datagram of one KCP segment, as a client of the soak
+/// listener makes it (the attacker knows the key).
+struct Forger {
+    crypt: kcpx::crypt::PacketCrypt,
+}
+
+impl Forger {
+    fn new() -> Forger {
+        Forger {
+            crypt: kcpx::crypt::PacketCrypt::new(kcpx::crypt::CryptMethod::Aes128, &KEY).unwrap(),
+        }
+    }
+
+    fn datagram(&self, seqid: u32, segment: &[u8]) -> Vec<u8> {
+        let mut d = vec![0u8; kcpx::crypt::HEADER_LEN];
+        d.extend_from_slice(&seqid.to_le_bytes());
+        d.extend_from_slice(&kcpx::fec::TYPE_DATA.to_le_bytes());
+        d.extend_from_slice(&(2 + segment.len() as u16).to_le_bytes());
+        d.extend_from_slice(segment);
+        self.crypt.seal(&mut d).unwrap();
+        d
+    }
+}
+
+/// The kcp-go peer, or None (after the skip policy) when it cannot be built.
+fn go_peer() -> Option<std::path::PathBuf> {
+    let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+    let work = deps.join("hostile");
+    let build = std::process::Command::new("bash")
+        .arg(format!("{}/interop/build-go-peer.sh", env!("CARGO_MANIFEST_DIR")))
+        .arg(&work)
+        .output()
+        .expect("run bash");
+    if !build.status.success() {
+        let why = String::from_utf8_lossy(&build.stderr).trim().to_string();
+        skip::unavailable(
+            "the soak's kcp-go clients",
+            &format!("no kcp-go peer: {why}"),
+            "KCPX_SKIP_GO",
+        );
+        return None;
+    }
+    Some(work.join("go-peer"))
+}
+
+/// Runs `go-peer clients` against `addr`: None when it echoed every byte, else why not.
+fn go_clients(peer: &std::path::Path, addr: SocketAddr, seed: u64) -> Option<String> {
+    let key: String = KEY.iter().map(|b| format!("{b:02x}")).collect();
+    let out = std::process::Command::new(peer)
+        .args([
+            "clients",
+            "-addr",
+            &addr.to_string(),
+            "-n",
+            &SOAK_GO_CLIENTS.to_string(),
+        ])
+        .args(["-crypt", "aes-128", "-key", &key, "-ds", "10", "-ps", "3", "-stream"])
+        .args(["-bytes", "262144", "-timeout", "20s", "-linger", "200ms"])
+        .args(["-seed", &(seed % 1_000_000).to_string()])
+        .output()
+        .expect("run go-peer");
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    eprintln!("kcp-go clients: {stdout}");
+    (!out.status.success() || !stdout.contains("\"ok\":true"))
+        .then(|| format!("{stdout} {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Datagrams the kernel dropped at the UDP socket bound to `port` (receive buffer full).
+fn kernel_drops(port: u16) -> u64 {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let p = u16::from_str_radix(cols.get(1)?.rsplit(':').next()?, 16).ok()?;
+            (p == port).then(|| cols.last()?.parse::<u64>().ok())?
+        })
+        .sum()
+}
+
+/// Outcome of the legitimate kcpx clients.
+#[derive(Default)]
+struct Legit {
+    transfers: u64,
+    slowest: Duration,
+    failures: Vec<String>,
+}
+
+#[test]
+fn soak_listener_under_hostile_traffic() {
+    let wall = Instant::now();
+    let Some(_probe) = Spoofer::open("soak_listener_under_hostile_traffic") else {
+        return;
+    };
+    let seed = seed();
+    let peer = go_peer();
+    let child = Child::spawn();
+    let to = child.addr;
+    eprintln!(
+        "soak listener {to} (FEC 10/3 + AES-128, limit {SOAK_LIMIT}) in pid {}",
+        child.proc.id()
+    );
+    let client_cfg = echo::config(true, true);
+    // The replay class's material: a real client's first datagrams, recorded.
+    let captured = {
+        let tap = tap::Tap::start(to, 4).unwrap();
+        let mut d = Dialer::connect(tap.local_addr(), &client_cfg).unwrap();
+        echo(&mut d, b"a captured client's first message", Duration::from_secs(10)).unwrap();
+        d.close(200);
+        tap.up()[0].bytes.clone()
+    };
+
+    let stop_legit = AtomicBool::new(false);
+    let hostile_on = AtomicBool::new(false);
+    let hostile_done = AtomicU64::new(0);
+    let victims: Mutex<HashSet<SocketAddr>> = Mutex::new(HashSet::new());
+    let legit = Mutex::new(Legit::default());
+    let go_failures = Mutex::new(Vec::<String>::new());
+    let go_runs = AtomicU64::new(0);
+    let abandoned = Mutex::new((0u32, Vec::<String>::new()));
+    let ooo_done = AtomicBool::new(false);
+    let mut hostile_start = Instant::now();
+    const HOSTILE_THREADS: u64 = 5;
+
+    thread::scope(|s| {
+        // Legitimate kcpx dialers: 128 KiB transfers back to back.
+        for k in 0..SOAK_KCPX_THREADS {
+            let (stop, victims, legit, cfg) = (&stop_legit, &victims, &legit, &client_cfg);
+            s.spawn(move || {
+                let mut rng = Rng::new(seed ^ (k as u64) << 40);
+                while !stop.load(Ordering::Relaxed) {
+                    let data = rng.bytes(128 * 1024);
+                    let t = Instant::now();
+                    let mut d = match Dialer::connect(to, cfg) {
+                        Ok(d) => d,
+                        Err(e) => {
+                            legit
+                                .lock()
+                                .unwrap()
+                                .failures
+                                .push(format!("kcpx client {k}: connect: {e}"));
+                            return;
+                        }
+                    };
+                    let me = loopback(d.local_addr().unwrap());
+                    victims.lock().unwrap().insert(me);
+                    let r = echo(&mut d, &data, Duration::from_secs(20));
+                    victims.lock().unwrap().remove(&me);
+                    let mut l = legit.lock().unwrap();
+                    match r {
+                        Ok(()) => {
+                            l.transfers += 1;
+                            l.slowest = l.slowest.max(t.elapsed());
+                        }
+                        Err(e) => {
+                            l.failures.push(format!("kcpx client {k} from {me}: {e}"));
+                            return;
+                        }
+                    }
+                    drop(l);
+                    d.close(100);
+                }
+            });
+        }
+        // Legitimate kcp-go clients: runs of SOAK_GO_CLIENTS while the hostile phase lasts.
+        if let Some(peer) = &peer {
+            let (done, fails, runs, on) = (&hostile_done, &go_failures, &go_runs, &hostile_on);
+            s.spawn(move || {
+                while !on.load(Ordering::Relaxed) {
+                    thread::sleep(Duration::from_millis(10));
+                }
+                loop {
+                    let n = runs.fetch_add(1, Ordering::Relaxed);
+                    if let Some(e) = go_clients(peer, to, seed.wrapping_add(n * 100)) {
+                        fails.lock().unwrap().push(e);
+                        return;
+                    }
+                    if done.load(Ordering::Relaxed) >= HOSTILE_THREADS {
+                        return;
+                    }
+                }
+            });
+        }
+        // Let the legitimate traffic settle, then take the baseline.
+        thread::sleep(Duration::from_millis(1500));
+        hostile_start = Instant::now();
+        hostile_on.store(true, Ordering::Relaxed);
+        let start = hostile_start;
+        let over = move || start.elapsed() > SOAK_HOSTILE_LIMIT;
+
+        // (1) Out-of-order memory pressure: segments 1..127, sn 0 withheld.
+        let (done, ooo) = (&hostile_done, &ooo_done);
+        s.spawn(move || {
+            let mut sp = Spoofer::new().unwrap();
+            let forger = Forger::new();
+            let mut rng = Rng::new(seed ^ 1);
+            let payload = rng.bytes(1400 - 28 - 24);
+            for i in 0..SOAK_OOO {
+                if over() {
+                    break;
+                }
+                let from = hostile_addr(100_000 + i);
+                let conv = rng.next_u64() as u32;
+                for sn in 1..128u32 {
+                    let d = forger.datagram(sn - 1, &kcp_segment(conv, CMD_PUSH, sn, 0, &payload));
+                    sp.send(from, to, &d).unwrap();
+                }
+                thread::sleep(Duration::from_millis(3));
+            }
+            ooo.store(true, Ordering::Relaxed);
+            done.fetch_add(1, Ordering::Relaxed);
+        });
+        // (2) Flood of valid first datagrams and (3) replays of the captured
+        // one, each from many addresses, once the memory attack has sent.
+        for class in 0..2u32 {
+            let (done, ooo, captured) = (&hostile_done, &ooo_done, &captured);
+            s.spawn(move || {
+                let mut sp = Spoofer::new().unwrap();
+                let forger = Forger::new();
+                let mut rng = Rng::new(seed ^ 2 ^ u64::from(class));
+                while !ooo.load(Ordering::Relaxed) && !over() {
+                    thread::sleep(Duration::from_millis(10));
+                }
+                let (n, base) = if class == 0 {
+                    (SOAK_FLOOD, 200_000)
+                } else {
+                    (SOAK_REPLAY, 300_000)
+                };
+                for i in 0..n {
+                    if over() {
+                        break;
+                    }
+                    let d = if class == 0 {
+                        forger.datagram(0, &kcp_segment(rng.next_u64() as u32, CMD_PUSH, 0, 0, b"flood"))
+                    } else {
+                        captured.clone()
+                    };
+                    sp.send(hostile_addr(base + i), to, &d).unwrap();
+                    if i % 2 == 0 {
+                        thread::sleep(Duration::from_millis(1)); // ~2,000 addresses a second
+                    }
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            });
+        }
+        // (4) Forged sn-0 takeovers of the legitimate kcpx sessions, every 100 ms.
+        let (done, victims_ref) = (&hostile_done, &victims);
+        s.spawn(move || {
+            let mut sp = Spoofer::new().unwrap();
+            let forger = Forger::new();
+            let mut rng = Rng::new(seed ^ 4);
+            let until = Instant::now() + Duration::from_secs(8);
+            while Instant::now() < until {
+                let targets: Vec<SocketAddr> = victims_ref.lock().unwrap().iter().copied().collect();
+                for v in targets {
+                    let d = forger.datagram(0, &kcp_segment(rng.next_u64() as u32, CMD_PUSH, 0, 0, MARKER));
+                    sp.send(v, to, &d).unwrap();
+                }
+                thread::sleep(Duration::from_millis(100));
+            }
+            done.fetch_add(1, Ordering::Relaxed);
+        });
+        // (5) Sessions opened from real sockets, echoed once, abandoned.
+        let (done, ab, cfg) = (&hostile_done, &abandoned, &client_cfg);
+        s.spawn(move || {
+            for i in 0..SOAK_ABANDONED {
+                if over() || ab.lock().unwrap().1.len() >= 3 {
+                    break;
+                }
+                let r = Dialer::connect(to, cfg)
+                    .map_err(|e| e.to_string())
+                    .and_then(|mut d| echo(&mut d, b"hello and goodbye", Duration::from_secs(3)));
+                let mut a = ab.lock().unwrap();
+                match r {
+                    Ok(()) => a.0 += 1,
+                    Err(e) => a.1.push(format!("abandoned session {i}: {e}")),
+                }
+            }
+            done.fetch_add(1, Ordering::Relaxed);
+        });
+        // The legitimate clients go on a while after the hostile phase.
+        while hostile_done.load(Ordering::Relaxed) < HOSTILE_THREADS {
+            thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("hostile phase over after {:?}", hostile_start.elapsed());
+        thread::sleep(Duration::from_secs(2));
+        stop_legit.store(true, Ordering::Relaxed);
+    });
+
+    let drops = kernel_drops(to.port());
+    let samples = child.samples();
+    let (finals, child_ok, child_err) = child.finish();
+    soak_verdict(SoakReport {
+        seed,
+        wall,
+        hostile_start,
+        samples,
+        finals,
+        child_ok,
+        child_err,
+        drops,
+        legit: legit.into_inner().unwrap(),
+        go: (
+            go_runs.load(Ordering::Relaxed),
+            go_failures.into_inner().unwrap(),
+            peer.is_some(),
+        ),
+        abandoned: abandoned.into_inner().unwrap(),
+    });
+}
+
+struct SoakReport {
+    seed: u64,
+    wall: Instant,
+    hostile_start: Instant,
+    samples: Vec<Sample>,
+    finals: Vec<String>,
+    child_ok: bool,
+    child_err: String,
+    drops: u64,
+    legit: Legit,
+    go: (u64, Vec<String>, bool),
+    abandoned: (u32, Vec<String>),
+}
+
+fn soak_verdict(r: SoakReport) {
+    let mb = |kb: u64| kb as f64 / 1024.0;
+    eprintln!(
+        "\nsoak seed {}: samples of the listener process (one row a second, and the peaks)",
+        r.seed
+    );
+    eprintln!(
+        "{:>6} {:>8} {:>10} {:>13} {:>13} {:>15} {:>8} {:>8} {:>11} {:>9}",
+        "t s",
+        "RSS MB",
+        "curr_estab",
+        "passive_opens",
+        "dropped_limit",
+        "dropped_backlog",
+        "evicted",
+        "replaced",
+        "closed_idle",
+        "in_pkts"
+    );
+    let t0 = r.samples.first().map_or(r.wall, |s| s.at);
+    let row = |s: &Sample, tag: &str| {
+        eprintln!(
+            "{:>6.1} {:>8.1} {:>10} {:>13} {:>13} {:>15} {:>8} {:>8} {:>11} {:>9} {tag}",
+            s.at.duration_since(t0).as_secs_f64(),
+            mb(s.rss_kb),
+            s.curr_estab,
+            s.passive_opens,
+            s.dropped_limit,
+            s.dropped_backlog,
+            s.evicted,
+            s.replaced,
+            s.closed_idle,
+            s.in_pkts
+        )
+    };
+    for (i, s) in r.samples.iter().enumerate() {
+        if i % 10 == 0 || i + 1 == r.samples.len() {
+            row(
+                s,
+                if s.at < r.hostile_start {
+                    "(before the attack)"
+                } else {
+                    ""
+                },
+            );
+        }
+    }
+    let baseline = r
+        .samples
+        .iter()
+        .filter(|s| s.at < r.hostile_start)
+        .map(|s| s.rss_kb)
+        .max()
+        .unwrap_or(0);
+    let peak = r.samples.iter().max_by_key(|s| s.rss_kb);
+    let most = r.samples.iter().max_by_key(|s| s.curr_estab);
+    if let Some(p) = peak {
+        row(p, "<- peak RSS");
+    }
+    if let Some(m) = most {
+        row(m, "<- most sessions");
+    }
+    for f in &r.finals {
+        eprintln!("{f}");
+    }
+    let growth = mb(peak.map_or(0, |p| p.rss_kb).saturating_sub(baseline));
+    let bound = 64.0 * f64::from(SOAK_OOO) / 1000.0 + SOAK_RSS_SLACK_MB;
+    eprintln!(
+        "RSS baseline {:.1} MB, growth {growth:.1} MB (bound {bound:.1} MB: 64 MB per 1,000 of the {SOAK_OOO} out-of-order sessions + {SOAK_RSS_SLACK_MB} MB); kernel drops at the listener socket {}",
+        mb(baseline),
+        r.drops
+    );
+    eprintln!(
+        "legitimate kcpx transfers {} (slowest {:?}), failures {}; kcp-go runs {} of {SOAK_GO_CLIENTS} clients{}, failures {}; abandoned sessions opened {}, failed {}; wall time {:?}",
+        r.legit.transfers,
+        r.legit.slowest,
+        r.legit.failures.len(),
+        r.go.0,
+        if r.go.2 { "" } else { " (SKIPPED: no Go)" },
+        r.go.1.len(),
+        r.abandoned.0,
+        r.abandoned.1.len(),
+        r.wall.elapsed()
+    );
+    for f in r.legit.failures.iter().chain(&r.go.1).chain(&r.abandoned.1) {
+        eprintln!("  failure: {f}");
+    }
+    let mut broken = Vec::new();
+    if !r.child_ok {
+        broken.push(format!("the listener process failed:\n{}", r.child_err.trim()));
+    }
+    if r.samples.len() < 10 {
+        broken.push(format!("only {} samples", r.samples.len()));
+    }
+    if let Some(m) = most.filter(|m| m.curr_estab > SOAK_LIMIT as u64) {
+        broken.push(format!("curr_estab {} above the limit {SOAK_LIMIT}", m.curr_estab));
+    }
+    if growth > bound {
+        broken.push(format!("RSS grew {growth:.1} MB, above {bound:.1} MB"));
+    }
+    if !r.legit.failures.is_empty() || r.legit.transfers < SOAK_KCPX_THREADS as u64 {
+        broken.push(format!(
+            "legitimate kcpx transfers: {} done, {} failed",
+            r.legit.transfers,
+            r.legit.failures.len()
+        ));
+    }
+    if !r.go.1.is_empty() {
+        broken.push(format!("{} kcp-go runs failed", r.go.1.len()));
+    }
+    if r.finals
+        .iter()
+        .any(|f| f.starts_with("FINAL marker_reads") && !f.ends_with(" 0"))
+    {
+        broken.push("the application read the attacker's bytes".into());
+    }
+    assert!(broken.is_empty(), "soak (seed {}):\n  {}", r.seed, broken.join("\n  "));
 }
