@@ -315,6 +315,12 @@ impl Conn {
         self.kcp.snd_una() != 0
     }
 
+    /// Segments received in order from the peer so far (its sn 0 up to
+    /// here), saturating at `u32::MAX`.
+    pub fn received_in_order(&self) -> u32 {
+        self.kcp.rcv_nxt()
+    }
+
     /// The oldest unacknowledged sequence number while segments are in
     /// flight; `None` when everything sent was acknowledged.
     pub fn unacked(&self) -> Option<u32> {

@@ -1055,7 +1055,11 @@ fn soak_listener_under_hostile_traffic() {
                         }
                     };
                     let me = loopback(d.local_addr().unwrap());
-                    victims.lock().unwrap().insert(me);
+                    // A target once its session is active (after its first
+                    // echo): before a client has spoken, anyone who holds
+                    // the key and spoofs its address speaks first and owns
+                    // the address (the wire's exposure, documented).
+                    let mut targeted = false;
                     let since = Instant::now();
                     while !stop.load(Ordering::Relaxed) && since.elapsed() < Duration::from_secs(4) {
                         let data = rng.bytes(128 * 1024);
@@ -1066,6 +1070,10 @@ fn soak_listener_under_hostile_traffic() {
                             Ok(()) => {
                                 l.transfers += 1;
                                 l.slowest = l.slowest.max(t.elapsed());
+                                if !targeted {
+                                    victims.lock().unwrap().insert(me);
+                                    targeted = true;
+                                }
                             }
                             Err(e) => {
                                 l.failures.push(format!("kcpx client {k} from {me}: {e}"));

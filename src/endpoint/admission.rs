@@ -7,8 +7,9 @@
 //!
 //! 1. *Unproven* sessions go first, oldest first: those whose peer has not
 //!    yet shown that it receives at its address — it acknowledged nothing
-//!    the session sent, and its datagrams span less than
-//!    [`PROVEN_SPAN_MS`]. A spoofed or replayed datagram opens exactly
+//!    the session sent, its datagrams span less than [`PROVEN_SPAN_MS`],
+//!    and it has not delivered [`PROVEN_SEGMENTS`] segments in order over
+//!    more than one datagram. A spoofed or replayed datagram opens exactly
 //!    such a session; a real client proves itself with its first
 //!    acknowledgement, one round trip after the server's first reply.
 //! 2. Then the longest-idle session among those not *active* (silent for
@@ -30,6 +31,12 @@ use super::{CloseReason, Endpoint, State};
 /// if it acknowledged nothing (a client that only uploads, to a server that
 /// never replies).
 pub(super) const PROVEN_SPAN_MS: u64 = 2_000;
+
+/// A peer that delivered this many segments in order, in more than one
+/// datagram, counts as proven too (a client uploading before the server
+/// replies): a replayed datagram, or a forged first one, delivers at most
+/// what one datagram holds.
+pub(super) const PROVEN_SEGMENTS: u32 = 8;
 
 /// Slots a sweep for the longest-idle session looks at, at most.
 pub(super) const SWEEP: usize = 256;

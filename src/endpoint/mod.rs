@@ -74,9 +74,12 @@ struct Session {
     last_recv: u64,
     /// Extended time of the first datagram taken.
     first_recv: u64,
-    /// The peer showed that it receives at its address: it acknowledged
-    /// data, or it kept sending for [`admission::PROVEN_SPAN_MS`]. Until
-    /// then a full listener evicts the session first.
+    /// Datagrams taken (saturating).
+    rx_datagrams: u32,
+    /// The peer showed that it receives at its address (it acknowledged
+    /// data), or kept sending for [`admission::PROVEN_SPAN_MS`], or sent
+    /// [`admission::PROVEN_SEGMENTS`] segments in order in more than one
+    /// datagram. Until then a full listener evicts the session first.
     proven: bool,
     /// Data in flight since (extended time) with this oldest
     /// unacknowledged sn: the dead-link clock.
@@ -112,7 +115,10 @@ impl Session {
     /// A datagram from the peer was taken at `t`.
     fn heard(&mut self, t: u64) {
         self.last_recv = t;
-        self.proven |= self.conn.peer_acked() || t >= self.first_recv + admission::PROVEN_SPAN_MS;
+        self.rx_datagrams = self.rx_datagrams.saturating_add(1);
+        self.proven |= self.conn.peer_acked()
+            || t >= self.first_recv + admission::PROVEN_SPAN_MS
+            || (self.rx_datagrams >= 2 && self.conn.received_in_order() >= admission::PROVEN_SEGMENTS);
     }
 
     /// When the link counts as dead by the time rule (`ms`, see
@@ -432,6 +438,7 @@ impl Endpoint {
             state: State::Open,
             last_recv: self.clock.now(),
             first_recv: self.clock.now(),
+            rx_datagrams: 0,
             proven: false,
             stall: None,
             handed_out: false,

@@ -448,6 +448,11 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
     pub fn snd_una(&self) -> u32 {
         self.v.snd_una
     }
+    /// The next sequence number expected from the peer: every segment
+    /// before it was received in order.
+    pub fn rcv_nxt(&self) -> u32 {
+        self.v.rcv_nxt
+    }
     /// The next sequence number to send: segments `snd_una..snd_nxt` are in
     /// flight.
     pub fn snd_nxt(&self) -> u32 {
