@@ -773,8 +773,9 @@ int kcpx_config_set_idle_timeout(struct kcpx_config *cfg, uint32_t ms);
  default 16384). A session waiting in the backlog sends nothing, not
  even ACKs, until it is accepted. When either is full, a session whose
  peer has not yet proven that it receives at its address (it
- acknowledged nothing the session sent and has been sending for less
- than 2 s) is evicted to make room, oldest first; for the table, else
+ acknowledged nothing the session sent, has been sending for less than
+ 2 s and delivered fewer than 8 segments in order) is evicted to make
+ room, oldest first; for the table, else
  the longest-idle session that is not active (see
  `kcpx_config_set_active_window`). An evicted session that was accepted
  gets KCPX_EVENT_CLOSED with KCPX_CLOSE_EVICTED and stays the

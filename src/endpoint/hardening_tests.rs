@@ -51,6 +51,19 @@ fn round_trip(w: &mut World, server: usize, client: usize, id: SessionId, msg: &
     panic!("no echo: got {} of {} bytes", got.len(), msg.len());
 }
 
+/// A listener at addr(1) and two dialers, a (conv 100, at addr(10)) and b
+/// (conv 200, at addr(20)), on a recording network.
+fn two_clients(seed: u64, cfg: &EndpointConfig) -> (World, usize, (usize, SessionId), (usize, SessionId)) {
+    let mut w = World::new(seed, LinkConfig::default());
+    w.sent = Some(Vec::new());
+    let server = w.add(addr(1), Endpoint::listener(cfg.clone()).unwrap());
+    let (a, a_id) = Endpoint::dialer_with_conv(cfg.clone(), addr(1), 100, w.now()).unwrap();
+    let (b, b_id) = Endpoint::dialer_with_conv(cfg.clone(), addr(1), 200, w.now()).unwrap();
+    let a = w.add(addr(10), a);
+    let b = w.add(addr(20), b);
+    (w, server, (a, a_id), (b, b_id))
+}
+
 /// Item 1: a datagram from the server's address with another conv and sn 0
 /// never closes a dialed session — forged (no cipher) or replayed from the
 /// server's traffic to another client (AES) — and is counted.
@@ -58,13 +71,7 @@ fn round_trip(w: &mut World, server: usize, client: usize, id: SessionId, msg: &
 fn a_dialer_never_changes_conversation() {
     for crypt in [false, true] {
         let cfg = config(false, crypt);
-        let mut w = World::new(31, LinkConfig::default());
-        w.sent = Some(Vec::new());
-        let server = w.add(addr(1), Endpoint::listener(cfg.clone()).unwrap());
-        let (a, a_id) = Endpoint::dialer_with_conv(cfg.clone(), addr(1), 100, w.now()).unwrap();
-        let (b, b_id) = Endpoint::dialer_with_conv(cfg.clone(), addr(1), 200, w.now()).unwrap();
-        let a = w.add(addr(10), a);
-        let b = w.add(addr(20), b);
+        let (mut w, server, (a, a_id), (b, b_id)) = two_clients(31, &cfg);
         assert_eq!(round_trip(&mut w, server, a, a_id, b"a says hi"), b"a says hi");
         assert_eq!(round_trip(&mut w, server, b, b_id, b"b says hi"), b"b says hi");
         let mut attacks = vec![first_datagram(&cfg, 999, b"forged")];
@@ -99,13 +106,7 @@ fn a_dialer_never_changes_conversation() {
 fn an_active_session_is_not_taken_over() {
     for crypt in [false, true] {
         let cfg = config(false, crypt);
-        let mut w = World::new(32, LinkConfig::default());
-        w.sent = Some(Vec::new());
-        let server = w.add(addr(1), Endpoint::listener(cfg.clone()).unwrap());
-        let (a, a_id) = Endpoint::dialer_with_conv(cfg.clone(), addr(1), 100, w.now()).unwrap();
-        let (b, b_id) = Endpoint::dialer_with_conv(cfg.clone(), addr(1), 200, w.now()).unwrap();
-        let a = w.add(addr(10), a);
-        let b = w.add(addr(20), b);
+        let (mut w, server, (a, a_id), (b, b_id)) = two_clients(32, &cfg);
         round_trip(&mut w, server, a, a_id, b"a's first message");
         round_trip(&mut w, server, b, b_id, b"b's first message");
         let attack = if crypt {

@@ -307,6 +307,11 @@ impl Endpoint {
             None => datagram,
         };
         let first = first_segment(payload);
+        // Only a datagram carrying a KCP segment of the session's conv (the
+        // match below made sure of the conv) shows that its peer is there:
+        // FEC parity, which names no conv, could be another conversation's
+        // from the same address (a restarted client's).
+        let segment = first.is_ok();
         let slot = match (self.by_addr.get(&from).copied(), first) {
             (Some(slot), Ok((conv, sn))) if self.session_at(slot).conv != conv => {
                 match self.replace(slot, from, conv, sn, t) {
@@ -342,12 +347,13 @@ impl Endpoint {
             self.dirty.push(slot);
         }
         match result {
-            Ok(()) => {
+            Ok(()) if segment => {
                 s.heard(t);
                 if to.is_some() {
                     s.local = to;
                 }
             }
+            Ok(()) => {}
             Err(e) => self.count(e),
         }
         self.after_activity(slot);
