@@ -316,7 +316,7 @@ impl Conn {
     }
 
     /// Segments received in order from the peer so far (its sn 0 up to
-    /// here), saturating at `u32::MAX`.
+    /// here; wraps after 2^32).
     pub fn received_in_order(&self) -> u32 {
         self.kcp.rcv_nxt()
     }
@@ -755,11 +755,6 @@ impl Conn {
     pub fn memory_drops(&self) -> (u32, u64) {
         let shards = self.decoder.as_ref().map_or(0, |d| d.stats().capped);
         (self.kcp.out_of_order_refused(), shards)
-    }
-
-    /// Whether the application has received anything from this connection.
-    pub fn delivered_any(&self) -> bool {
-        self.stats.bytes_received > 0
     }
 
     /// Bytes the application has received from this connection.

@@ -29,14 +29,15 @@
 //!    active during pressure get the lower cap too. What was buffered out of
 //!    order stays (acknowledged) and drains as the holes fill.
 //! 2. eviction, if still over: the sessions that delivered nothing to the
-//!    application (never read, accepted or not), most buffered bytes first;
-//!    then sessions holding more out-of-order data than the pressure cap,
-//!    most such bytes first; each closed with [`CloseReason::Evicted`] and
-//!    its received data discarded, until the total is at three quarters of
-//!    the budget (the low-water mark). A session that delivered data and
-//!    holds no more than the pressure cap out of order is never evicted: its
-//!    bytes are what the application has not read yet, bounded by its
-//!    receive window.
+//!    application (never read, accepted or not) or whose peer is unproven
+//!    (`admission.rs`), those that delivered least first, then most
+//!    buffered bytes; then sessions holding more out-of-order data than the
+//!    pressure cap, most such bytes first; each closed with
+//!    [`CloseReason::Evicted`] and its received data discarded, until the
+//!    total is at three quarters of the budget (the low-water mark). A
+//!    proven session that delivered data and holds no more than the
+//!    pressure cap out of order is never evicted: its bytes are what the
+//!    application has not read yet, bounded by its receive window.
 //! 3. pressure ends when the total is back at half the budget (below the
 //!    low-water mark, so that a sustained flood keeps the listener in
 //!    pressure rather than scanning at every crossing); caps go back up as
@@ -76,7 +77,8 @@ pub(super) struct Budget {
     /// No pass runs before the total exceeds this (amortisation).
     next_pass: usize,
     charges: Vec<Charge>,
-    /// Eviction candidates of the pass in progress: (tier, bytes, slot).
+    /// Eviction candidates of the pass in progress: (tier, bytes delivered,
+    /// bytes held, slot), in eviction order once sorted.
     scratch: Vec<(u8, u64, core::cmp::Reverse<usize>, u32)>,
 }
 

@@ -184,8 +184,9 @@ impl Endpoint {
         Ok(())
     }
 
-    /// Closes every session as the endpoint goes away: each open one
-    /// flushes once (as kcp-go's close does), all are freed.
+    /// Closes every session as the endpoint goes away: each open one the
+    /// application took flushes once (as kcp-go's close does), all are
+    /// freed.
     pub fn close_all(&mut self, now_ms: u32) {
         self.tick(now_ms);
         for slot in 0..self.slots.len() as u32 {
@@ -193,7 +194,9 @@ impl Endpoint {
             let Some(s) = self.slots[slot as usize].as_mut() else {
                 continue;
             };
-            if matches!(s.state, State::Open | State::Draining { .. }) {
+            // A session still waiting to be accepted sent nothing and sends
+            // nothing now (see `rearm`).
+            if s.handed_out && matches!(s.state, State::Open | State::Draining { .. }) {
                 s.conn.set_clock(now_ms);
                 s.conn.flush_into(&mut self.tx.out);
                 self.tx.close_run(s.addr, s.local);
