@@ -22,7 +22,7 @@ mod sim;
 
 use kcpx::conn::ConnStats;
 use kcpx::error::Error;
-use kcpx::session::{Config, Dialer, Event, Listener, ListenerStats};
+use kcpx::net::{Config, Dialer, Event, Listener, ListenerStats};
 use relay::{Relay, RelayConfig, RelayStats};
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;

@@ -10,7 +10,7 @@
 //! AES-128. A measurement, not a test: figures depend on the machine's load.
 
 use kcpx::error::Error;
-use kcpx::session::{now_ms, Config, Dialer, Listener, ListenerStats};
+use kcpx::net::{now_ms, Config, Dialer, Listener, ListenerStats};
 use std::time::Instant;
 
 fn config(offload: bool, crypt: bool) -> Config {

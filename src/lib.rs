@@ -4,7 +4,7 @@
 //! * `ffi` exports the C ABI (`ikcp_*` drop-in, `kcpx_*` extensions); it is the
 //!   only module that contains `unsafe` code besides `fec`'s SIMD kernels
 //!   (`src/fec/simd.rs`, run-time dispatch) and the socket layer's batched
-//!   system calls (`src/session/sys.rs`); the others forbid it. It exists
+//!   system calls (`src/net/sys.rs`); the others forbid it. It exists
 //!   with the `ffi` feature, on by default; `default-features = false` leaves
 //!   out every exported C symbol and the C compiler.
 //! * [`crypt`] is kcp-go's datagram encryption (nonce + CRC-32 + every kcp-go cipher).
@@ -12,7 +12,7 @@
 //! * [`conn`] composes them into one kcp-go compatible connection, sans-IO.
 //! * [`endpoint`] is a sans-IO multi-session endpoint (kcp-go's listener
 //!   demultiplexing, timers, events) over many connections.
-//! * [`session`] drives endpoints over real UDP sockets: listeners and dialers.
+//! * [`net`] drives endpoints over real UDP sockets: listeners and dialers.
 //! * [`error`] is the library's one error type and its C codes.
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -24,7 +24,7 @@ pub mod fec;
 #[cfg(feature = "ffi")]
 pub mod ffi;
 pub mod kcp;
-pub mod session;
+pub mod net;
 
 /// The tests' seeded PRNG and simulated network, shared with the
 /// integration tests (`tests/support/sim.rs`).

@@ -34,7 +34,7 @@ mod spoof;
 mod tap;
 
 use kcpx::error::Error;
-use kcpx::session::{CloseReason, Config, Dialer, Event, Listener, ListenerStats, SessionId};
+use kcpx::net::{CloseReason, Config, Dialer, Event, Listener, ListenerStats, SessionId};
 use sim::Rng;
 use spoof::{hostile_addr, kcp_segment, Spoofer, CMD_PUSH};
 use std::collections::{HashMap, HashSet};

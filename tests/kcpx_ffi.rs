@@ -6,7 +6,7 @@
 
 use core::ffi::{c_int, c_void, CStr};
 use core::ptr::{null, null_mut};
-use kcpx::ffi::kcpx::*;
+use kcpx::ffi::conn::*;
 
 /// Collects datagrams (the output callback's `user`).
 unsafe extern "C" fn collect(datagram: *const u8, len: usize, user: *mut c_void) -> c_int {

@@ -23,7 +23,7 @@ mod echo;
 mod sim;
 
 use echo::{config, echo_through, EchoServer};
-use kcpx::session::Listener;
+use kcpx::net::Listener;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};

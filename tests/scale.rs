@@ -12,7 +12,7 @@ mod sim;
 
 use echo::{config, EchoServer};
 use kcpx::error::Error;
-use kcpx::session::{now_ms, Dialer, Listener};
+use kcpx::net::{now_ms, Dialer, Listener};
 use sim::Rng;
 use std::net::SocketAddr;
 use std::sync::{Arc, Barrier};

@@ -14,7 +14,7 @@ mod sim;
 
 use echo::{config, echo_through, EchoServer};
 use kcpx::error::Error;
-use kcpx::session::{now_ms, CloseReason, Dialer, Event, Listener};
+use kcpx::net::{now_ms, CloseReason, Dialer, Event, Listener};
 use relay::{Relay, RelayConfig};
 use sim::Rng;
 use std::net::UdpSocket;
@@ -460,7 +460,7 @@ impl Drop for KillOnDrop {
 #[test]
 fn c_session_calls_answer_by_one_rule_in_every_state() {
     use kcpx::error::*;
-    use kcpx::ffi::kcpx::*;
+    use kcpx::ffi::conn::*;
     use kcpx::ffi::session::*;
     use std::ffi::CString;
     use std::ptr::null_mut;
@@ -653,7 +653,7 @@ fn c_session_calls_answer_by_one_rule_in_every_state() {
 #[cfg(feature = "ffi")]
 #[test]
 fn c_dialed_sessions_close_with_the_chosen_linger() {
-    use kcpx::ffi::kcpx::*;
+    use kcpx::ffi::conn::*;
     use kcpx::ffi::session::*;
     let dead = UdpSocket::bind("127.0.0.1:0").unwrap(); // bound, never read
     let to = std::ffi::CString::new(dead.local_addr().unwrap().to_string()).unwrap();

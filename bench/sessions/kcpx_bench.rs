@@ -18,7 +18,7 @@
 //! flags). Socket buffers 4 MiB. Clients print one line `key=value ...`.
 
 use kcpx::error::Error;
-use kcpx::session::{now_ms, Config, Dialer, Event, Listener, SessionId};
+use kcpx::net::{now_ms, Config, Dialer, Event, Listener, SessionId};
 use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -6,7 +6,7 @@
 //! ([`Endpoint::transmits`]), with the next deadline
 //! ([`Endpoint::poll_timeout`], to be honoured by
 //! [`Endpoint::handle_timeout`]) and with events ([`Endpoint::poll_event`]).
-//! The socket layer (`crate::session`) drives it over real UDP; the tests
+//! The socket layer (`crate::net`) drives it over real UDP; the tests
 //! drive it on a virtual clock.
 //!
 //! What it shares between sessions: the settings and one expanded cipher

@@ -2,6 +2,8 @@
 //! generator and names its seed in the failure message.
 #![forbid(unsafe_code)]
 
+use super::decoder::Shard;
+use super::wire::{read_u16, read_u32};
 use super::*;
 
 /// The tests' one seeded generator (`tests/support/sim.rs`).

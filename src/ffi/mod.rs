@@ -3,7 +3,7 @@
 //! and runs inside a panic boundary so no panic ever unwinds into C.
 //!
 //! * `ikcp.rs`  — the `ikcp_*` drop-in for ikcp.c 1.7.1 (`include/ikcp.h`).
-//! * `kcpx.rs`  — `kcpx_*` kcp-go compatible connections (`include/kcpx.h`).
+//! * `conn.rs`  — `kcpx_*` kcp-go compatible connections (`include/kcpx.h`).
 //! * `session.rs` — `kcpx_listen`, `kcpx_dial`, `kcpx_session_*`: sessions
 //!   over UDP sockets (also `include/kcpx.h`).
 //! * `alloc.rs` — `ikcp_allocator` hooks and the allocator the core uses.
@@ -11,8 +11,8 @@
 //!   stable Rust), compiled by build.rs.
 
 pub mod alloc;
+pub mod conn;
 pub mod ikcp;
-pub mod kcpx;
 pub mod session;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

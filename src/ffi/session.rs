@@ -1,6 +1,6 @@
 //! `kcpx_listen`, `kcpx_dial`, `kcpx_session_*`: kcp-go compatible
 //! sessions over real UDP sockets, for C. Thin wrappers over
-//! `crate::session` (listeners and dialers) and `crate::endpoint`.
+//! `crate::net` (listeners and dialers) and `crate::endpoint`.
 //!
 //! Ownership follows the file-descriptor model. A `kcpx_session *` stays
 //! valid until the caller passes it to `kcpx_session_close`, also after its
@@ -12,11 +12,11 @@
 //! Threading: a listener and its sessions are driven by one thread at a
 //! time; distinct listeners and dialed sessions are independent.
 
+use super::conn::{code, code_of, kcpx_config, kcpx_stats};
 use super::guard;
-use super::kcpx::{code, code_of, kcpx_config, kcpx_stats};
 use crate::endpoint::{CloseReason, Event, SessionId};
 use crate::error::{Error, KCPX_ERR_BUFFER_TOO_SMALL, KCPX_ERR_INTERNAL, KCPX_ERR_INVALID, KCPX_ERR_NULL, KCPX_OK};
-use crate::session::{now_ms, Dialer, Listener, ListenerStats};
+use crate::net::{now_ms, Dialer, Listener, ListenerStats};
 use core::ffi::{c_char, c_int, c_void, CStr};
 use core::ptr::null_mut;
 use std::collections::HashMap;
@@ -318,7 +318,7 @@ pub unsafe extern "C" fn kcpx_config_set_dead_link_time(cfg: *mut kcpx_config, m
 ///
 /// # Safety
 /// `cfg` is NULL or live.
-unsafe fn with_session_config(cfg: *mut kcpx_config, op: impl FnOnce(&mut crate::session::Config) -> c_int) -> c_int {
+unsafe fn with_session_config(cfg: *mut kcpx_config, op: impl FnOnce(&mut crate::net::Config) -> c_int) -> c_int {
     // SAFETY: per contract.
     guard(KCPX_ERR_INTERNAL, || match unsafe { cfg.as_mut() } {
         Some(c) => op(&mut c.cfg),
@@ -545,7 +545,7 @@ unsafe fn open<T>(
     addr: *const c_char,
     cfg: *const kcpx_config,
     err: *mut c_int,
-    make: impl FnOnce(SocketAddr, &crate::session::Config) -> Result<T, Error>,
+    make: impl FnOnce(SocketAddr, &crate::net::Config) -> Result<T, Error>,
 ) -> *mut T {
     // SAFETY: per contract.
     let made = guard(Err(Error::Internal), || {

@@ -5,7 +5,7 @@
 
 use super::sim::Rng;
 use kcpx::error::Error;
-use kcpx::session::{Config, Dialer, Event, Listener, SessionId};
+use kcpx::net::{Config, Dialer, Event, Listener, SessionId};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,7 +34,7 @@ pub fn config(fec: bool, crypt: bool) -> Config {
 pub struct EchoServer {
     pub addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<kcpx::session::ListenerStats>>,
+    thread: Option<thread::JoinHandle<kcpx::net::ListenerStats>>,
 }
 
 impl EchoServer {
@@ -78,7 +78,7 @@ impl EchoServer {
                 }
             }
             // Count what arrived before `stop` too.
-            while listener.update(kcpx::session::now_ms()).unwrap() > 0 {}
+            while listener.update(kcpx::net::now_ms()).unwrap() > 0 {}
             listener.stats()
         });
         EchoServer {
@@ -88,7 +88,7 @@ impl EchoServer {
         }
     }
 
-    pub fn stop(mut self) -> kcpx::session::ListenerStats {
+    pub fn stop(mut self) -> kcpx::net::ListenerStats {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.take().unwrap().join().unwrap()
     }

@@ -4,7 +4,7 @@
 //! # Unsafe code
 //!
 //! **This is the only module of the socket layer that uses `unsafe`** (the
-//! crate's other ones are `src/fec/simd.rs` and `src/ffi/`): `src/session/`
+//! crate's other ones are `src/fec/simd.rs` and `src/ffi/`): `src/net/`
 //! denies `unsafe_code` and allows it for this module alone. Every `unsafe`
 //! block carries a SAFETY comment. What this module exports is safe to call:
 //! functions take a `&UdpSocket` (so the descriptor is open for the whole

@@ -36,7 +36,7 @@ pub use crate::error::{
 /// `kcpx_config_free`. Opaque.
 #[allow(non_camel_case_types)]
 pub struct kcpx_config {
-    pub(crate) cfg: crate::session::Config,
+    pub(crate) cfg: crate::net::Config,
 }
 
 /// A connection. Create with `kcpx_conn_new`, free with `kcpx_conn_free`.
@@ -152,7 +152,7 @@ unsafe fn with_config(cfg: *mut kcpx_config, op: impl FnOnce(&mut ConnConfig) ->
 pub extern "C" fn kcpx_config_new() -> *mut kcpx_config {
     guard(core::ptr::null_mut(), || {
         Box::into_raw(Box::new(kcpx_config {
-            cfg: crate::session::Config::default(),
+            cfg: crate::net::Config::default(),
         }))
     })
 }

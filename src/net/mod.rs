@@ -5,7 +5,7 @@
 //! the blocking `wait`.
 //!
 //! ```no_run
-//! use kcpx::session::{now_ms, Config, Dialer, Listener};
+//! use kcpx::net::{now_ms, Config, Dialer, Listener};
 //! let mut cfg = Config::default();
 //! cfg.endpoint.conn.set_stream(true);
 //! let mut server = Listener::bind("127.0.0.1:0".parse()?, &cfg)?;

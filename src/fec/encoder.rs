@@ -1,0 +1,273 @@
+//! The FEC encoder: parity accumulated as data datagrams pass.
+
+use super::wire::write_header;
+use super::*;
+
+/// One outgoing parity datagram, owned by the [`FecEncoder`] and reused for every
+/// group. Dereferences to the datagram bytes; `AsMut<[u8]>` lets a slice of them
+/// go straight to [`crate::crypt::PacketCrypt::seal_many`].
+#[derive(Debug)]
+pub struct ParityDatagram {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl std::ops::Deref for ParityDatagram {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl std::ops::DerefMut for ParityDatagram {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[..self.len]
+    }
+}
+
+impl AsRef<[u8]> for ParityDatagram {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl AsMut<[u8]> for ParityDatagram {
+    fn as_mut(&mut self) -> &mut [u8] {
+        self
+    }
+}
+
+/// kcp-go's FEC encoder. Parity is accumulated as each data datagram passes
+/// through (Reed-Solomon is linear), so data datagrams are not copied.
+///
+/// Its parity buffers grow to the longest datagram seen (at most
+/// `max_datagram`) as datagrams pass; [`FecEncoder::shed`] gives their
+/// memory back while a connection is quiet, and [`FecEncoder::compact`]
+/// packs an incomplete group's parity into one allocation while it stays
+/// quiet.
+pub struct FecEncoder {
+    code: Arc<FecCode>,
+    pub(super) header_offset: usize,
+    max_datagram: usize,
+    /// Empty before the first datagram and while compacted.
+    parity: Vec<ParityDatagram>,
+    /// While compacted with a group incomplete: its parity accumulators,
+    /// bytes `header_offset + FEC_HEADER_LEN..max_size` of each, back to back.
+    packed: Option<Box<[u8]>>,
+    /// The packed parity was taken ([`FecEncoder::take_packed`]).
+    lent: bool,
+    /// Bytes of the parity buffers that may be non-zero (written or sealed).
+    dirty: usize,
+    pub(super) next: u32,
+    shard_count: usize,
+    max_size: usize,
+}
+
+impl fmt::Debug for FecEncoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FecEncoder")
+            .field("config", &self.code.config)
+            .field("next", &self.next)
+            .field("shard_count", &self.shard_count)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FecEncoder {
+    /// An encoder for `config`. `header_offset` is the number of bytes in front of
+    /// the FEC header in every datagram (the crypto header: 0 or
+    /// [`crate::crypt::HEADER_LEN`]); `max_datagram` the longest datagram it will
+    /// be given (the MTU), which sizes its parity buffers.
+    pub fn new(config: FecConfig, header_offset: usize, max_datagram: usize) -> FecEncoder {
+        FecEncoder::with_code(FecCode::new(config), header_offset, max_datagram)
+    }
+
+    /// [`FecEncoder::new`] with a shared code.
+    pub fn with_code(code: Arc<FecCode>, header_offset: usize, max_datagram: usize) -> FecEncoder {
+        FecEncoder {
+            code,
+            header_offset,
+            max_datagram,
+            parity: Vec::new(),
+            packed: None,
+            lent: false,
+            dirty: 0,
+            next: 0,
+            shard_count: 0,
+            max_size: 0,
+        }
+    }
+
+    /// The configuration this encoder was built with.
+    pub fn config(&self) -> FecConfig {
+        self.code.config
+    }
+
+    /// Seqid the next datagram (data or parity) will carry.
+    pub fn next_seqid(&self) -> u32 {
+        self.next
+    }
+
+    /// Data datagrams of the current, incomplete group.
+    pub fn pending_data(&self) -> usize {
+        self.shard_count
+    }
+
+    /// Gives back the memory of the parity buffers: all of it between
+    /// groups, else all but the bytes the incomplete group's parity has
+    /// accumulated so far. The next datagrams grow them again; the bytes
+    /// produced are unchanged.
+    pub fn shed(&mut self) {
+        let keep = if self.shard_count == 0 { 0 } else { self.max_size };
+        for parity in &mut self.parity {
+            // Beyond `max_size` the accumulators are zero (see `encode`).
+            parity.buf.truncate(keep);
+            parity.buf.shrink_to_fit();
+            parity.len = 0;
+        }
+        self.dirty = self.dirty.min(keep);
+    }
+
+    /// Frees the parity buffers altogether, keeping only the incomplete
+    /// group's accumulated parity (if any), packed into one allocation of
+    /// `parity_shards` times the group's longest shard so far: for a
+    /// connection that stays quiet. The next datagram unpacks it; the bytes
+    /// produced are unchanged.
+    pub fn compact(&mut self) {
+        if self.parity.is_empty() {
+            return;
+        }
+        let start = self.header_offset + FEC_HEADER_LEN;
+        if self.shard_count > 0 {
+            let mut packed = Vec::with_capacity(self.parity.len() * (self.max_size - start));
+            for parity in &self.parity {
+                packed.extend_from_slice(&parity.buf[start..self.max_size]);
+            }
+            self.packed = Some(packed.into_boxed_slice());
+        }
+        self.parity = Vec::new();
+        self.dirty = 0;
+    }
+
+    /// Takes the packed parity of [`FecEncoder::compact`] out, for an owner
+    /// that keeps many idle encoders' bytes side by side (a listener):
+    /// it must hand them back with [`FecEncoder::put_packed`] before the
+    /// next [`FecEncoder::encode`], which panics otherwise.
+    pub fn take_packed(&mut self) -> Option<Box<[u8]>> {
+        let packed = self.packed.take();
+        self.lent = packed.is_some();
+        packed
+    }
+
+    /// Hands back the bytes [`FecEncoder::take_packed`] took.
+    pub fn put_packed(&mut self, packed: Box<[u8]>) {
+        assert!(self.lent && self.parity.is_empty(), "packed parity handed back twice");
+        self.packed = Some(packed);
+        self.lent = false;
+    }
+
+    /// The parity buffers, after [`FecEncoder::compact`] (or before the
+    /// first datagram): the incomplete group's accumulators unpacked.
+    fn unpack(&mut self) {
+        assert!(!self.lent, "FecEncoder::encode while its packed parity is taken");
+        let ps = self.code.config.parity_shards;
+        let start = self.header_offset + FEC_HEADER_LEN;
+        self.parity = (0..ps)
+            .map(|_| ParityDatagram {
+                buf: Vec::new(),
+                len: 0,
+            })
+            .collect();
+        if let Some(packed) = self.packed.take() {
+            let row = packed.len() / ps;
+            for (parity, accumulated) in self.parity.iter_mut().zip(packed.chunks_exact(row)) {
+                parity.buf.reserve_exact(self.max_size);
+                parity.buf.resize(start, 0);
+                parity.buf.extend_from_slice(accumulated);
+            }
+            self.dirty = self.max_size;
+        }
+    }
+
+    /// Heap bytes held by the parity buffers.
+    pub fn heap_bytes(&self) -> usize {
+        self.parity.iter().map(|p| p.buf.capacity()).sum::<usize>()
+            + self.parity.capacity() * core::mem::size_of::<ParityDatagram>()
+            + self.packed.as_ref().map_or(0, |p| p.len())
+    }
+
+    /// Stamps a data datagram and folds it into the group's parity.
+    ///
+    /// `datagram[..header_offset]` is left alone (crypto header space),
+    /// `datagram[header_offset..header_offset + 8]` receives the FEC header and
+    /// size field, the KCP bytes follow. When this datagram completes a group, the
+    /// group's parity datagrams are returned (otherwise an empty slice): send them
+    /// right after this one, each with its crypto header space at the front still
+    /// to be sealed. They stay valid, and may be modified in place (sealed), until
+    /// the next call.
+    pub fn encode(&mut self, datagram: &mut [u8]) -> Result<&mut [ParityDatagram], FecError> {
+        let shard_start = self.header_offset + FEC_HEADER_LEN;
+        if datagram.len() < self.header_offset + FEC_DATA_OVERHEAD {
+            return Err(FecError::TooShort);
+        }
+        if datagram.len() > self.max_datagram || datagram.len() - shard_start > usize::from(u16::MAX) {
+            return Err(FecError::TooLong);
+        }
+        if self.parity.is_empty() {
+            self.unpack();
+        }
+        if self.shard_count == 0 && self.dirty > 0 {
+            for parity in &mut self.parity {
+                parity.buf[..self.dirty].fill(0);
+            }
+            self.dirty = 0;
+        }
+
+        write_header(&mut datagram[self.header_offset..], self.next, TYPE_DATA);
+        self.next = self.next.wrapping_add(1);
+        let shard_len = datagram.len() - shard_start;
+        datagram[shard_start..shard_start + 2].copy_from_slice(&(shard_len as u16).to_le_bytes());
+
+        let ds = self.code.config.data_shards;
+        let ps = self.code.config.parity_shards;
+        let shard = &datagram[shard_start..];
+        let weights = &self.code.coefficients[self.shard_count * ps..][..ps];
+        let unused = Multiplier::new(0);
+        let mut rows: [(&Multiplier, &mut [u8]); 4] = core::array::from_fn(|_| (&unused, &mut [][..]));
+        // The buffers grow (zero-filled) to the longest datagram yet: beyond
+        // `dirty` they hold zeros, as the accumulators must.
+        if self.parity[0].buf.len() < datagram.len() {
+            // Twice the old size (at most the MTU) when they must grow: a few
+            // growths to the traffic's largest datagram, none after that.
+            let room = (2 * self.parity[0].buf.capacity()).clamp(datagram.len(), self.max_datagram);
+            for p in &mut self.parity {
+                p.buf.reserve_exact(room - p.buf.len());
+                p.buf.resize(datagram.len(), 0);
+            }
+        }
+        let mut parity = self.parity.iter_mut();
+        for weights in weights.chunks(rows.len()) {
+            let group = &mut rows[..weights.len()];
+            for ((row, weight), p) in group.iter_mut().zip(weights).zip(&mut parity) {
+                *row = (weight, &mut p.buf[shard_start..datagram.len()]);
+            }
+            gf::mul_add(shard, group);
+        }
+        self.max_size = self.max_size.max(datagram.len());
+        self.dirty = self.max_size;
+        self.shard_count += 1;
+        if self.shard_count < ds {
+            return Ok(&mut []);
+        }
+
+        let wrap = self.code.config.seqid_wrap();
+        for parity in &mut self.parity {
+            write_header(&mut parity.buf[self.header_offset..], self.next, TYPE_PARITY);
+            self.next = self.next.wrapping_add(1) % wrap;
+            parity.len = self.max_size;
+        }
+        self.shard_count = 0;
+        self.max_size = 0;
+        Ok(&mut self.parity)
+    }
+}
