@@ -128,6 +128,9 @@ fn serve(mut listener: Listener, stop: &AtomicBool, mut tick: impl FnMut(&Listen
                 Event::Readable(id) | Event::Writable(id) => {
                     busy.insert(id);
                 }
+                // The echo serves the stream; forged messages wait in a
+                // bounded queue (drop-oldest) until the session closes.
+                Event::Datagram(_) => {}
                 Event::Closed(id, reason) => {
                     if let Some(s) = sessions.remove(&id) {
                         seen.closes.push((s.addr, s.conv, reason));

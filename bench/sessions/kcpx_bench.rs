@@ -137,6 +137,7 @@ fn server(a: &Args) {
                     ready.push(id);
                 }
                 Event::Readable(id) | Event::Writable(id) => ready.push(id),
+                Event::Datagram(_) => {} // the benchmark sends none
                 Event::Closed(id, _) => {
                     sessions.remove(&id);
                     let _ = l.close_session(id);

@@ -3,18 +3,30 @@
 //! received datagrams go to [`Conn::input`], and [`Conn::update`] produces
 //! the datagrams to send.
 //!
-//! Datagram layout (see `crypt.rs` and `fec.rs`):
+//! Datagram layout (see [`crate::crypt`] and [`crate::fec`]):
 //! `[nonce 16 | CRC-32 4]` (with a cipher) `[seqid 4 | type 2 | size 2]`
 //! (with FEC) `[KCP segments]`. The MTU counts all of it, as in kcp-go.
+//!
+//! Beside the reliable stream, a connection sends and receives unreliable
+//! messages in kcp-go's out-of-band datagrams ([`Conn::send_datagram`],
+//! [`Conn::recv_datagram`]): `[crypto header][seqid 0xFFFFFFFF | type 0xF3
+//! | size][conv][payload]`, never retransmitted, never FEC-protected.
 #![forbid(unsafe_code)]
 
 mod config;
+mod incoming;
+mod messages;
 
 pub use config::{ConnConfig, MAX_WINDOW, MIN_KCP_BYTES};
+pub use incoming::{InCounters, Incoming, Route};
+use messages::MessageQueue;
+pub use messages::{QUEUE_BYTES as DATAGRAM_QUEUE_BYTES, QUEUE_MESSAGES as DATAGRAM_QUEUE_MESSAGES};
 
 use crate::crypt::PacketCrypt;
 use crate::error::Error;
-use crate::fec::{FecCode, FecDecoder, FecEncoder, FecInput, KCPGO_MTU_LIMIT};
+use crate::fec::{
+    frame_oob, FecCode, FecDecoder, FecEncoder, FecInput, FEC_DATA_OVERHEAD, KCPGO_MTU_LIMIT, OOB_CONV_LEN,
+};
 use crate::kcp::consts::MAX_FRAGMENTS;
 use crate::kcp::{Kcp, NoDelay, RecvError, SendError};
 use core::num::NonZeroU32;
@@ -64,6 +76,16 @@ pub struct ConnStats {
     /// on. As kcp-go does, their KCP data is read (parity is dropped, so
     /// nothing lost is rebuilt: give both ends the same FEC for that).
     pub fec_unconfigured: u64,
+    /// OOBPackets: unreliable messages received and queued for
+    /// [`Conn::recv_datagram`].
+    pub datagrams_in: u64,
+    /// Unreliable messages dropped from the full receive queue (the oldest
+    /// first; see [`DATAGRAM_QUEUE_MESSAGES`]).
+    pub datagrams_dropped: u64,
+    /// Unreliable messages of another conversation, dropped.
+    pub datagrams_foreign: u64,
+    /// Unreliable messages sent.
+    pub datagrams_out: u64,
 }
 
 /// The counters a connection keeps itself (the rest of [`ConnStats`] is
@@ -73,35 +95,15 @@ pub struct ConnStats {
 struct Counters {
     bytes_sent: u64,
     bytes_received: u64,
-    in_pkts: u64,
-    in_bytes: u64,
+    input: InCounters,
     out_pkts: u64,
     out_bytes: u64,
-    in_errs: u64,
-    in_csum_errors: u64,
-    kcp_in_errors: u64,
     fec_encode_errs: u64,
     fec_unconfigured: u64,
-}
-
-impl Counters {
-    /// Counts a datagram of `len` bytes refused before it reached FEC or
-    /// KCP, and returns the error.
-    fn refuse(&mut self, len: usize, e: Error) -> Error {
-        self.in_pkts += 1;
-        self.in_bytes += len as u64;
-        self.count(e)
-    }
-
-    /// Counts a rejected datagram under its kind and returns the error.
-    fn count(&mut self, e: Error) -> Error {
-        match e {
-            Error::Checksum => self.in_csum_errors += 1,
-            Error::Kcp => self.kcp_in_errors += 1,
-            _ => self.in_errs += 1,
-        }
-        e
-    }
+    datagrams_in: u64,
+    datagrams_dropped: u64,
+    datagrams_foreign: u64,
+    datagrams_out: u64,
 }
 
 /// Datagrams produced by one [`Conn::update`], stored back to back.
@@ -208,7 +210,7 @@ pub struct Conn {
 #[derive(Default)]
 struct SideBuffers {
     /// One incoming datagram being opened (decryption is in place): for
-    /// [`Conn::input`], not [`Conn::input_opened`].
+    /// [`Conn::input`] with a cipher, not [`Conn::input_incoming`].
     inbuf: Vec<u8>,
     /// Stream mode: bytes of a received chunk the caller's buffer could
     /// not take yet, from `pending_at` on.
@@ -217,11 +219,17 @@ struct SideBuffers {
     /// The connection's own outbox: for [`Conn::update`] and
     /// [`Conn::flush`], not their `_into` forms.
     outbox: Outbox,
+    /// Unreliable messages received, not yet read.
+    messages: MessageQueue,
 }
 
 impl SideBuffers {
     fn buffered(&self) -> usize {
         self.pending.len() - self.pending_at
+    }
+
+    fn is_empty(&self) -> bool {
+        self.buffered() == 0 && self.outbox.is_empty() && self.messages.len() == 0
     }
 }
 
@@ -333,15 +341,19 @@ impl Conn {
         let mut s = ConnStats {
             bytes_sent: c.bytes_sent,
             bytes_received: c.bytes_received,
-            in_pkts: c.in_pkts,
-            in_bytes: c.in_bytes,
+            in_pkts: c.input.in_pkts,
+            in_bytes: c.input.in_bytes,
             out_pkts: c.out_pkts,
             out_bytes: c.out_bytes,
-            in_errs: c.in_errs,
-            in_csum_errors: c.in_csum_errors,
-            kcp_in_errors: c.kcp_in_errors,
+            in_errs: c.input.in_errs,
+            in_csum_errors: c.input.in_csum_errors,
+            kcp_in_errors: c.input.kcp_in_errors,
             fec_encode_errs: c.fec_encode_errs,
             fec_unconfigured: c.fec_unconfigured,
+            datagrams_in: c.datagrams_in,
+            datagrams_dropped: c.datagrams_dropped,
+            datagrams_foreign: c.datagrams_foreign,
+            datagrams_out: c.datagrams_out,
             ..ConnStats::default()
         };
         s.retrans_segs = self.kcp.xmit() as u64;
@@ -473,40 +485,58 @@ impl Conn {
     /// Datagrams longer than kcp-go's 1500-byte limit are refused
     /// ([`Error::Short`], counted in `in_errs`): KCP buffers segments of any
     /// length, and a peer could otherwise grow the connection without bound.
+    /// The datagram is copied once, to be opened in place; see
+    /// [`Conn::input_incoming`] for a datagram already read.
     pub fn input(&mut self, datagram: &[u8], now_ms: u32) -> Result<(), Error> {
-        if datagram.len() > KCPGO_MTU_LIMIT {
-            return Err(self.stats.refuse(datagram.len(), Error::Short));
+        if self.crypt.is_none() {
+            return match Incoming::unsealed(datagram) {
+                Ok(incoming) => self.input_incoming(incoming, now_ms),
+                Err(e) => Err(self.refuse(datagram.len(), e)),
+            };
         }
-        let Some(c) = self.crypt.clone() else {
-            return self.input_opened(datagram, now_ms);
-        };
+        if datagram.len() > KCPGO_MTU_LIMIT {
+            return Err(self.refuse(datagram.len(), Error::Short));
+        }
         // Decryption is in place: only then is the datagram copied.
         let mut inbuf = core::mem::take(&mut self.side.get_or_insert_with(Box::default).inbuf);
         inbuf.clear();
         inbuf.extend_from_slice(datagram);
-        let result = match c.open(&mut inbuf) {
-            Ok(p) => self.input_opened(p, now_ms),
-            Err(e) => Err(self.stats.refuse(datagram.len(), e.into())),
+        let result = match Incoming::open(self.crypt.as_deref(), &mut inbuf) {
+            Ok(incoming) => self.input_incoming(incoming, now_ms),
+            Err(e) => Err(self.refuse(datagram.len(), e)),
         };
         self.side.get_or_insert_with(Box::default).inbuf = inbuf;
         result
     }
 
-    /// Takes a datagram the caller already opened (decrypted and
-    /// CRC-checked with this connection's cipher, as
-    /// [`PacketCrypt::open`] returns it), or a datagram of a connection
-    /// without cipher: what a listener that opened a datagram to find its
-    /// session hands on, without decrypting twice.
-    pub fn input_opened(&mut self, payload: &[u8], now_ms: u32) -> Result<(), Error> {
-        let crypt_len = self.crypt.as_ref().map_or(0, |c| c.header_len());
-        if payload.len() + crypt_len > KCPGO_MTU_LIMIT {
-            return Err(self.stats.refuse(payload.len() + crypt_len, Error::Short));
-        }
+    fn refuse(&mut self, len: usize, e: Error) -> Error {
+        self.stats.input.datagram(len);
+        self.stats.input.count(e)
+    }
+
+    /// Takes a datagram already opened and read with this connection's
+    /// cipher (see [`Incoming::open`]): what a listener that read a
+    /// datagram to route it hands on, without reading it twice.
+    pub fn input_incoming(&mut self, incoming: Incoming<'_>, now_ms: u32) -> Result<(), Error> {
         let Conn {
-            kcp, decoder, stats, ..
+            kcp,
+            decoder,
+            stats,
+            side,
+            ..
         } = self;
-        stats.in_pkts += 1;
-        stats.in_bytes += (payload.len() + crypt_len) as u64;
+        stats.input.datagram(incoming.wire_len);
+        if let Route::Message { conv } = incoming.route() {
+            if conv != kcp.conv() {
+                stats.datagrams_foreign += 1;
+                return Err(stats.input.count(Error::Kcp));
+            }
+            let message = incoming.message().unwrap_or_default();
+            stats.datagrams_in += 1;
+            stats.datagrams_dropped += side.get_or_insert_with(Box::default).messages.push(message);
+            return Ok(());
+        }
+        let payload = incoming.payload;
         kcp.set_current(now_ms);
         // kcp-go reads FEC framing whatever its own setting (a KCP command
         // never looks like an FEC type), so FEC on one side only works.
@@ -514,29 +544,91 @@ impl Conn {
         // is dropped: nothing is rebuilt.
         let input = match decoder {
             None => {
-                let input = crate::fec::classify(payload);
-                stats.fec_unconfigured += u64::from(input != FecInput::NotFec);
-                input
+                stats.fec_unconfigured += u64::from(incoming.fec != FecInput::NotFec);
+                incoming.fec
             }
-            Some(d) => d.decode(payload, now_ms),
+            Some(d) => d.decode_classified(payload, incoming.fec, now_ms),
         };
         let regular = match input {
             FecInput::Data(segments) => Some(segments),
             // kcp-go hands a datagram without FEC header to KCP as it is.
             FecInput::NotFec => Some(payload),
-            FecInput::Parity | FecInput::Ignored => None,
-            FecInput::Malformed | FecInput::Inconsistent => return Err(stats.count(Error::Short)),
+            FecInput::Parity | FecInput::Oob(_) => None,
+            FecInput::Malformed | FecInput::Inconsistent => return Err(stats.input.count(Error::Short)),
         };
         let result = match regular {
-            Some(segments) if kcp.input(segments).is_err() => Err(stats.count(Error::Kcp)),
+            Some(segments) if kcp.input(segments).is_err() => Err(stats.input.count(Error::Kcp)),
             _ => Ok(()),
         };
         for segments in decoder.iter().flat_map(FecDecoder::recovered) {
             if kcp.input_recovered(segments).is_err() {
-                stats.kcp_in_errors += 1;
+                stats.input.kcp_in_errors += 1;
             }
         }
         result
+    }
+
+    // ----- unreliable messages -----
+
+    /// The longest unreliable message [`Conn::send_datagram`] takes: what
+    /// one datagram holds after the crypto header, the 8-byte out-of-band
+    /// header and the conv (kcp-go's `GetOOBMaxSize`: KCP's MTU − 4). With
+    /// the default MTU of 1,400, a cipher and FEC: 1,368 bytes.
+    pub fn datagram_max(&self) -> usize {
+        let crypt_len = self.crypt.as_ref().map_or(0, |c| c.header_len());
+        let mtu = self.kcp.mtu() as usize + self.header_len;
+        mtu.saturating_sub(crypt_len + FEC_DATA_OVERHEAD + OOB_CONV_LEN)
+    }
+
+    /// Sends `data` as one unreliable message, appended to `out` sealed
+    /// and ready to send (kcp-go's `SendOOB`): never retransmitted, never
+    /// FEC-protected, not ordered with the stream or other messages, no
+    /// head-of-line blocking behind either. Returns its length;
+    /// [`Error::TooLarge`] if it is longer than [`Conn::datagram_max`].
+    /// kcp-go requires FEC on for this; the bytes on the wire do not
+    /// depend on it (the out-of-band header is there either way), so a
+    /// connection without FEC sends them too, and a kcp-go peer without FEC
+    /// drops them (it has no handler). A kcp-go 5.6.1 peer must never get
+    /// one: it reads it as a KCP segment of conversation 0xFFFFFFFF.
+    pub fn send_datagram(&mut self, data: &[u8], out: &mut Outbox) -> Result<usize, Error> {
+        if data.len() > self.datagram_max() {
+            return Err(Error::TooLarge);
+        }
+        let crypt_len = self.crypt.as_ref().map_or(0, |c| c.header_len());
+        let at = out.bytes.len();
+        out.bytes.resize(at + crypt_len + FEC_DATA_OVERHEAD, 0);
+        out.bytes.extend_from_slice(&self.kcp.conv().to_le_bytes());
+        out.bytes.extend_from_slice(data);
+        frame_oob(&mut out.bytes[at..], crypt_len);
+        if let Some(c) = &self.crypt {
+            // Cannot fail: the datagram holds its header.
+            let _ = c.seal(&mut out.bytes[at..]);
+        }
+        out.ends.push(out.bytes.len());
+        self.stats.out_pkts += 1;
+        self.stats.out_bytes += (out.bytes.len() - at) as u64;
+        self.stats.datagrams_out += 1;
+        Ok(data.len())
+    }
+
+    /// Copies the oldest unreliable message received into `buf` and
+    /// removes it: its length; [`Error::Again`] when none waits;
+    /// [`Error::BufferTooSmall`] when `buf` is shorter (the message stays:
+    /// see [`Conn::peek_datagram_size`]). At most
+    /// [`DATAGRAM_QUEUE_MESSAGES`] messages and [`DATAGRAM_QUEUE_BYTES`]
+    /// bytes wait; beyond, the oldest are dropped (counted).
+    pub fn recv_datagram(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        self.side.as_mut().ok_or(Error::Again)?.messages.pop(buf)
+    }
+
+    /// Length of the oldest unreliable message waiting, if any.
+    pub fn peek_datagram_size(&self) -> Option<usize> {
+        self.side.as_ref()?.messages.peek()
+    }
+
+    /// Unreliable messages waiting to be read.
+    pub fn datagrams_waiting(&self) -> usize {
+        self.side.as_ref().map_or(0, |s| s.messages.len())
     }
 
     /// Advances the clock and produces the datagrams due now into the
@@ -653,6 +745,7 @@ impl Conn {
             if side.outbox.is_empty() {
                 side.outbox = Outbox::default();
             }
+            side.messages.shed();
         }
     }
 
@@ -670,11 +763,7 @@ impl Conn {
         if let Some(d) = &mut self.decoder {
             d.shed_all();
         }
-        if self
-            .side
-            .as_ref()
-            .is_some_and(|s| s.buffered() == 0 && s.outbox.is_empty())
-        {
+        if self.side.as_ref().is_some_and(|s| s.is_empty()) {
             self.side = None;
         }
     }
@@ -705,7 +794,10 @@ impl Conn {
         self.kcp.out_of_order_bytes()
             + self.kcp.rcv_queue_bytes()
             + self.decoder.as_ref().map_or(0, FecDecoder::kept_bytes)
-            + self.side.as_ref().map_or(0, |s| s.buffered())
+            + self
+                .side
+                .as_ref()
+                .map_or(0, |s| s.buffered() + s.messages.queued_bytes())
     }
 
     /// The part of [`Conn::buffered_bytes`] the application cannot read
@@ -746,6 +838,7 @@ impl Conn {
         if let Some(side) = &mut self.side {
             side.pending = Vec::new();
             side.pending_at = 0;
+            side.messages.clear();
         }
     }
 
@@ -775,6 +868,7 @@ impl Conn {
                     + s.outbox.ends.capacity() * core::mem::size_of::<usize>()
                     + s.inbuf.capacity()
                     + s.pending.capacity()
+                    + s.messages.heap_bytes()
             })
     }
 
@@ -793,33 +887,21 @@ fn kcp_recv(kcp: &mut Kcp, buf: &mut [u8]) -> Result<usize, Error> {
 
 /// The conversation id of a datagram made with `config`, for a server that
 /// must create the connection of a new peer (kcp-go clients pick a random
-/// conv). Decrypts a copy (a key schedule per call: a listener uses
-/// [`conv_of_opened`] with its one expanded cipher instead). Errors:
-/// [`Error::Checksum`] or [`Error::Short`]; [`Error::Again`] for an FEC
-/// parity or out-of-band datagram, which carries no KCP header.
+/// conv). Decrypts a copy (a key schedule per call: a listener reads its
+/// datagrams with [`Incoming::open`] and its one expanded cipher instead).
+/// Errors: [`Error::Checksum`], [`Error::Short`] or [`Error::Kcp`];
+/// [`Error::Again`] for an FEC parity datagram, which names no
+/// conversation. An unreliable message gives its conv.
 pub fn conv_of(config: &ConnConfig, datagram: &[u8]) -> Result<u32, Error> {
     let mut copy = datagram.to_vec();
-    let payload: &[u8] = match &config.crypt {
-        Some((method, key)) => PacketCrypt::new(*method, key)?.open(&mut copy)?,
-        None => &copy,
+    let crypt = match &config.crypt {
+        Some((method, key)) => Some(PacketCrypt::new(*method, key)?),
+        None => None,
     };
-    conv_of_opened(payload)
-}
-
-/// The KCP bytes of an opened datagram (decrypted, or of a connection
-/// without cipher) and their conv: what a listener reads from a datagram of
-/// an unknown peer. FEC framing is read whether or not this side uses FEC
-/// (as kcp-go does: a peer may have it on when this side has it off).
-pub fn conv_of_opened(payload: &[u8]) -> Result<u32, Error> {
-    let kcp = match crate::fec::classify(payload) {
-        FecInput::Data(segments) => segments,
-        FecInput::Parity | FecInput::Ignored => return Err(Error::Again),
-        FecInput::Malformed | FecInput::Inconsistent => return Err(Error::Short),
-        FecInput::NotFec => payload,
-    };
-    match kcp.get(..4) {
-        Some(c) => Ok(u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-        None => Err(Error::Short),
+    match Incoming::open(crypt.as_ref(), &mut copy)?.route() {
+        Route::Segment { conv, .. } | Route::Message { conv } => Ok(conv),
+        Route::Parity => Err(Error::Again),
+        Route::Invalid(e) => Err(e),
     }
 }
 

@@ -615,3 +615,65 @@ fn out_of_order_flood_over_the_cap_is_refused_unacknowledged_then_completes() {
     );
     assert_eq!(b.buffered_bytes(), 0, "nothing held once everything was read");
 }
+
+/// Unreliable messages between two connections, with each cipher layout
+/// and FEC on or off: kcp-go master's bytes (`[crypto][seqid 0xFFFFFFFF |
+/// 0xF3 | size][conv][payload]`), delivered in order of arrival, never to
+/// KCP; another conversation's are refused and counted, and `conv_of`
+/// reads a message's conv.
+#[test]
+fn unreliable_messages_between_connections() {
+    for (fec, crypt) in [(true, true), (false, true), (true, false), (false, false)] {
+        let mut cfg = ConnConfig::default();
+        if fec {
+            cfg.set_fec(10, 3).unwrap();
+        }
+        if crypt {
+            cfg.set_crypt(Some("aes-128"), &[9; 16]).unwrap();
+        }
+        let (mut a, mut b) = (Conn::new(5, &cfg).unwrap(), Conn::new(5, &cfg).unwrap());
+        let crypt_len = if crypt { crate::crypt::HEADER_LEN } else { 0 };
+        assert_eq!(a.datagram_max(), 1400 - crypt_len - 12);
+        let mut out = Outbox::default();
+        assert_eq!(
+            a.send_datagram(&vec![1; a.datagram_max() + 1], &mut out),
+            Err(Error::TooLarge)
+        );
+        for m in [&b"state 1"[..], b"", &[7; 1388 - 20]] {
+            let m = &m[..m.len().min(a.datagram_max())];
+            assert_eq!(a.send_datagram(m, &mut out), Ok(m.len()));
+        }
+        assert_eq!(out.len(), 3);
+        let d = out.get(0).unwrap();
+        assert!(d.len() <= 1400);
+        if !crypt {
+            assert_eq!(
+                d[..12],
+                [0xff, 0xff, 0xff, 0xff, 0xf3, 0, 13, 0, 5, 0, 0, 0],
+                "size = 2 + conv + payload"
+            );
+        }
+        assert_eq!(conv_of(&cfg, d), Ok(5));
+        for d in out.iter() {
+            b.input(d, 0).unwrap();
+        }
+        assert_eq!(b.datagrams_waiting(), 3);
+        let mut buf = [0u8; 1500];
+        assert_eq!(b.peek_datagram_size(), Some(7));
+        assert_eq!(
+            b.recv_datagram(&mut buf).map(|n| buf[..n].to_vec()),
+            Ok(b"state 1".to_vec())
+        );
+        assert_eq!(b.recv_datagram(&mut buf), Ok(0));
+        assert!(b.recv_datagram(&mut buf).unwrap() > 1000);
+        assert_eq!(b.recv_datagram(&mut buf), Err(Error::Again));
+        assert_eq!(b.peek_size(), None, "nothing reached KCP");
+        let mut other = Conn::new(6, &cfg).unwrap();
+        let mut foreign = Outbox::default();
+        other.send_datagram(b"not yours", &mut foreign).unwrap();
+        assert_eq!(b.input(foreign.get(0).unwrap(), 0), Err(Error::Kcp));
+        let s = b.stats();
+        assert_eq!((s.datagrams_in, s.datagrams_foreign, s.in_pkts), (3, 1, 4));
+        assert_eq!(a.stats().datagrams_out, 3);
+    }
+}

@@ -42,11 +42,10 @@ pub use types::{
     SHED_AFTER_MS,
 };
 
-use crate::conn::Conn;
+use crate::conn::{Conn, InCounters, Incoming, Route};
 use crate::crypt::PacketCrypt;
 use crate::error::Error;
-use crate::fec::{FecCode, FecInput, KCPGO_MTU_LIMIT};
-use crate::kcp::OVERHEAD;
+use crate::fec::FecCode;
 use budget::Budget;
 use parked::{Parked, Spot};
 use std::collections::{HashMap, VecDeque};
@@ -88,6 +87,9 @@ struct Session {
     handed_out: bool,
     /// A Readable event is outstanding (cleared when `recv` finds nothing).
     readable_signalled: bool,
+    /// A Datagram event is outstanding (cleared when `recv_datagram` finds
+    /// nothing).
+    datagram_signalled: bool,
     /// `send` refused for lack of room: a Writable event is owed.
     want_writable: bool,
     /// Received datagrams since the last flush (flush-on-input).
@@ -187,6 +189,9 @@ pub struct Endpoint {
     tx_peak_since: u64,
     tx: Transmits,
     stats: EndpointStats,
+    /// The input counters of [`EndpointStats`], kept by the code that
+    /// keeps a connection's.
+    input: InCounters,
     /// What the sessions hold for delivery, and the limits (`budget.rs`).
     budget: Budget,
 }
@@ -256,6 +261,7 @@ impl Endpoint {
             tx_peak_since: 0,
             tx: Transmits::default(),
             stats: EndpointStats::default(),
+            input: InCounters::default(),
             budget,
         })
     }
@@ -267,7 +273,15 @@ impl Endpoint {
 
     /// Counters.
     pub fn stats(&self) -> EndpointStats {
-        self.stats
+        let i = self.input;
+        EndpointStats {
+            in_pkts: i.in_pkts,
+            in_bytes: i.in_bytes,
+            in_errs: i.in_errs,
+            in_csum_errors: i.in_csum_errors,
+            kcp_in_errors: i.kcp_in_errors,
+            ..self.stats
+        }
     }
 
     /// Sessions holding memory now (open, closed but owned, draining).
@@ -293,68 +307,66 @@ impl Endpoint {
     /// when the socket layer knows it (see `local.rs`).
     fn handle_at(&mut self, now_ms: u32, from: SocketAddr, to: Option<IpAddr>, datagram: &mut [u8]) {
         let t = self.tick(now_ms);
-        self.stats.in_pkts += 1;
-        self.stats.in_bytes += datagram.len() as u64;
-        if datagram.len() > KCPGO_MTU_LIMIT {
-            self.stats.in_errs += 1;
-            return;
-        }
-        let payload: &[u8] = match &self.crypt {
-            Some(c) => match c.open(datagram) {
-                Ok(p) => p,
-                Err(e) => return self.count(e.into()),
-            },
-            None => datagram,
+        self.input.datagram(datagram.len());
+        // Read once: routed here, taken by the session's connection as it is.
+        let incoming = match Incoming::open(self.crypt.as_deref(), datagram) {
+            Ok(incoming) => incoming,
+            Err(e) => return self.count(e),
         };
-        let first = first_segment(payload);
-        // Only a datagram carrying a KCP segment of the session's conv (the
-        // match below made sure of the conv) shows that its peer is there:
-        // FEC parity, which names no conv, could be another conversation's
-        // from the same address (a restarted client's).
-        let segment = first.is_ok();
-        let slot = match (self.by_addr.get(&from).copied(), first) {
-            (Some(slot), Ok((conv, sn))) if self.session_at(slot).conv != conv => {
+        let route = incoming.route();
+        let slot = match (self.by_addr.get(&from).copied(), route) {
+            (Some(slot), Route::Segment { conv, sn }) if self.session_at(slot).conv != conv => {
                 match self.replace(slot, from, conv, sn, t) {
                     Some(slot) => slot,
                     None => return,
                 }
             }
+            // Parity, unreliable messages and broken datagrams go to the
+            // session of their address, which counts what it refuses;
+            // none of them opens, replaces or closes a session.
             (Some(slot), _) => slot,
             // A conversation starts at sn 0: a peer whose session is gone
             // (idle, evicted) gets no new one that would wait forever for
             // segments it will not send again; unacknowledged, it reports a
             // dead link.
-            (None, Ok((_, sn))) if sn != 0 => {
+            (None, Route::Segment { sn, .. }) if sn != 0 => {
                 self.stats.dropped_unknown += 1;
                 return;
             }
-            (None, Ok((conv, _))) => match self.open_for(from, conv, t) {
+            (None, Route::Segment { conv, .. }) => match self.open_for(from, conv, t) {
                 Some(slot) => slot,
                 None => return,
             },
-            (None, Err(Error::Again)) => {
+            (None, Route::Parity | Route::Message { .. }) => {
                 self.stats.dropped_unknown += 1;
                 return;
             }
-            (None, Err(e)) => return self.count(e),
+            (None, Route::Invalid(e)) => return self.count(e),
         };
         self.unpark(slot);
         let s = self.slots[slot as usize].as_mut().expect("mapped slots are live");
         s.wake();
-        let result = s.conn.input_opened(payload, now_ms);
+        let result = s.conn.input_incoming(incoming, now_ms);
         if !s.dirty {
             s.dirty = true;
             self.dirty.push(slot);
         }
-        match result {
-            Ok(()) if segment => {
+        match (result, route) {
+            // Only a KCP segment of the session's conv (the match above
+            // made sure of the conv) shows that its peer is there: FEC
+            // parity, which names no conv, could be another conversation's
+            // from the same address (a restarted client's).
+            (Ok(()), Route::Segment { .. }) => {
                 s.heard(t);
                 if to.is_some() {
                     s.local = to;
                 }
             }
-            Ok(()) => {}
-            Err(e) => self.count(e),
+            // A message of its conv keeps it from idling out (a game client
+            // may send only those for a while), and proves nothing.
+            (Ok(()), Route::Message { .. }) => s.last_recv = t,
+            (Ok(()), _) => {}
+            (Err(e), _) => self.count(e),
         }
         self.after_activity(slot);
         self.enforce_memory_budget(); // budget.rs
@@ -386,11 +398,7 @@ impl Endpoint {
     }
 
     fn count(&mut self, e: Error) {
-        match e {
-            Error::Checksum => self.stats.in_csum_errors += 1,
-            Error::Kcp => self.stats.kcp_in_errors += 1,
-            _ => self.stats.in_errs += 1,
-        }
+        self.input.count(e);
     }
 
     /// Opens a session for a datagram from an unknown address, within the
@@ -449,6 +457,7 @@ impl Endpoint {
             stall: None,
             handed_out: false,
             readable_signalled: false,
+            datagram_signalled: false,
             want_writable: false,
             dirty: false,
             idle_since: None,
@@ -655,10 +664,15 @@ impl Endpoint {
             };
             let readable = !s.readable_signalled && s.conn.peek_size().is_some();
             let writable = s.want_writable && s.conn.wait_snd() < send_limit(&s.conn);
+            let datagram = !s.datagram_signalled && s.conn.datagrams_waiting() > 0;
             s.readable_signalled |= readable;
+            s.datagram_signalled |= datagram;
             s.want_writable &= !writable;
             if readable {
                 self.push_event(Event::Readable(id));
+            }
+            if datagram {
+                self.push_event(Event::Datagram(id));
             }
             if writable {
                 self.push_event(Event::Writable(id));
@@ -770,13 +784,13 @@ impl Endpoint {
     /// or accepts with `accept` only), stale and repeated events are dropped.
     fn push_event(&mut self, ev: Event) {
         self.events.push_back(ev);
-        if self.events.len() > 4 * self.live + 64 {
+        if self.events.len() > 5 * self.live + 64 {
             self.compact_events();
         }
     }
 
     /// Keeps the events `next_event` would still deliver, each once: at
-    /// most four per session (accept, readable, writable, closed).
+    /// most five per session (accept, readable, datagram, writable, closed).
     fn compact_events(&mut self) {
         let mut seen = std::collections::HashSet::new();
         for ev in core::mem::take(&mut self.events) {
@@ -785,6 +799,10 @@ impl Endpoint {
                 Event::Accept(_) => !s.handed_out && s.state == State::Open,
                 Event::Readable(_) if !s.handed_out => {
                     s.readable_signalled = false;
+                    false
+                }
+                Event::Datagram(_) if !s.handed_out => {
+                    s.datagram_signalled = false;
                     false
                 }
                 _ => s.handed_out && !matches!(s.state, State::Draining { .. }),
@@ -809,6 +827,10 @@ impl Endpoint {
                     s.readable_signalled = false;
                     continue;
                 }
+                Event::Datagram(_) if !s.handed_out => {
+                    s.datagram_signalled = false;
+                    continue;
+                }
                 _ if !s.handed_out || matches!(s.state, State::Draining { .. }) => continue,
                 _ => {}
             }
@@ -826,10 +848,15 @@ impl Endpoint {
                 continue;
             }
             let readable = s.conn.peek_size().is_some();
+            let datagram = s.conn.datagrams_waiting() > 0;
             s.readable_signalled = readable;
+            s.datagram_signalled = datagram;
             self.hand_out(id.slot);
             if readable {
                 self.push_event(Event::Readable(id));
+            }
+            if datagram {
+                self.push_event(Event::Datagram(id));
             }
             return Some(id);
         }
@@ -855,31 +882,8 @@ pub fn send_limit(conn: &Conn) -> usize {
     2 * conn.kcp().snd_wnd() as usize
 }
 
-/// The conv and sn of the first KCP segment of an opened datagram, if it
-/// carries a plausible one (a full header with a known command and a length
-/// that fits). [`Error::Again`] for FEC parity and out-of-band datagrams.
-/// FEC framing is read whatever this endpoint's FEC setting, as kcp-go
-/// does: a KCP command (81..=84 at byte 4) never reads as an FEC type, so a
-/// client with FEC on opens a session on a listener with FEC off.
-fn first_segment(payload: &[u8]) -> Result<(u32, u32), Error> {
-    let kcp = match crate::fec::classify(payload) {
-        FecInput::Data(segments) => segments,
-        FecInput::Parity | FecInput::Ignored => return Err(Error::Again),
-        FecInput::Malformed | FecInput::Inconsistent => return Err(Error::Short),
-        FecInput::NotFec => payload,
-    };
-    let word = |at: usize| u32::from_le_bytes([kcp[at], kcp[at + 1], kcp[at + 2], kcp[at + 3]]);
-    if kcp.len() < OVERHEAD as usize {
-        return Err(Error::Short);
-    }
-    let (cmd, len) = (kcp[4], word(20) as usize);
-    use crate::kcp::consts::{CMD_PUSH, CMD_WINS};
-    if !(CMD_PUSH..=CMD_WINS).contains(&cmd) || len > kcp.len() - OVERHEAD as usize {
-        return Err(Error::Kcp);
-    }
-    Ok((word(0), word(12)))
-}
-
+#[cfg(test)]
+mod datagram_tests;
 #[cfg(test)]
 mod hardening_tests;
 #[cfg(test)]

@@ -118,6 +118,52 @@ impl Endpoint {
         }
     }
 
+    /// Sends `data` as one unreliable message on session `id` (see
+    /// [`Conn::send_datagram`](crate::conn::Conn::send_datagram)): it
+    /// leaves with the next write, beside the stream and never behind it.
+    /// Returns its length; [`Error::TooLarge`] over
+    /// [`Endpoint::datagram_max`], [`Error::Closed`] after the session
+    /// closed.
+    pub fn send_datagram(&mut self, id: SessionId, data: &[u8]) -> Result<usize, Error> {
+        let slot = self.owned_slot(id)?;
+        let s = self.slots[slot].as_mut().expect("live slot");
+        if s.state != State::Open {
+            return Err(Error::Closed);
+        }
+        let n = s.conn.send_datagram(data, &mut self.tx.out)?;
+        self.tx.close_run(s.addr, s.local);
+        Ok(n)
+    }
+
+    /// The longest unreliable message session `id` sends (kcp-go's
+    /// `GetOOBMaxSize`).
+    pub fn datagram_max(&self, id: SessionId) -> Result<usize, Error> {
+        self.get(id).map(|s| s.conn.datagram_max()).ok_or(Error::Closed)
+    }
+
+    /// Unreliable messages waiting on session `id`.
+    pub fn datagrams_waiting(&self, id: SessionId) -> Result<usize, Error> {
+        self.get(id).map(|s| s.conn.datagrams_waiting()).ok_or(Error::Closed)
+    }
+
+    /// Receives the oldest unreliable message of session `id` into `buf`:
+    /// its length; [`Error::Again`] when none waits (the next
+    /// [`Event::Datagram`](super::Event::Datagram) says when one does);
+    /// [`Error::BufferTooSmall`] when `buf` cannot hold it (it stays).
+    /// After a close event, what arrived before it can still be read, then
+    /// [`Error::Closed`].
+    pub fn recv_datagram(&mut self, id: SessionId, buf: &mut [u8]) -> Result<usize, Error> {
+        let s = self.session_mut(id)?;
+        match s.conn.recv_datagram(buf) {
+            Err(Error::Again) if s.state != State::Open => Err(Error::Closed),
+            Err(Error::Again) => {
+                s.datagram_signalled = false;
+                Err(Error::Again)
+            }
+            other => other,
+        }
+    }
+
     /// Size of the next message (stream mode: bytes ready), `None` when
     /// nothing is waiting on an open session; after a close event the size
     /// of what is left, then [`Error::Closed`] once everything was read.

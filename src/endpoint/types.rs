@@ -240,6 +240,9 @@ pub enum Event {
     Readable(SessionId),
     /// `send` returned `Again` before, and there is room again.
     Writable(SessionId),
+    /// Unreliable messages arrived: `recv_datagram` until it returns
+    /// `Again` (edge-triggered, as [`Event::Readable`]).
+    Datagram(SessionId),
     /// The session closed; `send`/`recv` now return `Closed`.
     Closed(SessionId, CloseReason),
 }
@@ -248,7 +251,11 @@ impl Event {
     /// The session it happened to.
     pub fn session(self) -> SessionId {
         match self {
-            Event::Accept(id) | Event::Readable(id) | Event::Writable(id) | Event::Closed(id, _) => id,
+            Event::Accept(id)
+            | Event::Readable(id)
+            | Event::Writable(id)
+            | Event::Datagram(id)
+            | Event::Closed(id, _) => id,
         }
     }
 }

@@ -18,7 +18,8 @@ pub struct FecStats {
     pub short_shards: u64,
     /// FEC-typed datagrams shorter than 8 bytes ([`FecInput::Malformed`]).
     pub malformed: u64,
-    /// [`TYPE_OOB`] datagrams ignored.
+    /// [`TYPE_OOB`] datagrams passed over: they are the connection's
+    /// unreliable messages, nothing for FEC.
     pub oob_ignored: u64,
     /// Shards whose type disagreed with this decoder's data/parity pattern: the
     /// peer uses other shard counts (or the datagram is forged).
@@ -277,12 +278,19 @@ impl FecDecoder {
     /// seqid). Never panics, whatever the bytes; `now_ms` is any millisecond
     /// clock (wrapping), used only to expire kept shards after 60 s.
     pub fn decode<'a>(&mut self, datagram: &'a [u8], now_ms: u32) -> FecInput<'a> {
+        self.decode_classified(datagram, classify(datagram), now_ms)
+    }
+
+    /// [`FecDecoder::decode`] of a datagram the caller has classified
+    /// already: `result` must be [`classify`]`(datagram)` (a connection
+    /// reads each datagram's headers once, to route it first).
+    pub fn decode_classified<'a>(&mut self, datagram: &'a [u8], result: FecInput<'a>, now_ms: u32) -> FecInput<'a> {
+        debug_assert_eq!(result, classify(datagram));
         self.release_recovered();
-        let result = classify(datagram);
         let data = match result {
             FecInput::Data(_) => true,
             FecInput::Parity => false,
-            FecInput::Ignored => {
+            FecInput::Oob(_) => {
                 self.stats.oob_ignored += 1;
                 return result;
             }

@@ -118,7 +118,8 @@ pub const FEC_DATA_OVERHEAD: usize = FEC_HEADER_LEN + 2;
 pub const TYPE_DATA: u16 = 0x00f1;
 /// FEC type of a parity shard.
 pub const TYPE_PARITY: u16 = 0x00f2;
-/// FEC type that newer kcp-go uses for unreliable out-of-band data; never KCP.
+/// FEC type that newer kcp-go uses for unreliable out-of-band messages
+/// ([`FecInput::Oob`]); never KCP, never FEC-protected.
 pub const TYPE_OOB: u16 = 0x00f3;
 /// Largest `data_shards + parity_shards` (GF(2^8) Reed-Solomon limit).
 pub const MAX_TOTAL_SHARDS: usize = 256;
@@ -266,7 +267,7 @@ mod encoder;
 mod wire;
 pub use decoder::{FecDecoder, FecStats};
 pub use encoder::{FecEncoder, ParityDatagram};
-pub use wire::{classify, FecInput};
+pub use wire::{classify, frame_oob, FecInput, OOB_CONV_LEN, OOB_SEQID};
 
 #[cfg(test)]
 mod tests;

@@ -284,8 +284,20 @@ fn refuses_to_reconstruct_with_other_shard_counts() {
 fn oob_and_foreign_datagrams_are_reported() {
     let mut decoder = FecDecoder::new(config(2, 1), MTU);
     let mut oob = vec![0u8; 30];
-    oob[4..6].copy_from_slice(&TYPE_OOB.to_le_bytes());
-    assert_eq!(decoder.decode(&oob, 0), FecInput::Ignored);
+    frame_oob(&mut oob, 0);
+    oob[8..12].copy_from_slice(&7u32.to_le_bytes());
+    assert_eq!(
+        &oob[..8],
+        [0xff, 0xff, 0xff, 0xff, 0xf3, 0, 24, 0],
+        "kcp-go master's layout"
+    );
+    assert_eq!(decoder.decode(&oob, 0), FecInput::Oob(&oob[8..]));
+    // An out-of-band message too short for its conv, or whose size field
+    // disagrees with its length, is refused like a data shard.
+    let mut short_oob = oob[..11].to_vec();
+    assert_eq!(classify(&short_oob), FecInput::Malformed);
+    short_oob.extend_from_slice(&[0; 3]);
+    assert_eq!(classify(&short_oob), FecInput::Inconsistent);
     assert_eq!(decoder.decode(&[1, 2, 3], 0), FecInput::NotFec);
     let mut kcp = vec![0u8; 24];
     kcp[4] = 81; // IKCP_CMD_PUSH at offset 4: never an FEC type
@@ -295,7 +307,7 @@ fn oob_and_foreign_datagrams_are_reported() {
     assert_eq!(decoder.decode(&short, 0), FecInput::Malformed);
     let s = decoder.stats();
     assert_eq!((s.oob_ignored, s.malformed), (1, 1));
-    assert_eq!(classify(&oob), FecInput::Ignored);
+    assert_eq!(classify(&oob), FecInput::Oob(&oob[8..]));
     assert_eq!(classify(&kcp), FecInput::NotFec);
     assert_eq!(classify(&short), FecInput::Malformed);
     assert_eq!(decoder.queued(), 0);

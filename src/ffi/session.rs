@@ -32,6 +32,10 @@ pub const KCPX_EVENT_WRITABLE: c_int = 3;
 /// The session closed (`kcpx_event.reason` says why); close it with
 /// `kcpx_session_close`.
 pub const KCPX_EVENT_CLOSED: c_int = 4;
+/// A session has unreliable messages to read: call
+/// `kcpx_session_recv_datagram` until it returns KCPX_ERR_AGAIN
+/// (edge-triggered, as KCPX_EVENT_READABLE).
+pub const KCPX_EVENT_DATAGRAM: c_int = 5;
 
 /// Closed by `kcpx_session_close`.
 pub const KCPX_CLOSE_LOCAL: c_int = 1;
@@ -125,7 +129,7 @@ enum Kind {
 #[allow(non_camel_case_types)]
 #[repr(C)]
 pub struct kcpx_event {
-    /// KCPX_EVENT_ACCEPT, _READABLE, _WRITABLE or _CLOSED.
+    /// KCPX_EVENT_ACCEPT, _READABLE, _WRITABLE, _DATAGRAM or _CLOSED.
     pub kind: c_int,
     /// The session it happened to.
     pub session: *mut kcpx_session,
@@ -735,6 +739,7 @@ fn fill(ev: &mut kcpx_event, event: Event, handle: impl FnOnce(SessionId) -> *mu
         Event::Accept(id) => (KCPX_EVENT_ACCEPT, id, 0),
         Event::Readable(id) => (KCPX_EVENT_READABLE, id, 0),
         Event::Writable(id) => (KCPX_EVENT_WRITABLE, id, 0),
+        Event::Datagram(id) => (KCPX_EVENT_DATAGRAM, id, 0),
         Event::Closed(id, r) => (KCPX_EVENT_CLOSED, id, reason_code(r)),
     };
     *ev = kcpx_event {

@@ -230,6 +230,23 @@ impl Listener {
         self.driver.endpoint.recv(id, buf)
     }
 
+    /// Sends one unreliable message on a session (see
+    /// [`Endpoint::send_datagram`]); written with the session's other
+    /// datagrams, as for [`Listener::send`].
+    pub fn send_datagram(&mut self, id: SessionId, data: &[u8]) -> Result<usize, Error> {
+        self.driver.session_send_datagram(id, data)
+    }
+
+    /// Receives one unreliable message; see [`Endpoint::recv_datagram`].
+    pub fn recv_datagram(&mut self, id: SessionId, buf: &mut [u8]) -> Result<usize, Error> {
+        self.driver.endpoint.recv_datagram(id, buf)
+    }
+
+    /// The longest unreliable message a session sends.
+    pub fn datagram_max(&self, id: SessionId) -> Result<usize, Error> {
+        self.driver.endpoint.datagram_max(id)
+    }
+
     /// Sends what a session has queued now, and writes every queued
     /// datagram.
     pub fn flush(&mut self, id: SessionId) -> Result<(), Error> {
@@ -326,8 +343,9 @@ impl Dialer {
     /// (events need not be taken): runs the session's I/O and timers — at
     /// least one non-blocking update on every call, whatever is pending —
     /// and blocks until there is something to do or `timeout_ms` passed.
-    /// Returns `true` when there is: data to read ([`Dialer::recv`]; level-
-    /// triggered, so `true` at once while data waits unread), room to send
+    /// Returns `true` when there is: data or an unreliable message to read
+    /// ([`Dialer::recv`], [`Dialer::recv_datagram`]; level-triggered, so
+    /// `true` at once while either waits unread), room to send
     /// after [`Dialer::send`] refused data (`Again` or a short write; once
     /// per refusal), or the session closed ([`Dialer::recv`] and
     /// [`Dialer::send`] answer at once: what is left, then
@@ -353,7 +371,8 @@ impl Dialer {
     /// reports).
     fn ready(&mut self) -> bool {
         let ep = &self.driver.endpoint;
-        let readable = matches!(ep.peek_size(self.id), Ok(Some(_)));
+        let readable =
+            matches!(ep.peek_size(self.id), Ok(Some(_))) || ep.datagrams_waiting(self.id).is_ok_and(|n| n > 0);
         let closed = !matches!(ep.close_reason(self.id), Ok(None));
         let room = self.refused && ep.has_send_room(self.id).unwrap_or(true);
         self.refused &= !room;
@@ -380,6 +399,22 @@ impl Dialer {
     /// Receives; see [`Endpoint::recv`].
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
         self.driver.endpoint.recv(self.id, buf)
+    }
+
+    /// Sends one unreliable message (see [`Endpoint::send_datagram`]);
+    /// written with the session's other datagrams, as for [`Dialer::send`].
+    pub fn send_datagram(&mut self, data: &[u8]) -> Result<usize, Error> {
+        self.driver.session_send_datagram(self.id, data)
+    }
+
+    /// Receives one unreliable message; see [`Endpoint::recv_datagram`].
+    pub fn recv_datagram(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        self.driver.endpoint.recv_datagram(self.id, buf)
+    }
+
+    /// The longest unreliable message the session sends.
+    pub fn datagram_max(&self) -> Result<usize, Error> {
+        self.driver.endpoint.datagram_max(self.id)
     }
 
     /// Sends and writes what is queued now.

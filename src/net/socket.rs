@@ -263,6 +263,13 @@ impl Driver {
         Ok(n)
     }
 
+    /// `Endpoint::send_datagram`; the socket write as for `session_send`.
+    pub(crate) fn session_send_datagram(&mut self, id: SessionId, data: &[u8]) -> Result<usize, Error> {
+        let n = self.endpoint.send_datagram(id, data)?;
+        self.write_if_many_queued();
+        Ok(n)
+    }
+
     /// `Endpoint::flush` now, then the socket write.
     pub(crate) fn session_flush(&mut self, id: SessionId) -> Result<(), Error> {
         self.endpoint.flush(id, now_ms())?;

@@ -54,8 +54,15 @@ impl EchoServer {
             while !flag.load(Ordering::Relaxed) {
                 listener.wait(5).unwrap();
                 while let Some(ev) = listener.poll_event() {
-                    if let Event::Accept(id) = ev {
-                        pending.insert(id, Vec::new());
+                    match ev {
+                        Event::Accept(id) => drop(pending.insert(id, Vec::new())),
+                        // Unreliable messages come back at once, as they are.
+                        Event::Datagram(id) => {
+                            while let Ok(n) = listener.recv_datagram(id, &mut buf) {
+                                let _ = listener.send_datagram(id, &buf[..n]);
+                            }
+                        }
+                        _ => {}
                     }
                 }
                 for (id, queue) in pending.iter_mut() {
