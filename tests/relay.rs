@@ -6,6 +6,8 @@
 mod relay;
 #[path = "support/sim.rs"]
 mod sim;
+#[path = "support/skip.rs"]
+mod skip;
 
 use relay::{DirStats, Relay, RelayConfig, RelayStats};
 use std::net::{SocketAddr, UdpSocket};
@@ -234,9 +236,9 @@ fn lossless_relay_is_byte_exact_both_ways_with_one_upstream_port_per_client() {
 
 #[test]
 fn ipv6_upstream_gets_an_ipv6_relay() {
-    let Ok(upstream) = UdpSocket::bind("[::1]:0") else {
-        eprintln!("no IPv6 loopback here: skipped");
-        return;
+    let upstream = match UdpSocket::bind("[::1]:0") {
+        Ok(s) => s,
+        Err(e) => return skip::optional("ipv6_upstream_gets_an_ipv6_relay", &format!("no IPv6 loopback ({e})")),
     };
     upstream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
     let relay = Relay::start(upstream.local_addr().unwrap(), cfg(2)).unwrap();
