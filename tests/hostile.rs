@@ -51,15 +51,7 @@ const KEY: [u8; 16] = [0x11; 16];
 const MARKER: &[u8] = b"\xa5ATTACKER-BYTES-0123456789\x5a";
 
 fn seed() -> u64 {
-    let seed = std::env::var("KCPX_HOSTILE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            let t = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            t.as_nanos() as u64
-        });
+    let seed = sim::seed_from_env("KCPX_HOSTILE_SEED");
     eprintln!("seed {seed} (KCPX_HOSTILE_SEED={seed} repeats it)");
     seed
 }

@@ -97,15 +97,7 @@ pub struct RelayConfig {
 
 impl Default for RelayConfig {
     fn default() -> Self {
-        let seed = std::env::var("KCPX_RELAY_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                let t = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default();
-                t.as_nanos() as u64 ^ u64::from(std::process::id()) << 32
-            });
+        let seed = super::sim::seed_from_env("KCPX_RELAY_SEED");
         RelayConfig {
             loss: 0.0,
             duplicate: 0.0,
