@@ -334,17 +334,15 @@ fn build_standin(b: &Build) -> (PathBuf, PathBuf) {
     (so, a)
 }
 
-/// include/ikcp.h, or None (with a loud message) while it does not exist yet.
-fn generated_header() -> Option<PathBuf> {
+/// The directory of include/ikcp.h, which is committed: its absence is a
+/// failure, never a skip (tests/support/skip.rs).
+fn generated_header() -> PathBuf {
     let dir = paths().root.join("include");
-    if dir.join("ikcp.h").is_file() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "\n!!!!! c_harness: include/ikcp.h does not exist: SKIPPING the checks of the generated header !!!!!\n"
-        );
-        None
-    }
+    assert!(
+        dir.join("ikcp.h").is_file(),
+        "include/ikcp.h is missing: it is committed (regenerate it with KCPX_BLESS=1 cargo test --test header_drift)"
+    );
+    dir
 }
 
 // ---------------------------------------------------------------------------
@@ -371,13 +369,11 @@ fn abi_with(b: &Build, header: &Path, tag: &str, linkage: Linkage) -> String {
 fn run_abi(b: &Build) {
     let pristine = abi_with(b, &paths().pristine, "pristine-header-so", Linkage::Shared);
     abi_with(b, &paths().pristine, "pristine-header-a", Linkage::Static);
-    if let Some(include) = generated_header() {
-        let ours = abi_with(b, &include, "generated-header-so", Linkage::Shared);
-        assert_eq!(
-            pristine, ours,
-            "struct layout differs between the pristine ikcp.h and include/ikcp.h"
-        );
-    }
+    let ours = abi_with(b, &generated_header(), "generated-header-so", Linkage::Shared);
+    assert_eq!(
+        pristine, ours,
+        "struct layout differs between the pristine ikcp.h and include/ikcp.h"
+    );
 }
 
 fn run_allocator(b: &Build) {
@@ -494,9 +490,8 @@ fn run_latency(b: &Build) {
     let sim = b.object("latency_sim.c", "latency_ref.o", &paths().pristine, &[]);
     let ikcp = b.pristine_object(&paths().pristine.join("ikcp.c"), "ikcp_plain.o", &[]);
     let ref_exe = b.link("latency_ikcp", &[sim, ikcp], &[]);
-    // Against libkcpx, with kcpx's own header when it exists: the drop-in view.
-    let include = generated_header().unwrap_or_else(|| paths().pristine.clone());
-    let sim = b.object("latency_sim.c", "latency_kcpx.o", &include, &[]);
+    // Against libkcpx, with kcpx's own header: the drop-in view.
+    let sim = b.object("latency_sim.c", "latency_kcpx.o", &generated_header(), &[]);
     let kcpx_exe = b.link("latency_kcpx", &[sim], &libkcpx(b, Linkage::Shared));
     let reference = b.run(&ref_exe, &["--check"], &[]);
     let ours = b.run(&kcpx_exe, &["--check"], &[]);
@@ -510,8 +505,12 @@ fn run_latency(b: &Build) {
 /// finishes, with `expect` on stderr (and without printing NOT CAUGHT).
 fn expect_abort(b: &Build, tag: &str, cflags: &[&str], link: &[&str], linkage: Linkage, expect: &str) {
     use std::os::unix::process::ExitStatusExt;
-    let include = generated_header().unwrap_or_else(|| paths().pristine.clone());
-    let obj = b.object("wrong_header.c", &format!("{tag}.o"), &include, &strings(cflags));
+    let obj = b.object(
+        "wrong_header.c",
+        &format!("{tag}.o"),
+        &generated_header(),
+        &strings(cflags),
+    );
     let mut libs = strings(link);
     libs.extend(libkcpx(b, linkage));
     let exe = b.link(tag, &[obj], &libs);

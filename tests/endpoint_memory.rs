@@ -360,15 +360,12 @@ fn fec_recovery_allocates_nothing_once_warm() {
     let head = HEADER_LEN + FEC_DATA_OVERHEAD;
     let mut datagram = vec![0u8; KCPGO_MTU_LIMIT];
     let mut parity = vec![0u8; KCPGO_MTU_LIMIT];
-    let (mut seqid, mut rebuilt, mut rng) = (0u64, 0u64, 0x2545_f491_4f6c_dd1du64);
+    let (mut seqid, mut rebuilt, mut rng) = (0u64, 0u64, sim::Rng::new(0x2545_f491_4f6c_dd1d));
     let mut run = |datagrams: u64, decoder: &mut FecDecoder, rebuilt: &mut u64| {
         for _ in 0..datagrams {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            let len = head + 24 + (rng % (KCPGO_MTU_LIMIT - head - 24) as u64) as usize;
+            let len = head + 24 + rng.index(KCPGO_MTU_LIMIT - head - 24);
             let d = &mut datagram[..len];
-            d[head..].fill(rng as u8);
+            d[head..].fill(rng.next_u64() as u8);
             let group = encoder.encode(d).unwrap();
             crypt.seal(d).unwrap();
             crypt.seal_many(group).unwrap();

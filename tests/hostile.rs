@@ -24,6 +24,8 @@
 
 #[path = "support/echo.rs"]
 mod echo;
+#[path = "support/go_peer.rs"]
+mod go_peer;
 #[path = "support/sim.rs"]
 mod sim;
 #[path = "support/skip.rs"]
@@ -49,15 +51,7 @@ const KEY: [u8; 16] = [0x11; 16];
 const MARKER: &[u8] = b"\xa5ATTACKER-BYTES-0123456789\x5a";
 
 fn seed() -> u64 {
-    let seed = std::env::var("KCPX_HOSTILE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            let t = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            t.as_nanos() as u64
-        });
+    let seed = sim::seed_from_env("KCPX_HOSTILE_SEED");
     eprintln!("seed {seed} (KCPX_HOSTILE_SEED={seed} repeats it)");
     seed
 }
@@ -936,27 +930,6 @@ impl Forger {
     }
 }
 
-/// The kcp-go peer, or None (after the skip policy) when it cannot be built.
-fn go_peer() -> Option<std::path::PathBuf> {
-    let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
-    let work = deps.join("hostile");
-    let build = std::process::Command::new("bash")
-        .arg(format!("{}/interop/build-go-peer.sh", env!("CARGO_MANIFEST_DIR")))
-        .arg(&work)
-        .output()
-        .expect("run bash");
-    if !build.status.success() {
-        let why = String::from_utf8_lossy(&build.stderr).trim().to_string();
-        skip::unavailable(
-            "the soak's kcp-go clients",
-            &format!("no kcp-go peer: {why}"),
-            "KCPX_SKIP_GO",
-        );
-        return None;
-    }
-    Some(work.join("go-peer"))
-}
-
 /// Runs `go-peer clients` against `addr`: None when it echoed every byte, else why not.
 fn go_clients(peer: &std::path::Path, addr: SocketAddr, seed: u64) -> Option<String> {
     let key: String = KEY.iter().map(|b| format!("{b:02x}")).collect();
@@ -1008,7 +981,7 @@ fn soak_listener_under_hostile_traffic() {
         return;
     };
     let seed = seed();
-    let peer = go_peer();
+    let peer = go_peer::build("hostile", "the soak's kcp-go clients");
     let child = Child::spawn();
     let to = child.addr;
     eprintln!(

@@ -16,20 +16,24 @@
 //! at once and a client restarted on its port (go-peer's `clients` and
 //! `restart` modes).
 //!
-//! Without Go or kcp-go's sources the test fails (a check that passes where
-//! it never ran proves nothing), unless `KCPX_SKIP_GO=1` asks to skip it.
+//! Without Go or kcp-go's sources the tests skip loudly, and fail under CI
+//! unless `KCPX_SKIP_GO=1` (the skip policy of `tests/support/skip.rs`).
 #![cfg(feature = "ffi")] // the C ABI and the libraries built from it
 #![cfg(target_os = "linux")]
 
 #[path = "support/cprog.rs"]
 mod cprog;
+#[path = "support/go_peer.rs"]
+mod go_peer;
 #[path = "support/relay.rs"]
 mod relay;
 #[path = "support/sim.rs"]
 mod sim;
+#[path = "support/skip.rs"]
+mod skip;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
@@ -44,10 +48,6 @@ struct Tools {
     lib_dir: PathBuf,
 }
 
-fn root() -> &'static Path {
-    cprog::root()
-}
-
 /// The Go peer and the C program, built once per test process (the tests
 /// run in parallel and share the build directory).
 fn tools() -> Option<&'static Tools> {
@@ -57,31 +57,13 @@ fn tools() -> Option<&'static Tools> {
 
 /// Builds the Go peer and the C program, or explains why it cannot.
 fn build_tools() -> Option<Tools> {
-    let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
-    let work = deps.join("interop_kcpgo");
-    std::fs::create_dir_all(&work).unwrap();
-    let build = Command::new("bash")
-        .arg(root().join("interop/build-go-peer.sh"))
-        .arg(&work)
-        .output()
-        .unwrap();
-    if !build.status.success() {
-        let why = String::from_utf8_lossy(&build.stderr).to_string();
-        if std::env::var_os("CI").is_some() || !std::env::var_os("KCPX_SKIP_GO").is_some_and(|v| v != "0") {
-            panic!(
-                "the kcp-go peer does not build, so the interoperability test cannot run:\n{why}\n\
-                 install: apt-get install golang-go golang-github-xtaci-kcp-dev, or set KCPX_SKIP_GO=1 to skip"
-            );
-        }
-        eprintln!("\n*** interop_kcpgo SKIPPED: no kcp-go peer ({}) ***\n*** install: apt-get install golang-go golang-github-xtaci-kcp-dev ***\n", why.trim());
-        return None;
-    }
-    let (_, lib_dir) = cprog::work_dir("interop_kcpgo");
+    let go_peer = go_peer::build("interop_kcpgo", "interop_kcpgo")?;
+    let (work, lib_dir) = cprog::work_dir("interop_kcpgo");
     let echo = cprog::compile("kcpx_udp_echo", &work, &lib_dir);
     let server = cprog::compile("kcpx_echo_server", &work, &lib_dir);
     let client = cprog::compile("kcpx_echo_client", &work, &lib_dir);
     Some(Tools {
-        go_peer: work.join("go-peer"),
+        go_peer,
         echo,
         server,
         client,

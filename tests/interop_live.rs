@@ -7,14 +7,18 @@
 //! The test builds the peer itself with `interop/build-go-peer.sh` (Go and
 //! Debian's kcp-go sources: `apt-get install golang-go
 //! golang-github-xtaci-kcp-dev`), or uses the one `KCPX_GO_PEER` names. When
-//! the peer cannot be built the test FAILS: a check that silently passes where
-//! it never ran proves nothing. Set `KCPX_SKIP_GO=1` to skip it on purpose on
-//! a machine without Go.
+//! Go or kcp-go is missing the test skips loudly, and fails under CI unless
+//! `KCPX_SKIP_GO=1` (the skip policy of `tests/support/skip.rs`).
 #![cfg(feature = "ffi")] // the C ABI and the libraries built from it
+
+#[path = "support/go_peer.rs"]
+mod go_peer;
+#[path = "support/skip.rs"]
+mod skip;
 
 use std::collections::HashMap;
 use std::net::UdpSocket;
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -60,7 +64,7 @@ impl Drop for Peer {
 /// and decodes with `receiver`. Returns the rebuilt segments, how many of them
 /// were compared with a retransmitted copy and how many of those differed, and
 /// the decoder's counters.
-fn run(peer: &str, sender: (usize, usize), receiver: (usize, usize), duration: Duration) -> Outcome {
+fn run(peer: &Path, sender: (usize, usize), receiver: (usize, usize), duration: Duration) -> Outcome {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
     let addr = socket.local_addr().unwrap().to_string();
@@ -114,37 +118,11 @@ fn run(peer: &str, sender: (usize, usize), receiver: (usize, usize), duration: D
     }
 }
 
-/// The peer named by `KCPX_GO_PEER`, or one built into the target directory;
-/// None only when `KCPX_SKIP_GO` asks to skip.
-fn go_peer() -> Option<String> {
-    if let Some(peer) = std::env::var_os("KCPX_GO_PEER") {
-        return Some(peer.to_string_lossy().into_owned());
-    }
-    if std::env::var_os("KCPX_SKIP_GO").is_some_and(|v| v != "0") {
-        eprintln!("\n*** interop_live SKIPPED on request (KCPX_SKIP_GO) ***\n");
-        return None;
-    }
-    let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
-    let work: PathBuf = deps.join("interop_live");
-    let root = env!("CARGO_MANIFEST_DIR");
-    let build = Command::new("bash")
-        .arg(format!("{root}/interop/build-go-peer.sh"))
-        .arg(&work)
-        .output()
-        .expect("run bash");
-    assert!(
-        build.status.success(),
-        "the kcp-go peer does not build, so the live test cannot run:\n{}\n\
-         install Go and kcp-go (apt-get install golang-go golang-github-xtaci-kcp-dev), \
-         or set KCPX_SKIP_GO=1 to skip this test on purpose",
-        String::from_utf8_lossy(&build.stderr).trim()
-    );
-    Some(work.join("go-peer").to_string_lossy().into_owned())
-}
-
 #[test]
 fn recovers_kcpgo_segments_and_refuses_mismatched_shard_counts() {
-    let Some(peer) = go_peer() else { return };
+    let Some(peer) = go_peer::build("interop_live", "interop_live") else {
+        return;
+    };
     let same = run(&peer, (10, 3), (10, 3), Duration::from_secs(3));
     eprintln!(
         "same shard counts: {} segments rebuilt, {} compared with a retransmission, {} differ, {:?}",

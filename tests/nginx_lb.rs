@@ -6,10 +6,9 @@
 //! (`interop/go-peer clients`) echo seeded bytes through it, checked byte
 //! for byte, and both backends must have served some of them.
 //!
-//! Without nginx or its stream module the test SKIPS, loudly, unless `CI`
-//! is set (then it fails: CI installs both with `scripts/install-deps.sh`).
-//! Without Go or kcp-go it fails as the interop tests do, unless
-//! `KCPX_SKIP_GO=1` (then only the kcpx clients run).
+//! Without nginx or its stream module the test skips loudly, and fails under
+//! CI unless `KCPX_SKIP_NGINX=1`; without Go or kcp-go only the kcpx clients
+//! run, after the same policy with `KCPX_SKIP_GO` (`tests/support/skip.rs`).
 //!
 //! The backends are this test binary run again as a child process
 //! (`listener_process`, active only when `KCPX_LB_LISTENER` is set): it
@@ -19,8 +18,12 @@
 
 #[path = "support/echo.rs"]
 mod echo;
+#[path = "support/go_peer.rs"]
+mod go_peer;
 #[path = "support/sim.rs"]
 mod sim;
+#[path = "support/skip.rs"]
+mod skip;
 
 use echo::{config, echo_through, EchoServer};
 use kcpx::net::Listener;
@@ -151,45 +154,22 @@ fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// The Go peer, built into the target directory; None when Go is missing
-/// and `KCPX_SKIP_GO` asks to go on without it.
-fn go_peer(work: &Path) -> Option<PathBuf> {
-    let build = Command::new("bash")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/build-go-peer.sh"))
-        .arg(work)
-        .output()
-        .unwrap();
-    if build.status.success() {
-        return Some(work.join("go-peer"));
-    }
-    let why = String::from_utf8_lossy(&build.stderr);
-    if std::env::var_os("CI").is_some() || !std::env::var_os("KCPX_SKIP_GO").is_some_and(|v| v != "0") {
-        panic!(
-            "the kcp-go peer does not build:\n{why}\ninstall: apt-get install golang-go golang-github-xtaci-kcp-dev, \
-             or set KCPX_SKIP_GO=1 to run only the kcpx clients"
-        );
-    }
-    eprintln!(
-        "\n*** nginx_lb: kcp-go clients SKIPPED (KCPX_SKIP_GO): {} ***\n",
-        why.trim()
-    );
-    None
-}
-
 #[test]
 fn kcpx_and_kcpgo_clients_through_nginx_udp_load_balancing() {
     let nginx = nginx_binary();
     let module = Path::new(STREAM_MODULE).exists();
     let (Some(nginx), true) = (nginx, module) else {
-        let what = "nginx or its stream module is missing (apt-get install nginx libnginx-mod-stream)";
-        assert!(std::env::var_os("CI").is_none(), "under CI: {what}");
-        eprintln!("\n*** nginx_lb SKIPPED: {what} ***\n*** the load-balancer test did NOT run ***\n");
+        skip::unavailable(
+            "nginx_lb",
+            "nginx or its stream module is missing (apt-get install nginx libnginx-mod-stream)",
+            "KCPX_SKIP_NGINX",
+        );
         return;
     };
     let work = std::env::current_exe().unwrap().parent().unwrap().join("nginx_lb");
     let dir = work.join(format!("run-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let peer = go_peer(&work);
+    let peer = go_peer::build("nginx_lb", "nginx_lb's kcp-go clients");
 
     let backends = [Backend::start(), Backend::start()];
     let front: SocketAddr = ([127, 0, 0, 1], free_udp_port()).into();

@@ -6,12 +6,15 @@
 mod relay;
 #[path = "support/sim.rs"]
 mod sim;
+#[path = "support/skip.rs"]
+mod skip;
 
 use relay::{DirStats, Relay, RelayConfig, RelayStats};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-const READ_TIMEOUT: Duration = Duration::from_secs(3);
+/// Catches a datagram that never comes, however loaded the machine.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn udp(addr: &str) -> UdpSocket {
     let s = UdpSocket::bind(addr).unwrap();
@@ -223,20 +226,25 @@ fn lossless_relay_is_byte_exact_both_ways_with_one_upstream_port_per_client() {
         assert_eq!(d.dropped + d.duplicated + d.reordered + d.overflow + d.send_errors, 0);
     }
     assert_eq!(relay.kernel_drops().unwrap(), 0);
-    let start = Instant::now();
-    drop(relay);
-    assert!(
-        start.elapsed() < Duration::from_millis(200),
-        "drop took {:?}",
-        start.elapsed()
-    );
+    // Dropping stops the relay's thread and closes its sockets: its port is
+    // free again. The deadline only catches a hang.
+    let front = relay.local_addr();
+    let (done, dropped) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(relay);
+        let _ = done.send(());
+    });
+    dropped
+        .recv_timeout(Duration::from_secs(30))
+        .expect("dropping the relay hung");
+    UdpSocket::bind(front).expect("the relay's port is still bound after the drop");
 }
 
 #[test]
 fn ipv6_upstream_gets_an_ipv6_relay() {
-    let Ok(upstream) = UdpSocket::bind("[::1]:0") else {
-        eprintln!("no IPv6 loopback here: skipped");
-        return;
+    let upstream = match UdpSocket::bind("[::1]:0") {
+        Ok(s) => s,
+        Err(e) => return skip::optional("ipv6_upstream_gets_an_ipv6_relay", &format!("no IPv6 loopback ({e})")),
     };
     upstream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
     let relay = Relay::start(upstream.local_addr().unwrap(), cfg(2)).unwrap();
@@ -361,14 +369,14 @@ fn delay_and_jitter() {
     let rtt = start.elapsed();
     eprintln!("one way {one_way:?}, round trip {rtt:?}");
     assert!(one_way >= Duration::from_millis(40) && rtt >= Duration::from_millis(80));
-    assert!(rtt < Duration::from_millis(1000));
+    // Only catches a delay in the wrong unit (40 s), not a slow machine.
+    assert!(rtt < Duration::from_secs(10), "round trip {rtt:?}");
 
     // Jitter alone reorders (datagrams 2 ms apart, up to 20 ms of jitter).
     relay.set_config(RelayConfig {
         jitter_ms: 20,
         ..cfg(seed)
     });
-    std::thread::sleep(Duration::from_millis(10));
     let base = relay.stats().up;
     let n = 100u32;
     for i in 0..n {
@@ -392,7 +400,6 @@ fn partition_heal_and_rebind() {
     let first = source_of(&client, &relay, &upstream);
 
     relay.set_config(RelayConfig { loss: 1.0, ..cfg(7) });
-    std::thread::sleep(Duration::from_millis(10));
     for _ in 0..10 {
         client.send_to(b"lost!", relay.local_addr()).unwrap();
     }
@@ -401,7 +408,6 @@ fn partition_heal_and_rebind() {
 
     relay.set_config(cfg(7));
     relay.rebind();
-    std::thread::sleep(Duration::from_millis(10));
     client.send_to(b"again", relay.local_addr()).unwrap();
     let (d, second) = recv(&upstream);
     assert_eq!(d, b"again");

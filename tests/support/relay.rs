@@ -97,15 +97,7 @@ pub struct RelayConfig {
 
 impl Default for RelayConfig {
     fn default() -> Self {
-        let seed = std::env::var("KCPX_RELAY_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                let t = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default();
-                t.as_nanos() as u64 ^ u64::from(std::process::id()) << 32
-            });
+        let seed = super::sim::seed_from_env("KCPX_RELAY_SEED");
         RelayConfig {
             loss: 0.0,
             duplicate: 0.0,
@@ -187,6 +179,7 @@ impl Relay {
             stop: AtomicBool::new(false),
             dirty: AtomicBool::new(false),
             pending: Mutex::new(Pending::default()),
+            applied: AtomicU64::new(0),
             ports: Mutex::new(vec![local.port()]),
             up: Counters::default(),
             down: Counters::default(),
@@ -237,23 +230,40 @@ impl Relay {
         }
     }
 
-    /// Changes loss, duplication, reordering, delay and bounds from the next pass on
-    /// (e.g. `loss: 1.0` for a partition, then back). The PRNGs go on; `seed` is
+    /// Changes loss, duplication, reordering, delay and bounds (e.g. `loss: 1.0`
+    /// for a partition, then back); returns once the relay's thread uses them, so
+    /// that the next datagram sent meets the new ones. The PRNGs go on; `seed` is
     /// ignored. Datagrams already held keep their release times.
     pub fn set_config(&self, cfg: RelayConfig) {
         eprintln!(
             "relay {}: now loss {} duplicate {} reorder_window {} delay {}+{} ms",
             self.local, cfg.loss, cfg.duplicate, cfg.reorder_window, cfg.delay_ms, cfg.jitter_ms
         );
-        self.shared.pending.lock().unwrap().config = Some(cfg);
-        self.shared.dirty.store(true, Ordering::Release);
+        self.request(|p| p.config = Some(cfg));
     }
 
     /// Gives every client a new upstream-facing socket (a new source port), as a NAT
-    /// rebinding does; replies the upstream sends to the old ports are lost.
+    /// rebinding does; replies the upstream sends to the old ports are lost. Returns
+    /// once done.
     pub fn rebind(&self) {
-        self.shared.pending.lock().unwrap().rebind = true;
+        self.request(|p| p.rebind = true);
+    }
+
+    /// Hands a change to the relay's thread and waits (30 s at most: a deadline
+    /// that catches a hang) until it has applied it.
+    fn request(&self, change: impl FnOnce(&mut Pending)) {
+        let generation = {
+            let mut p = self.shared.pending.lock().unwrap();
+            change(&mut p);
+            p.generation += 1;
+            p.generation
+        };
         self.shared.dirty.store(true, Ordering::Release);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.shared.applied.load(Ordering::Acquire) < generation {
+            assert!(Instant::now() < deadline, "the relay's thread took no change in 30 s");
+            std::thread::sleep(Duration::from_micros(200));
+        }
     }
 
     /// Datagrams the kernel dropped at the relay's sockets (receive buffer full),
@@ -294,12 +304,16 @@ impl Drop for Relay {
 struct Pending {
     config: Option<RelayConfig>,
     rebind: bool,
+    /// Changes requested so far.
+    generation: u64,
 }
 
 struct Shared {
     stop: AtomicBool,
     dirty: AtomicBool,
     pending: Mutex<Pending>,
+    /// The last `Pending::generation` the relay's thread applied.
+    applied: AtomicU64,
     /// Local ports of all the relay's sockets, for `kernel_drops`.
     ports: Mutex<Vec<u16>>,
     up: Counters,
@@ -677,11 +691,14 @@ impl Worker {
     }
 
     fn apply(&mut self) {
-        let pending = std::mem::take(&mut *self.env.shared.pending.lock().unwrap());
-        if let Some(cfg) = pending.config {
+        let (config, rebind, generation) = {
+            let mut p = self.env.shared.pending.lock().unwrap();
+            (p.config.take(), std::mem::take(&mut p.rebind), p.generation)
+        };
+        if let Some(cfg) = config {
             self.env.cfg = cfg;
         }
-        if pending.rebind {
+        if rebind {
             for i in 0..self.env.io.clients.len() {
                 if let Ok(sock) = self.env.io.upstream_socket() {
                     let mut ports = self.env.shared.ports.lock().unwrap();
@@ -695,5 +712,6 @@ impl Worker {
                 }
             }
         }
+        self.env.shared.applied.store(generation, Ordering::Release);
     }
 }

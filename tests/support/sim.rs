@@ -9,7 +9,22 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::SocketAddr;
 
-/// xorshift64*: small, fast, reproducible. Print the seed on failure.
+/// A seed for a randomised test: the decimal value of the environment
+/// variable `var`, else one from the clock and the process id. It does not
+/// print it: the caller does, with `var`, so that a failure can be repeated
+/// (`SimNet` and the relay print theirs).
+pub fn seed_from_env(var: &str) -> u64 {
+    std::env::var(var).ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        t.as_nanos() as u64 ^ u64::from(std::process::id()) << 32
+    })
+}
+
+/// xorshift64*: small, fast, reproducible; the suite's one generator. It
+/// prints nothing (it is made per message in places): whoever picks the seed
+/// prints or names it.
 #[derive(Clone, Debug)]
 pub struct Rng(u64);
 
