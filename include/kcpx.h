@@ -718,8 +718,10 @@ int kcpx_key_from_password(const uint8_t *password,
 const char *kcpx_strerror(int code);
 
 /*
- The monotonic millisecond clock kcpx uses (any origin; wraps at 2^32):
- the `now_ms` to pass to the update and check functions.
+ The monotonic millisecond clock (any origin; wraps at 2^32) on which
+ listeners and sessions run all their timers. Passing it as `now_ms` is
+ optional: the update and check functions of listeners and dialed
+ sessions accept the caller's own clock (see `kcpx_listener_update`).
  */
 uint32_t kcpx_now_ms(void);
 
@@ -931,10 +933,17 @@ int kcpx_listener_fd(const struct kcpx_listener *l);
 /*
  Never blocks: writes what sends queued, reads the pending datagrams (at
  most about 4,096: see `kcpx_listener_fd`), demultiplexes, runs the
- timers due at `now_ms` (`kcpx_now_ms()`) and
- writes their datagrams. The ACKs of what it read leave at the next
- check, update, wait or flush, in the replies sent meanwhile. Returns the
- datagrams read (>= 0) or a negative code (KCPX_ERR_NULL, KCPX_ERR_IO).
+ the timers due and writes their datagrams. The ACKs of what it read
+ leave at the next check, update, wait or flush, in the replies sent
+ meanwhile. Returns the datagrams read (>= 0) or a negative code
+ (KCPX_ERR_NULL, KCPX_ERR_IO).
+
+ One clock: a listener and its sessions run every timer on kcpx's own
+ monotonic clock (`kcpx_now_ms`), also inside `kcpx_session_send`,
+ `_flush`, `_close` and the `_wait` functions, which take no time. So
+ `now_ms` may be the caller's own millisecond clock (any origin, wrapping
+ at 2^32, e.g. a game loop's tick time) or `kcpx_now_ms()`: update does
+ not use it, and `kcpx_listener_check` answers on the clock it is given.
 
  # Safety
  `l` is NULL or live.
@@ -943,7 +952,9 @@ int kcpx_listener_update(struct kcpx_listener *l, uint32_t now_ms);
 
 /*
  When `kcpx_listener_update` is due next: an absolute time on the
- `kcpx_now_ms` clock, at most one second after `now_ms` (`now_ms` itself
+ caller's clock, of which `now_ms` is the current value (the caller's own
+ or `kcpx_now_ms()`: see `kcpx_listener_update`), at most one second
+ after `now_ms` (`now_ms` itself
  when due now — also when the last update stopped at its read budget with
  datagrams still waiting — or for NULL). First writes the datagrams that
  `kcpx_session_send` and `kcpx_session_close` queued on the listener's
@@ -1044,10 +1055,11 @@ int kcpx_session_fd(const struct kcpx_session *s);
 
 /*
  A dialed session's `kcpx_listener_update`: never blocks; writes what
- sends queued, reads, runs timers due at `now_ms` and writes their
+ sends queued, reads, runs the timers due and writes their
  datagrams (ACKs of what it read at the next write). Returns the
  datagrams read or a negative code; KCPX_ERR_INVALID for an accepted
- session (its listener does this).
+ session (its listener does this). `now_ms` is not used: the timers run
+ on kcpx's clock, as for `kcpx_listener_update`.
 
  # Safety
  `s` is NULL or live.
@@ -1056,7 +1068,8 @@ int kcpx_session_update(struct kcpx_session *s, uint32_t now_ms);
 
 /*
  When a dialed session's `kcpx_session_update` is due next (absolute ms
- on the `kcpx_now_ms` clock, at most one second ahead), after writing
+ on the caller's clock, of which `now_ms` is the current value, at most
+ one second ahead: the clocks as for `kcpx_listener_update`), after writing
  what `kcpx_session_send` queued; `now_ms` for an accepted session (its
  listener's check writes) or NULL.
 
