@@ -43,9 +43,13 @@ pub const KCPX_ERR_KCP: i32 = -11;
 pub const KCPX_ERR_RANDOM: i32 = -12;
 /// An internal error in kcpx (a bug; please report it).
 pub const KCPX_ERR_INTERNAL: i32 = -13;
-/// The session is closed (idle timeout, dead link, replaced by its peer's
-/// new conversation, or its listener closed); only `kcpx_session_close`
-/// remains to be called.
+/// The session is closed: its KCPX_EVENT_CLOSED happened (idle timeout,
+/// dead link, replaced by its peer's new conversation, or evicted) and, for
+/// `kcpx_session_recv` and `_peeksize`, everything it received was read.
+/// Its stats, RTT, conv and address still answer; `kcpx_session_close`
+/// frees it (see the table at `kcpx_session`). A listener's close is not
+/// among the causes: `kcpx_listener_close` frees its sessions, whose
+/// pointers are then invalid, not closed.
 pub const KCPX_ERR_CLOSED: i32 = -14;
 /// A socket call failed (bind, send or receive); `errno` tells why.
 pub const KCPX_ERR_IO: i32 = -15;

@@ -39,6 +39,11 @@ fn kcpx_h_matches_code() {
     check(
         "include/kcpx.h",
         "cbindgen-kcpx.toml",
-        &["src/error.rs", "src/ffi/conn.rs", "src/ffi/session.rs"],
+        &[
+            "src/error.rs",
+            "src/ffi/conn.rs",
+            "src/ffi/session.rs",
+            "src/ffi/listener.rs",
+        ],
     );
 }

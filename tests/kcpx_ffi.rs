@@ -437,3 +437,46 @@ fn session_functions_check_their_arguments_and_exchange_data() {
         kcpx_config_free(cfg);
     }
 }
+
+/// Out-parameters are written only when the call succeeds: a refused call
+/// leaves the caller's memory as it was (`*err` excepted, which reports
+/// the failure).
+#[test]
+fn out_parameters_are_written_only_on_success() {
+    use kcpx::ffi::session::*;
+    unsafe {
+        let cfg = kcpx_config_new();
+        let mut conv = 0xdead_beef_u32;
+        let short = [0u8; 3];
+        assert_eq!(kcpx_conv_of(cfg, short.as_ptr(), 3, &mut conv), KCPX_ERR_SHORT);
+        assert_eq!(conv, 0xdead_beef);
+        let mut stats = kcpx_stats {
+            bytes_sent: 42,
+            ..Default::default()
+        };
+        assert_eq!(kcpx_conn_stats(null(), &mut stats), KCPX_ERR_NULL);
+        assert_eq!(kcpx_session_stats(null(), &mut stats), KCPX_ERR_NULL);
+        assert_eq!(stats.bytes_sent, 42);
+        let mut counters = kcpx_listener_counters {
+            in_pkts: 42,
+            ..Default::default()
+        };
+        assert_eq!(kcpx_listener_stats(null(), &mut counters), KCPX_ERR_NULL);
+        assert_eq!(kcpx_session_socket_stats(null(), &mut counters), KCPX_ERR_NULL);
+        assert_eq!(counters.in_pkts, 42);
+        let mut ev = kcpx_event {
+            kind: 42,
+            session: null_mut(),
+            reason: 42,
+        };
+        assert_eq!(kcpx_session_poll_event(null_mut(), &mut ev), KCPX_ERR_NULL);
+        assert_eq!((ev.kind, ev.reason), (42, 42));
+        let mut key = [7u8; 16];
+        assert_eq!(kcpx_key_from_password(null(), 1, key.as_mut_ptr(), 16), KCPX_ERR_NULL);
+        assert_eq!(key, [7; 16]);
+        assert_eq!(kcpx_session_check(null_mut(), 77), 77);
+        assert!(kcpx_session_user(null()).is_null());
+        kcpx_session_set_user(null_mut(), null_mut());
+        kcpx_config_free(cfg);
+    }
+}

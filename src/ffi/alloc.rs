@@ -17,10 +17,12 @@ static FREE_HOOK: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 pub(crate) fn raw_malloc(size: usize) -> *mut c_void {
     let hook = MALLOC_HOOK.load(Ordering::Acquire);
     if hook.is_null() {
-        // SAFETY: plain libc allocation.
+        // SAFETY: libc's malloc has no precondition.
         unsafe { libc::malloc(size) }
     } else {
-        // SAFETY: the pointer was stored from a `MallocHook` by ikcp_allocator.
+        // SAFETY: MALLOC_HOOK is only ever stored by ikcp_allocator, from a
+        // `MallocHook` (non-NULL here), so the transmute restores it; the
+        // user's hook behaves like malloc (ikcp_allocator's documented rule).
         unsafe { core::mem::transmute::<*mut c_void, MallocHook>(hook)(size) }
     }
 }
@@ -32,10 +34,13 @@ pub(crate) fn raw_malloc(size: usize) -> *mut c_void {
 pub(crate) unsafe fn raw_free(ptr: *mut c_void) {
     let hook = FREE_HOOK.load(Ordering::Acquire);
     if hook.is_null() {
-        // SAFETY: guaranteed by the caller.
+        // SAFETY: `ptr` came from `raw_malloc` with no hook, i.e. from libc's
+        // malloc (this function's contract).
         unsafe { libc::free(ptr) }
     } else {
-        // SAFETY: stored from a `FreeHook`; `ptr` per the caller's contract.
+        // SAFETY: FREE_HOOK is only stored from a `FreeHook` (as for
+        // MALLOC_HOOK); `ptr` came from the matching malloc hook, since hooks
+        // do not change while objects exist (ikcp_allocator's rule).
         unsafe { core::mem::transmute::<*mut c_void, FreeHook>(hook)(ptr) }
     }
 }
@@ -62,7 +67,8 @@ unsafe impl Allocator for HookAlloc {
 
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
         if layout.size() != 0 {
-            // SAFETY: allocated by `allocate` above.
+            // SAFETY: `Allocator::deallocate`'s contract: `ptr` came from
+            // `allocate` with this layout, non-zero here, so from `raw_malloc`.
             unsafe { raw_free(ptr.as_ptr() as *mut c_void) }
         }
     }
@@ -84,8 +90,10 @@ pub extern "C" fn ikcp_allocator(
     new_malloc: Option<unsafe extern "C" fn(size: usize) -> *mut c_void>,
     new_free: Option<unsafe extern "C" fn(ptr: *mut c_void)>,
 ) {
-    let m = new_malloc.map_or(core::ptr::null_mut(), |f| f as *mut c_void);
-    let f = new_free.map_or(core::ptr::null_mut(), |f| f as *mut c_void);
-    MALLOC_HOOK.store(m, Ordering::Release);
-    FREE_HOOK.store(f, Ordering::Release);
+    super::guard((), || {
+        let m = new_malloc.map_or(core::ptr::null_mut(), |f| f as *mut c_void);
+        let f = new_free.map_or(core::ptr::null_mut(), |f| f as *mut c_void);
+        MALLOC_HOOK.store(m, Ordering::Release);
+        FREE_HOOK.store(f, Ordering::Release);
+    })
 }

@@ -1,5 +1,7 @@
-//! `kcpx_*`: kcp-go compatible connections (FEC + AES-CFB + CRC32) as a
-//! sans-IO C API. The caller owns the UDP socket and the clock:
+//! `kcpx_config_*`, `kcpx_conn_*`: kcp-go compatible connections (FEC,
+//! kcp-go's packet ciphers — AES-CFB and 12 others — and CRC-32) as a
+//! sans-IO C API, written with the `ptr` toolkit. The caller owns the UDP
+//! socket and the clock:
 //!
 //! ```c
 //! kcpx_config *cfg = kcpx_config_new();
@@ -20,11 +22,15 @@
 //! `KCPX_*` codes below; nothing panics across the boundary. Objects are
 //! not thread-safe: use each from one thread at a time.
 
-use super::guard;
+use super::ptr::{
+    guard, maybe_str, opt_mut, try_mut, try_out, try_ref, try_slice, try_slice_mut, try_slice_or_empty, try_take,
+    Handle,
+};
 use crate::conn::{Conn, ConnConfig, ConnStats};
 use crate::crypt::key_from_password;
 use crate::error::Error;
-use core::ffi::{c_char, c_int, c_void, CStr};
+use core::ffi::{c_char, c_int, c_void};
+use core::ptr::null_mut;
 
 pub use crate::error::{
     KCPX_ERR_ADDR, KCPX_ERR_AGAIN, KCPX_ERR_BUFFER_TOO_SMALL, KCPX_ERR_CHECKSUM, KCPX_ERR_CLOSED, KCPX_ERR_FEC,
@@ -39,6 +45,15 @@ pub struct kcpx_config {
     pub(crate) cfg: crate::net::Config,
 }
 
+impl Handle for kcpx_config {}
+
+impl kcpx_config {
+    /// The settings of each connection.
+    fn conn(&mut self) -> &mut ConnConfig {
+        &mut self.cfg.endpoint.conn
+    }
+}
+
 /// A connection. Create with `kcpx_conn_new`, free with `kcpx_conn_free`.
 /// Opaque.
 #[allow(non_camel_case_types)]
@@ -47,6 +62,8 @@ pub struct kcpx_conn {
     output: OutputFn,
     user: *mut c_void,
 }
+
+impl Handle for kcpx_conn {}
 
 /// Receives each datagram to send, in order. The return value is ignored.
 type OutputFn = unsafe extern "C" fn(datagram: *const u8, len: usize, user: *mut c_void) -> c_int;
@@ -133,16 +150,9 @@ pub(crate) fn code(r: Result<(), Error>) -> c_int {
     code_of(r, |()| KCPX_OK)
 }
 
-/// Runs `op` on the config behind `cfg`, or returns KCPX_ERR_NULL.
-///
-/// # Safety
-/// `cfg` is NULL or from `kcpx_config_new` and not freed.
-unsafe fn with_config(cfg: *mut kcpx_config, op: impl FnOnce(&mut ConnConfig) -> c_int) -> c_int {
-    // SAFETY: per contract.
-    guard(KCPX_ERR_INTERNAL, || match unsafe { cfg.as_mut() } {
-        Some(c) => op(&mut c.cfg.endpoint.conn),
-        None => KCPX_ERR_NULL,
-    })
+/// A count as a non-negative C `int` (saturating at INT_MAX).
+pub(crate) fn count(n: usize) -> c_int {
+    n.min(c_int::MAX as usize) as c_int
 }
 
 /// A new configuration with kcp-go's defaults: no FEC, no crypto header,
@@ -150,10 +160,11 @@ unsafe fn with_config(cfg: *mut kcpx_config, op: impl FnOnce(&mut ConnConfig) ->
 /// message mode. Free with `kcpx_config_free`. NULL if out of memory.
 #[no_mangle]
 pub extern "C" fn kcpx_config_new() -> *mut kcpx_config {
-    guard(core::ptr::null_mut(), || {
-        Box::into_raw(Box::new(kcpx_config {
+    guard(null_mut(), || {
+        kcpx_config {
             cfg: crate::net::Config::default(),
-        }))
+        }
+        .into_ptr()
     })
 }
 
@@ -164,10 +175,7 @@ pub extern "C" fn kcpx_config_new() -> *mut kcpx_config {
 /// `cfg` is NULL or from `kcpx_config_new` and not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_config_free(cfg: *mut kcpx_config) {
-    if !cfg.is_null() {
-        // SAFETY: per contract, allocated by Box in kcpx_config_new.
-        guard((), || drop(unsafe { Box::from_raw(cfg) }));
-    }
+    guard((), || drop(try_take!(cfg)))
 }
 
 /// Forward error correction as kcp-go: after every `data_shards` datagrams,
@@ -179,11 +187,12 @@ pub unsafe extern "C" fn kcpx_config_free(cfg: *mut kcpx_config) {
 /// `cfg` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_config_set_fec(cfg: *mut kcpx_config, data_shards: c_int, parity_shards: c_int) -> c_int {
-    let (Ok(ds), Ok(ps)) = (usize::try_from(data_shards), usize::try_from(parity_shards)) else {
-        return KCPX_ERR_FEC;
-    };
-    // SAFETY: per contract.
-    unsafe { with_config(cfg, |c| code(c.set_fec(ds, ps))) }
+    guard(KCPX_ERR_INTERNAL, || {
+        let (Ok(ds), Ok(ps)) = (usize::try_from(data_shards), usize::try_from(parity_shards)) else {
+            return KCPX_ERR_FEC;
+        };
+        code(try_mut!(cfg, KCPX_ERR_NULL).conn().set_fec(ds, ps))
+    })
 }
 
 /// Packet encryption as kcp-go (kcptun's `-crypt` names) with a raw key of
@@ -210,26 +219,14 @@ pub unsafe extern "C" fn kcpx_config_set_crypt(
     key: *const u8,
     key_len: usize,
 ) -> c_int {
-    // SAFETY: per contract.
-    unsafe {
-        with_config(cfg, |c| {
-            let name = match method.is_null() {
-                true => None,
-                // SAFETY (outer block): NUL-terminated per contract.
-                false => match CStr::from_ptr(method).to_str() {
-                    Ok(n) => Some(n),
-                    Err(_) => return KCPX_ERR_KEY,
-                },
-            };
-            let key: &[u8] = match (key.is_null(), key_len) {
-                (_, 0) => &[],
-                (true, _) => return KCPX_ERR_NULL,
-                // SAFETY (outer block): readable for key_len bytes per contract.
-                (false, n) => core::slice::from_raw_parts(key, n),
-            };
-            code(c.set_crypt(name, key))
-        })
-    }
+    guard(KCPX_ERR_INTERNAL, || {
+        let c = try_mut!(cfg, KCPX_ERR_NULL);
+        let Ok(name) = maybe_str!(method).transpose() else {
+            return KCPX_ERR_KEY;
+        };
+        let key = try_slice_or_empty!(key, key_len, KCPX_ERR_NULL);
+        code(c.conn().set_crypt(name, key))
+    })
 }
 
 /// KCP tuning, as ikcp_nodelay: `nodelay` 0/1/2, `interval` ms (clamped to
@@ -248,13 +245,12 @@ pub unsafe extern "C" fn kcpx_config_set_nodelay(
     resend: c_int,
     nc: c_int,
 ) -> c_int {
-    // SAFETY: per contract.
-    unsafe {
-        with_config(cfg, |c| {
-            c.set_nodelay(nodelay, interval, resend, nc);
-            KCPX_OK
-        })
-    }
+    guard(KCPX_ERR_INTERNAL, || {
+        try_mut!(cfg, KCPX_ERR_NULL)
+            .conn()
+            .set_nodelay(nodelay, interval, resend, nc);
+        KCPX_OK
+    })
 }
 
 /// Send and receive windows in segments (kcp-go defaults 32/32; the
@@ -267,13 +263,13 @@ pub unsafe extern "C" fn kcpx_config_set_nodelay(
 /// `cfg` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_config_set_window(cfg: *mut kcpx_config, sndwnd: c_int, rcvwnd: c_int) -> c_int {
-    // SAFETY: per contract.
-    unsafe {
-        with_config(cfg, |c| match (u32::try_from(sndwnd), u32::try_from(rcvwnd)) {
+    guard(KCPX_ERR_INTERNAL, || {
+        let c = try_mut!(cfg, KCPX_ERR_NULL).conn();
+        match (u32::try_from(sndwnd), u32::try_from(rcvwnd)) {
             (Ok(s), Ok(r)) => code(c.set_window(s, r)),
             _ => KCPX_ERR_INVALID,
-        })
-    }
+        }
+    })
 }
 
 /// Largest UDP payload in bytes, crypto and FEC headers included (kcp-go's
@@ -285,8 +281,13 @@ pub unsafe extern "C" fn kcpx_config_set_window(cfg: *mut kcpx_config, sndwnd: c
 /// `cfg` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_config_set_mtu(cfg: *mut kcpx_config, mtu: c_int) -> c_int {
-    // SAFETY: per contract.
-    unsafe { with_config(cfg, |c| code(c.set_mtu(u32::try_from(mtu).unwrap_or(0)))) }
+    guard(KCPX_ERR_INTERNAL, || {
+        code(
+            try_mut!(cfg, KCPX_ERR_NULL)
+                .conn()
+                .set_mtu(u32::try_from(mtu).unwrap_or(0)),
+        )
+    })
 }
 
 /// Stream mode (non-zero): a byte stream without message boundaries, as
@@ -296,13 +297,10 @@ pub unsafe extern "C" fn kcpx_config_set_mtu(cfg: *mut kcpx_config, mtu: c_int) 
 /// `cfg` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_config_set_stream(cfg: *mut kcpx_config, on: c_int) -> c_int {
-    // SAFETY: per contract.
-    unsafe {
-        with_config(cfg, |c| {
-            c.set_stream(on != 0);
-            KCPX_OK
-        })
-    }
+    guard(KCPX_ERR_INTERNAL, || {
+        try_mut!(cfg, KCPX_ERR_NULL).conn().set_stream(on != 0);
+        KCPX_OK
+    })
 }
 
 /// Checks that a connection can be created from `cfg` (what
@@ -313,10 +311,8 @@ pub unsafe extern "C" fn kcpx_config_set_stream(cfg: *mut kcpx_config, on: c_int
 /// `cfg` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_config_validate(cfg: *const kcpx_config) -> c_int {
-    // SAFETY: per contract.
-    guard(KCPX_ERR_INTERNAL, || match unsafe { cfg.as_ref() } {
-        Some(c) => code(c.cfg.endpoint.validate()),
-        None => KCPX_ERR_NULL,
+    guard(KCPX_ERR_INTERNAL, || {
+        code(try_ref!(cfg, KCPX_ERR_NULL).cfg.endpoint.validate())
     })
 }
 
@@ -337,14 +333,14 @@ pub unsafe extern "C" fn kcpx_conn_new(
     output: Option<unsafe extern "C" fn(datagram: *const u8, len: usize, user: *mut c_void) -> c_int>,
     user: *mut c_void,
 ) -> *mut kcpx_conn {
-    guard(core::ptr::null_mut(), || {
-        // SAFETY: per contract.
-        let (Some(c), Some(output)) = (unsafe { cfg.as_ref() }, output) else {
-            return core::ptr::null_mut();
+    guard(null_mut(), || {
+        let c = try_ref!(cfg, null_mut());
+        let Some(output) = output else {
+            return null_mut();
         };
         match Conn::new(conv, &c.cfg.endpoint.conn) {
-            Ok(conn) => Box::into_raw(Box::new(kcpx_conn { conn, output, user })),
-            Err(_) => core::ptr::null_mut(),
+            Ok(conn) => kcpx_conn { conn, output, user }.into_ptr(),
+            Err(_) => null_mut(),
         }
     })
 }
@@ -356,22 +352,7 @@ pub unsafe extern "C" fn kcpx_conn_new(
 /// `c` is NULL or from `kcpx_conn_new` and not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_conn_free(c: *mut kcpx_conn) {
-    if !c.is_null() {
-        // SAFETY: per contract, allocated by Box in kcpx_conn_new.
-        guard((), || drop(unsafe { Box::from_raw(c) }));
-    }
-}
-
-/// Runs `op` on the connection behind `c`, or returns KCPX_ERR_NULL.
-///
-/// # Safety
-/// `c` is NULL or live, and not borrowed elsewhere.
-unsafe fn with_conn(c: *mut kcpx_conn, op: impl FnOnce(&mut Conn) -> c_int) -> c_int {
-    // SAFETY: per contract.
-    guard(KCPX_ERR_INTERNAL, || match unsafe { c.as_mut() } {
-        Some(k) => op(&mut k.conn),
-        None => KCPX_ERR_NULL,
-    })
+    guard((), || drop(try_take!(c)))
 }
 
 /// Takes one received UDP datagram (`len` bytes). Returns KCPX_OK, or a
@@ -386,18 +367,12 @@ unsafe fn with_conn(c: *mut kcpx_conn, op: impl FnOnce(&mut Conn) -> c_int) -> c
 /// `c` is NULL or live; `datagram` is NULL or readable for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_conn_input(c: *mut kcpx_conn, datagram: *const u8, len: usize) -> c_int {
-    if datagram.is_null() {
-        return KCPX_ERR_NULL;
-    }
-    // SAFETY: readable for `len` bytes per contract.
-    let d = unsafe { core::slice::from_raw_parts(datagram, len) };
-    // SAFETY: per contract.
-    unsafe {
-        with_conn(c, |conn| {
-            let now = conn.kcp().current();
-            code(conn.input(d, now))
-        })
-    }
+    guard(KCPX_ERR_INTERNAL, || {
+        let d = try_slice!(datagram, len, KCPX_ERR_NULL);
+        let conn = &mut try_mut!(c, KCPX_ERR_NULL).conn;
+        let now = conn.kcp().current();
+        code(conn.input(d, now))
+    })
 }
 
 /// Queues `len` bytes for sending. Returns the bytes queued (all of them;
@@ -412,20 +387,14 @@ pub unsafe extern "C" fn kcpx_conn_input(c: *mut kcpx_conn, datagram: *const u8,
 /// `c` is NULL or live; `buf` is NULL or readable for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_conn_send(c: *mut kcpx_conn, buf: *const c_void, len: usize) -> c_int {
-    if buf.is_null() && len > 0 {
-        return KCPX_ERR_NULL;
-    }
-    if len > c_int::MAX as usize {
-        return KCPX_ERR_TOO_LARGE;
-    }
-    // SAFETY: readable for `len` bytes per contract (or empty).
-    let d: &[u8] = if len == 0 {
-        &[]
-    } else {
-        unsafe { core::slice::from_raw_parts(buf as *const u8, len) }
-    };
-    // SAFETY: per contract.
-    unsafe { with_conn(c, |conn| code_of(conn.send(d), |n| n as c_int)) }
+    guard(KCPX_ERR_INTERNAL, || {
+        // One byte past INT_MAX is enough to tell that `len` is too large.
+        let data = try_slice_or_empty!(buf, len.min(c_int::MAX as usize + 1), KCPX_ERR_NULL);
+        if data.len() > c_int::MAX as usize {
+            return KCPX_ERR_TOO_LARGE;
+        }
+        code_of(try_mut!(c, KCPX_ERR_NULL).conn.send(data), count)
+    })
 }
 
 /// Receives into `buf`. Message mode: the next whole message, or
@@ -438,13 +407,10 @@ pub unsafe extern "C" fn kcpx_conn_send(c: *mut kcpx_conn, buf: *const c_void, l
 /// `c` is NULL or live; `buf` is NULL or writable for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_conn_recv(c: *mut kcpx_conn, buf: *mut c_void, len: usize) -> c_int {
-    if buf.is_null() {
-        return KCPX_ERR_NULL;
-    }
-    // SAFETY: writable for `len` bytes per contract.
-    let b = unsafe { core::slice::from_raw_parts_mut(buf as *mut u8, len.min(c_int::MAX as usize)) };
-    // SAFETY: per contract.
-    unsafe { with_conn(c, |conn| code_of(conn.recv(b), |n| n as c_int)) }
+    guard(KCPX_ERR_INTERNAL, || {
+        let out = try_slice_mut!(buf, len.min(c_int::MAX as usize), KCPX_ERR_NULL);
+        code_of(try_mut!(c, KCPX_ERR_NULL).conn.recv(out), count)
+    })
 }
 
 /// Size of the next complete message, or KCPX_ERR_AGAIN / KCPX_ERR_NULL.
@@ -453,10 +419,11 @@ pub unsafe extern "C" fn kcpx_conn_recv(c: *mut kcpx_conn, buf: *mut c_void, len
 /// `c` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_conn_peeksize(c: *const kcpx_conn) -> c_int {
-    // SAFETY: per contract.
-    guard(KCPX_ERR_INTERNAL, || match unsafe { c.as_ref() } {
-        Some(k) => k.conn.peek_size().map_or(KCPX_ERR_AGAIN, |n| n as c_int),
-        None => KCPX_ERR_NULL,
+    guard(KCPX_ERR_INTERNAL, || {
+        try_ref!(c, KCPX_ERR_NULL)
+            .conn
+            .peek_size()
+            .map_or(KCPX_ERR_AGAIN, count)
     })
 }
 
@@ -467,11 +434,7 @@ pub unsafe extern "C" fn kcpx_conn_peeksize(c: *const kcpx_conn) -> c_int {
 /// `c` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_conn_waitsnd(c: *const kcpx_conn) -> c_int {
-    // SAFETY: per contract.
-    guard(KCPX_ERR_INTERNAL, || match unsafe { c.as_ref() } {
-        Some(k) => k.conn.wait_snd().min(c_int::MAX as usize) as c_int,
-        None => KCPX_ERR_NULL,
-    })
+    guard(KCPX_ERR_INTERNAL, || count(try_ref!(c, KCPX_ERR_NULL).conn.wait_snd()))
 }
 
 /// Hands the datagrams produced so far to the output callback, with no
@@ -480,16 +443,21 @@ pub unsafe extern "C" fn kcpx_conn_waitsnd(c: *const kcpx_conn) -> c_int {
 /// # Safety
 /// `c` is live.
 unsafe fn deliver(c: *mut kcpx_conn) {
-    // SAFETY: live per contract; the reference ends before the callbacks.
-    let Some(k) = (unsafe { c.as_mut() }) else { return };
+    // SAFETY: `c` is live (this function's contract); the reference ends
+    // before the callbacks run, so it is the only one.
+    let Some(k) = (unsafe { opt_mut(c) }) else { return };
     let (output, user) = (k.output, k.user);
     let outbox = k.conn.take_outbox();
     for d in outbox.iter() {
-        // SAFETY: the user's callback; `outbox` is owned by this frame.
+        // SAFETY: `output` is the caller's callback, which kcpx_conn_new
+        // documents to receive (pointer, length, user); `d` lives in
+        // `outbox`, owned by this frame, so a callback that re-enters kcpx
+        // cannot free or move it.
         unsafe { output(d.as_ptr(), d.len(), user) };
     }
-    // SAFETY: re-derived after the callbacks.
-    if let Some(k) = unsafe { c.as_mut() } {
+    // SAFETY: still live: kcpx_conn_new forbids the callback to free the
+    // connection; re-derived because the callbacks may have used it.
+    if let Some(k) = unsafe { opt_mut(c) } {
         k.conn.restore_outbox(outbox);
     }
 }
@@ -502,15 +470,11 @@ unsafe fn deliver(c: *mut kcpx_conn) {
 /// `c` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_conn_update(c: *mut kcpx_conn, now_ms: u32) {
-    // SAFETY: per contract.
-    guard((), || unsafe {
-        if with_conn(c, |conn| {
-            conn.update(now_ms);
-            KCPX_OK
-        }) == KCPX_OK
-        {
-            deliver(c);
-        }
+    guard((), || {
+        try_mut!(c).conn.update(now_ms);
+        // SAFETY: `c` is live (not NULL, checked above; this export's
+        // contract) and the reference above is not used again.
+        unsafe { deliver(c) };
     })
 }
 
@@ -522,15 +486,11 @@ pub unsafe extern "C" fn kcpx_conn_update(c: *mut kcpx_conn, now_ms: u32) {
 /// `c` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_conn_flush(c: *mut kcpx_conn) {
-    // SAFETY: per contract.
-    guard((), || unsafe {
-        if with_conn(c, |conn| {
-            conn.flush();
-            KCPX_OK
-        }) == KCPX_OK
-        {
-            deliver(c);
-        }
+    guard((), || {
+        try_mut!(c).conn.flush();
+        // SAFETY: `c` is live (not NULL, checked above; this export's
+        // contract) and the reference above is not used again.
+        unsafe { deliver(c) };
     })
 }
 
@@ -541,10 +501,7 @@ pub unsafe extern "C" fn kcpx_conn_flush(c: *mut kcpx_conn) {
 /// `c` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_conn_check(c: *const kcpx_conn, now_ms: u32) -> u32 {
-    // SAFETY: per contract.
-    guard(now_ms, || {
-        unsafe { c.as_ref() }.map_or(now_ms, |k| k.conn.check(now_ms))
-    })
+    guard(now_ms, || try_ref!(c, now_ms).conn.check(now_ms))
 }
 
 /// Copies the connection's counters into `*out`. Returns KCPX_OK or
@@ -554,15 +511,10 @@ pub unsafe extern "C" fn kcpx_conn_check(c: *const kcpx_conn, now_ms: u32) -> u3
 /// `c` is NULL or live; `out` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_conn_stats(c: *const kcpx_conn, out: *mut kcpx_stats) -> c_int {
-    // SAFETY: per contract.
     guard(KCPX_ERR_INTERNAL, || {
-        match (unsafe { c.as_ref() }, unsafe { out.as_mut() }) {
-            (Some(k), Some(o)) => {
-                *o = k.conn.stats().into();
-                KCPX_OK
-            }
-            _ => KCPX_ERR_NULL,
-        }
+        let k = try_ref!(c, KCPX_ERR_NULL);
+        try_out!(out, KCPX_ERR_NULL).write(k.conn.stats().into());
+        KCPX_OK
     })
 }
 
@@ -584,21 +536,14 @@ pub unsafe extern "C" fn kcpx_conv_of(
     len: usize,
     conv: *mut u32,
 ) -> c_int {
-    if datagram.is_null() || conv.is_null() {
-        return KCPX_ERR_NULL;
-    }
-    // SAFETY: per contract.
-    guard(KCPX_ERR_INTERNAL, || match unsafe { cfg.as_ref() } {
-        Some(c) => {
-            // SAFETY: readable for `len` bytes per contract.
-            let d = unsafe { core::slice::from_raw_parts(datagram, len) };
-            // SAFETY: writable per contract.
-            code_of(crate::conn::conv_of(&c.cfg.endpoint.conn, d), |v| unsafe {
-                *conv = v;
-                KCPX_OK
-            })
-        }
-        None => KCPX_ERR_NULL,
+    guard(KCPX_ERR_INTERNAL, || {
+        let d = try_slice!(datagram, len, KCPX_ERR_NULL);
+        let out = try_out!(conv, KCPX_ERR_NULL);
+        let c = try_ref!(cfg, KCPX_ERR_NULL);
+        code_of(crate::conn::conv_of(&c.cfg.endpoint.conn, d), |v| {
+            out.write(v);
+            KCPX_OK
+        })
     })
 }
 
@@ -617,22 +562,13 @@ pub unsafe extern "C" fn kcpx_key_from_password(
     key: *mut u8,
     key_len: usize,
 ) -> c_int {
-    if (password.is_null() && password_len > 0) || key.is_null() {
-        return KCPX_ERR_NULL;
-    }
-    if key_len == 0 || key_len > 64 {
-        return KCPX_ERR_INVALID;
-    }
     guard(KCPX_ERR_INTERNAL, || {
-        // SAFETY: per contract.
-        let p: &[u8] = if password_len == 0 {
-            &[]
-        } else {
-            unsafe { core::slice::from_raw_parts(password, password_len) }
-        };
-        // SAFETY: per contract.
-        let out = unsafe { core::slice::from_raw_parts_mut(key, key_len) };
-        out.copy_from_slice(&key_from_password(p, key_len));
+        let p = try_slice_or_empty!(password, password_len, KCPX_ERR_NULL);
+        let out = try_slice_mut!(key, key_len, KCPX_ERR_NULL);
+        if out.is_empty() || out.len() > 64 {
+            return KCPX_ERR_INVALID;
+        }
+        out.copy_from_slice(&key_from_password(p, out.len()));
         KCPX_OK
     })
 }
@@ -641,5 +577,5 @@ pub unsafe extern "C" fn kcpx_key_from_password(
 /// NULL; unknown codes get "unknown error"). Do not free it.
 #[no_mangle]
 pub extern "C" fn kcpx_strerror(code: c_int) -> *const c_char {
-    crate::error::describe(code).as_ptr()
+    guard(c"unknown error".as_ptr(), || crate::error::describe(code).as_ptr())
 }

@@ -21,7 +21,7 @@
 //! are unaffected.
 
 use super::alloc::{raw_free, raw_malloc, HookAlloc};
-use super::guard;
+use super::ptr::{guard, opt_slice, opt_slice_mut};
 use crate::kcp::{FlushBuf, InputError, Kcp, MtuError, NoDelay, RecvError, Scalars, Tuning, Vars};
 use core::ffi::{c_char, c_int, c_long, c_void};
 use core::num::NonZeroU32;
@@ -338,16 +338,21 @@ fn no_output(kcp: *const ikcpcb) -> ! {
 /// The core behind `kcp`, or None for NULL.
 ///
 /// # Safety
-/// `kcp` is NULL or a live pointer from [`ikcp_create`]; the returned
-/// reference must be dropped before any user callback runs.
+/// `kcp` is NULL or *live*: returned by [`ikcp_create`] and not yet passed
+/// to [`ikcp_release`] (every export's `# Safety` puts this on its caller).
+/// No other reference to the core may be alive while the result is: each
+/// ikcpcb is used by one thread at a time (ikcp_create's rule), and the
+/// result must be dropped before a user callback runs (which may call any
+/// export on `kcp`); callers re-derive it afterwards.
 #[inline]
 unsafe fn handle<'a>(kcp: *const ikcpcb) -> Option<&'a mut Core> {
     if kcp.is_null() {
         return None;
     }
-    // SAFETY: per the contract above, `kcp` points `BLOCK_OFFSET` bytes into
-    // a live `Core` (see `ikcp_create`); the allocation is writable even
-    // when C passes it as `const`.
+    // SAFETY: a live `kcp` points `BLOCK_OFFSET` bytes into the `Core` that
+    // ikcp_create wrote into one malloc'd block (aligned, initialised, its
+    // provenance the whole block); the block is writable even when C passes
+    // the pointer as `const`; exclusivity is the caller's (above).
     unsafe { ((kcp as *mut u8).sub(BLOCK_OFFSET) as *mut Core).as_mut() }
 }
 
@@ -372,14 +377,16 @@ fn publish(k: &mut Core) {
 /// `kcp` is NULL or live (see [`handle`]).
 #[inline]
 unsafe fn with_core<T>(kcp: *const ikcpcb, fallback: T, op: impl FnOnce(&mut Core) -> T) -> T {
-    // SAFETY: forwarded contract.
+    // SAFETY: `kcp` is NULL or live and unborrowed (this function's
+    // contract, which is `handle`'s).
     let Some(k) = (unsafe { handle(kcp) }) else {
         return fallback;
     };
     check_layout(k);
     let r = op(k);
     publish(k);
-    // SAFETY: `k` is no longer used.
+    // SAFETY: `kcp` is live (it was not NULL above) and `k`, the only
+    // reference, is not used again.
     unsafe { deliver_logs(kcp as *mut ikcpcb) };
     r
 }
@@ -390,9 +397,10 @@ unsafe fn with_core<T>(kcp: *const ikcpcb, fallback: T, op: impl FnOnce(&mut Cor
 /// `kcp` is live; no borrow of the handle is held by the caller.
 #[inline]
 unsafe fn deliver_logs(kcp: *mut ikcpcb) {
-    // SAFETY: live per contract.
+    // SAFETY: live and unborrowed (this function's contract); the
+    // reference ends within the condition.
     if unsafe { handle(kcp) }.is_some_and(|k| k.has_logs()) {
-        // SAFETY: forwarded.
+        // SAFETY: this function's contract, which is the callee's.
         unsafe { deliver_queued_logs(kcp) }
     }
 }
@@ -403,21 +411,25 @@ unsafe fn deliver_logs(kcp: *mut ikcpcb) {
 /// As [`deliver_logs`].
 #[cold]
 unsafe fn deliver_queued_logs(kcp: *mut ikcpcb) {
-    // SAFETY: live per contract; dropped before the callbacks.
+    // SAFETY: live and unborrowed (this function's contract); `k` is not
+    // used after the loop's first callback.
     let Some(k) = (unsafe { handle(kcp) }) else { return };
     let lines = k.take_logs();
     for (_, line) in lines.iter() {
-        // SAFETY: re-derived after each callback, which may have written fields.
+        // SAFETY: still live (a callback must not release `kcp`: ikcp_release's
+        // rule) and re-derived after each callback, which may have used it.
         let (writelog, user) = match unsafe { handle(kcp) } {
             Some(k) => (k.v.writelog, k.v.user),
             None => return,
         };
         if let Some(writelog) = writelog {
-            // SAFETY: a C callback installed by the user; `line` ends in NUL.
+            // SAFETY: `writelog` is the user's callback with ikcp.h's
+            // signature; `line` ends in NUL and is owned by `lines`, a local
+            // the callback cannot reach; no Rust reference to the core is alive.
             unsafe { writelog(line.as_ptr() as *const c_char, kcp, user) };
         }
     }
-    // SAFETY: as above.
+    // SAFETY: still live and re-derived after the callbacks, as above.
     if let Some(k) = unsafe { handle(kcp) } {
         check_layout(k);
         k.restore_logs(lines);
@@ -435,13 +447,14 @@ unsafe fn deliver_queued_logs(kcp: *mut ikcpcb) {
 /// # Safety
 /// `kcp` is live (see [`handle`]); its layout was checked.
 unsafe fn run_flush(kcp: *mut ikcpcb) {
-    // SAFETY: live per contract.
+    // SAFETY: live and unborrowed (this function's contract).
     let Some(k) = (unsafe { handle(kcp) }) else { return };
     let outer = k.flush_in_progress().then(|| k.suspend_flush());
-    // SAFETY: forwarded; `h` is not used again.
+    // SAFETY: this function's contract; `k` is not used again.
     unsafe { flush_datagrams(kcp) };
     if let Some(cursor) = outer {
-        // SAFETY: live per contract.
+        // SAFETY: still live (callbacks must not release it), re-derived
+        // after the flush's callbacks.
         if let Some(k) = unsafe { handle(kcp) } {
             k.resume_flush(cursor);
         }
@@ -453,7 +466,7 @@ unsafe fn run_flush(kcp: *mut ikcpcb) {
 /// # Safety
 /// As [`run_flush`].
 unsafe fn flush_datagrams(kcp: *mut ikcpcb) {
-    // SAFETY: live per contract.
+    // SAFETY: live and unborrowed (this function's contract).
     let Some(k) = (unsafe { handle(kcp) }) else { return };
     k.begin_flush();
     if !k.flush_in_progress() {
@@ -462,16 +475,17 @@ unsafe fn flush_datagrams(kcp: *mut ikcpcb) {
     }
     let mut buf: FlushBuf<HookAlloc> = k.take_flush_buffer();
     loop {
-        // SAFETY: live; the reference ends before the callbacks below.
+        // SAFETY: still live (callbacks must not release it); re-derived at
+        // each turn, and the reference ends before the callbacks below.
         let Some(k) = (unsafe { handle(kcp) }) else { return };
         let more = k.flush_next(&mut buf);
         publish(k);
-        // SAFETY: no borrow held.
+        // SAFETY: live, and `k` is not used again.
         unsafe { deliver_logs(kcp) };
         if !more {
             break;
         }
-        // SAFETY: re-derived after the log callbacks.
+        // SAFETY: still live, re-derived after the log callbacks.
         let Some(k) = (unsafe { handle(kcp) }) else { return };
         let (output, user) = (k.v.output, k.v.user);
         let Some(output) = output else {
@@ -480,16 +494,17 @@ unsafe fn flush_datagrams(kcp: *mut ikcpcb) {
         if buf.is_empty() {
             continue; // ikcp.c logs an empty output but does not send it
         }
-        // SAFETY: user callback; `buf` is owned by this frame, so the
-        // callback re-entering kcpx cannot free or move it.
+        // SAFETY: `output` is the user's callback with ikcp.h's signature;
+        // `buf` is owned by this frame, so the callback re-entering kcpx
+        // cannot free or move it; no Rust reference to the core is alive.
         let d = buf.as_slice();
         unsafe { output(d.as_ptr() as *const c_char, d.len() as c_int, kcp, user) };
-        // SAFETY: re-derived after the callback.
+        // SAFETY: still live, re-derived after the callback.
         if let Some(k) = unsafe { handle(kcp) } {
             check_layout(k);
         }
     }
-    // SAFETY: live per contract.
+    // SAFETY: still live, re-derived after the last callback.
     if let Some(k) = unsafe { handle(kcp) } {
         k.restore_flush_buffer(buf);
         publish(k);
@@ -584,7 +599,9 @@ pub unsafe extern "C" fn ikcp_setoutput(
     output: Option<unsafe extern "C" fn(buf: *const c_char, len: c_int, kcp: *mut ikcpcb, user: *mut c_void) -> c_int>,
 ) {
     guard((), || {
-        // SAFETY: per contract.
+        // SAFETY: `kcp` is NULL or live, as this export's `# Safety` obliges
+        // the caller; no other reference to its core is alive (none is held
+        // across a callback).
         if let Some(k) = unsafe { handle(kcp) } {
             k.v.output = output;
         }
@@ -637,9 +654,12 @@ fn positive(window: c_int) -> Option<NonZeroU32> {
 pub unsafe extern "C" fn ikcp_recv(kcp: *mut ikcpcb, buffer: *mut c_char, len: c_int) -> c_int {
     guard(-1, || {
         let n = len.unsigned_abs() as usize;
-        // SAFETY: the caller provides `|len|` writable bytes at `buffer`.
-        let buf = (!buffer.is_null()).then(|| unsafe { core::slice::from_raw_parts_mut(buffer as *mut u8, n) });
-        // SAFETY: per contract.
+        // SAFETY: `buffer` is NULL or writable for `|len|` bytes (this
+        // export's `# Safety`), and not part of the core.
+        let buf = unsafe { opt_slice_mut(buffer.cast::<u8>(), n) };
+        // SAFETY: `kcp` is NULL or live, as this export's `# Safety` obliges
+        // the caller; no other reference to its core is alive (none is held
+        // across a callback).
         unsafe { with_core(kcp, -1, |k| recv(k, buf, len)) }
     })
 }
@@ -655,10 +675,12 @@ pub unsafe extern "C" fn ikcp_recv(kcp: *mut ikcpcb, buffer: *mut c_char, len: c
 #[no_mangle]
 pub unsafe extern "C" fn ikcp_send(kcp: *mut ikcpcb, buffer: *const c_char, len: c_int) -> c_int {
     guard(-1, || {
-        let data = (!buffer.is_null() && len > 0)
-            // SAFETY: the caller provides `len` readable bytes.
-            .then(|| unsafe { core::slice::from_raw_parts(buffer as *const u8, len as usize) });
-        // SAFETY: per contract.
+        // SAFETY: `buffer` is NULL or readable for `len` bytes (this
+        // export's `# Safety`); only a positive `len` is read.
+        let data = unsafe { opt_slice(buffer.cast::<u8>(), usize::try_from(len).unwrap_or(0)) }.filter(|_| len > 0);
+        // SAFETY: `kcp` is NULL or live, as this export's `# Safety` obliges
+        // the caller; no other reference to its core is alive (none is held
+        // across a callback).
         unsafe { with_core(kcp, -1, |k| send(k, data, len)) }
     })
 }
@@ -674,13 +696,15 @@ pub unsafe extern "C" fn ikcp_update(kcp: *mut ikcpcb, current: IUINT32) {
     // The timer step is wrapping integer arithmetic that cannot panic, so it
     // runs before the panic boundary: most calls end here, and idle servers
     // make many of them. It touches one cache line of the struct, like ikcp.c.
-    // SAFETY: per contract.
+    // SAFETY: `kcp` is NULL or live, as this export's `# Safety` obliges
+    // the caller; no other reference to its core is alive (none is held
+    // across a callback).
     let Some(k) = (unsafe { handle(kcp) }) else { return };
     if !k.advance_clock(current) {
         return;
     }
     guard((), || {
-        // SAFETY: per contract; the previous reference is no longer used.
+        // SAFETY: as above; the previous reference is no longer used.
         let Some(k) = (unsafe { handle(kcp) }) else { return };
         // A quiet connection's flush changes a few scalars (in the struct)
         // and frees the flush buffer: of what `publish` stores, only
@@ -690,7 +714,7 @@ pub unsafe extern "C" fn ikcp_update(kcp: *mut ikcpcb, current: IUINT32) {
             return;
         }
         check_layout(k);
-        // SAFETY: live; `k` is not used again.
+        // SAFETY: live (not NULL above) and `k` is not used again.
         unsafe { run_flush(kcp) };
     })
 }
@@ -704,7 +728,9 @@ pub unsafe extern "C" fn ikcp_update(kcp: *mut ikcpcb, current: IUINT32) {
 #[no_mangle]
 pub unsafe extern "C" fn ikcp_check(kcp: *const ikcpcb, current: IUINT32) -> IUINT32 {
     guard(current, || {
-        // SAFETY: per contract.
+        // SAFETY: `kcp` is NULL or live, as this export's `# Safety` obliges
+        // the caller; no other reference to its core is alive (none is held
+        // across a callback).
         let Some(k) = (unsafe { handle(kcp) }) else {
             return current;
         };
@@ -724,10 +750,13 @@ pub unsafe extern "C" fn ikcp_check(kcp: *const ikcpcb, current: IUINT32) -> IUI
 pub unsafe extern "C" fn ikcp_input(kcp: *mut ikcpcb, data: *const c_char, size: c_long) -> c_int {
     guard(-1, || {
         let n = if size > 0 { size as usize } else { 0 };
-        // SAFETY: the caller provides `size` readable bytes.
-        let d = (!data.is_null()).then(|| unsafe { core::slice::from_raw_parts(data as *const u8, n) });
-        // SAFETY: per contract. The core sees `size` as ikcp.c's `int`
-        // conversion of the `long`; `d` holds `max(size, 0)` bytes.
+        // SAFETY: `data` is NULL or readable for `size` bytes (this export's
+        // `# Safety`); `d` holds `max(size, 0)` of them.
+        let d = unsafe { opt_slice(data.cast::<u8>(), n) };
+        // SAFETY: `kcp` is NULL or live, as this export's `# Safety` obliges
+        // the caller; no other reference to its core is alive (none is held
+        // across a callback).
+        // The core sees `size` as ikcp.c's `int` conversion of the `long`.
         unsafe {
             with_core(kcp, -1, |k| {
                 k.input_from(d, size as i32, true).map_or_else(InputError::code, |()| 0)
@@ -745,10 +774,12 @@ pub unsafe extern "C" fn ikcp_input(kcp: *mut ikcpcb, data: *const c_char, size:
 #[no_mangle]
 pub unsafe extern "C" fn ikcp_flush(kcp: *mut ikcpcb) {
     guard((), || {
-        // SAFETY: per contract.
+        // SAFETY: `kcp` is NULL or live, as this export's `# Safety` obliges
+        // the caller; no other reference to its core is alive (none is held
+        // across a callback).
         let Some(k) = (unsafe { handle(kcp) }) else { return };
         check_layout(k);
-        // SAFETY: live; `k` is not used again.
+        // SAFETY: live (not NULL above) and `k` is not used again.
         unsafe { run_flush(kcp) };
     })
 }
@@ -759,7 +790,9 @@ pub unsafe extern "C" fn ikcp_flush(kcp: *mut ikcpcb) {
 /// `kcp` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn ikcp_peeksize(kcp: *const ikcpcb) -> c_int {
-    // SAFETY: per contract.
+    // SAFETY: `kcp` is NULL or live, as this export's `# Safety` obliges
+    // the caller; no other reference to its core is alive (none is held
+    // across a callback).
     guard(-1, || unsafe { handle(kcp) }.map_or(-1, |k| k.peeksize()))
 }
 
@@ -772,7 +805,9 @@ pub unsafe extern "C" fn ikcp_peeksize(kcp: *const ikcpcb) -> c_int {
 /// `kcp` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn ikcp_setmtu(kcp: *mut ikcpcb, mtu: c_int) -> c_int {
-    // SAFETY: per contract.
+    // SAFETY: `kcp` is NULL or live, as this export's `# Safety` obliges
+    // the caller; no other reference to its core is alive (none is held
+    // across a callback).
     guard(-1, || unsafe {
         with_core(kcp, -1, |k| match k.set_mtu(if mtu < 50 { 0 } else { mtu as u32 }) {
             Ok(()) => 0,
@@ -790,7 +825,9 @@ pub unsafe extern "C" fn ikcp_setmtu(kcp: *mut ikcpcb, mtu: c_int) -> c_int {
 /// `kcp` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn ikcp_wndsize(kcp: *mut ikcpcb, sndwnd: c_int, rcvwnd: c_int) -> c_int {
-    // SAFETY: per contract.
+    // SAFETY: `kcp` is NULL or live, as this export's `# Safety` obliges
+    // the caller; no other reference to its core is alive (none is held
+    // across a callback).
     guard((), || unsafe {
         with_core(kcp, (), |k| k.set_window(positive(sndwnd), positive(rcvwnd)))
     });
@@ -804,7 +841,9 @@ pub unsafe extern "C" fn ikcp_wndsize(kcp: *mut ikcpcb, sndwnd: c_int, rcvwnd: c
 /// `kcp` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn ikcp_waitsnd(kcp: *const ikcpcb) -> c_int {
-    // SAFETY: per contract.
+    // SAFETY: `kcp` is NULL or live, as this export's `# Safety` obliges
+    // the caller; no other reference to its core is alive (none is held
+    // across a callback).
     guard(-1, || unsafe { handle(kcp) }.map_or(-1, |k| k.wait_snd() as c_int))
 }
 
@@ -824,7 +863,9 @@ pub unsafe extern "C" fn ikcp_nodelay(
     resend: c_int,
     nc: c_int,
 ) -> c_int {
-    // SAFETY: per contract.
+    // SAFETY: `kcp` is NULL or live, as this export's `# Safety` obliges
+    // the caller; no other reference to its core is alive (none is held
+    // across a callback).
     guard(-1, || unsafe {
         with_core(kcp, -1, |k| {
             // A negative argument leaves that setting alone.
@@ -847,7 +888,9 @@ pub unsafe extern "C" fn ikcp_nodelay(
 /// `kcp` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn ikcp_interval(kcp: *mut ikcpcb, interval: c_int) -> c_int {
-    // SAFETY: per contract.
+    // SAFETY: `kcp` is NULL or live, as this export's `# Safety` obliges
+    // the caller; no other reference to its core is alive (none is held
+    // across a callback).
     guard(-1, || unsafe {
         with_core(kcp, -1, |k| {
             // A negative interval clamps to the least, as in ikcp.c.
@@ -864,12 +907,12 @@ pub unsafe extern "C" fn ikcp_interval(kcp: *mut ikcpcb, interval: c_int) -> c_i
 /// `ptr` is NULL or readable for 4 bytes.
 #[no_mangle]
 pub unsafe extern "C" fn ikcp_getconv(ptr: *const c_void) -> IUINT32 {
-    if ptr.is_null() {
-        return 0;
-    }
-    // SAFETY: 4 readable bytes per contract.
-    let b = unsafe { core::ptr::read_unaligned(ptr as *const [u8; 4]) };
-    u32::from_le_bytes(b)
+    guard(0, || {
+        // SAFETY: `ptr` is NULL or readable for 4 bytes (this export's
+        // `# Safety`).
+        let b = unsafe { opt_slice(ptr.cast::<u8>(), 4) };
+        b.map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    })
 }
 
 // ikcp_log lives in ikcp_log.c; referencing it here makes the linker keep

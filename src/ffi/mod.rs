@@ -2,10 +2,17 @@
 //! function checks its arguments, calls the safe core, converts the result,
 //! and runs inside a panic boundary so no panic ever unwinds into C.
 //!
+//! * `ptr.rs` — the toolkit every `kcpx_*` export is written with: the
+//!   panic boundary, handle casts, slices, out-parameters and C strings,
+//!   each NULL mapped to the export's documented code (read it before
+//!   writing an export).
 //! * `ikcp.rs`  — the `ikcp_*` drop-in for ikcp.c 1.7.1 (`include/ikcp.h`).
-//! * `conn.rs`  — `kcpx_*` kcp-go compatible connections (`include/kcpx.h`).
-//! * `session.rs` — `kcpx_listen`, `kcpx_dial`, `kcpx_session_*`: sessions
-//!   over UDP sockets (also `include/kcpx.h`).
+//! * `conn.rs`  — `kcpx_config_*` (connection settings) and `kcpx_conn_*`:
+//!   kcp-go compatible sans-IO connections (`include/kcpx.h`).
+//! * `session.rs` — `kcpx_dial`, `kcpx_session_*`, events and the session
+//!   settings of `kcpx_config`: sessions over UDP sockets (also
+//!   `include/kcpx.h`).
+//! * `listener.rs` — `kcpx_listen`, `kcpx_listener_*`, `kcpx_accept`.
 //! * `alloc.rs` — `ikcp_allocator` hooks and the allocator the core uses.
 //! * `ikcp_log.c` — `ikcp_log`, a C-variadic function (not definable in
 //!   stable Rust), compiled by build.rs.
@@ -13,13 +20,8 @@
 pub mod alloc;
 pub mod conn;
 pub mod ikcp;
+pub mod listener;
+pub(crate) mod ptr;
 pub mod session;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
-/// Runs `body`, turning a panic into `fallback` (a panic is a bug in kcpx;
-/// this keeps it from becoming undefined behaviour in the C caller).
-#[inline]
-pub(crate) fn guard<T>(fallback: T, body: impl FnOnce() -> T) -> T {
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
-}
+pub(crate) use ptr::guard;

@@ -1,6 +1,9 @@
-//! `kcpx_listen`, `kcpx_dial`, `kcpx_session_*`: kcp-go compatible
-//! sessions over real UDP sockets, for C. Thin wrappers over
-//! `crate::net` (listeners and dialers) and `crate::endpoint`.
+//! `kcpx_dial`, `kcpx_session_*`: kcp-go compatible sessions over real UDP
+//! sockets, for C; their events; and the settings of `kcpx_config` that
+//! apply to listeners and dialers. Thin wrappers over `crate::net` and
+//! `crate::endpoint`, written with the `ptr` toolkit. Listeners
+//! (`kcpx_listen`, `kcpx_listener_*`, `kcpx_accept`) are in `listener.rs`,
+//! re-exported here.
 //!
 //! Ownership follows the file-descriptor model. A `kcpx_session *` stays
 //! valid until the caller passes it to `kcpx_session_close`, also after its
@@ -12,15 +15,16 @@
 //! Threading: a listener and its sessions are driven by one thread at a
 //! time; distinct listeners and dialed sessions are independent.
 
-use super::conn::{code, code_of, kcpx_config, kcpx_stats};
-use super::guard;
-use crate::endpoint::{CloseReason, Event, SessionId};
+pub use super::listener::*;
+
+use super::conn::{code, code_of, count, kcpx_config, kcpx_stats};
+use super::listener::open;
+use super::ptr::{guard, try_mut, try_out, try_ref, try_slice_mut, try_slice_or_empty, try_take, Handle};
+use crate::endpoint::{CloseReason, Endpoint, Event, SessionId};
 use crate::error::{Error, KCPX_ERR_BUFFER_TOO_SMALL, KCPX_ERR_INTERNAL, KCPX_ERR_INVALID, KCPX_ERR_NULL, KCPX_OK};
-use crate::net::{now_ms, Dialer, Listener, ListenerStats};
-use core::ffi::{c_char, c_int, c_void, CStr};
+use crate::net::{now_ms, Dialer, Listener};
+use core::ffi::{c_char, c_int, c_void};
 use core::ptr::null_mut;
-use std::collections::HashMap;
-use std::net::SocketAddr;
 
 /// A new session (`kcpx_event.session` is the new session).
 pub const KCPX_EVENT_ACCEPT: c_int = 1;
@@ -58,20 +62,6 @@ pub const KCPX_CLOSE_EVICTED: c_int = 6;
 /// its queued data is acknowledged, in ms (`kcpx_session_close_linger`
 /// chooses another time).
 pub const KCPX_DIAL_CLOSE_LINGER_MS: u32 = 2000;
-
-/// A listener: many sessions on one UDP socket. Opaque; from `kcpx_listen`,
-/// freed by `kcpx_listener_close`, which also closes and frees every
-/// session of it not closed yet.
-///
-/// Threading: a listener and its sessions are driven by one thread at a
-/// time (any thread); distinct listeners and dialed sessions are
-/// independent and may run on different threads at once.
-#[allow(non_camel_case_types)]
-pub struct kcpx_listener {
-    inner: Listener,
-    /// The handles given out, by session.
-    handles: HashMap<SessionId, *mut kcpx_session>,
-}
 
 /// A session, accepted from a listener or dialed. Opaque.
 ///
@@ -117,6 +107,8 @@ pub struct kcpx_session {
     user: *mut c_void,
 }
 
+impl Handle for kcpx_session {}
+
 enum Kind {
     Accepted {
         listener: *mut kcpx_listener,
@@ -137,122 +129,6 @@ pub struct kcpx_event {
     pub reason: c_int,
 }
 
-/// A listener's counters (`kcpx_listener_stats`), or a dialed session's
-/// socket's (`kcpx_session_socket_stats`), kcp-go's SNMP names where they
-/// apply. docs/troubleshooting.md maps each error counter to its likely
-/// cause.
-#[allow(non_camel_case_types)]
-#[repr(C)]
-#[derive(Default)]
-pub struct kcpx_listener_counters {
-    /// Datagrams and bytes received (InPkts, InBytes).
-    pub in_pkts: u64,
-    pub in_bytes: u64,
-    /// Datagrams too short, too long or malformed (InErrs).
-    pub in_errs: u64,
-    /// Datagrams failing the CRC-32 check: wrong key, corruption, forgery.
-    pub in_csum_errors: u64,
-    /// Datagrams KCP refused (KCPInErrors).
-    pub kcp_in_errors: u64,
-    /// Sessions opened by peers (PassiveOpens), dialed (ActiveOpens).
-    pub passive_opens: u64,
-    pub active_opens: u64,
-    /// Sessions open now (CurrEstab), most at once (MaxConn).
-    pub curr_estab: u64,
-    pub max_conn: u64,
-    /// Datagrams from unknown addresses that cannot open a session.
-    pub dropped_unknown: u64,
-    /// Datagrams dropped: accept backlog full, session limit reached.
-    pub dropped_backlog: u64,
-    pub dropped_limit: u64,
-    /// Sessions replaced by a restarted peer, closed idle, closed dead.
-    pub replaced: u64,
-    pub closed_idle: u64,
-    pub closed_dead_link: u64,
-    /// Sessions evicted (KCPX_CLOSE_EVICTED).
-    pub evicted: u64,
-    /// Datagrams of a new conversation from an active session's address,
-    /// refused (see `kcpx_config_set_active_window`); a dialed session's
-    /// datagrams from the server's address with another conv, refused.
-    pub dropped_replace: u64,
-    pub dropped_conv: u64,
-    /// Receive and send system calls, datagrams read and written.
-    pub recv_syscalls: u64,
-    pub send_syscalls: u64,
-    pub recv_datagrams: u64,
-    pub sent_datagrams: u64,
-    /// Sends deferred for a full socket buffer; failed; dropped.
-    pub send_would_block: u64,
-    pub send_errors: u64,
-    pub send_dropped: u64,
-    /// The socket's buffer sizes as the kernel set them, in bytes.
-    pub rcvbuf: u64,
-    pub sndbuf: u64,
-    /// Linux: UDP GSO messages sent (each several datagrams), GRO buffers
-    /// received holding several datagrams, GSO sends the kernel refused
-    /// (the socket then sends one datagram per message; at most 1).
-    pub gso_sends: u64,
-    pub gro_receives: u64,
-    pub gso_fallbacks: u64,
-    // ----- memory limits (issue 17 item 4; `kcpx_config_set_memory_limits`) -----
-    /// Out-of-order KCP segments dropped unacknowledged by a session's cap
-    /// (the peer sends them again).
-    pub mem_dropped_segments: u64,
-    /// FEC shards kept for reconstruction dropped by a session's cap or the
-    /// budget (no data lost).
-    pub mem_dropped_shards: u64,
-    /// Times the listener went over its memory budget and started shedding.
-    pub mem_pressure: u64,
-    /// Sessions evicted to keep within the budget (also counted in `evicted`).
-    pub mem_evicted: u64,
-    /// Bytes the listener's sessions hold for delivery now.
-    pub buffered_bytes: u64,
-}
-
-impl From<ListenerStats> for kcpx_listener_counters {
-    fn from(s: ListenerStats) -> Self {
-        let (e, k) = (s.endpoint, s.socket);
-        kcpx_listener_counters {
-            in_pkts: e.in_pkts,
-            in_bytes: e.in_bytes,
-            in_errs: e.in_errs,
-            in_csum_errors: e.in_csum_errors,
-            kcp_in_errors: e.kcp_in_errors,
-            passive_opens: e.passive_opens,
-            active_opens: e.active_opens,
-            curr_estab: e.curr_estab,
-            max_conn: e.max_conn,
-            dropped_unknown: e.dropped_unknown,
-            dropped_backlog: e.dropped_backlog,
-            dropped_limit: e.dropped_limit,
-            replaced: e.replaced,
-            closed_idle: e.closed_idle,
-            closed_dead_link: e.closed_dead_link,
-            evicted: e.evicted,
-            dropped_replace: e.dropped_replace,
-            dropped_conv: e.dropped_conv,
-            recv_syscalls: k.recv_syscalls,
-            send_syscalls: k.send_syscalls,
-            recv_datagrams: k.recv_datagrams,
-            sent_datagrams: k.sent_datagrams,
-            send_would_block: k.send_would_block,
-            send_errors: k.send_errors,
-            send_dropped: k.send_dropped,
-            rcvbuf: k.rcvbuf,
-            sndbuf: k.sndbuf,
-            gso_sends: k.gso_sends,
-            gro_receives: k.gro_receives,
-            gso_fallbacks: k.gso_fallbacks,
-            // memory limits (issue 17 item 4)
-            mem_dropped_segments: e.mem_dropped_segments,
-            mem_dropped_shards: e.mem_dropped_shards,
-            mem_pressure: e.mem_pressure,
-            mem_evicted: e.mem_evicted,
-            buffered_bytes: e.buffered_bytes,
-        }
-    }
-}
-
 fn reason_code(r: CloseReason) -> c_int {
     match r {
         CloseReason::Local => KCPX_CLOSE_LOCAL,
@@ -264,8 +140,10 @@ fn reason_code(r: CloseReason) -> c_int {
     }
 }
 
-/// The monotonic millisecond clock kcpx uses (any origin; wraps at 2^32):
-/// the `now_ms` to pass to the update and check functions.
+/// The monotonic millisecond clock (any origin; wraps at 2^32) on which
+/// listeners and sessions run all their timers. Passing it as `now_ms` is
+/// optional: the update and check functions of listeners and dialed
+/// sessions accept the caller's own clock (see `kcpx_listener_update`).
 #[no_mangle]
 pub extern "C" fn kcpx_now_ms() -> u32 {
     guard(0, now_ms)
@@ -288,13 +166,10 @@ pub extern "C" fn kcpx_now_ms() -> u32 {
 /// `cfg` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_config_set_active_window(cfg: *mut kcpx_config, ms: u32) -> c_int {
-    // SAFETY: per contract.
-    unsafe {
-        with_session_config(cfg, |c| {
-            c.endpoint.set_active_window(ms);
-            KCPX_OK
-        })
-    }
+    guard(KCPX_ERR_INTERNAL, || {
+        try_mut!(cfg, KCPX_ERR_NULL).cfg.endpoint.set_active_window(ms);
+        KCPX_OK
+    })
 }
 
 /// A session whose oldest unacknowledged segment has waited `ms`
@@ -309,24 +184,9 @@ pub unsafe extern "C" fn kcpx_config_set_active_window(cfg: *mut kcpx_config, ms
 /// `cfg` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_config_set_dead_link_time(cfg: *mut kcpx_config, ms: u32) -> c_int {
-    // SAFETY: per contract.
-    unsafe {
-        with_session_config(cfg, |c| {
-            c.endpoint.set_dead_link_time(ms);
-            KCPX_OK
-        })
-    }
-}
-
-/// Runs `op` on the session settings behind `cfg`, or KCPX_ERR_NULL.
-///
-/// # Safety
-/// `cfg` is NULL or live.
-unsafe fn with_session_config(cfg: *mut kcpx_config, op: impl FnOnce(&mut crate::net::Config) -> c_int) -> c_int {
-    // SAFETY: per contract.
-    guard(KCPX_ERR_INTERNAL, || match unsafe { cfg.as_mut() } {
-        Some(c) => op(&mut c.cfg),
-        None => KCPX_ERR_NULL,
+    guard(KCPX_ERR_INTERNAL, || {
+        try_mut!(cfg, KCPX_ERR_NULL).cfg.endpoint.set_dead_link_time(ms);
+        KCPX_OK
     })
 }
 
@@ -341,13 +201,10 @@ unsafe fn with_session_config(cfg: *mut kcpx_config, op: impl FnOnce(&mut crate:
 /// `cfg` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_config_set_idle_timeout(cfg: *mut kcpx_config, ms: u32) -> c_int {
-    // SAFETY: per contract.
-    unsafe {
-        with_session_config(cfg, |c| {
-            c.endpoint.set_idle_timeout(ms);
-            KCPX_OK
-        })
-    }
+    guard(KCPX_ERR_INTERNAL, || {
+        try_mut!(cfg, KCPX_ERR_NULL).cfg.endpoint.set_idle_timeout(ms);
+        KCPX_OK
+    })
 }
 
 /// A listener's accept backlog (new sessions not accepted yet; default
@@ -371,11 +228,12 @@ pub unsafe extern "C" fn kcpx_config_set_idle_timeout(cfg: *mut kcpx_config, ms:
 /// `cfg` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_config_set_limits(cfg: *mut kcpx_config, backlog: c_int, max_sessions: c_int) -> c_int {
-    let (Ok(b), Ok(m)) = (usize::try_from(backlog), usize::try_from(max_sessions)) else {
-        return KCPX_ERR_INVALID;
-    };
-    // SAFETY: per contract.
-    unsafe { with_session_config(cfg, |c| code(c.endpoint.set_limits(b, m))) }
+    guard(KCPX_ERR_INTERNAL, || {
+        let (Ok(b), Ok(m)) = (usize::try_from(backlog), usize::try_from(max_sessions)) else {
+            return KCPX_ERR_INVALID;
+        };
+        code(try_mut!(cfg, KCPX_ERR_NULL).cfg.endpoint.set_limits(b, m))
+    })
 }
 
 /// Memory limits of a session's received data (issue 17 item 4), in bytes
@@ -417,12 +275,10 @@ pub unsafe extern "C" fn kcpx_config_set_memory_limits(
     session_bytes: usize,
     listener_bytes: usize,
 ) -> c_int {
-    // SAFETY: per contract.
-    unsafe {
-        with_session_config(cfg, |c| {
-            code(c.endpoint.set_memory_limits(session_bytes, listener_bytes))
-        })
-    }
+    guard(KCPX_ERR_INTERNAL, || {
+        let c = try_mut!(cfg, KCPX_ERR_NULL);
+        code(c.cfg.endpoint.set_memory_limits(session_bytes, listener_bytes))
+    })
 }
 
 /// SO_RCVBUF and SO_SNDBUF of new sockets in bytes (default 4 MiB, as
@@ -434,11 +290,12 @@ pub unsafe extern "C" fn kcpx_config_set_memory_limits(
 /// `cfg` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_config_set_sockbuf(cfg: *mut kcpx_config, bytes: c_int) -> c_int {
-    let Ok(b) = usize::try_from(bytes) else {
-        return KCPX_ERR_INVALID;
-    };
-    // SAFETY: per contract.
-    unsafe { with_session_config(cfg, |c| code(c.set_sockbuf(b))) }
+    guard(KCPX_ERR_INTERNAL, || {
+        let Ok(b) = usize::try_from(bytes) else {
+            return KCPX_ERR_INVALID;
+        };
+        code(try_mut!(cfg, KCPX_ERR_NULL).cfg.set_sockbuf(b))
+    })
 }
 
 /// `SO_REUSEPORT` on new listeners' sockets: `on` non-zero lets several
@@ -450,13 +307,10 @@ pub unsafe extern "C" fn kcpx_config_set_sockbuf(cfg: *mut kcpx_config, bytes: c
 /// `cfg` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_config_set_reuseport(cfg: *mut kcpx_config, on: c_int) -> c_int {
-    // SAFETY: per contract.
-    unsafe {
-        with_session_config(cfg, |c| {
-            c.reuseport = on != 0;
-            KCPX_OK
-        })
-    }
+    guard(KCPX_ERR_INTERNAL, || {
+        try_mut!(cfg, KCPX_ERR_NULL).cfg.reuseport = on != 0;
+        KCPX_OK
+    })
 }
 
 /// UDP GSO and GRO on new sockets where the kernel has them (Linux; `on`
@@ -467,13 +321,10 @@ pub unsafe extern "C" fn kcpx_config_set_reuseport(cfg: *mut kcpx_config, on: c_
 /// `cfg` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_config_set_offload(cfg: *mut kcpx_config, on: c_int) -> c_int {
-    // SAFETY: per contract.
-    unsafe {
-        with_session_config(cfg, |c| {
-            c.offload = on != 0;
-            KCPX_OK
-        })
-    }
+    guard(KCPX_ERR_INTERNAL, || {
+        try_mut!(cfg, KCPX_ERR_NULL).cfg.offload = on != 0;
+        KCPX_OK
+    })
 }
 
 /// Receive coalescing of new listeners and dialers, in microseconds (0,
@@ -490,8 +341,9 @@ pub unsafe extern "C" fn kcpx_config_set_offload(cfg: *mut kcpx_config, on: c_in
 /// `cfg` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_config_set_coalesce(cfg: *mut kcpx_config, us: u32) -> c_int {
-    // SAFETY: per contract.
-    unsafe { with_session_config(cfg, |c| code(c.set_coalesce(us))) }
+    guard(KCPX_ERR_INTERNAL, || {
+        code(try_mut!(cfg, KCPX_ERR_NULL).cfg.set_coalesce(us))
+    })
 }
 
 /// Flush policies of sessions: `on_send` non-zero makes the datagrams
@@ -506,235 +358,17 @@ pub unsafe extern "C" fn kcpx_config_set_coalesce(cfg: *mut kcpx_config, us: u32
 /// `cfg` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_config_set_flush(cfg: *mut kcpx_config, on_send: c_int, on_input: c_int) -> c_int {
-    // SAFETY: per contract.
-    unsafe {
-        with_session_config(cfg, |c| {
-            c.endpoint.set_flush(on_send != 0, on_input != 0);
-            KCPX_OK
-        })
-    }
-}
-
-// ----- helpers -----
-
-/// Parses a C address string.
-///
-/// # Safety
-/// `addr` is NULL or NUL-terminated.
-unsafe fn parse_addr(addr: *const c_char) -> Result<SocketAddr, Error> {
-    if addr.is_null() {
-        return Err(Error::Null);
-    }
-    // SAFETY: NUL-terminated per contract.
-    let s = unsafe { CStr::from_ptr(addr) }.to_str().map_err(|_| Error::Addr)?;
-    s.parse().map_err(|_| Error::Addr)
-}
-
-/// Stores `code` in `*err` when `err` is not NULL.
-///
-/// # Safety
-/// `err` is NULL or writable.
-unsafe fn set_err(err: *mut c_int, code: c_int) {
-    // SAFETY: per contract.
-    if let Some(e) = unsafe { err.as_mut() } {
-        *e = code;
-    }
-}
-
-/// Builds a listener or dialer from C arguments; NULL and `*err` on failure.
-///
-/// # Safety
-/// As `kcpx_listen`.
-unsafe fn open<T>(
-    addr: *const c_char,
-    cfg: *const kcpx_config,
-    err: *mut c_int,
-    make: impl FnOnce(SocketAddr, &crate::net::Config) -> Result<T, Error>,
-) -> *mut T {
-    // SAFETY: per contract.
-    let made = guard(Err(Error::Internal), || {
-        let c = unsafe { cfg.as_ref() }.ok_or(Error::Null)?;
-        let at = unsafe { parse_addr(addr) }?;
-        make(at, &c.cfg)
-    });
-    // SAFETY: per contract.
-    unsafe { set_err(err, code(made.as_ref().map(|_| ()).map_err(|e| *e))) };
-    made.map_or(null_mut(), |t| Box::into_raw(Box::new(t)))
-}
-
-// ----- listeners -----
-
-/// Listens on `addr`: `"127.0.0.1:4000"`, `"[::1]:4000"`, `"0.0.0.0:4000"`;
-/// port 0 picks a free port (see `kcpx_listener_local_port`). Numeric
-/// addresses only. Returns the listener, or NULL with `*err` (if `err` is
-/// not NULL) set to KCPX_ERR_NULL, KCPX_ERR_ADDR, KCPX_ERR_IO (bind failed:
-/// see errno), or a configuration code (KCPX_ERR_KEY, _MTU, _INVALID, ...).
-/// The listener keeps its own copy of `cfg`. Free with
-/// `kcpx_listener_close`.
-///
-/// # Safety
-/// `addr` is NULL or NUL-terminated; `cfg` NULL or live; `err` NULL or
-/// writable.
-#[no_mangle]
-pub unsafe extern "C" fn kcpx_listen(
-    addr: *const c_char,
-    cfg: *const kcpx_config,
-    err: *mut c_int,
-) -> *mut kcpx_listener {
-    // SAFETY: per contract.
-    unsafe {
-        open(addr, cfg, err, |at, c| {
-            Listener::bind(at, c).map(|inner| kcpx_listener {
-                inner,
-                handles: HashMap::new(),
-            })
-        })
-    }
-}
-
-/// Runs `op` on the listener behind `l`; `fallback` for NULL (callers
-/// check NULL first, with their own code) or a panic.
-///
-/// # Safety
-/// `l` is NULL or live and not borrowed elsewhere.
-unsafe fn with_listener<T: Copy>(l: *mut kcpx_listener, fallback: T, op: impl FnOnce(&mut kcpx_listener) -> T) -> T {
-    // SAFETY: per contract.
-    guard(fallback, || unsafe { l.as_mut() }.map_or(fallback, op))
-}
-
-/// The listener's local port, or KCPX_ERR_NULL / KCPX_ERR_IO.
-///
-/// # Safety
-/// `l` is NULL or live.
-#[no_mangle]
-pub unsafe extern "C" fn kcpx_listener_local_port(l: *const kcpx_listener) -> c_int {
-    if l.is_null() {
-        return KCPX_ERR_NULL;
-    }
-    // SAFETY: per contract (only read).
-    unsafe {
-        with_listener(l as *mut _, KCPX_ERR_INTERNAL, |l| {
-            code_of(l.inner.local_addr(), |a| a.port() as c_int)
-        })
-    }
-}
-
-/// The listener's UDP socket, for the caller's poll/epoll loop. The
-/// contract: readable means call `kcpx_listener_update`; before blocking
-/// again, block at most until `kcpx_listener_check`'s time. An update reads
-/// a bounded batch (about 4,096 datagrams); when more are still waiting,
-/// `kcpx_listener_check` returns `now_ms` (update again at once), so the
-/// loop works with level-triggered poll/epoll and with EPOLLET alike. Do
-/// not read, write or close it. KCPX_ERR_NULL for NULL.
-///
-/// # Safety
-/// `l` is NULL or live.
-#[no_mangle]
-pub unsafe extern "C" fn kcpx_listener_fd(l: *const kcpx_listener) -> c_int {
-    if l.is_null() {
-        return KCPX_ERR_NULL;
-    }
-    // SAFETY: per contract (only read).
-    unsafe { with_listener(l as *mut _, KCPX_ERR_INTERNAL, |l| l.inner.fd()) }
-}
-
-/// Never blocks: writes what sends queued, reads the pending datagrams (at
-/// most about 4,096: see `kcpx_listener_fd`), demultiplexes, runs the
-/// timers due at `now_ms` (`kcpx_now_ms()`) and
-/// writes their datagrams. The ACKs of what it read leave at the next
-/// check, update, wait or flush, in the replies sent meanwhile. Returns the
-/// datagrams read (>= 0) or a negative code (KCPX_ERR_NULL, KCPX_ERR_IO).
-///
-/// # Safety
-/// `l` is NULL or live.
-#[no_mangle]
-pub unsafe extern "C" fn kcpx_listener_update(l: *mut kcpx_listener, now_ms: u32) -> c_int {
-    if l.is_null() {
-        return KCPX_ERR_NULL;
-    }
-    // SAFETY: per contract.
-    unsafe { with_listener(l, KCPX_ERR_INTERNAL, |l| code_of(l.inner.update(now_ms), count)) }
-}
-
-fn count(n: usize) -> c_int {
-    n.min(c_int::MAX as usize) as c_int
-}
-
-/// When `kcpx_listener_update` is due next: an absolute time on the
-/// `kcpx_now_ms` clock, at most one second after `now_ms` (`now_ms` itself
-/// when due now — also when the last update stopped at its read budget with
-/// datagrams still waiting — or for NULL). First writes the datagrams that
-/// `kcpx_session_send` and `kcpx_session_close` queued on the listener's
-/// sessions, so a loop that computes its poll timeout here leaves nothing
-/// unsent while it blocks.
-///
-/// # Safety
-/// `l` is NULL or live.
-#[no_mangle]
-pub unsafe extern "C" fn kcpx_listener_check(l: *mut kcpx_listener, now_ms: u32) -> u32 {
-    if l.is_null() {
-        return now_ms;
-    }
-    // SAFETY: per contract.
-    unsafe { with_listener(l, now_ms, |l| l.inner.check(now_ms)) }
-}
-
-/// Writes what sends queued, blocks until a datagram arrives, a timer is
-/// due, or `timeout_ms` passed (0: does not block), then updates. For
-/// programs without their own loop.
-/// Returns as `kcpx_listener_update`, or KCPX_ERR_INVALID for a negative
-/// timeout.
-///
-/// # Safety
-/// `l` is NULL or live.
-#[no_mangle]
-pub unsafe extern "C" fn kcpx_listener_wait(l: *mut kcpx_listener, timeout_ms: c_int) -> c_int {
-    if l.is_null() {
-        return KCPX_ERR_NULL;
-    }
-    let Ok(t) = u32::try_from(timeout_ms) else {
-        return KCPX_ERR_INVALID;
-    };
-    // SAFETY: per contract.
-    unsafe { with_listener(l, KCPX_ERR_INTERNAL, |l| code_of(l.inner.wait(t), count)) }
-}
-
-/// Writes now the datagrams that `kcpx_session_send` and
-/// `kcpx_session_close` queued on the listener's sessions, and the ACKs
-/// of what they received that no reply carried (in as few `sendmmsg`
-/// calls as they fit). `kcpx_listener_check`, `_update` and `_wait` do
-/// the same; call this where the loop blocks without them.
-/// Returns KCPX_OK or KCPX_ERR_NULL.
-///
-/// # Safety
-/// `l` is NULL or live.
-#[no_mangle]
-pub unsafe extern "C" fn kcpx_listener_flush(l: *mut kcpx_listener) -> c_int {
-    if l.is_null() {
-        return KCPX_ERR_NULL;
-    }
-    // SAFETY: per contract.
-    unsafe {
-        with_listener(l, KCPX_ERR_INTERNAL, |l| {
-            l.inner.write_queued();
-            KCPX_OK
-        })
-    }
-}
-
-/// The handle of an accepted session, made on first use.
-fn handle_of(l: &mut kcpx_listener, id: SessionId) -> *mut kcpx_session {
-    let lp: *mut kcpx_listener = l;
-    *l.handles.entry(id).or_insert_with(|| {
-        Box::into_raw(Box::new(kcpx_session {
-            kind: Kind::Accepted { listener: lp, id },
-            user: null_mut(),
-        }))
+    guard(KCPX_ERR_INTERNAL, || {
+        try_mut!(cfg, KCPX_ERR_NULL)
+            .cfg
+            .endpoint
+            .set_flush(on_send != 0, on_input != 0);
+        KCPX_OK
     })
 }
 
-/// Fills `*ev` with an event from the endpoint, making handles as needed.
-fn fill(ev: &mut kcpx_event, event: Event, handle: impl FnOnce(SessionId) -> *mut kcpx_session) {
+/// The C form of an event from the endpoint, making handles as needed.
+pub(super) fn event(event: Event, handle: impl FnOnce(SessionId) -> *mut kcpx_session) -> kcpx_event {
     let (kind, id, reason) = match event {
         Event::Accept(id) => (KCPX_EVENT_ACCEPT, id, 0),
         Event::Readable(id) => (KCPX_EVENT_READABLE, id, 0),
@@ -742,94 +376,11 @@ fn fill(ev: &mut kcpx_event, event: Event, handle: impl FnOnce(SessionId) -> *mu
         Event::Datagram(id) => (KCPX_EVENT_DATAGRAM, id, 0),
         Event::Closed(id, r) => (KCPX_EVENT_CLOSED, id, reason_code(r)),
     };
-    *ev = kcpx_event {
+    kcpx_event {
         kind,
         session: handle(id),
         reason,
-    };
-}
-
-/// Takes the next event of the listener's sessions into `*ev`: returns 1
-/// (filled), 0 (none), or KCPX_ERR_NULL. An ACCEPT event hands out its new
-/// session (see `kcpx_accept`).
-///
-/// # Safety
-/// `l` is NULL or live; `ev` NULL or writable.
-#[no_mangle]
-pub unsafe extern "C" fn kcpx_listener_poll_event(l: *mut kcpx_listener, ev: *mut kcpx_event) -> c_int {
-    if l.is_null() || ev.is_null() {
-        return KCPX_ERR_NULL;
     }
-    // SAFETY: per contract.
-    unsafe {
-        with_listener(l, KCPX_ERR_INTERNAL, |l| match l.inner.poll_event() {
-            Some(e) => {
-                fill(&mut *ev, e, |id| handle_of(l, id));
-                1
-            }
-            None => 0,
-        })
-    }
-}
-
-/// The next new session not handed out yet (by an ACCEPT event or an
-/// earlier call), or NULL. The caller owns it: `kcpx_session_close`.
-///
-/// # Safety
-/// `l` is NULL or live.
-#[no_mangle]
-pub unsafe extern "C" fn kcpx_accept(l: *mut kcpx_listener) -> *mut kcpx_session {
-    if l.is_null() {
-        return null_mut();
-    }
-    // SAFETY: per contract.
-    unsafe {
-        with_listener(l, null_mut(), |l| {
-            l.inner.accept().map_or(null_mut(), |id| handle_of(l, id))
-        })
-    }
-}
-
-/// Copies the listener's counters into `*out`. Returns KCPX_OK or
-/// KCPX_ERR_NULL.
-///
-/// # Safety
-/// `l` is NULL or live; `out` NULL or writable.
-#[no_mangle]
-pub unsafe extern "C" fn kcpx_listener_stats(l: *const kcpx_listener, out: *mut kcpx_listener_counters) -> c_int {
-    if l.is_null() || out.is_null() {
-        return KCPX_ERR_NULL;
-    }
-    // SAFETY: per contract.
-    unsafe {
-        with_listener(l as *mut _, KCPX_ERR_INTERNAL, |l| {
-            *out = l.inner.stats().into();
-            KCPX_OK
-        })
-    }
-}
-
-/// Closes the listener: every session of it flushes once and is freed,
-/// with every `kcpx_session *` of it not yet closed (do not use them
-/// afterwards); then the socket closes. NULL is ignored.
-///
-/// # Safety
-/// `l` is NULL or from `kcpx_listen` and not yet closed.
-#[no_mangle]
-pub unsafe extern "C" fn kcpx_listener_close(l: *mut kcpx_listener) {
-    if l.is_null() {
-        return;
-    }
-    guard((), || {
-        // SAFETY: from Box::into_raw in kcpx_listen, per contract.
-        let l = unsafe { Box::from_raw(l) };
-        for (_, h) in l.handles.iter() {
-            // SAFETY: handles are from Box::into_raw and freed only here
-            // or in kcpx_session_close, which removes them from the map.
-            drop(unsafe { Box::from_raw(*h) });
-        }
-        drop(l);
-    })
 }
 
 // ----- dialed sessions -----
@@ -843,7 +394,7 @@ pub unsafe extern "C" fn kcpx_listener_close(l: *mut kcpx_listener) {
 /// As `kcpx_listen`.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_dial(addr: *const c_char, cfg: *const kcpx_config, err: *mut c_int) -> *mut kcpx_session {
-    // SAFETY: per contract.
+    // SAFETY: `open` has this export's contract.
     unsafe {
         open(addr, cfg, err, |at, c| {
             Dialer::connect(at, c).map(|d| kcpx_session {
@@ -860,21 +411,55 @@ enum Target<'a> {
     Dialed(&'a mut Dialer),
 }
 
-/// Runs `op` on the session behind `s` (KCPX_ERR_NULL for NULL).
-///
-/// # Safety
-/// `s` is NULL or live, its listener too.
-unsafe fn with_session(s: *const kcpx_session, op: impl FnOnce(Target<'_>) -> c_int) -> c_int {
-    if s.is_null() {
-        return KCPX_ERR_NULL;
-    }
-    // SAFETY: per contract; the session's listener outlives it.
-    guard(KCPX_ERR_INTERNAL, || {
-        match unsafe { &mut (*(s as *mut kcpx_session)).kind } {
-            Kind::Accepted { listener, id } => op(Target::Accepted(unsafe { &mut (**listener).inner }, *id)),
-            Kind::Dialed(d) => op(Target::Dialed(d)),
+/// The session's read-only operations.
+#[derive(Clone, Copy)]
+enum View<'a> {
+    Accepted(&'a Listener, SessionId),
+    Dialed(&'a Dialer),
+}
+
+impl<'a> View<'a> {
+    /// The endpoint that holds the session, and its id there.
+    fn endpoint(self) -> (&'a Endpoint, SessionId) {
+        match self {
+            View::Accepted(l, id) => (l.endpoint(), id),
+            View::Dialed(d) => (d.endpoint(), d.id()),
         }
-    })
+    }
+}
+
+impl kcpx_session {
+    /// The handle of a session accepted by the listener at `listener` (the
+    /// pointer C holds, so that the session reaches it as C's calls do).
+    pub(super) fn accepted(listener: *mut kcpx_listener, id: SessionId) -> kcpx_session {
+        kcpx_session {
+            kind: Kind::Accepted { listener, id },
+            user: null_mut(),
+        }
+    }
+
+    /// The session's operations.
+    fn target(&mut self) -> Target<'_> {
+        match &mut self.kind {
+            // SAFETY: the listener of an accepted session lives as long as
+            // the session's handle (kcpx_listener_close frees its handles
+            // with it), so the caller's obligation that `s` is live covers
+            // it; no other reference to it exists, since listener and
+            // sessions are driven by one thread at a time and no listener
+            // call is in progress during a session call.
+            Kind::Accepted { listener, id } => Target::Accepted(unsafe { &mut (**listener).inner }, *id),
+            Kind::Dialed(d) => Target::Dialed(d),
+        }
+    }
+
+    /// The session's read-only operations.
+    fn view(&self) -> View<'_> {
+        match &self.kind {
+            // SAFETY: as in `target` (live, and not mutably borrowed).
+            Kind::Accepted { listener, id } => View::Accepted(unsafe { &(**listener).inner }, *id),
+            Kind::Dialed(d) => View::Dialed(d),
+        }
+    }
 }
 
 /// A dialed session's UDP socket for the caller's poll loop (readable
@@ -888,36 +473,32 @@ unsafe fn with_session(s: *const kcpx_session, op: impl FnOnce(Target<'_>) -> c_
 /// `s` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_session_fd(s: *const kcpx_session) -> c_int {
-    // SAFETY: per contract.
-    unsafe {
-        with_session(s, |t| match t {
-            Target::Dialed(d) => d.fd(),
-            Target::Accepted(..) => KCPX_ERR_INVALID,
-        })
-    }
+    guard(KCPX_ERR_INTERNAL, || match try_ref!(s, KCPX_ERR_NULL).view() {
+        View::Dialed(d) => d.fd(),
+        View::Accepted(..) => KCPX_ERR_INVALID,
+    })
 }
 
 /// A dialed session's `kcpx_listener_update`: never blocks; writes what
-/// sends queued, reads, runs timers due at `now_ms` and writes their
+/// sends queued, reads, runs the timers due and writes their
 /// datagrams (ACKs of what it read at the next write). Returns the
 /// datagrams read or a negative code; KCPX_ERR_INVALID for an accepted
-/// session (its listener does this).
+/// session (its listener does this). `now_ms` is not used: the timers run
+/// on kcpx's clock, as for `kcpx_listener_update`.
 ///
 /// # Safety
 /// `s` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_session_update(s: *mut kcpx_session, now_ms: u32) -> c_int {
-    // SAFETY: per contract.
-    unsafe {
-        with_session(s, |t| match t {
-            Target::Dialed(d) => code_of(d.update(now_ms), count),
-            Target::Accepted(..) => KCPX_ERR_INVALID,
-        })
-    }
+    guard(KCPX_ERR_INTERNAL, || match try_mut!(s, KCPX_ERR_NULL).target() {
+        Target::Dialed(d) => code_of(d.update(now_ms), count),
+        Target::Accepted(..) => KCPX_ERR_INVALID,
+    })
 }
 
 /// When a dialed session's `kcpx_session_update` is due next (absolute ms
-/// on the `kcpx_now_ms` clock, at most one second ahead), after writing
+/// on the caller's clock, of which `now_ms` is the current value, at most
+/// one second ahead: the clocks as for `kcpx_listener_update`), after writing
 /// what `kcpx_session_send` queued; `now_ms` for an accepted session (its
 /// listener's check writes) or NULL.
 ///
@@ -925,17 +506,10 @@ pub unsafe extern "C" fn kcpx_session_update(s: *mut kcpx_session, now_ms: u32) 
 /// `s` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_session_check(s: *mut kcpx_session, now_ms: u32) -> u32 {
-    let mut due = now_ms;
-    // SAFETY: per contract.
-    unsafe {
-        with_session(s, |t| {
-            if let Target::Dialed(d) = t {
-                due = d.check(now_ms);
-            }
-            KCPX_OK
-        })
-    };
-    due
+    guard(now_ms, || match try_mut!(s, now_ms).target() {
+        Target::Dialed(d) => d.check(now_ms),
+        Target::Accepted(..) => now_ms,
+    })
 }
 
 /// For dialed sessions without a loop of their own, with or without taking
@@ -955,16 +529,15 @@ pub unsafe extern "C" fn kcpx_session_check(s: *mut kcpx_session, now_ms: u32) -
 /// `s` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_session_wait(s: *mut kcpx_session, timeout_ms: c_int) -> c_int {
-    let Ok(t) = u32::try_from(timeout_ms) else {
-        return KCPX_ERR_INVALID;
-    };
-    // SAFETY: per contract.
-    unsafe {
-        with_session(s, |target| match target {
+    guard(KCPX_ERR_INTERNAL, || {
+        let Ok(t) = u32::try_from(timeout_ms) else {
+            return KCPX_ERR_INVALID;
+        };
+        match try_mut!(s, KCPX_ERR_NULL).target() {
             Target::Dialed(d) => code_of(d.wait(t), c_int::from),
             Target::Accepted(..) => KCPX_ERR_INVALID,
-        })
-    }
+        }
+    })
 }
 
 /// Takes a dialed session's next event into `*ev` (1 filled, 0 none);
@@ -974,22 +547,19 @@ pub unsafe extern "C" fn kcpx_session_wait(s: *mut kcpx_session, timeout_ms: c_i
 /// `s` is NULL or live; `ev` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_session_poll_event(s: *mut kcpx_session, ev: *mut kcpx_event) -> c_int {
-    if ev.is_null() {
-        return KCPX_ERR_NULL;
-    }
-    // SAFETY: per contract.
-    unsafe {
-        with_session(s, |t| match t {
+    guard(KCPX_ERR_INTERNAL, || {
+        let out = try_out!(ev, KCPX_ERR_NULL);
+        match try_mut!(s, KCPX_ERR_NULL).target() {
             Target::Dialed(d) => match d.poll_event() {
                 Some(e) => {
-                    fill(&mut *ev, e, |_| s);
+                    out.write(event(e, |_| s));
                     1
                 }
                 None => 0,
             },
             Target::Accepted(..) => KCPX_ERR_INVALID,
-        })
-    }
+        }
+    })
 }
 
 /// Queues `len` bytes and makes their datagrams at once as far as the
@@ -1010,24 +580,14 @@ pub unsafe extern "C" fn kcpx_session_poll_event(s: *mut kcpx_session, ev: *mut 
 /// `s` is NULL or live; `buf` NULL or readable for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_session_send(s: *mut kcpx_session, buf: *const c_void, len: usize) -> c_int {
-    if buf.is_null() && len > 0 {
-        return KCPX_ERR_NULL;
-    }
-    // SAFETY: readable for `len` bytes per contract (or empty).
-    let data: &[u8] = match len {
-        0 => &[],
-        n => unsafe { core::slice::from_raw_parts(buf as *const u8, n.min(c_int::MAX as usize)) },
-    };
-    // SAFETY: per contract.
-    unsafe {
-        with_session(s, |t| {
-            let r = match t {
-                Target::Accepted(l, id) => l.send(id, data),
-                Target::Dialed(d) => d.send(data),
-            };
-            code_of(r, count)
-        })
-    }
+    guard(KCPX_ERR_INTERNAL, || {
+        let data = try_slice_or_empty!(buf, len.min(c_int::MAX as usize), KCPX_ERR_NULL);
+        let r = match try_mut!(s, KCPX_ERR_NULL).target() {
+            Target::Accepted(l, id) => l.send(id, data),
+            Target::Dialed(d) => d.send(data),
+        };
+        code_of(r, count)
+    })
 }
 
 /// Receives into `buf`: in stream mode as many of the next bytes as fit;
@@ -1042,21 +602,14 @@ pub unsafe extern "C" fn kcpx_session_send(s: *mut kcpx_session, buf: *const c_v
 /// `s` is NULL or live; `buf` NULL or writable for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_session_recv(s: *mut kcpx_session, buf: *mut c_void, len: usize) -> c_int {
-    if buf.is_null() {
-        return KCPX_ERR_NULL;
-    }
-    // SAFETY: writable for `len` bytes per contract.
-    let out = unsafe { core::slice::from_raw_parts_mut(buf as *mut u8, len.min(c_int::MAX as usize)) };
-    // SAFETY: per contract.
-    unsafe {
-        with_session(s, |t| {
-            let r = match t {
-                Target::Accepted(l, id) => l.recv(id, out),
-                Target::Dialed(d) => d.recv(out),
-            };
-            code_of(r, count)
-        })
-    }
+    guard(KCPX_ERR_INTERNAL, || {
+        let out = try_slice_mut!(buf, len.min(c_int::MAX as usize), KCPX_ERR_NULL);
+        let r = match try_mut!(s, KCPX_ERR_NULL).target() {
+            Target::Accepted(l, id) => l.recv(id, out),
+            Target::Dialed(d) => d.recv(out),
+        };
+        code_of(r, count)
+    })
 }
 
 /// Size of the next message (stream mode: bytes ready now), also on a
@@ -1068,16 +621,10 @@ pub unsafe extern "C" fn kcpx_session_recv(s: *mut kcpx_session, buf: *mut c_voi
 /// `s` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_session_peeksize(s: *const kcpx_session) -> c_int {
-    // SAFETY: per contract.
-    unsafe {
-        with_session(s, |t| {
-            let r = match t {
-                Target::Accepted(l, id) => l.endpoint().peek_size(id),
-                Target::Dialed(d) => d.endpoint().peek_size(d.id()),
-            };
-            code_of(r.and_then(|n| n.ok_or(Error::Again)), count)
-        })
-    }
+    guard(KCPX_ERR_INTERNAL, || {
+        let (e, id) = try_ref!(s, KCPX_ERR_NULL).view().endpoint();
+        code_of(e.peek_size(id).and_then(|n| n.ok_or(Error::Again)), count)
+    })
 }
 
 /// Sends what the session has queued now, without waiting for its next
@@ -1089,30 +636,10 @@ pub unsafe extern "C" fn kcpx_session_peeksize(s: *const kcpx_session) -> c_int 
 /// `s` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_session_flush(s: *mut kcpx_session) -> c_int {
-    // SAFETY: per contract.
-    unsafe {
-        with_session(s, |t| match t {
-            Target::Accepted(l, id) => code(l.flush(id)),
-            Target::Dialed(d) => code(d.flush()),
-        })
-    }
-}
-
-/// Runs `op` on the session's endpoint and id.
-///
-/// # Safety
-/// As `with_session`.
-unsafe fn with_endpoint(
-    s: *const kcpx_session,
-    op: impl FnOnce(&crate::endpoint::Endpoint, SessionId) -> c_int,
-) -> c_int {
-    // SAFETY: per contract.
-    unsafe {
-        with_session(s, |t| match t {
-            Target::Accepted(l, id) => op(l.endpoint(), id),
-            Target::Dialed(d) => op(d.endpoint(), d.id()),
-        })
-    }
+    guard(KCPX_ERR_INTERNAL, || match try_mut!(s, KCPX_ERR_NULL).target() {
+        Target::Accepted(l, id) => code(l.flush(id)),
+        Target::Dialed(d) => code(d.flush()),
+    })
 }
 
 /// Copies the session's counters into `*out` (see `kcpx_stats`). Returns
@@ -1122,18 +649,14 @@ unsafe fn with_endpoint(
 /// `s` is NULL or live; `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_session_stats(s: *const kcpx_session, out: *mut kcpx_stats) -> c_int {
-    if out.is_null() {
-        return KCPX_ERR_NULL;
-    }
-    // SAFETY: per contract.
-    unsafe {
-        with_endpoint(s, |e, id| {
-            code_of(e.session_stats(id), |st| {
-                *out = st.into();
-                KCPX_OK
-            })
+    guard(KCPX_ERR_INTERNAL, || {
+        let out = try_out!(out, KCPX_ERR_NULL);
+        let (e, id) = try_ref!(s, KCPX_ERR_NULL).view().endpoint();
+        code_of(e.session_stats(id), |st| {
+            out.write(st.into());
+            KCPX_OK
         })
-    }
+    })
 }
 
 /// Copies a dialed session's socket counters into `*out`: the counters of
@@ -1152,19 +675,16 @@ pub unsafe extern "C" fn kcpx_session_stats(s: *const kcpx_session, out: *mut kc
 /// `s` is NULL or live; `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_session_socket_stats(s: *const kcpx_session, out: *mut kcpx_listener_counters) -> c_int {
-    if out.is_null() {
-        return KCPX_ERR_NULL;
-    }
-    // SAFETY: per contract; `out` is writable.
-    unsafe {
-        with_session(s, |t| match t {
-            Target::Dialed(d) => {
-                *out = d.stats().into();
+    guard(KCPX_ERR_INTERNAL, || {
+        let out = try_out!(out, KCPX_ERR_NULL);
+        match try_ref!(s, KCPX_ERR_NULL).view() {
+            View::Dialed(d) => {
+                out.write(d.stats().into());
                 KCPX_OK
             }
-            Target::Accepted(..) => KCPX_ERR_INVALID,
-        })
-    }
+            View::Accepted(..) => KCPX_ERR_INVALID,
+        }
+    })
 }
 
 /// The session's smoothed round-trip time in ms (KCP's estimate), or
@@ -1174,8 +694,10 @@ pub unsafe extern "C" fn kcpx_session_socket_stats(s: *const kcpx_session, out: 
 /// `s` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_session_rtt(s: *const kcpx_session) -> c_int {
-    // SAFETY: per contract.
-    unsafe { with_endpoint(s, |e, id| code_of(e.rtt(id), |(srtt, _)| srtt)) }
+    guard(KCPX_ERR_INTERNAL, || {
+        let (e, id) = try_ref!(s, KCPX_ERR_NULL).view().endpoint();
+        code_of(e.rtt(id), |(srtt, _)| srtt)
+    })
 }
 
 /// Writes the peer's address as `"ip:port"` (`"[ip6]:port"` for IPv6),
@@ -1186,25 +708,20 @@ pub unsafe extern "C" fn kcpx_session_rtt(s: *const kcpx_session) -> c_int {
 /// `s` is NULL or live; `buf` NULL or writable for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_session_remote_addr(s: *const kcpx_session, buf: *mut c_char, len: usize) -> c_int {
-    if buf.is_null() {
-        return KCPX_ERR_NULL;
-    }
-    // SAFETY: per contract.
-    unsafe {
-        with_endpoint(s, |e, id| {
-            code_of(e.remote_addr(id), |a| {
-                let text = a.to_string();
-                if text.len() >= len {
-                    return KCPX_ERR_BUFFER_TOO_SMALL;
-                }
-                // SAFETY: writable for `len` > text.len() bytes.
-                let out = core::slice::from_raw_parts_mut(buf as *mut u8, text.len() + 1);
-                out[..text.len()].copy_from_slice(text.as_bytes());
-                out[text.len()] = 0;
-                count(text.len())
-            })
+    guard(KCPX_ERR_INTERNAL, || {
+        let out = try_slice_mut!(buf, len, KCPX_ERR_NULL);
+        let (e, id) = try_ref!(s, KCPX_ERR_NULL).view().endpoint();
+        code_of(e.remote_addr(id), |a| {
+            let text = a.to_string();
+            // The text and its NUL, or too small.
+            let Some((nul, dst)) = out.get_mut(..=text.len()).and_then(|o| o.split_last_mut()) else {
+                return KCPX_ERR_BUFFER_TOO_SMALL;
+            };
+            dst.copy_from_slice(text.as_bytes());
+            *nul = 0;
+            count(text.len())
         })
-    }
+    })
 }
 
 /// The session's conversation id (0 for NULL).
@@ -1213,15 +730,10 @@ pub unsafe extern "C" fn kcpx_session_remote_addr(s: *const kcpx_session, buf: *
 /// `s` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_session_conv(s: *const kcpx_session) -> u32 {
-    let mut conv = 0;
-    // SAFETY: per contract.
-    unsafe {
-        with_endpoint(s, |e, id| {
-            conv = e.conv(id).unwrap_or(0);
-            KCPX_OK
-        })
-    };
-    conv
+    guard(0, || {
+        let (e, id) = try_ref!(s, 0).view().endpoint();
+        e.conv(id).unwrap_or(0)
+    })
 }
 
 /// Attaches the caller's pointer to the session (kcpx never uses it).
@@ -1231,10 +743,7 @@ pub unsafe extern "C" fn kcpx_session_conv(s: *const kcpx_session) -> u32 {
 /// `s` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_session_set_user(s: *mut kcpx_session, user: *mut c_void) {
-    // SAFETY: per contract.
-    if let Some(s) = unsafe { s.as_mut() } {
-        s.user = user;
-    }
+    guard((), || try_mut!(s).user = user)
 }
 
 /// The pointer given to `kcpx_session_set_user` (NULL before, or for NULL).
@@ -1243,8 +752,7 @@ pub unsafe extern "C" fn kcpx_session_set_user(s: *mut kcpx_session, user: *mut 
 /// `s` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_session_user(s: *const kcpx_session) -> *mut c_void {
-    // SAFETY: per contract.
-    unsafe { s.as_ref() }.map_or(null_mut(), |s| s.user)
+    guard(null_mut(), || try_ref!(s, null_mut()).user)
 }
 
 /// Closes and frees the session. An accepted session keeps sending what it
@@ -1258,7 +766,7 @@ pub unsafe extern "C" fn kcpx_session_user(s: *const kcpx_session) -> *mut c_voi
 /// `s` is NULL or live (and its listener too).
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_session_close(s: *mut kcpx_session) {
-    // SAFETY: per contract.
+    // SAFETY: kcpx_session_close_linger has this export's contract.
     unsafe { kcpx_session_close_linger(s, KCPX_DIAL_CLOSE_LINGER_MS) }
 }
 
@@ -1274,20 +782,14 @@ pub unsafe extern "C" fn kcpx_session_close(s: *mut kcpx_session) {
 /// `s` is NULL or live (and its listener too).
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_session_close_linger(s: *mut kcpx_session, linger_ms: u32) {
-    if s.is_null() {
-        return;
-    }
-    guard((), || {
-        // SAFETY: from Box::into_raw (handle_of or kcpx_dial), per contract.
-        let session = unsafe { Box::from_raw(s) };
-        match session.kind {
-            Kind::Accepted { listener, id } => {
-                // SAFETY: the listener outlives its sessions' handles.
-                let l = unsafe { &mut *listener };
-                l.handles.remove(&id);
-                let _ = l.inner.close_session(id);
-            }
-            Kind::Dialed(d) => d.close(linger_ms),
+    guard((), || match try_take!(s).kind {
+        Kind::Accepted { listener, id } => {
+            // SAFETY: live as in `kcpx_session::target`; the session's own
+            // handle was just taken back, so nothing else refers to it.
+            let l = unsafe { &mut *listener };
+            l.handles.remove(&id);
+            let _ = l.inner.close_session(id);
         }
+        Kind::Dialed(d) => d.close(linger_ms),
     })
 }

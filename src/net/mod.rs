@@ -20,6 +20,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # One clock
+//!
+//! The session layer owns its clock: every timer of a listener or dialer
+//! (retransmission, RTT, idle and dead-link timeouts, batching) runs on
+//! [`now_ms`], kcpx's monotonic millisecond clock, whatever the caller
+//! passes. The `now_ms` argument of [`Listener::update`] and
+//! [`Dialer::update`] is not used, and that of `check` only says which
+//! clock its answer is on: the caller's own (a game server's tick clock,
+//! `CLOCK_MONOTONIC` in ms, any origin, wrapping at 2^32), so a loop that
+//! passes its own time gets its own deadline back and cannot put the
+//! timers of `send`, `flush`, `close` and `wait` (which read kcpx's clock
+//! themselves) out of step. The sans-IO layers below take the caller's time
+//! on every call instead ([`crate::endpoint::Endpoint`], `kcpx_conn_*`).
+//!
 //! Threading: a listener and its sessions are used by one thread at a time
 //! (`Send`, not `Sync`); distinct listeners and dialers are independent.
 //!
@@ -59,7 +73,8 @@ use std::time::Instant;
 /// overflows under load; it caps the request at net.core.rmem_max).
 pub const DEFAULT_SOCKBUF: usize = 4 << 20;
 
-/// The monotonic millisecond clock kcpx uses (any origin; wraps at 2^32).
+/// The monotonic millisecond clock kcpx's session layer runs its timers on
+/// (any origin; wraps at 2^32; see "One clock" in the module documentation).
 pub fn now_ms() -> u32 {
     static ORIGIN: OnceLock<Instant> = OnceLock::new();
     ORIGIN.get_or_init(Instant::now).elapsed().as_millis() as u32
@@ -171,21 +186,24 @@ impl Listener {
     }
 
     /// Never blocks: writes what sends queued, reads the pending datagrams
-    /// (at most about 4,096: see [`Listener::fd`]), demultiplexes, runs due timers and writes their datagrams. The ACKs
-    /// of what it read leave at the next write (check, update, wait or
-    /// [`Listener::write_queued`]), in the replies sent meanwhile. Returns
-    /// the datagrams read.
-    pub fn update(&mut self, now_ms: u32) -> Result<usize, Error> {
-        self.driver.update(now_ms)
+    /// (at most about 4,096: see [`Listener::fd`]), demultiplexes, runs due
+    /// timers and writes their datagrams. The ACKs of what it read leave at
+    /// the next write (check, update, wait or [`Listener::write_queued`]),
+    /// in the replies sent meanwhile. Returns the datagrams read.
+    /// `_caller_ms` is not used: the timers run on [`now_ms`] (see "One
+    /// clock" in the module documentation).
+    pub fn update(&mut self, _caller_ms: u32) -> Result<usize, Error> {
+        self.driver.update(now_ms())
     }
 
-    /// The caller's clock value at which [`Listener::update`] is due next
-    /// (at most a second away: `now_ms + 1000` when nothing is scheduled;
-    /// `now_ms` when the last update left datagrams waiting).
-    /// Writes the datagrams that sends queued first, so a loop that computes
-    /// its timeout here before it blocks leaves nothing behind.
-    pub fn check(&mut self, now_ms: u32) -> u32 {
-        self.driver.check(now_ms)
+    /// The time on the caller's clock, of which `caller_ms` is the current
+    /// value, at which [`Listener::update`] is due next: at most a second
+    /// away (`caller_ms + 1000` when nothing is scheduled; `caller_ms` when
+    /// the last update left datagrams waiting). Writes the datagrams that
+    /// sends queued first, so a loop that computes its timeout here before
+    /// it blocks leaves nothing behind.
+    pub fn check(&mut self, caller_ms: u32) -> u32 {
+        caller_ms.wrapping_add(self.driver.due_in(now_ms()))
     }
 
     /// Writes what sends queued, blocks until a datagram arrives, a timer is
@@ -328,15 +346,16 @@ impl Dialer {
     /// Never blocks: writes what [`Dialer::send`] queued, reads, runs
     /// timers and writes their datagrams (the ACKs of what it read leave at
     /// the next write, as for [`Listener::update`]). Returns the datagrams
-    /// read.
-    pub fn update(&mut self, now_ms: u32) -> Result<usize, Error> {
-        self.driver.update(now_ms)
+    /// read. `_caller_ms` is not used, as for [`Listener::update`].
+    pub fn update(&mut self, _caller_ms: u32) -> Result<usize, Error> {
+        self.driver.update(now_ms())
     }
 
-    /// When [`Dialer::update`] is due next (caller's clock). Writes what
-    /// [`Dialer::send`] queued first.
-    pub fn check(&mut self, now_ms: u32) -> u32 {
-        self.driver.check(now_ms)
+    /// When [`Dialer::update`] is due next, on the caller's clock of which
+    /// `caller_ms` is the current value (as [`Listener::check`]). Writes
+    /// what [`Dialer::send`] queued first.
+    pub fn check(&mut self, caller_ms: u32) -> u32 {
+        caller_ms.wrapping_add(self.driver.due_in(now_ms()))
     }
 
     /// The blocking convenience for programs without a loop of their own

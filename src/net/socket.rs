@@ -11,6 +11,11 @@
 //! whose GSO sends the kernel refuses (EIO/EINVAL) falls back to one datagram
 //! per message, for good, and counts it. The system calls themselves are in
 //! `sys.rs`. Elsewhere: plain `recv_from`/`send_to`, same behaviour.
+//!
+//! Every time here is on kcpx's clock, [`now_ms`] (see "One clock" in
+//! `net`'s documentation): the methods that take `now_ms` are given it by
+//! `Listener` and `Dialer` (tests give them virtual times), the others read
+//! it themselves.
 
 use super::{now_ms, Config, ListenerStats};
 use crate::endpoint::{Endpoint, SessionId};
@@ -206,16 +211,16 @@ impl Driver {
         }
     }
 
-    /// The caller's clock value at which `update` is due next, at most a
-    /// second after `now_ms`.
-    /// Writes what session operations queued first: a loop computes its
-    /// timeout here before it blocks.
-    pub(crate) fn check(&mut self, now_ms: u32) -> u32 {
+    /// Milliseconds from `now_ms` until `update` is due, at most a second
+    /// (0 while the last update left datagrams waiting). Writes what
+    /// session operations queued first: a loop computes its timeout here
+    /// before it blocks.
+    pub(crate) fn due_in(&mut self, now_ms: u32) -> u32 {
         self.write_queued(now_ms);
         if self.more_waiting {
-            return now_ms;
+            return 0;
         }
-        now_ms.wrapping_add(self.until_due(now_ms, 1000))
+        self.until_due(now_ms, 1000)
     }
 
     /// Writes what is queued, blocks until a datagram arrives, a timer is

@@ -435,7 +435,7 @@ fn receive_batch_shrinks_after_a_burst() {
         for b in &blasters {
             let _ = b.send_to(&junk, to);
         }
-        server.update(t0).unwrap();
+        server.driver.update(t0).unwrap();
         if round % 8 == 7 {
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -444,8 +444,8 @@ fn receive_batch_shrinks_after_a_burst() {
     assert!(peak >= 8 * first, "the batch grew: {first} -> {peak}");
     // Quiet: within two seconds (the burst's second still counts), the
     // batch is trimmed.
-    server.update(t0.wrapping_add(1100)).unwrap();
-    server.update(t0.wrapping_add(2200)).unwrap();
+    server.driver.update(t0.wrapping_add(1100)).unwrap();
+    server.driver.update(t0.wrapping_add(2200)).unwrap();
     let after = server.driver.rx_bytes();
     eprintln!("receive batch {first} -> {peak} -> {after} bytes");
     assert_eq!(after, first, "back to one buffer");
@@ -480,4 +480,78 @@ fn check_is_due_now_while_the_read_budget_left_datagrams() {
         l.stats().endpoint.in_errs + l.stats().endpoint.dropped_unknown,
         n as u64
     );
+}
+
+/// A listener driven with the caller's own clock, far from kcpx's (10^9 ms
+/// ahead, or about to wrap past `u32::MAX`): the session layer runs its
+/// timers on one clock whatever `update` and `check` are given, so an echo
+/// keeps a sane RTT and no spurious close, `check`'s answer is on the
+/// caller's clock, and a peer that goes silent times out as idle (not as a
+/// dead link). With the caller's time in `update` and kcpx's in `send`,
+/// the session saw a 10^9 ms RTT and closed as a dead link.
+#[test]
+fn a_listener_on_the_callers_own_clock_keeps_its_timers() {
+    for offset in [1_000_000_000u32, u32::MAX - now_ms() - 300] {
+        let clock = || now_ms().wrapping_add(offset);
+        let mut cfg = config(true);
+        cfg.endpoint.set_idle_timeout(800);
+        let mut server = Listener::bind("127.0.0.1:0".parse().unwrap(), &cfg).unwrap();
+        let mut client = Dialer::connect(server.local_addr().unwrap(), &config(true)).unwrap();
+        let (mut id, mut echoed, mut buf) = (None, 0usize, vec![0u8; 4096]);
+        let start = Instant::now();
+        for round in 0..40u8 {
+            client.send(&[round; 100]).unwrap();
+            let want = 100 * (usize::from(round) + 1);
+            while echoed < want {
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "offset {offset}: echo stalled at {echoed}"
+                );
+                client.update(now_ms()).unwrap();
+                server.update(clock()).unwrap();
+                id = id.or_else(|| server.accept());
+                if let Some(id) = id {
+                    while let Ok(n) = server.recv(id, &mut buf) {
+                        assert_eq!(server.send(id, &buf[..n]).unwrap(), n);
+                    }
+                }
+                let now = clock();
+                let due = server.check(now);
+                assert!(
+                    due.wrapping_sub(now) <= 1000,
+                    "offset {offset}: check {due} is not on the caller's clock {now}"
+                );
+                while let Ok(n) = client.recv(&mut buf) {
+                    echoed += n;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let id = id.unwrap();
+        assert_eq!(server.endpoint().close_reason(id), Ok(None), "offset {offset}");
+        let (srtt, rto) = server.endpoint().rtt(id).unwrap();
+        assert!(
+            (0..1000).contains(&srtt) && rto < 5000,
+            "offset {offset}: srtt {srtt} rto {rto}"
+        );
+        // Let the last ACKs through, then the client goes silent.
+        for _ in 0..20 {
+            client.update(now_ms()).unwrap();
+            server.update(clock()).unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        drop(client);
+        let reason = loop {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "offset {offset}: no idle close"
+            );
+            server.wait(50).unwrap();
+            let _ = server.update(clock());
+            if let Ok(Some(r)) = server.endpoint().close_reason(id) {
+                break r;
+            }
+        };
+        assert_eq!(reason, CloseReason::Idle, "offset {offset}");
+    }
 }
