@@ -137,6 +137,13 @@
 #define KCPX_EVENT_CLOSED 4
 
 /*
+ A session has unreliable messages to read: call
+ `kcpx_session_recv_datagram` until it returns KCPX_ERR_AGAIN
+ (edge-triggered, as KCPX_EVENT_READABLE).
+ */
+#define KCPX_EVENT_DATAGRAM 5
+
+/*
  Closed by `kcpx_session_close`.
  */
 #define KCPX_CLOSE_LOCAL 1
@@ -322,6 +329,23 @@ typedef struct kcpx_stats {
    on (its data is read, as kcp-go does; its parity is dropped).
    */
   uint64_t fec_unconfigured;
+  /*
+   Unreliable messages received and queued (kcp-go's OOBPackets).
+   */
+  uint64_t datagrams_in;
+  /*
+   Unreliable messages dropped from the full receive queue, oldest
+   first (the application read too slowly).
+   */
+  uint64_t datagrams_dropped;
+  /*
+   Unreliable messages of another conversation, dropped.
+   */
+  uint64_t datagrams_foreign;
+  /*
+   Unreliable messages sent.
+   */
+  uint64_t datagrams_out;
 } kcpx_stats;
 
 /*
@@ -329,7 +353,7 @@ typedef struct kcpx_stats {
  */
 typedef struct kcpx_event {
   /*
-   KCPX_EVENT_ACCEPT, _READABLE, _WRITABLE or _CLOSED.
+   KCPX_EVENT_ACCEPT, _READABLE, _WRITABLE, _DATAGRAM or _CLOSED.
    */
   int kind;
   /*
@@ -645,6 +669,44 @@ int kcpx_conn_peeksize(const struct kcpx_conn *c);
  `c` is NULL or live.
  */
 int kcpx_conn_waitsnd(const struct kcpx_conn *c);
+
+/*
+ Sends `len` bytes as one unreliable message (kcp-go's out-of-band
+ packet): sealed and handed to the output callback before this returns,
+ never retransmitted, never FEC-protected, not ordered with the stream or
+ other messages. Returns `len`, KCPX_ERR_TOO_LARGE (over
+ `kcpx_conn_datagram_max`), KCPX_ERR_NULL (`c` NULL, or `buf` NULL with
+ `len` > 0). `len` 0 sends an empty message. Never send one to a kcp-go
+ 5.6.1 peer: it reads it as a KCP segment of conversation 0xFFFFFFFF.
+
+ # Safety
+ `c` is NULL or live; `buf` is NULL or readable for `len` bytes.
+ */
+int kcpx_conn_send_datagram(struct kcpx_conn *c, const void *buf, size_t len);
+
+/*
+ Copies the oldest unreliable message received into `buf` and removes
+ it. Returns its length (0 for an empty message), KCPX_ERR_AGAIN (none
+ waiting), KCPX_ERR_BUFFER_TOO_SMALL (it stays: `buf` must hold
+ `kcpx_conn_datagram_max` bytes of the peer's MTU), KCPX_ERR_NULL. At
+ most 64 messages (64 KiB) wait; beyond, the oldest are dropped and
+ counted (`datagrams_dropped`).
+
+ # Safety
+ `c` is NULL or live; `buf` is NULL or writable for `len` bytes.
+ */
+int kcpx_conn_recv_datagram(struct kcpx_conn *c, void *buf, size_t len);
+
+/*
+ The longest unreliable message `kcpx_conn_send_datagram` takes (kcp-go's
+ GetOOBMaxSize: the MTU less the crypto header, the 8-byte out-of-band
+ header and the 4-byte conv; 1,368 with the defaults and a cipher), or
+ KCPX_ERR_NULL.
+
+ # Safety
+ `c` is NULL or live.
+ */
+int kcpx_conn_datagram_max(const struct kcpx_conn *c);
 
 /*
  Advances the clock to `now_ms` (milliseconds, any origin, wrapping) and
@@ -1009,6 +1071,50 @@ int kcpx_session_send(struct kcpx_session *s, const void *buf, size_t len);
  `s` is NULL or live; `buf` NULL or writable for `len` bytes.
  */
 int kcpx_session_recv(struct kcpx_session *s, void *buf, size_t len);
+
+/*
+ Sends `len` bytes as one unreliable message (kcp-go's out-of-band
+ packet), beside the stream and never behind it: sealed like every
+ datagram, never retransmitted, never FEC-protected, not ordered with the
+ stream or other messages. It is written with the session's other
+ datagrams (at the next check, update, wait or flush, as for
+ `kcpx_session_send`). Returns `len`; KCPX_ERR_TOO_LARGE over
+ `kcpx_session_datagram_max`; KCPX_ERR_CLOSED after the session closed;
+ KCPX_ERR_NULL (`s` NULL, or `buf` NULL with `len` > 0). `len` 0 sends an
+ empty message. Works with FEC off too (the bytes are the same; a kcp-go
+ peer without FEC drops them). Never send one to a kcp-go 5.6.1 peer: it
+ reads it as a KCP segment of conversation 0xFFFFFFFF.
+
+ # Safety
+ `s` is NULL or live; `buf` NULL or readable for `len` bytes.
+ */
+int kcpx_session_send_datagram(struct kcpx_session *s, const void *buf, size_t len);
+
+/*
+ Copies the oldest unreliable message received into `buf` and removes
+ it. Returns its length (0 for an empty message); KCPX_ERR_AGAIN when
+ none waits (the next KCPX_EVENT_DATAGRAM says when one does);
+ KCPX_ERR_BUFFER_TOO_SMALL when `buf` cannot hold it (it stays; a buffer
+ of 1,500 bytes holds any); KCPX_ERR_CLOSED when the session closed and
+ every message received before was read; KCPX_ERR_NULL. At most 64
+ messages (64 KiB) wait; beyond, the oldest are dropped and counted.
+
+ # Safety
+ `s` is NULL or live; `buf` NULL or writable for `len` bytes.
+ */
+int kcpx_session_recv_datagram(struct kcpx_session *s, void *buf, size_t len);
+
+/*
+ The longest unreliable message `kcpx_session_send_datagram` takes
+ (kcp-go's GetOOBMaxSize): the MTU less the crypto header, the 8-byte
+ out-of-band header and the 4-byte conv — 1,368 bytes with the default
+ MTU and a cipher. Never 0: kcpx sends them with or without FEC.
+ KCPX_ERR_CLOSED once the session is freed, KCPX_ERR_NULL.
+
+ # Safety
+ `s` is NULL or live.
+ */
+int kcpx_session_datagram_max(const struct kcpx_session *s);
 
 /*
  Size of the next message (stream mode: bytes ready now), also on a

@@ -191,11 +191,11 @@ fn hostile_traffic_at_the_listener_creates_nothing() {
         wrong.endpoint.conn.set_crypt(Some("aes-128"), &[0x22; 16]).unwrap();
         let mut forger = kcpx::conn::Conn::new(5, &wrong.endpoint.conn).unwrap();
         let mut sent = 0u64;
+        let mut out = kcpx::conn::Outbox::default();
         // At least 1,500 hostile datagrams, however fast the transfer ends.
         while !flag.load(Ordering::Relaxed) || sent < 1500 {
             forger.send(&rng.bytes(300)).unwrap();
-            forger.update(now_ms());
-            let out = forger.take_outbox();
+            forger.update(now_ms(), &mut out);
             for d in out.iter() {
                 let s = &sockets[rng.below(64) as usize];
                 let n = rng.below(1500) as usize + 1;
@@ -207,7 +207,7 @@ fn hostile_traffic_at_the_listener_creates_nothing() {
                     sent += 1;
                 }
             }
-            forger.restore_outbox(out);
+            out.clear();
             thread::sleep(Duration::from_millis(2));
         }
         sent
@@ -244,9 +244,10 @@ fn a_flood_of_new_sessions_stops_at_the_limit() {
     for (i, s) in sockets.iter().enumerate() {
         let mut c = kcpx::conn::Conn::new(1000 + i as u32, &cfg.endpoint.conn).unwrap();
         c.send(b"let me in").unwrap();
-        c.update(0);
-        c.update(100);
-        for d in c.take_outbox().iter() {
+        let mut out = kcpx::conn::Outbox::default();
+        c.update(0, &mut out);
+        c.update(100, &mut out);
+        for d in out.iter() {
             s.send_to(d, target).unwrap();
         }
     }

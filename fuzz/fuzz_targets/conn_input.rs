@@ -43,6 +43,7 @@ fuzz_target!(|data: &[u8]| {
     let mut conn = Conn::with_crypt(7, &cfg, Some(Arc::clone(crypt))).unwrap();
     let mut now = 0u32;
     let mut buf = [0u8; 4096];
+    let mut out = kcpx::conn::Outbox::default();
     for chunk in data.split(|&b| b == 0xff) {
         now = now.wrapping_add(7);
         match chunk.first() {
@@ -62,10 +63,14 @@ fuzz_target!(|data: &[u8]| {
                 let _ = conn.input(chunk, now);
             }
         }
-        conn.update(now);
-        let out = conn.take_outbox();
+        if chunk.first() == Some(&0xf3) {
+            let _ = conn.send_datagram(&chunk[1..], &mut out);
+        }
+        conn.update(now, &mut out);
         assert!(out.iter().all(|d| d.len() <= 1400));
-        conn.restore_outbox(out);
+        out.clear();
         while conn.recv(&mut buf).is_ok() {}
+        while conn.recv_datagram(&mut buf).is_ok() {}
+        assert!(conn.datagrams_waiting() == 0);
     }
 });

@@ -1,7 +1,8 @@
 //! A kcp-go compatible connection: the KCP core, FEC and packet crypto
 //! composed, still sans-IO. The caller owns the socket and the clock:
-//! received datagrams go to [`Conn::input`], and [`Conn::update`] produces
-//! the datagrams to send.
+//! received datagrams go to [`Conn::input`], and [`Conn::update`] appends
+//! the datagrams to send to the caller's [`Outbox`] (one API: a listener's
+//! sessions share one outbox, a C `kcpx_conn` owns one).
 //!
 //! Datagram layout (see [`crate::crypt`] and [`crate::fec`]):
 //! `[nonce 16 | CRC-32 4]` (with a cipher) `[seqid 4 | type 2 | size 2]`
@@ -216,9 +217,6 @@ struct SideBuffers {
     /// not take yet, from `pending_at` on.
     pending: Vec<u8>,
     pending_at: usize,
-    /// The connection's own outbox: for [`Conn::update`] and
-    /// [`Conn::flush`], not their `_into` forms.
-    outbox: Outbox,
     /// Unreliable messages received, not yet read.
     messages: MessageQueue,
 }
@@ -229,7 +227,7 @@ impl SideBuffers {
     }
 
     fn is_empty(&self) -> bool {
-        self.buffered() == 0 && self.outbox.is_empty() && self.messages.len() == 0
+        self.buffered() == 0 && self.messages.len() == 0
     }
 }
 
@@ -631,44 +629,35 @@ impl Conn {
         self.side.as_ref().map_or(0, |s| s.messages.len())
     }
 
-    /// Advances the clock and produces the datagrams due now into the
-    /// outbox (see [`Conn::take_outbox`]).
-    pub fn update(&mut self, now_ms: u32) {
-        if self.kcp.is_quiet() && self.outbox_is_empty() {
-            // A quiet connection frees its buffers (the outbox, the core's
-            // flush buffer, FEC's): one large flush must not pin their
-            // size for the connection's lifetime.
-            self.shed_idle_memory();
-        }
-        let mut out = self.take_outbox();
-        self.update_into(now_ms, &mut out);
-        self.side.get_or_insert_with(Box::default).outbox = out;
-    }
-
-    fn outbox_is_empty(&self) -> bool {
-        self.side.as_ref().map_or(true, |s| s.outbox.is_empty())
-    }
-
-    /// [`Conn::update`] into a caller's outbox (appended, several
-    /// connections may share one). Returns whether it flushed.
-    pub fn update_into(&mut self, now_ms: u32, out: &mut Outbox) -> bool {
+    /// Advances the clock to `now_ms` and, when a flush is due, appends the
+    /// datagrams due into `out` (the caller's: several connections may
+    /// share one, and it keeps its memory between calls). Returns whether
+    /// it flushed.
+    pub fn update(&mut self, now_ms: u32, out: &mut Outbox) -> bool {
         let due = self.kcp.advance_clock(now_ms);
         if due {
-            self.flush_into(out);
+            self.flush(out);
         }
         due
     }
 
-    /// Produces everything due now (ACKs, data, retransmissions) into the
-    /// outbox, with FEC parity and encryption applied.
-    pub fn flush(&mut self) {
-        let mut out = self.take_outbox();
-        self.flush_into(&mut out);
-        self.side.get_or_insert_with(Box::default).outbox = out;
+    /// When nothing is in flight, queued or owed to the peer, gives back
+    /// what [`Conn::shed_idle_memory`] frees and returns true (the owner
+    /// frees its outbox too): one large flush must not pin its buffers'
+    /// size for the connection's lifetime. What `kcpx_conn_update` does
+    /// before each update; a listener waits [`crate::endpoint::SHED_AFTER_MS`]
+    /// of quiet instead.
+    pub fn shed_if_quiet(&mut self) -> bool {
+        let quiet = self.kcp.is_quiet();
+        if quiet {
+            self.shed_idle_memory();
+        }
+        quiet
     }
 
-    /// [`Conn::flush`] into a caller's outbox (appended).
-    pub fn flush_into(&mut self, outbox: &mut Outbox) {
+    /// Produces everything due now (ACKs, data, retransmissions) into
+    /// `outbox` (appended), with FEC parity and encryption applied.
+    pub fn flush(&mut self, outbox: &mut Outbox) {
         let Conn {
             kcp,
             crypt,
@@ -709,29 +698,12 @@ impl Conn {
         }
     }
 
-    /// Takes the datagrams produced so far, to be sent in order. Give the
-    /// outbox back with [`Conn::restore_outbox`] to reuse its memory.
-    pub fn take_outbox(&mut self) -> Outbox {
-        self.side
-            .as_mut()
-            .map(|s| core::mem::take(&mut s.outbox))
-            .unwrap_or_default()
-    }
-
-    /// Returns a drained outbox for reuse.
-    pub fn restore_outbox(&mut self, mut outbox: Outbox) {
-        if self.outbox_is_empty() {
-            outbox.clear();
-            self.side.get_or_insert_with(Box::default).outbox = outbox;
-        }
-    }
-
     /// Frees what only an active connection needs: the core's flush buffer
     /// and pooled payloads, FEC's parity and shard buffers (an incomplete
-    /// group keeps its state), the incoming-datagram copy, an empty outbox.
-    /// Nothing on the wire changes; the next datagrams allocate again.
-    /// [`Conn::update`] does this when it finds the connection quiet; a
-    /// session layer calling [`Conn::update_into`] decides when.
+    /// group keeps its state), the incoming-datagram copy. Nothing on the
+    /// wire changes; the next datagrams allocate again. The owner decides
+    /// when (see [`Conn::shed_if_quiet`]): a listener after
+    /// [`crate::endpoint::SHED_AFTER_MS`] of quiet.
     pub fn shed_idle_memory(&mut self) {
         self.kcp.release_idle_queues();
         if let Some(e) = &mut self.encoder {
@@ -742,9 +714,6 @@ impl Conn {
         }
         if let Some(side) = &mut self.side {
             side.inbuf = Vec::new();
-            if side.outbox.is_empty() {
-                side.outbox = Outbox::default();
-            }
             side.messages.shed();
         }
     }
@@ -856,7 +825,7 @@ impl Conn {
     }
 
     /// Heap bytes held by the connection's buffers (KCP core, FEC buffers,
-    /// outbox, incoming datagram); the shared cipher and Reed-Solomon code
+    /// incoming datagram, unreliable messages); the shared cipher and Reed-Solomon code
     /// not included.
     pub fn heap_bytes(&self) -> usize {
         self.kcp.heap_bytes()
@@ -864,8 +833,6 @@ impl Conn {
             + self.decoder.as_ref().map_or(0, FecDecoder::heap_bytes)
             + self.side.as_ref().map_or(0, |s| {
                 core::mem::size_of::<SideBuffers>()
-                    + s.outbox.bytes.capacity()
-                    + s.outbox.ends.capacity() * core::mem::size_of::<usize>()
                     + s.inbuf.capacity()
                     + s.pending.capacity()
                     + s.messages.heap_bytes()
@@ -906,4 +873,4 @@ pub fn conv_of(config: &ConnConfig, datagram: &[u8]) -> Result<u32, Error> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -6,6 +6,57 @@ use crate::fec::FecConfig;
 
 use crate::sim::{LinkConfig, Rng, SimNet};
 
+/// Test scaffolding: a connection with the outbox it writes into, driven
+/// as `kcpx_conn` drives one (its memory shed while quiet).
+pub(crate) struct Driven {
+    pub(crate) conn: Conn,
+    pub(crate) out: Outbox,
+}
+
+impl Driven {
+    pub(crate) fn new(conv: u32, config: &ConnConfig) -> Result<Driven, Error> {
+        Ok(Driven {
+            conn: Conn::new(conv, config)?,
+            out: Outbox::default(),
+        })
+    }
+
+    pub(crate) fn update(&mut self, now_ms: u32) {
+        if self.out.is_empty() && self.conn.shed_if_quiet() {
+            self.out = Outbox::default();
+        }
+        self.conn.update(now_ms, &mut self.out);
+    }
+
+    pub(crate) fn flush(&mut self) {
+        self.conn.flush(&mut self.out);
+    }
+
+    pub(crate) fn take_outbox(&mut self) -> Outbox {
+        core::mem::take(&mut self.out)
+    }
+
+    pub(crate) fn restore_outbox(&mut self, mut out: Outbox) {
+        if self.out.is_empty() {
+            out.clear();
+            self.out = out;
+        }
+    }
+}
+
+impl core::ops::Deref for Driven {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.conn
+    }
+}
+
+impl core::ops::DerefMut for Driven {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+}
+
 /// The in-memory wire of these tests (`tests/support/sim.rs`): no delay, so
 /// a datagram arrives in the same step; drops `loss_percent`% of datagrams.
 fn wire(seed: u64, loss_percent: u64) -> SimNet {
@@ -22,7 +73,7 @@ fn wire(seed: u64, loss_percent: u64) -> SimNet {
 
 /// Updates `from` and delivers its datagrams to `to` over `net`. Returns
 /// the datagrams delivered.
-fn deliver(from: &mut Conn, to: &mut Conn, now: u32, net: &mut SimNet) -> Vec<Vec<u8>> {
+fn deliver(from: &mut Driven, to: &mut Driven, now: u32, net: &mut SimNet) -> Vec<Vec<u8>> {
     let (src, dst) = (
         std::net::SocketAddr::from(([127, 0, 0, 1], 1)),
         std::net::SocketAddr::from(([127, 0, 0, 1], 2)),
@@ -54,8 +105,8 @@ fn config(crypt: Option<(CryptMethod, usize)>, fec: Option<(usize, usize)>) -> C
 /// Sends `len` seeded bytes from a to b through a wire dropping `loss`% of
 /// datagrams each way; returns both ends' stats. Checks every byte.
 fn transfer(seed: u64, cfg: &ConnConfig, len: usize, loss: u64) -> (ConnStats, ConnStats) {
-    let mut a = Conn::new(9, cfg).unwrap();
-    let mut b = Conn::new(9, cfg).unwrap();
+    let mut a = Driven::new(9, cfg).unwrap();
+    let mut b = Driven::new(9, cfg).unwrap();
     let mut rng = Rng::new(seed);
     let mut net = wire(!seed, loss);
     let data: Vec<u8> = rng.bytes(len);
@@ -130,22 +181,22 @@ fn fec_recovers_lost_datagrams_under_loss() {
 #[test]
 fn mtu_counts_every_header() {
     let cfg = config(Some((CryptMethod::Aes128, 16)), Some((10, 3)));
-    let c = Conn::new(1, &cfg).unwrap();
+    let c = Driven::new(1, &cfg).unwrap();
     assert_eq!(c.kcp().mss(), 1400 - 20 - 8 - 24, "kcp-go: mss 1348 with both on");
     let mut small = cfg.clone();
     small.mtu = 20 + 8 + 49;
-    assert_eq!(Conn::new(1, &small).err(), Some(Error::Mtu));
+    assert_eq!(Driven::new(1, &small).err(), Some(Error::Mtu));
     small.mtu = 1501;
-    assert_eq!(Conn::new(1, &small).err(), Some(Error::Mtu));
+    assert_eq!(Driven::new(1, &small).err(), Some(Error::Mtu));
 }
 
 #[test]
 fn bad_keys_and_fec_settings_are_refused() {
     let mut cfg = config(Some((CryptMethod::Aes256, 16)), None);
-    assert!(matches!(Conn::new(1, &cfg), Err(Error::Key)));
+    assert!(matches!(Driven::new(1, &cfg), Err(Error::Key)));
     cfg = config(None, None);
     assert!(FecConfig::new(200, 57).is_err() && FecConfig::new(0, 3).is_err());
-    assert!(Conn::new(1, &cfg).is_ok());
+    assert!(Driven::new(1, &cfg).is_ok());
 }
 
 /// Random, truncated, bit-flipped, replayed and wrong-key datagrams are
@@ -155,9 +206,9 @@ fn hostile_datagrams_are_rejected_and_never_corrupt_delivery() {
     let cfg = config(Some((CryptMethod::Aes128, 16)), Some((3, 2)));
     let mut wrong = cfg.clone();
     wrong.crypt = Some((CryptMethod::Aes128, vec![1; 16]));
-    let mut a = Conn::new(9, &cfg).unwrap();
-    let mut b = Conn::new(9, &cfg).unwrap();
-    let mut forger = Conn::new(9, &wrong).unwrap();
+    let mut a = Driven::new(9, &cfg).unwrap();
+    let mut b = Driven::new(9, &cfg).unwrap();
+    let mut forger = Driven::new(9, &wrong).unwrap();
     let mut rng = Rng::new(0xbad);
     let data: Vec<u8> = rng.bytes(200_000);
     let mut sent = 0;
@@ -236,8 +287,8 @@ fn tampered_datagrams_are_rejected_and_counted_for_every_method() {
         let cfg = config(Some((method, method.key_len())), Some((3, 2)));
         let mut wrong = cfg.clone();
         wrong.crypt = Some((method, vec![0xa5; method.key_len()]));
-        let (mut a, mut b) = (Conn::new(3, &cfg).unwrap(), Conn::new(3, &cfg).unwrap());
-        let mut forger = Conn::new(3, &wrong).unwrap();
+        let (mut a, mut b) = (Driven::new(3, &cfg).unwrap(), Driven::new(3, &cfg).unwrap());
+        let mut forger = Driven::new(3, &wrong).unwrap();
         let data: Vec<u8> = rng.bytes(30_000);
         let (mut sent, mut got, mut tampered) = (0, Vec::new(), 0u64);
         let mut buf = vec![0u8; 1 << 16];
@@ -291,8 +342,8 @@ fn tampered_datagrams_are_rejected_and_counted_for_every_method() {
 fn mismatched_fec_settings_do_not_corrupt() {
     let a_cfg = config(None, Some((10, 3)));
     let b_cfg = config(None, Some((3, 2)));
-    let mut a = Conn::new(9, &a_cfg).unwrap();
-    let mut b = Conn::new(9, &b_cfg).unwrap();
+    let mut a = Driven::new(9, &a_cfg).unwrap();
+    let mut b = Driven::new(9, &b_cfg).unwrap();
     let mut rng = Rng::new(5);
     let mut net = wire(!5, 10);
     let data: Vec<u8> = rng.bytes(100_000);
@@ -319,7 +370,7 @@ fn conv_of_reads_the_first_datagram_of_a_new_peer() {
         (Some((CryptMethod::None, 0)), None),
     ] {
         let cfg = config(crypt, fec);
-        let mut a = Conn::new(0xfeed_beef, &cfg).unwrap();
+        let mut a = Driven::new(0xfeed_beef, &cfg).unwrap();
         a.send(b"hello").unwrap();
         a.update(0);
         a.update(100);
@@ -341,8 +392,8 @@ fn conv_of_reads_the_first_datagram_of_a_new_peer() {
 #[test]
 fn stream_mode_sends_any_length_and_fills_any_buffer() {
     let cfg = config(Some((CryptMethod::Aes128, 16)), None);
-    let mut a = Conn::new(3, &cfg).unwrap();
-    let mut b = Conn::new(3, &cfg).unwrap();
+    let mut a = Driven::new(3, &cfg).unwrap();
+    let mut b = Driven::new(3, &cfg).unwrap();
     let mut rng = Rng::new(11);
     let mut net = wire(!11, 0);
     let data: Vec<u8> = rng.bytes(1_000_000);
@@ -371,9 +422,9 @@ fn stream_mode_sends_any_length_and_fills_any_buffer() {
 fn message_mode_keeps_boundaries_and_refuses_oversize() {
     let mut cfg = config(None, None);
     cfg.stream = false;
-    let mut a = Conn::new(3, &cfg).unwrap();
+    let mut a = Driven::new(3, &cfg).unwrap();
     assert_eq!(a.send(&vec![0u8; 1400 * 128]), Err(Error::TooLarge));
-    let mut b = Conn::new(3, &cfg).unwrap();
+    let mut b = Driven::new(3, &cfg).unwrap();
     let mut net = wire(!12, 0);
     a.send(b"hello").unwrap();
     a.send(b"world!").unwrap();
@@ -410,7 +461,7 @@ fn config_setters_validate() {
     assert_eq!(c.validate(), Ok(()));
     c.window = (0, 1);
     assert_eq!(
-        Conn::new(1, &c).err(),
+        Driven::new(1, &c).err(),
         Some(Error::Invalid),
         "constructors validate fields set directly"
     );
@@ -424,8 +475,8 @@ fn config_setters_validate() {
 fn truncated_fec_shards_never_corrupt_delivery() {
     for seed in 1..=6u64 {
         let cfg = config(None, Some((3, 2)));
-        let mut a = Conn::new(9, &cfg).unwrap();
-        let mut b = Conn::new(9, &cfg).unwrap();
+        let mut a = Driven::new(9, &cfg).unwrap();
+        let mut b = Driven::new(9, &cfg).unwrap();
         let mut rng = Rng::new(seed * 7919);
         let mut net = wire(!(seed * 7919), 0);
         let data: Vec<u8> = rng.bytes(100_000);
@@ -477,7 +528,7 @@ fn truncated_fec_shards_never_corrupt_delivery() {
 #[test]
 fn datagrams_over_1500_bytes_are_refused() {
     let cfg = config(None, None);
-    let mut b = Conn::new(9, &cfg).unwrap();
+    let mut b = Driven::new(9, &cfg).unwrap();
     // A valid PUSH segment (conv 9, sn 0) carrying 1476 to 64000 bytes.
     for len in [1476usize, 1477, 64_000] {
         let mut d = Vec::new();
@@ -503,8 +554,8 @@ fn datagrams_over_1500_bytes_are_refused() {
 #[test]
 fn outbox_memory_is_released_when_quiet() {
     let cfg = config(Some((CryptMethod::Aes128, 16)), Some((10, 3)));
-    let mut a = Conn::new(9, &cfg).unwrap();
-    let mut b = Conn::new(9, &cfg).unwrap();
+    let mut a = Driven::new(9, &cfg).unwrap();
+    let mut b = Driven::new(9, &cfg).unwrap();
     let mut net = wire(!3, 0);
     for _ in 0..5 {
         a.send(&vec![7u8; 60_000]).unwrap();
@@ -529,8 +580,8 @@ fn outbox_memory_is_released_when_quiet() {
     assert_eq!(outbox_capacity(&b), 0, "outbox freed while quiet");
 }
 
-fn outbox_capacity(c: &Conn) -> usize {
-    c.side.as_ref().map_or(0, |s| s.outbox.bytes.capacity())
+fn outbox_capacity(c: &Driven) -> usize {
+    c.out.byte_capacity()
 }
 
 /// The KCP segments (cmd, sn) of raw datagrams (no FEC, no cipher).
@@ -554,7 +605,7 @@ fn segments_of(datagrams: &Outbox) -> Vec<(u8, u32)> {
 #[test]
 fn out_of_order_flood_over_the_cap_is_refused_unacknowledged_then_completes() {
     let cfg = config(None, None);
-    let (mut a, mut b) = (Conn::new(3, &cfg).unwrap(), Conn::new(3, &cfg).unwrap());
+    let (mut a, mut b) = (Driven::new(3, &cfg).unwrap(), Driven::new(3, &cfg).unwrap());
     let cap = 16 << 10;
     b.set_buffer_cap(Some(cap));
     let mss = a.kcp().mss() as usize;
@@ -562,7 +613,7 @@ fn out_of_order_flood_over_the_cap_is_refused_unacknowledged_then_completes() {
     a.send(&data).unwrap();
     let mut first = Outbox::default();
     for now in 0..50 {
-        a.update_into(now, &mut first);
+        a.conn.update(now, &mut first);
     }
     let sent = segments_of(&first);
     assert!(sent.len() >= 100, "the first flush sends every segment: {}", sent.len());
@@ -580,8 +631,8 @@ fn out_of_order_flood_over_the_cap_is_refused_unacknowledged_then_completes() {
     let stored = 99 - refused as usize;
     assert!(refused > 50, "segments beyond the cap are refused: {refused}");
     let mut acks = Outbox::default();
-    b.update_into(50, &mut acks);
-    b.update_into(100, &mut acks);
+    b.conn.update(50, &mut acks);
+    b.conn.update(100, &mut acks);
     let acked: Vec<u32> = segments_of(&acks)
         .into_iter()
         .filter(|&(cmd, _)| cmd == crate::kcp::consts::CMD_ACK)
@@ -631,14 +682,12 @@ fn unreliable_messages_between_connections() {
         if crypt {
             cfg.set_crypt(Some("aes-128"), &[9; 16]).unwrap();
         }
-        let (mut a, mut b) = (Conn::new(5, &cfg).unwrap(), Conn::new(5, &cfg).unwrap());
+        let (mut a, mut b) = (Driven::new(5, &cfg).unwrap(), Driven::new(5, &cfg).unwrap());
         let crypt_len = if crypt { crate::crypt::HEADER_LEN } else { 0 };
-        assert_eq!(a.datagram_max(), 1400 - crypt_len - 12);
+        let max = a.datagram_max();
+        assert_eq!(max, 1400 - crypt_len - 12);
         let mut out = Outbox::default();
-        assert_eq!(
-            a.send_datagram(&vec![1; a.datagram_max() + 1], &mut out),
-            Err(Error::TooLarge)
-        );
+        assert_eq!(a.send_datagram(&vec![1; max + 1], &mut out), Err(Error::TooLarge));
         for m in [&b"state 1"[..], b"", &[7; 1388 - 20]] {
             let m = &m[..m.len().min(a.datagram_max())];
             assert_eq!(a.send_datagram(m, &mut out), Ok(m.len()));
@@ -668,7 +717,7 @@ fn unreliable_messages_between_connections() {
         assert!(b.recv_datagram(&mut buf).unwrap() > 1000);
         assert_eq!(b.recv_datagram(&mut buf), Err(Error::Again));
         assert_eq!(b.peek_size(), None, "nothing reached KCP");
-        let mut other = Conn::new(6, &cfg).unwrap();
+        let mut other = Driven::new(6, &cfg).unwrap();
         let mut foreign = Outbox::default();
         other.send_datagram(b"not yours", &mut foreign).unwrap();
         assert_eq!(b.input(foreign.get(0).unwrap(), 0), Err(Error::Kcp));

@@ -4,13 +4,12 @@
 
 use super::tests::{addr, config, echo_all, World};
 use super::*;
-use crate::conn::Conn;
 use crate::sim::{LinkConfig, Rng};
 
 /// The first datagram a fresh connection of `conv` sends for `data`
 /// (sn 0), sealed as `cfg` says.
 fn first_datagram(cfg: &EndpointConfig, conv: u32, data: &[u8]) -> Vec<u8> {
-    let mut c = Conn::new(conv, &cfg.conn).unwrap();
+    let mut c = crate::conn::tests::Driven::new(conv, &cfg.conn).unwrap();
     c.send(data).unwrap();
     c.update(0);
     c.update(100);

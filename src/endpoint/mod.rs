@@ -443,7 +443,7 @@ impl Endpoint {
         let mut conn = Conn::with_shared(conv, &self.config.conn, self.crypt.clone(), self.fec.clone()).ok()?;
         conn.set_linear_backoff(self.config.dead_link_ms > 0);
         // ikcp.c flushes nothing before its first update.
-        conn.update_into(self.now_ms, &mut self.tx.out);
+        conn.update(self.now_ms, &mut self.tx.out);
         self.tx.close_run(addr, None);
         let session = Session {
             conn,
@@ -519,7 +519,7 @@ impl Endpoint {
             };
             s.dirty = false;
             if self.config.flush_on_input && s.handed_out && !matches!(s.state, State::Closed(_)) {
-                s.conn.flush_into(&mut self.tx.out);
+                s.conn.flush(&mut self.tx.out);
                 self.tx.close_run(s.addr, s.local);
             }
             self.rearm(slot);
@@ -590,12 +590,12 @@ impl Endpoint {
         self.stats.serviced += 1;
         self.unpark(slot);
         let s = self.slots[slot as usize].as_mut().expect("live slot");
-        let flushed = s.conn.update_into(self.now_ms, &mut self.tx.out);
+        let flushed = s.conn.update(self.now_ms, &mut self.tx.out);
         if !flushed && s.conn.check(self.now_ms) == self.now_ms {
             // ikcp_check says a retransmission is due while ikcp_update
             // waits for its interval (it would spin): flush now, as
             // kcp-go's scheduler does.
-            s.conn.flush_into(&mut self.tx.out);
+            s.conn.flush(&mut self.tx.out);
         }
         self.tx.close_run(s.addr, s.local);
         let count_rule = self.config.dead_link_ms == 0 && s.conn.is_dead();

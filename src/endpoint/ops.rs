@@ -77,7 +77,7 @@ impl Endpoint {
         s.wake();
         s.conn.set_clock(now_ms);
         if flush {
-            s.conn.flush_into(&mut self.tx.out);
+            s.conn.flush(&mut self.tx.out);
             self.tx.close_run(s.addr, s.local);
         }
         self.after_activity(id.slot);
@@ -196,7 +196,7 @@ impl Endpoint {
             return Err(Error::Closed);
         }
         s.conn.set_clock(now_ms);
-        s.conn.flush_into(&mut self.tx.out);
+        s.conn.flush(&mut self.tx.out);
         self.tx.close_run(s.addr, s.local);
         self.after_activity(id.slot);
         Ok(())
@@ -219,7 +219,7 @@ impl Endpoint {
         match s.state {
             State::Open if s.conn.wait_snd() > 0 => {
                 s.conn.set_clock(now_ms);
-                s.conn.flush_into(&mut self.tx.out);
+                s.conn.flush(&mut self.tx.out);
                 self.tx.close_run(s.addr, s.local);
                 s.state = State::Draining { until: t + limit };
                 self.stats.curr_estab -= 1;
@@ -244,7 +244,7 @@ impl Endpoint {
             // nothing now (see `rearm`).
             if s.handed_out && matches!(s.state, State::Open | State::Draining { .. }) {
                 s.conn.set_clock(now_ms);
-                s.conn.flush_into(&mut self.tx.out);
+                s.conn.flush(&mut self.tx.out);
                 self.tx.close_run(s.addr, s.local);
             }
             self.free_slot(slot);

@@ -285,7 +285,7 @@ fn a_restarted_peer_replaces_its_session() {
     // A third conv from that address whose first segment has sn != 0 is
     // refused: the first flush carries sn 0, the second sn 1.
     let before = w.ep(server).stats().kcp_in_errors;
-    let mut stray = crate::conn::Conn::new(9, &config(true, true).conn).unwrap();
+    let mut stray = crate::conn::tests::Driven::new(9, &config(true, true).conn).unwrap();
     stray.send(b"a").unwrap();
     stray.update(0);
     stray.update(100);
@@ -309,8 +309,8 @@ fn hostile_datagrams_from_unknown_addresses_open_nothing() {
     let mut rng = Rng::new(7);
     let mut wrong = cfg.conn.clone();
     wrong.set_crypt(Some("aes-128"), &[1; 16]).unwrap();
-    let mut forger = crate::conn::Conn::new(1, &wrong).unwrap();
-    let mut honest = crate::conn::Conn::new(1, &cfg.conn).unwrap();
+    let mut forger = crate::conn::tests::Driven::new(1, &wrong).unwrap();
+    let mut honest = crate::conn::tests::Driven::new(1, &cfg.conn).unwrap();
     for i in 0..20 {
         forger.send(&[i; 100]).unwrap();
         honest.send(&[i; 2000]).unwrap();
@@ -377,7 +377,7 @@ fn backlog_and_session_limits_bound_a_flood() {
     cfg.backlog = 16;
     cfg.max_sessions = 40;
     let mut ep = Endpoint::listener(cfg.clone()).unwrap();
-    let mut client = crate::conn::Conn::new(3, &cfg.conn).unwrap();
+    let mut client = crate::conn::tests::Driven::new(3, &cfg.conn).unwrap();
     client.send(b"hello").unwrap();
     client.update(0);
     client.update(100);

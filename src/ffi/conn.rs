@@ -26,7 +26,7 @@ use super::ptr::{
     guard, maybe_str, opt_mut, try_mut, try_out, try_ref, try_slice, try_slice_mut, try_slice_or_empty, try_take,
     Handle,
 };
-use crate::conn::{Conn, ConnConfig, ConnStats};
+use crate::conn::{Conn, ConnConfig, ConnStats, Outbox};
 use crate::crypt::key_from_password;
 use crate::error::Error;
 use core::ffi::{c_char, c_int, c_void};
@@ -59,6 +59,9 @@ impl kcpx_config {
 #[allow(non_camel_case_types)]
 pub struct kcpx_conn {
     conn: Conn,
+    /// The datagrams made by the last call, handed to `output` before it
+    /// returns (kept for its memory; freed while the connection is quiet).
+    outbox: Outbox,
     output: OutputFn,
     user: *mut c_void,
 }
@@ -113,6 +116,15 @@ pub struct kcpx_stats {
     /// FEC datagrams received without FEC configured here: the peer has FEC
     /// on (its data is read, as kcp-go does; its parity is dropped).
     pub fec_unconfigured: u64,
+    /// Unreliable messages received and queued (kcp-go's OOBPackets).
+    pub datagrams_in: u64,
+    /// Unreliable messages dropped from the full receive queue, oldest
+    /// first (the application read too slowly).
+    pub datagrams_dropped: u64,
+    /// Unreliable messages of another conversation, dropped.
+    pub datagrams_foreign: u64,
+    /// Unreliable messages sent.
+    pub datagrams_out: u64,
 }
 
 impl From<ConnStats> for kcpx_stats {
@@ -136,6 +148,10 @@ impl From<ConnStats> for kcpx_stats {
             fec_inconsistent: s.fec_inconsistent,
             fec_pattern_mismatches: s.fec_pattern_mismatches,
             fec_unconfigured: s.fec_unconfigured,
+            datagrams_in: s.datagrams_in,
+            datagrams_dropped: s.datagrams_dropped,
+            datagrams_foreign: s.datagrams_foreign,
+            datagrams_out: s.datagrams_out,
         }
     }
 }
@@ -339,7 +355,13 @@ pub unsafe extern "C" fn kcpx_conn_new(
             return null_mut();
         };
         match Conn::new(conv, &c.cfg.endpoint.conn) {
-            Ok(conn) => kcpx_conn { conn, output, user }.into_ptr(),
+            Ok(conn) => kcpx_conn {
+                conn,
+                outbox: Outbox::default(),
+                output,
+                user,
+            }
+            .into_ptr(),
             Err(_) => null_mut(),
         }
     })
@@ -447,7 +469,7 @@ unsafe fn deliver(c: *mut kcpx_conn) {
     // before the callbacks run, so it is the only one.
     let Some(k) = (unsafe { opt_mut(c) }) else { return };
     let (output, user) = (k.output, k.user);
-    let outbox = k.conn.take_outbox();
+    let mut outbox = core::mem::take(&mut k.outbox);
     for d in outbox.iter() {
         // SAFETY: `output` is the caller's callback, which kcpx_conn_new
         // documents to receive (pointer, length, user); `d` lives in
@@ -458,8 +480,65 @@ unsafe fn deliver(c: *mut kcpx_conn) {
     // SAFETY: still live: kcpx_conn_new forbids the callback to free the
     // connection; re-derived because the callbacks may have used it.
     if let Some(k) = unsafe { opt_mut(c) } {
-        k.conn.restore_outbox(outbox);
+        if k.outbox.is_empty() {
+            outbox.clear();
+            k.outbox = outbox;
+        }
     }
+}
+
+/// Sends `len` bytes as one unreliable message (kcp-go's out-of-band
+/// packet): sealed and handed to the output callback before this returns,
+/// never retransmitted, never FEC-protected, not ordered with the stream or
+/// other messages. Returns `len`, KCPX_ERR_TOO_LARGE (over
+/// `kcpx_conn_datagram_max`), KCPX_ERR_NULL (`c` NULL, or `buf` NULL with
+/// `len` > 0). `len` 0 sends an empty message. Never send one to a kcp-go
+/// 5.6.1 peer: it reads it as a KCP segment of conversation 0xFFFFFFFF.
+///
+/// # Safety
+/// `c` is NULL or live; `buf` is NULL or readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_conn_send_datagram(c: *mut kcpx_conn, buf: *const c_void, len: usize) -> c_int {
+    guard(KCPX_ERR_INTERNAL, || {
+        let data = try_slice_or_empty!(buf, len, KCPX_ERR_NULL);
+        let k = try_mut!(c, KCPX_ERR_NULL);
+        let r = k.conn.send_datagram(data, &mut k.outbox);
+        // SAFETY: `c` is live (not NULL, checked above; this export's
+        // contract) and the reference above is not used again.
+        unsafe { deliver(c) };
+        code_of(r, count)
+    })
+}
+
+/// Copies the oldest unreliable message received into `buf` and removes
+/// it. Returns its length (0 for an empty message), KCPX_ERR_AGAIN (none
+/// waiting), KCPX_ERR_BUFFER_TOO_SMALL (it stays: `buf` must hold
+/// `kcpx_conn_datagram_max` bytes of the peer's MTU), KCPX_ERR_NULL. At
+/// most 64 messages (64 KiB) wait; beyond, the oldest are dropped and
+/// counted (`datagrams_dropped`).
+///
+/// # Safety
+/// `c` is NULL or live; `buf` is NULL or writable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_conn_recv_datagram(c: *mut kcpx_conn, buf: *mut c_void, len: usize) -> c_int {
+    guard(KCPX_ERR_INTERNAL, || {
+        let out = try_slice_mut!(buf, len, KCPX_ERR_NULL);
+        code_of(try_mut!(c, KCPX_ERR_NULL).conn.recv_datagram(out), count)
+    })
+}
+
+/// The longest unreliable message `kcpx_conn_send_datagram` takes (kcp-go's
+/// GetOOBMaxSize: the MTU less the crypto header, the 8-byte out-of-band
+/// header and the 4-byte conv; 1,368 with the defaults and a cipher), or
+/// KCPX_ERR_NULL.
+///
+/// # Safety
+/// `c` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_conn_datagram_max(c: *const kcpx_conn) -> c_int {
+    guard(KCPX_ERR_INTERNAL, || {
+        count(try_ref!(c, KCPX_ERR_NULL).conn.datagram_max())
+    })
 }
 
 /// Advances the clock to `now_ms` (milliseconds, any origin, wrapping) and
@@ -471,7 +550,11 @@ unsafe fn deliver(c: *mut kcpx_conn) {
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_conn_update(c: *mut kcpx_conn, now_ms: u32) {
     guard((), || {
-        try_mut!(c).conn.update(now_ms);
+        let k = try_mut!(c);
+        if k.outbox.is_empty() && k.conn.shed_if_quiet() {
+            k.outbox = Outbox::default();
+        }
+        k.conn.update(now_ms, &mut k.outbox);
         // SAFETY: `c` is live (not NULL, checked above; this export's
         // contract) and the reference above is not used again.
         unsafe { deliver(c) };
@@ -487,7 +570,8 @@ pub unsafe extern "C" fn kcpx_conn_update(c: *mut kcpx_conn, now_ms: u32) {
 #[no_mangle]
 pub unsafe extern "C" fn kcpx_conn_flush(c: *mut kcpx_conn) {
     guard((), || {
-        try_mut!(c).conn.flush();
+        let k = try_mut!(c);
+        k.conn.flush(&mut k.outbox);
         // SAFETY: `c` is live (not NULL, checked above; this export's
         // contract) and the reference above is not used again.
         unsafe { deliver(c) };

@@ -612,6 +612,70 @@ pub unsafe extern "C" fn kcpx_session_recv(s: *mut kcpx_session, buf: *mut c_voi
     })
 }
 
+/// Sends `len` bytes as one unreliable message (kcp-go's out-of-band
+/// packet), beside the stream and never behind it: sealed like every
+/// datagram, never retransmitted, never FEC-protected, not ordered with the
+/// stream or other messages. It is written with the session's other
+/// datagrams (at the next check, update, wait or flush, as for
+/// `kcpx_session_send`). Returns `len`; KCPX_ERR_TOO_LARGE over
+/// `kcpx_session_datagram_max`; KCPX_ERR_CLOSED after the session closed;
+/// KCPX_ERR_NULL (`s` NULL, or `buf` NULL with `len` > 0). `len` 0 sends an
+/// empty message. Works with FEC off too (the bytes are the same; a kcp-go
+/// peer without FEC drops them). Never send one to a kcp-go 5.6.1 peer: it
+/// reads it as a KCP segment of conversation 0xFFFFFFFF.
+///
+/// # Safety
+/// `s` is NULL or live; `buf` NULL or readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_session_send_datagram(s: *mut kcpx_session, buf: *const c_void, len: usize) -> c_int {
+    guard(KCPX_ERR_INTERNAL, || {
+        let data = try_slice_or_empty!(buf, len, KCPX_ERR_NULL);
+        let r = match try_mut!(s, KCPX_ERR_NULL).target() {
+            Target::Accepted(l, id) => l.send_datagram(id, data),
+            Target::Dialed(d) => d.send_datagram(data),
+        };
+        code_of(r, count)
+    })
+}
+
+/// Copies the oldest unreliable message received into `buf` and removes
+/// it. Returns its length (0 for an empty message); KCPX_ERR_AGAIN when
+/// none waits (the next KCPX_EVENT_DATAGRAM says when one does);
+/// KCPX_ERR_BUFFER_TOO_SMALL when `buf` cannot hold it (it stays; a buffer
+/// of 1,500 bytes holds any); KCPX_ERR_CLOSED when the session closed and
+/// every message received before was read; KCPX_ERR_NULL. At most 64
+/// messages (64 KiB) wait; beyond, the oldest are dropped and counted.
+///
+/// # Safety
+/// `s` is NULL or live; `buf` NULL or writable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_session_recv_datagram(s: *mut kcpx_session, buf: *mut c_void, len: usize) -> c_int {
+    guard(KCPX_ERR_INTERNAL, || {
+        let out = try_slice_mut!(buf, len, KCPX_ERR_NULL);
+        let r = match try_mut!(s, KCPX_ERR_NULL).target() {
+            Target::Accepted(l, id) => l.recv_datagram(id, out),
+            Target::Dialed(d) => d.recv_datagram(out),
+        };
+        code_of(r, count)
+    })
+}
+
+/// The longest unreliable message `kcpx_session_send_datagram` takes
+/// (kcp-go's GetOOBMaxSize): the MTU less the crypto header, the 8-byte
+/// out-of-band header and the 4-byte conv — 1,368 bytes with the default
+/// MTU and a cipher. Never 0: kcpx sends them with or without FEC.
+/// KCPX_ERR_CLOSED once the session is freed, KCPX_ERR_NULL.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_session_datagram_max(s: *const kcpx_session) -> c_int {
+    guard(KCPX_ERR_INTERNAL, || {
+        let (e, id) = try_ref!(s, KCPX_ERR_NULL).view().endpoint();
+        code_of(e.datagram_max(id), count)
+    })
+}
+
 /// Size of the next message (stream mode: bytes ready now), also on a
 /// closed session while data is left; KCPX_ERR_AGAIN when none on an open
 /// session, KCPX_ERR_CLOSED when closed and everything was read,
