@@ -151,3 +151,39 @@ fn rust_example_runs() {
         "examples/core printed {stdout:?}"
     );
 }
+
+/// Every C example says in its first comment how to build it: through
+/// pkg-config and with a plain cc line from a checkout, both with an rpath
+/// (without one the program does not find libkcpx.so.1 and does not start).
+#[test]
+fn every_c_example_says_how_to_build_it() {
+    let dir = root().join("examples/c");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("examples/c") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("c") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read example");
+        let first = text.split("*/").next().unwrap_or("");
+        for want in [
+            "pkg-config --cflags --libs kcpx",
+            "-Wl,-rpath,",
+            "-Ltarget/release -lkcpx",
+        ] {
+            assert!(
+                first.contains(want),
+                "{}: its first comment lacks `{want}`",
+                path.display()
+            );
+        }
+        assert_eq!(
+            first.matches("-Wl,-rpath,").count(),
+            2,
+            "{}: two rpaths",
+            path.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} C examples");
+}
