@@ -92,8 +92,10 @@
 
 /*
  The session is closed (idle timeout, dead link, replaced by its peer's
- new conversation, or its listener closed); only `kcpx_session_close`
- remains to be called.
+ new conversation, or evicted to make room); only
+ `kcpx_session_close` remains to be called. A listener's sessions never
+ return it for the listener's close: `kcpx_listener_close` frees them, and
+ their pointers are invalid afterwards.
  */
 #define KCPX_ERR_CLOSED -14
 

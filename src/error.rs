@@ -44,8 +44,10 @@ pub const KCPX_ERR_RANDOM: i32 = -12;
 /// An internal error in kcpx (a bug; please report it).
 pub const KCPX_ERR_INTERNAL: i32 = -13;
 /// The session is closed (idle timeout, dead link, replaced by its peer's
-/// new conversation, or its listener closed); only `kcpx_session_close`
-/// remains to be called.
+/// new conversation, or evicted to make room); only
+/// `kcpx_session_close` remains to be called. A listener's sessions never
+/// return it for the listener's close: `kcpx_listener_close` frees them, and
+/// their pointers are invalid afterwards.
 pub const KCPX_ERR_CLOSED: i32 = -14;
 /// A socket call failed (bind, send or receive); `errno` tells why.
 pub const KCPX_ERR_IO: i32 = -15;
