@@ -378,6 +378,15 @@ fn cmake_find_package_kcpx() {
     // CMake gives build-tree executables an RPATH to the imported library.
     check_program(&build.join("dropin_shared"), true, None, DROPIN_OK);
     check_program(&build.join("dropin_static"), false, None, DROPIN_OK);
+    // kcpx::kcpx_static links with --gc-sections: 459 KB, not 1.9 MB.
+    let size = std::fs::metadata(build.join("dropin_static"))
+        .expect("dropin_static")
+        .len();
+    println!("static ikcp hello-world through kcpx::kcpx_static: {size} bytes");
+    assert!(
+        size < 1_000_000,
+        "kcpx::kcpx_static gave a {size}-byte hello-world: --gc-sections missing?"
+    );
 }
 
 #[test]

@@ -1,10 +1,14 @@
-//! The README's code blocks: a user copies them, so every
-//! block of code (C, C++, Rust, CMake, Python) must be a visibly marked
+//! The code blocks of the README and of the documents it links to
+//! (`docs/*.md`, ARCHITECTURE.md, CONTRIBUTING.md): a user copies them, so
+//! every block of code (C, C++, Rust, CMake, Python) must be a visibly marked
 //! excerpt of a complete program that the tests build: its first line says
 //! `excerpt of <path>`, and its other lines appear in that file, in order
 //! (compared without indentation; `/* ... */`, `// ...` and `# ...` mark
 //! elisions). Shell and text blocks are commands and output, not programs;
-//! tests/packaging.rs runs the pkg-config block as written.
+//! tests/packaging.rs runs the pkg-config block as written. Also: the
+//! README's test command is what `.ci/run` runs, every relative link in
+//! these documents names a file that exists, and the C examples say how to
+//! build them.
 #![cfg(feature = "ffi")] // the C ABI and the libraries built from it
 
 use std::path::{Path, PathBuf};
@@ -47,7 +51,7 @@ fn blocks(markdown: &str) -> Vec<Block> {
             }
         }
     }
-    assert!(open.is_none(), "README.md: a code block is never closed");
+    assert!(open.is_none(), "a code block is never closed");
     out
 }
 
@@ -63,7 +67,7 @@ fn excerpt_source(b: &Block) -> Option<PathBuf> {
 }
 
 /// Checks that the non-elided lines of `excerpt` occur in `source` in order.
-fn check_excerpt(b: &Block, source: &Path) -> Result<(), String> {
+fn check_excerpt(doc: &str, b: &Block, source: &Path) -> Result<(), String> {
     let text = std::fs::read_to_string(source).map_err(|e| format!("cannot read {}: {e}", source.display()))?;
     let mut lines = text.lines().map(str::trim);
     for (k, want) in b.body.iter().enumerate().skip(1) {
@@ -73,7 +77,7 @@ fn check_excerpt(b: &Block, source: &Path) -> Result<(), String> {
         }
         if !lines.any(|l| l == want) {
             return Err(format!(
-                "README.md line {}: `{want}` is not in {} (after the lines before it): update the excerpt",
+                "{doc} line {}: `{want}` is not in {} (after the lines before it): update the excerpt",
                 b.line + 1 + k,
                 source.display()
             ));
@@ -82,36 +86,119 @@ fn check_excerpt(b: &Block, source: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The README and the documents whose code blocks are checked, as
+/// (path relative to the root, text).
+fn documents() -> Vec<(String, String)> {
+    let mut names = vec![
+        "README.md".to_string(),
+        "ARCHITECTURE.md".into(),
+        "CONTRIBUTING.md".into(),
+    ];
+    let mut docs: Vec<String> = std::fs::read_dir(root().join("docs"))
+        .expect("docs/")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".md"))
+        .map(|n| format!("docs/{n}"))
+        .collect();
+    docs.sort();
+    names.extend(docs);
+    names
+        .into_iter()
+        .filter(|n| root().join(n).is_file())
+        .map(|n| {
+            let text = std::fs::read_to_string(root().join(&n)).unwrap_or_else(|e| panic!("read {n}: {e}"));
+            (n, text)
+        })
+        .collect()
+}
+
 #[test]
 fn every_code_block_is_a_checked_excerpt_of_a_complete_program() {
-    let readme = std::fs::read_to_string(root().join("README.md")).expect("read README.md");
     let mut problems = Vec::new();
     let mut checked = 0;
-    for b in blocks(&readme) {
-        let lang = b.lang.as_str();
-        if NOT_CODE.contains(&lang) {
-            continue;
-        }
-        if !CODE.contains(&lang) {
-            problems.push(format!(
-                "README.md line {}: code block without a known language (`{lang}`): use one of {CODE:?} or {NOT_CODE:?}",
-                b.line
-            ));
-            continue;
-        }
-        match excerpt_source(&b) {
-            None => problems.push(format!(
-                "README.md line {}: a {lang} block must start with a comment `excerpt of <path>` naming the complete program",
-                b.line
-            )),
-            Some(source) => match check_excerpt(&b, &source) {
-                Ok(()) => checked += 1,
-                Err(e) => problems.push(e),
-            },
+    for (doc, text) in documents() {
+        for b in blocks(&text) {
+            let lang = b.lang.as_str();
+            if NOT_CODE.contains(&lang) {
+                continue;
+            }
+            if !CODE.contains(&lang) {
+                problems.push(format!(
+                    "{doc} line {}: code block without a known language (`{lang}`): use one of {CODE:?} or {NOT_CODE:?}",
+                    b.line
+                ));
+                continue;
+            }
+            match excerpt_source(&b) {
+                None => problems.push(format!(
+                    "{doc} line {}: a {lang} block must start with a comment `excerpt of <path>` naming the complete program",
+                    b.line
+                )),
+                Some(source) => match check_excerpt(&doc, &b, &source) {
+                    Ok(()) => checked += 1,
+                    Err(e) => problems.push(e),
+                },
+            }
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-    assert!(checked >= 4, "only {checked} excerpts found in README.md");
+    assert!(checked >= 8, "only {checked} excerpts found");
+}
+
+/// The README's "Two commands" block ends with the test command, and
+/// `.ci/run` runs exactly that command last.
+#[test]
+fn the_readme_test_command_is_what_ci_runs() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("read README.md");
+    let section = readme
+        .split("## Two commands")
+        .nth(1)
+        .expect("a \"## Two commands\" section");
+    let block = blocks(section).into_iter().next().expect("a code block in it");
+    let command = |line: &str| line.split('#').next().unwrap_or("").trim().to_string();
+    let commands: Vec<String> = block
+        .body
+        .iter()
+        .map(|l| command(l))
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(commands.len(), 2, "two commands: {commands:?}");
+    assert_eq!(commands[0], "cargo run --release --example demo");
+    let ci = std::fs::read_to_string(root().join(".ci/run")).expect("read .ci/run");
+    let last = ci.lines().map(command).rfind(|c| !c.is_empty());
+    assert_eq!(last.as_deref(), Some(commands[1].as_str()), ".ci/run's last command");
+}
+
+/// Every relative link `[text](path)` or `[text](path#anchor)` in the
+/// documents names a file that exists, so nothing the README moved out is
+/// unreachable.
+#[test]
+fn relative_links_name_existing_files() {
+    let mut broken = Vec::new();
+    for (doc, text) in documents() {
+        let base = root().join(&doc);
+        let dir = base.parent().expect("parent");
+        for part in text.split("](").skip(1) {
+            let target = part.split(')').next().unwrap_or("");
+            let path = target.split('#').next().unwrap_or("");
+            if path.is_empty() || path.contains("://") || path.starts_with('<') {
+                continue;
+            }
+            if !dir.join(path).exists() {
+                broken.push(format!("{doc}: ({target})"));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "links to missing files:\n{}", broken.join("\n"));
+}
+
+/// Everything the README used to hold is linked from it.
+#[test]
+fn the_readme_links_every_document() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("read README.md");
+    for (doc, _) in documents().iter().skip(1) {
+        assert!(readme.contains(&format!("]({doc}")), "README.md does not link {doc}");
+    }
 }
 
 #[test]
@@ -126,7 +213,7 @@ fn excerpt_check_notices_a_changed_line() {
         ],
     };
     let source = excerpt_source(&b).expect("a path");
-    assert!(check_excerpt(&b, &source).is_err());
+    assert!(check_excerpt("README.md", &b, &source).is_err());
 }
 
 /// examples/core.rs, which `cargo test` builds, runs and prints what the README says.
@@ -150,4 +237,40 @@ fn rust_example_runs() {
         out.status.success() && stdout.contains("b received \"hello\""),
         "examples/core printed {stdout:?}"
     );
+}
+
+/// Every C example says in its first comment how to build it: through
+/// pkg-config and with a plain cc line from a checkout, both with an rpath
+/// (without one the program does not find libkcpx.so.1 and does not start).
+#[test]
+fn every_c_example_says_how_to_build_it() {
+    let dir = root().join("examples/c");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("examples/c") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("c") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read example");
+        let first = text.split("*/").next().unwrap_or("");
+        for want in [
+            "pkg-config --cflags --libs kcpx",
+            "-Wl,-rpath,",
+            "-Ltarget/release -lkcpx",
+        ] {
+            assert!(
+                first.contains(want),
+                "{}: its first comment lacks `{want}`",
+                path.display()
+            );
+        }
+        assert_eq!(
+            first.matches("-Wl,-rpath,").count(),
+            2,
+            "{}: two rpaths",
+            path.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} C examples");
 }

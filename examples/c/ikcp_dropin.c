@@ -5,10 +5,18 @@
  *
  * It uses only the ikcp.h API of ikcp.c 1.7.1, fields of ikcpcb included, so
  * it compiles unchanged against kcpx's ikcp.h or upstream's and runs on
- * libkcpx:
- *     cc ikcp_dropin.c $(pkg-config --cflags --libs kcpx) -o ikcp_dropin
- * A real program puts a UDP socket where `struct link` is and the system
- * clock where `now` is.
+ * libkcpx. A real program puts a UDP socket where `struct link` is and
+ * the system clock where `now` is.
+ *
+ * Build it against an installed kcpx (the rpath tells the loader where
+ * libkcpx.so.1 is; without it the program does not start):
+ *     cc ikcp_dropin.c -o ikcp_dropin $(pkg-config --cflags --libs kcpx) \
+ *        -Wl,-rpath,"$(pkg-config --variable=libdir kcpx)"
+ * or from a checkout after `cargo build --release`, whose libkcpx.so has the
+ * SONAME libkcpx.so.1, a name that only an install or this link provides:
+ *     ln -sf libkcpx.so target/release/libkcpx.so.1
+ *     cc examples/c/ikcp_dropin.c -Iinclude -Ltarget/release -lkcpx \
+ *        -Wl,-rpath,"$PWD/target/release" -o ikcp_dropin
  */
 #include <stdio.h>
 #include <string.h>

@@ -10,6 +10,16 @@
  * Prints one line of JSON and exits 0 when the echo matched, 1 otherwise.
  * "idle_waits" counts the waits that returned 1 while neither send nor recv
  * could then make progress (a wait that spins would count up fast).
+ *
+ * Build it against an installed kcpx (the rpath tells the loader where
+ * libkcpx.so.1 is; without it the program does not start):
+ *     cc kcpx_echo_client.c -o kcpx_echo_client $(pkg-config --cflags --libs kcpx) \
+ *        -Wl,-rpath,"$(pkg-config --variable=libdir kcpx)"
+ * or from a checkout after `cargo build --release`, whose libkcpx.so has the
+ * SONAME libkcpx.so.1, a name that only an install or this link provides:
+ *     ln -sf libkcpx.so target/release/libkcpx.so.1
+ *     cc examples/c/kcpx_echo_client.c -Iinclude -Ltarget/release -lkcpx \
+ *        -Wl,-rpath,"$PWD/target/release" -o kcpx_echo_client
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>

@@ -9,6 +9,16 @@
  *
  * Prints "listening on PORT", serves until SIGTERM or SIGINT, then prints
  * one line of JSON with the listener's counters and exits 0.
+ *
+ * Build it against an installed kcpx (the rpath tells the loader where
+ * libkcpx.so.1 is; without it the program does not start):
+ *     cc kcpx_echo_server.c -o kcpx_echo_server $(pkg-config --cflags --libs kcpx) \
+ *        -Wl,-rpath,"$(pkg-config --variable=libdir kcpx)"
+ * or from a checkout after `cargo build --release`, whose libkcpx.so has the
+ * SONAME libkcpx.so.1, a name that only an install or this link provides:
+ *     ln -sf libkcpx.so target/release/libkcpx.so.1
+ *     cc examples/c/kcpx_echo_server.c -Iinclude -Ltarget/release -lkcpx \
+ *        -Wl,-rpath,"$PWD/target/release" -o kcpx_echo_server
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>

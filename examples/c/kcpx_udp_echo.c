@@ -19,6 +19,16 @@
  * of the echo. The server adopts the first peer it hears from (reading its
  * conversation id with kcpx_conv_of) and echoes its stream. Both print one
  * line of counters and exit 0 on success, 1 on failure.
+ *
+ * Build it against an installed kcpx (the rpath tells the loader where
+ * libkcpx.so.1 is; without it the program does not start):
+ *     cc kcpx_udp_echo.c -o kcpx_udp_echo $(pkg-config --cflags --libs kcpx) \
+ *        -Wl,-rpath,"$(pkg-config --variable=libdir kcpx)"
+ * or from a checkout after `cargo build --release`, whose libkcpx.so has the
+ * SONAME libkcpx.so.1, a name that only an install or this link provides:
+ *     ln -sf libkcpx.so target/release/libkcpx.so.1
+ *     cc examples/c/kcpx_udp_echo.c -Iinclude -Ltarget/release -lkcpx \
+ *        -Wl,-rpath,"$PWD/target/release" -o kcpx_udp_echo
  */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>

@@ -10,17 +10,29 @@ use core::fmt;
 
 /// Log masks (the values of ikcp.h's `IKCP_LOG_*`).
 pub mod mask {
+    /// A datagram handed to `output`.
     pub const OUTPUT: u32 = 1;
+    /// A datagram given to `input`.
     pub const INPUT: u32 = 2;
+    /// A message given to `send`.
     pub const SEND: u32 = 4;
+    /// A message returned by `recv`.
     pub const RECV: u32 = 8;
+    /// A data segment received.
     pub const IN_DATA: u32 = 16;
+    /// An ACK received.
     pub const IN_ACK: u32 = 32;
+    /// A window probe received.
     pub const IN_PROBE: u32 = 64;
+    /// A window answer received.
     pub const IN_WINS: u32 = 128;
+    /// A data segment sent.
     pub const OUT_DATA: u32 = 256;
+    /// An ACK sent.
     pub const OUT_ACK: u32 = 512;
+    /// A window probe sent.
     pub const OUT_PROBE: u32 = 1024;
+    /// A window answer sent.
     pub const OUT_WINS: u32 = 2048;
 }
 
@@ -36,6 +48,7 @@ impl<A: Allocator> LogLines<A> {
         }
     }
 
+    /// No line is queued.
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
     }

@@ -50,25 +50,45 @@ pub(crate) use state::{Tuning, Vars};
 
 /// Protocol constants of ikcp.c 1.7.1.
 pub mod consts {
+    /// Minimum RTO in nodelay mode, ms.
     pub const RTO_NDL: u32 = 30;
+    /// Minimum RTO in normal mode, ms.
     pub const RTO_MIN: u32 = 100;
+    /// Initial RTO, ms.
     pub const RTO_DEF: u32 = 200;
+    /// Maximum RTO, ms.
     pub const RTO_MAX: u32 = 60000;
+    /// Segment command: data.
     pub const CMD_PUSH: u8 = 81;
+    /// Segment command: acknowledgement.
     pub const CMD_ACK: u8 = 82;
+    /// Segment command: window probe (ask the peer's window).
     pub const CMD_WASK: u8 = 83;
+    /// Segment command: window answer (tell our window).
     pub const CMD_WINS: u8 = 84;
+    /// Probe flag: send a window probe.
     pub const ASK_SEND: u32 = 1;
+    /// Probe flag: send a window answer.
     pub const ASK_TELL: u32 = 2;
+    /// Default send window, segments.
     pub const WND_SND: u32 = 32;
+    /// Default (and minimum) receive window, segments.
     pub const WND_RCV: u32 = 128;
+    /// Default MTU, bytes.
     pub const MTU_DEF: u32 = 1400;
+    /// Default update interval, ms.
     pub const INTERVAL: u32 = 100;
+    /// Retransmissions of one segment after which `state` marks the link dead.
     pub const DEADLINK: u32 = 20;
+    /// Initial slow-start threshold, segments.
     pub const THRESH_INIT: u32 = 2;
+    /// Minimum slow-start threshold, segments.
     pub const THRESH_MIN: u32 = 2;
+    /// First window-probe delay, ms.
     pub const PROBE_INIT: u32 = 7000;
+    /// Largest window-probe delay, ms.
     pub const PROBE_LIMIT: u32 = 120000;
+    /// Default `fastlimit`: fast retransmissions of one segment at most.
     pub const FASTACK_LIMIT: i32 = 5;
     /// Most fragments one message may have.
     pub const MAX_FRAGMENTS: u32 = WND_RCV - 1;
