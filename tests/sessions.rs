@@ -318,6 +318,38 @@ fn c_echo_server_and_clients_over_ipv4_and_ipv6() {
 /// thread, and many dialers: every echo byte-exact, both listeners serve
 /// some of them (the kernel hashes each dialer's 4-tuple to one), and a
 /// socket without the option cannot join the port.
+/// The C game loop example (unreliable state at 20 Hz beside reliable chat,
+/// one epoll loop over a listener and four dialed sessions) plays for three
+/// seconds: every chat line reaches every player in order, the state
+/// messages arrive (loopback loses almost none), with FEC + AES and without.
+#[test]
+fn c_game_loop_sends_state_unreliably_beside_reliable_chat() {
+    let (work, lib_dir) = cprog::work_dir("sessions_c_game");
+    let game = cprog::compile("kcpx_game_loop", &work, &lib_dir);
+    for opts in [&["--crypt", "aes-128", "--fec", "10", "3"][..], &[]] {
+        let o = std::process::Command::new(&game)
+            .arg("127.0.0.1:0")
+            .args(opts)
+            .args(["--message", "--timeout", "3"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        eprintln!("{opts:?}: {text}");
+        assert!(o.status.success() && text.contains("\"ok\":true"), "{opts:?}: {text}");
+        let field = |name: &str| -> u64 {
+            let at = text.split(&format!("\"{name}\":")).nth(1).unwrap();
+            at.split([',', '}']).next().unwrap().parse().unwrap()
+        };
+        assert!(field("ticks") >= 20, "{text}");
+        assert!(field("states_received") * 2 >= field("states_sent"), "{text}");
+        assert!(field("inputs_received") * 2 >= 4 * field("ticks"), "{text}");
+        assert!(
+            field("chat_heard") == 4 * field("chat_said") && field("chat_said") >= 4,
+            "{text}"
+        );
+    }
+}
+
 #[test]
 fn two_listeners_share_a_port_with_reuseport() {
     let mut cfg = config(true, true);
