@@ -15,9 +15,17 @@ use crate::kcp::OVERHEAD;
 pub enum Route {
     /// KCP segments (an FEC data shard or a datagram without FEC): the
     /// first segment's conv and sn.
-    Segment { conv: u32, sn: u32 },
+    Segment {
+        /// The conversation.
+        conv: u32,
+        /// The segment's sequence number (0: a conversation's first).
+        sn: u32,
+    },
     /// An out-of-band (unreliable) message of conversation `conv`.
-    Message { conv: u32 },
+    Message {
+        /// The conversation it names.
+        conv: u32,
+    },
     /// FEC parity: names no conversation.
     Parity,
     /// Nothing a session can take: [`Error::Short`] for broken FEC framing
@@ -124,10 +132,15 @@ fn first_segment(kcp: &[u8]) -> Route {
 /// KCPInErrors): one set of code for a connection's and a listener's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct InCounters {
+    /// InPkts: datagrams received.
     pub in_pkts: u64,
+    /// InBytes: their bytes.
     pub in_bytes: u64,
+    /// InErrs: too short, too long or malformed.
     pub in_errs: u64,
+    /// InCsumErrors: failed the cipher's check.
     pub in_csum_errors: u64,
+    /// KCPInErrors: refused by KCP, or of another conversation.
     pub kcp_in_errors: u64,
 }
 

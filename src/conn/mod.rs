@@ -42,9 +42,11 @@ pub struct ConnStats {
     pub bytes_received: u64,
     /// InPkts / InBytes: datagrams and bytes given to `input`.
     pub in_pkts: u64,
+    /// Bytes of those datagrams.
     pub in_bytes: u64,
     /// OutPkts / OutBytes: datagrams and bytes produced (parity included).
     pub out_pkts: u64,
+    /// Bytes of those datagrams.
     pub out_bytes: u64,
     /// InErrs: datagrams too short for their headers.
     pub in_errs: u64,

@@ -265,10 +265,12 @@ impl Event {
 pub struct EndpointStats {
     /// InPkts / InBytes: datagrams and bytes received.
     pub in_pkts: u64,
+    /// Bytes of those datagrams.
     pub in_bytes: u64,
     /// OutPkts / OutBytes: datagrams and bytes produced (counted when the
     /// transmits are cleared, sent or given up).
     pub out_pkts: u64,
+    /// Bytes of those datagrams.
     pub out_bytes: u64,
     /// InErrs: datagrams too short, too long or malformed.
     pub in_errs: u64,

@@ -151,7 +151,9 @@ impl Config {
 /// A listener's counters: the endpoint's and the socket's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ListenerStats {
+    /// The sessions' and datagrams' counters (kcp-go's SNMP names).
     pub endpoint: EndpointStats,
+    /// The socket's: system calls, batching, buffers.
     pub socket: SocketStats,
 }
 

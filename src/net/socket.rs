@@ -60,14 +60,17 @@ pub struct SocketStats {
     /// `recv_from`/`send_to` elsewhere), those that found nothing to read or
     /// no room to write included.
     pub recv_syscalls: u64,
+    /// Send system calls made.
     pub send_syscalls: u64,
     /// Datagrams read and written (each segment of a GRO buffer or GSO send
     /// counts).
     pub recv_datagrams: u64,
+    /// Datagrams written.
     pub sent_datagrams: u64,
     /// GSO messages sent (each several datagrams) and GRO buffers received
     /// holding more than one datagram.
     pub gso_sends: u64,
+    /// GRO buffers received holding more than one datagram.
     pub gro_receives: u64,
     /// Times the kernel refused a GSO send (EIO/EINVAL) and the socket fell
     /// back to one datagram per message (at most once per socket).
@@ -75,6 +78,7 @@ pub struct SocketStats {
     /// Whether the socket uses GSO and GRO now (Linux, when the kernel has
     /// them and [`Config::offload`] is on).
     pub gso: bool,
+    /// Whether the socket uses GRO now.
     pub gro: bool,
     /// Whether the socket learns each datagram's local address (Linux, a
     /// listener bound to 0.0.0.0 or `[::]`): its sessions then reply from
@@ -84,9 +88,11 @@ pub struct SocketStats {
     pub send_would_block: u64,
     /// Sends that failed otherwise, and transmits dropped past the backlog.
     pub send_errors: u64,
+    /// Transmits dropped past the backlog.
     pub send_dropped: u64,
     /// The socket's receive and send buffer sizes as the kernel set them.
     pub rcvbuf: u64,
+    /// The send buffer size as the kernel set it.
     pub sndbuf: u64,
 }
 
