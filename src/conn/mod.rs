@@ -112,8 +112,10 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    fn push(&mut self, datagram: &[u8]) {
-        self.bytes.extend_from_slice(datagram);
+    /// Ends the datagram being written after `trailer` more bytes (space for
+    /// AES-GCM's tag, sealed later).
+    fn push_trailer(&mut self, trailer: usize) {
+        self.bytes.resize(self.bytes.len() + trailer, 0);
         self.ends.push(self.bytes.len());
     }
 
@@ -266,7 +268,9 @@ impl Conn {
         let crypt_len = crypt.as_ref().map_or(0, |c| c.header_len());
         let mtu = config.mtu as usize;
         let mut kcp = Kcp::new(conv);
-        kcp.set_mtu((mtu - header_len) as u32).map_err(|_| Error::Mtu)?;
+        // As kcp-go: the MTU holds the crypto header and trailer (AES-GCM's tag) too.
+        kcp.set_mtu((mtu - header_len - config.trailer_len()) as u32)
+            .map_err(|_| Error::Mtu)?;
         // ConnConfig keeps ikcp_nodelay's form: a negative value keeps the
         // core's default.
         let (nodelay, interval, resend, nc) = config.nodelay;
@@ -498,7 +502,7 @@ impl Conn {
     /// without cipher: what a listener that opened a datagram to find its
     /// session hands on, without decrypting twice.
     pub fn input_opened(&mut self, payload: &[u8], now_ms: u32) -> Result<(), Error> {
-        let crypt_len = self.crypt.as_ref().map_or(0, |c| c.header_len());
+        let crypt_len = self.crypt.as_ref().map_or(0, |c| c.overhead());
         if payload.len() + crypt_len > KCPGO_MTU_LIMIT {
             return Err(self.stats.refuse(payload.len() + crypt_len, Error::Short));
         }
@@ -586,12 +590,13 @@ impl Conn {
             ..
         } = self;
         let (first, start) = (outbox.ends.len(), outbox.bytes.len());
+        // AES-GCM's tag goes after every datagram (FEC shards exclude it).
+        let trailer = crypt.as_ref().map_or(0, |c| c.trailer_len());
         kcp.flush(|segments| {
             // Framed in place: header space, then the KCP bytes.
             let at = outbox.bytes.len();
             outbox.bytes.resize(at + *header_len, 0);
             outbox.bytes.extend_from_slice(segments);
-            outbox.ends.push(outbox.bytes.len());
             let parity = match encoder {
                 Some(e) => match e.encode(&mut outbox.bytes[at..]) {
                     Ok(p) => p,
@@ -603,16 +608,19 @@ impl Conn {
                 },
                 None => &mut [],
             };
+            outbox.push_trailer(trailer);
             stats.out_pkts += 1 + parity.len() as u64;
-            stats.out_bytes += (outbox.bytes.len() - at + parity.iter().map(|p| p.len()).sum::<usize>()) as u64;
+            stats.out_bytes +=
+                (outbox.bytes.len() - at + parity.iter().map(|p| p.len() + trailer).sum::<usize>()) as u64;
             for p in parity.iter() {
-                outbox.push(p);
+                outbox.bytes.extend_from_slice(p);
+                outbox.push_trailer(trailer);
             }
         });
         if let Some(c) = crypt {
             // All of this flush's datagrams at once: CFB is serial within a
             // datagram, so sealing several side by side is much faster.
-            // Cannot fail: every datagram holds at least the 20 header bytes.
+            // Cannot fail: every datagram holds at least the header and trailer bytes.
             let _ = c.seal_packed(&mut outbox.bytes, start, &outbox.ends[first..]);
         }
     }
