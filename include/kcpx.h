@@ -69,7 +69,7 @@
 #define KCPX_ERR_MTU -8
 
 /*
- A datagram failed its CRC-32 check (wrong key, corruption or forgery).
+ A datagram failed its CRC-32 check or AES-GCM tag (wrong key, corruption or forgery).
  */
 #define KCPX_ERR_CHECKSUM -9
 
@@ -284,7 +284,7 @@ typedef struct kcpx_stats {
    */
   uint64_t in_errs;
   /*
-   Datagrams failing the CRC-32 check.
+   Datagrams failing the CRC-32 check or the AES-GCM tag.
    */
   uint64_t in_csum_errors;
   /*
@@ -514,10 +514,14 @@ int kcpx_config_set_fec(struct kcpx_config *cfg, int data_shards, int parity_sha
  `key_len` bytes: "aes-128" (16), "aes-192" (24), "aes-256" or "aes" (32),
  "salsa20" (32), "blowfish" (1 to 56; kcptun uses 32), "twofish" (16, 24
  or 32), "cast5" (16), "3des" (24), "tea" (16), "xtea" (16), "sm4" (16),
- "xor" (1 or more; kcptun uses 32), or "none" (kcp-go's none cipher: the
- nonce and CRC-32 header, not encrypted; the key is ignored, may be NULL).
+ "xor" (1 or more; kcptun uses 32), "none" (kcp-go's none cipher: the
+ nonce and CRC-32 header, not encrypted; the key is ignored, may be NULL),
+ or "aes-128-gcm" (16), "aes-192-gcm" (24), "aes-256-gcm" (32): kcp-go
+ master's AES-GCM layout (12-byte nonce, 16-byte tag, no CRC-32; a
+ different wire, both ends must use it; the MTU holds nonce and tag).
  kcptun derives 32 bytes from its password and passes the first `key_len`.
- No method authenticates or stops replays (CRC-32 only): prefer AES.
+ Only the GCM methods authenticate (the others: CRC-32 only) and none stops
+ replays: prefer AES-GCM where the peer has it, else AES.
  `method` NULL: no crypto header at all (plain kcp-go without a
  BlockCrypt). The key is copied; its schedule is computed once per
  connection.

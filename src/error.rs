@@ -32,7 +32,7 @@ pub const KCPX_ERR_KEY: i32 = -6;
 pub const KCPX_ERR_FEC: i32 = -7;
 /// The MTU is outside 50..=1500 or leaves too little room after the headers.
 pub const KCPX_ERR_MTU: i32 = -8;
-/// A datagram failed its CRC-32 check (wrong key, corruption or forgery).
+/// A datagram failed its CRC-32 check or AES-GCM tag (wrong key, corruption or forgery).
 pub const KCPX_ERR_CHECKSUM: i32 = -9;
 /// A datagram is too short (or too long) for its headers.
 pub const KCPX_ERR_SHORT: i32 = -10;
@@ -77,7 +77,7 @@ pub enum Error {
     Fec,
     /// The MTU is out of range for the configured headers.
     Mtu,
-    /// A datagram failed its CRC-32 check.
+    /// A datagram failed its CRC-32 check or AES-GCM tag.
     Checksum,
     /// A datagram is too short or too long for its headers.
     Short,
@@ -117,7 +117,11 @@ const TABLE: &[(Error, i32, &CStr)] = &[
     (Error::Key, KCPX_ERR_KEY, c"unknown cipher or wrong key length"),
     (Error::Fec, KCPX_ERR_FEC, c"FEC shard counts out of range"),
     (Error::Mtu, KCPX_ERR_MTU, c"MTU out of range for the configured headers"),
-    (Error::Checksum, KCPX_ERR_CHECKSUM, c"datagram failed its CRC-32 check"),
+    (
+        Error::Checksum,
+        KCPX_ERR_CHECKSUM,
+        c"datagram failed its CRC-32 check or AES-GCM tag",
+    ),
     (
         Error::Short,
         KCPX_ERR_SHORT,
@@ -197,7 +201,7 @@ impl From<crate::crypt::CryptError> for Error {
             CryptError::KeyLength { .. } => Error::Key,
             CryptError::Random => Error::Random,
             CryptError::TooShort => Error::Short,
-            CryptError::BadChecksum => Error::Checksum,
+            CryptError::BadChecksum | CryptError::Forged => Error::Checksum,
             CryptError::Layout => Error::Internal,
         }
     }

@@ -80,7 +80,8 @@ fn every_cipher_matches_kcpgo_block_crypt() {
         );
         seen.insert((r[0].clone(), key.len()));
     }
-    for m in CryptMethod::ALL {
+    // The AES-GCM methods have their own known answers (tests/gcm_kat.rs).
+    for m in CryptMethod::ALL.into_iter().filter(|m| !m.is_gcm()) {
         let aes_or_none = matches!(
             m,
             CryptMethod::Aes128 | CryptMethod::Aes192 | CryptMethod::Aes256 | CryptMethod::None

@@ -1,15 +1,16 @@
 //! Arbitrary datagrams into a connection with FEC 3/2 and a cipher picked by
-//! the first input byte (every kcp-go method), as `kcpx_conn_input` gets them
-//! from the network. Half of the inputs are first sealed with the right key
-//! (and stamped as FEC data or parity), so the fuzzer also reaches the FEC
-//! decoder and KCP behind the CRC check.
+//! the first input byte (every kcp-go method, kcp-go master's AES-GCM ones
+//! included), as `kcpx_conn_input` gets them from the network. Half of the
+//! inputs are first sealed with the right key (and stamped as FEC data or
+//! parity), so the fuzzer also reaches the FEC decoder and KCP behind the CRC
+//! check or GCM tag.
 //! Goal: no panic, bounded memory, and only well-formed data delivered.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
 
 use kcpx::conn::{Conn, ConnConfig};
-use kcpx::crypt::{CryptMethod, PacketCrypt, HEADER_LEN};
+use kcpx::crypt::{CryptMethod, PacketCrypt};
 use kcpx::fec::FecConfig;
 use libfuzzer_sys::fuzz_target;
 
@@ -48,13 +49,16 @@ fuzz_target!(|data: &[u8]| {
         now = now.wrapping_add(7);
         match chunk.first() {
             Some(&flag) if flag & 1 == 1 && chunk.len() > 1 => {
-                let mut d = vec![0u8; HEADER_LEN];
+                let h = crypt.header_len();
+                let mut d = vec![0u8; h];
                 d.extend_from_slice(&chunk[1..]);
-                if d.len() >= HEADER_LEN + 6 && flag & 2 == 2 {
-                    d[HEADER_LEN + 4] = 0xf1 + (flag >> 2) % 3; // data, parity, out-of-band
-                    d[HEADER_LEN + 5] = 0;
-                    d[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&u32::from(flag >> 3).to_le_bytes());
+                if d.len() >= h + 6 && flag & 2 == 2 {
+                    d[h + 4] = 0xf1 + (flag >> 2) % 3; // data, parity, out-of-band
+                    d[h + 5] = 0;
+                    d[h..h + 4].copy_from_slice(&u32::from(flag >> 3).to_le_bytes());
                 }
+                // Room for AES-GCM's tag.
+                d.resize(d.len() + crypt.trailer_len(), 0);
                 // A nonce of the input's own, so that runs replay exactly.
                 crypt.seal_with_nonce(&mut d, &[now as u8; 16]).unwrap();
                 let _ = conn.input(&d, now);

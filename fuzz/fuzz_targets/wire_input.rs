@@ -1,5 +1,5 @@
 //! Arbitrary bytes into the kcp-go wire layers: the first byte picks the FEC
-//! shard counts, the second the cipher (no cipher, or any kcp-go method), the
+//! shard counts, the second the cipher (no cipher, or any kcp-go method, AES-GCM included), the
 //! rest is cut into datagrams
 //! that go through `PacketCrypt::open` and `FecDecoder::decode` (and, for every
 //! fourth one, the FEC encoder and `seal`). Goal: no panic, bounded memory,
@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use kcpx::crypt::{CryptMethod, PacketCrypt, HEADER_LEN};
+use kcpx::crypt::{CryptMethod, PacketCrypt};
 use kcpx::fec::{FecConfig, FecDecoder, FecEncoder, FecInput, FEC_DATA_OVERHEAD};
 use libfuzzer_sys::fuzz_target;
 
@@ -34,7 +34,8 @@ fuzz_target!(|data: &[u8]| {
     let ds = 1 + usize::from(setup >> 2) % 12;
     let ps = 1 + usize::from(setup >> 6);
     let fec = FecConfig::new(ds, ps).unwrap();
-    let offset = crypt.as_ref().map_or(0, |_| HEADER_LEN);
+    let offset = crypt.as_ref().map_or(0, |c| c.header_len());
+    let trailer = crypt.as_ref().map_or(0, |c| c.trailer_len());
     let mut decoder = FecDecoder::new(fec, MAX_SHARD);
     decoder.set_sync_threshold(usize::from(setup & 1) * 8);
     let mut encoder = FecEncoder::new(fec, offset, MAX_SHARD);
@@ -49,6 +50,9 @@ fuzz_target!(|data: &[u8]| {
         if count % 4 == 0 {
             let mut out = vec![0u8; offset + FEC_DATA_OVERHEAD];
             out.extend_from_slice(&datagram);
+            // Room for AES-GCM's tag (here inside the shard: parity is then
+            // long enough to seal as well).
+            out.resize(out.len() + trailer, 0);
             if let Ok(parity) = encoder.encode(&mut out) {
                 if let Some(c) = &crypt {
                     c.seal_many(parity).unwrap();

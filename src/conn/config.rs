@@ -106,15 +106,17 @@ impl ConnConfig {
         self.stream = on;
     }
 
-    /// Bytes in front of the KCP data: crypto header, FEC header + size.
+    /// Bytes in front of the KCP data: crypto header (20, AES-GCM's nonce
+    /// 12), FEC header + size.
     pub fn header_len(&self) -> usize {
-        let crypt = if self.crypt.is_some() {
-            crate::crypt::HEADER_LEN
-        } else {
-            0
-        };
+        let crypt = self.crypt.as_ref().map_or(0, |(m, _)| m.header_len());
         let fec = if self.fec.is_some() { FEC_DATA_OVERHEAD } else { 0 };
         crypt + fec
+    }
+
+    /// Bytes after the KCP data: AES-GCM's 16-byte tag, else 0.
+    pub fn trailer_len(&self) -> usize {
+        self.crypt.as_ref().map_or(0, |(m, _)| m.trailer_len())
     }
 
     /// Checks every setting (what a connection would refuse): the key
@@ -126,7 +128,7 @@ impl ConnConfig {
         }
         check_window(self.window.0, self.window.1)?;
         let mtu = self.mtu as usize;
-        if mtu > KCPGO_MTU_LIMIT || mtu < self.header_len() + MIN_KCP_BYTES {
+        if mtu > KCPGO_MTU_LIMIT || mtu < self.header_len() + self.trailer_len() + MIN_KCP_BYTES {
             return Err(Error::Mtu);
         }
         Ok(())

@@ -117,8 +117,10 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    fn push(&mut self, datagram: &[u8]) {
-        self.bytes.extend_from_slice(datagram);
+    /// Ends the datagram being written after `trailer` more bytes (space for
+    /// AES-GCM's tag, sealed later).
+    fn push_trailer(&mut self, trailer: usize) {
+        self.bytes.resize(self.bytes.len() + trailer, 0);
         self.ends.push(self.bytes.len());
     }
 
@@ -274,7 +276,9 @@ impl Conn {
         let crypt_len = crypt.as_ref().map_or(0, |c| c.header_len());
         let mtu = config.mtu as usize;
         let mut kcp = Kcp::new(conv);
-        kcp.set_mtu((mtu - header_len) as u32).map_err(|_| Error::Mtu)?;
+        // As kcp-go: the MTU holds the crypto header and trailer (AES-GCM's tag) too.
+        kcp.set_mtu((mtu - header_len - config.trailer_len()) as u32)
+            .map_err(|_| Error::Mtu)?;
         // ConnConfig keeps ikcp_nodelay's form: a negative value keeps the
         // core's default.
         let (nodelay, interval, resend, nc) = config.nodelay;
@@ -600,11 +604,11 @@ impl Conn {
         out.bytes.extend_from_slice(&self.kcp.conv().to_le_bytes());
         out.bytes.extend_from_slice(data);
         frame_oob(&mut out.bytes[at..], crypt_len);
+        out.push_trailer(self.crypt.as_ref().map_or(0, |c| c.trailer_len()));
         if let Some(c) = &self.crypt {
-            // Cannot fail: the datagram holds its header.
+            // Cannot fail: the datagram holds its header and trailer.
             let _ = c.seal(&mut out.bytes[at..]);
         }
-        out.ends.push(out.bytes.len());
         self.stats.out_pkts += 1;
         self.stats.out_bytes += (out.bytes.len() - at) as u64;
         self.stats.datagrams_out += 1;
@@ -669,12 +673,13 @@ impl Conn {
             ..
         } = self;
         let (first, start) = (outbox.ends.len(), outbox.bytes.len());
+        // AES-GCM's tag goes after every datagram (FEC shards exclude it).
+        let trailer = crypt.as_ref().map_or(0, |c| c.trailer_len());
         kcp.flush(|segments| {
             // Framed in place: header space, then the KCP bytes.
             let at = outbox.bytes.len();
             outbox.bytes.resize(at + *header_len, 0);
             outbox.bytes.extend_from_slice(segments);
-            outbox.ends.push(outbox.bytes.len());
             let parity = match encoder {
                 Some(e) => match e.encode(&mut outbox.bytes[at..]) {
                     Ok(p) => p,
@@ -686,16 +691,19 @@ impl Conn {
                 },
                 None => &mut [],
             };
+            outbox.push_trailer(trailer);
             stats.out_pkts += 1 + parity.len() as u64;
-            stats.out_bytes += (outbox.bytes.len() - at + parity.iter().map(|p| p.len()).sum::<usize>()) as u64;
+            stats.out_bytes +=
+                (outbox.bytes.len() - at + parity.iter().map(|p| p.len() + trailer).sum::<usize>()) as u64;
             for p in parity.iter() {
-                outbox.push(p);
+                outbox.bytes.extend_from_slice(p);
+                outbox.push_trailer(trailer);
             }
         });
         if let Some(c) = crypt {
             // All of this flush's datagrams at once: CFB is serial within a
             // datagram, so sealing several side by side is much faster.
-            // Cannot fail: every datagram holds at least the 20 header bytes.
+            // Cannot fail: every datagram holds at least the header and trailer bytes.
             let _ = c.seal_packed(&mut outbox.bytes, start, &outbox.ends[first..]);
         }
     }

@@ -156,6 +156,8 @@ fn every_cipher_and_fec_combination_transfers_intact() {
         Some((CryptMethod::None, 0)),
         Some((CryptMethod::Aes128, 16)),
         Some((CryptMethod::Aes256, 32)),
+        Some((CryptMethod::Aes128Gcm, 16)),
+        Some((CryptMethod::Aes256Gcm, 32)),
     ];
     for (i, crypt) in crypts.into_iter().enumerate() {
         for fec in [None, Some((10, 3)), Some((3, 2))] {
@@ -167,15 +169,52 @@ fn every_cipher_and_fec_combination_transfers_intact() {
 
 #[test]
 fn fec_recovers_lost_datagrams_under_loss() {
-    let cfg = config(Some((CryptMethod::Aes128, 16)), Some((3, 2)));
-    let (a, b) = transfer(7, &cfg, 256 * 1024, 10);
-    assert!(
-        b.fec_recovered > 0 && a.fec_recovered > 0,
-        "recovered a={} b={}",
-        a.fec_recovered,
-        b.fec_recovered
-    );
-    assert!(b.fec_parity_shards > 0);
+    for method in [CryptMethod::Aes128, CryptMethod::Aes128Gcm] {
+        let cfg = config(Some((method, 16)), Some((3, 2)));
+        let (a, b) = transfer(7, &cfg, 256 * 1024, 10);
+        assert!(
+            b.fec_recovered > 0 && a.fec_recovered > 0,
+            "{method:?}: recovered a={} b={}",
+            a.fec_recovered,
+            b.fec_recovered
+        );
+        assert!(b.fec_parity_shards > 0);
+    }
+}
+
+/// AES-GCM as kcp-go master: the MTU holds the 12-byte nonce and the 16-byte
+/// tag (mss 1400 - 12 - 8 - 16 - 24 = 1340 with FEC), every datagram (FEC
+/// parity too) carries the tag after what FEC covers, a full one is exactly
+/// the MTU, and the bytes counted are the bytes sent.
+#[test]
+fn gcm_datagrams_hold_nonce_and_tag_within_the_mtu() {
+    for (fec, mss) in [(Some((3, 2)), 1340), (None, 1348)] {
+        let cfg = config(Some((CryptMethod::Aes128Gcm, 16)), fec);
+        let mut a = Driven::new(1, &cfg).unwrap();
+        assert_eq!(a.kcp().mss(), mss, "FEC {fec:?}");
+        a.send(&[7u8; 10_000]).unwrap();
+        a.update(0);
+        let out = a.take_outbox();
+        let lens: Vec<usize> = out.iter().map(<[u8]>::len).collect();
+        assert_eq!(lens.iter().max(), Some(&1400), "FEC {fec:?}: {lens:?}");
+        assert_eq!(a.stats().out_bytes, lens.iter().sum::<usize>() as u64);
+        let crypt = PacketCrypt::new(CryptMethod::Aes128Gcm, &[0x5a; 16]).unwrap();
+        let mut types = Vec::new();
+        for d in out.iter() {
+            let mut d = d.to_vec();
+            let payload = crypt.open(&mut d).unwrap();
+            if fec.is_some() {
+                types.push(crate::fec::classify(payload) == FecInput::Parity);
+            }
+        }
+        // 8 data datagrams of which 6 in full groups of 3: 4 parity.
+        assert_eq!(types.iter().filter(|&&p| p).count(), if fec.is_some() { 4 } else { 0 });
+        let mut small = cfg.clone();
+        small.mtu = (12 + 16 + 49 + if fec.is_some() { 8 } else { 0 }) as u32;
+        assert_eq!(Conn::new(1, &small).err(), Some(Error::Mtu));
+        small.mtu += 1;
+        assert!(Conn::new(1, &small).is_ok());
+    }
 }
 
 #[test]
@@ -674,18 +713,19 @@ fn out_of_order_flood_over_the_cap_is_refused_unacknowledged_then_completes() {
 /// reads a message's conv.
 #[test]
 fn unreliable_messages_between_connections() {
-    for (fec, crypt) in [(true, true), (false, true), (true, false), (false, false)] {
+    let methods = [Some(CryptMethod::Aes128), Some(CryptMethod::Aes256Gcm), None];
+    for (fec, method) in [true, false].into_iter().flat_map(|f| methods.map(|m| (f, m))) {
         let mut cfg = ConnConfig::default();
         if fec {
             cfg.set_fec(10, 3).unwrap();
         }
-        if crypt {
-            cfg.set_crypt(Some("aes-128"), &[9; 16]).unwrap();
+        if let Some(m) = method {
+            cfg.set_crypt(Some(m.name()), &vec![9; m.key_len()]).unwrap();
         }
         let (mut a, mut b) = (Driven::new(5, &cfg).unwrap(), Driven::new(5, &cfg).unwrap());
-        let crypt_len = if crypt { crate::crypt::HEADER_LEN } else { 0 };
+        let crypt_len = method.map_or(0, |m| m.header_len() + m.trailer_len());
         let max = a.datagram_max();
-        assert_eq!(max, 1400 - crypt_len - 12);
+        assert_eq!(max, 1400 - crypt_len - 12, "{method:?} fec {fec}");
         let mut out = Outbox::default();
         assert_eq!(a.send_datagram(&vec![1; max + 1], &mut out), Err(Error::TooLarge));
         for m in [&b"state 1"[..], b"", &[7; 1388 - 20]] {
@@ -695,7 +735,7 @@ fn unreliable_messages_between_connections() {
         assert_eq!(out.len(), 3);
         let d = out.get(0).unwrap();
         assert!(d.len() <= 1400);
-        if !crypt {
+        if method.is_none() {
             assert_eq!(
                 d[..12],
                 [0xff, 0xff, 0xff, 0xff, 0xf3, 0, 13, 0, 5, 0, 0, 0],

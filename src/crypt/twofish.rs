@@ -197,14 +197,8 @@ impl Twofish {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypt::unhex;
     use ::twofish::cipher::{BlockEncrypt, KeyInit};
-
-    fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     /// The paper's known-answer vectors (zero plaintext; ECB_TBL.TXT's keys).
     #[test]

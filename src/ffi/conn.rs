@@ -90,7 +90,7 @@ pub struct kcpx_stats {
     pub out_bytes: u64,
     /// Datagrams too short for their headers.
     pub in_errs: u64,
-    /// Datagrams failing the CRC-32 check.
+    /// Datagrams failing the CRC-32 check or the AES-GCM tag.
     pub in_csum_errors: u64,
     /// Datagrams KCP refused.
     pub kcp_in_errors: u64,
@@ -215,10 +215,14 @@ pub unsafe extern "C" fn kcpx_config_set_fec(cfg: *mut kcpx_config, data_shards:
 /// `key_len` bytes: "aes-128" (16), "aes-192" (24), "aes-256" or "aes" (32),
 /// "salsa20" (32), "blowfish" (1 to 56; kcptun uses 32), "twofish" (16, 24
 /// or 32), "cast5" (16), "3des" (24), "tea" (16), "xtea" (16), "sm4" (16),
-/// "xor" (1 or more; kcptun uses 32), or "none" (kcp-go's none cipher: the
-/// nonce and CRC-32 header, not encrypted; the key is ignored, may be NULL).
+/// "xor" (1 or more; kcptun uses 32), "none" (kcp-go's none cipher: the
+/// nonce and CRC-32 header, not encrypted; the key is ignored, may be NULL),
+/// or "aes-128-gcm" (16), "aes-192-gcm" (24), "aes-256-gcm" (32): kcp-go
+/// master's AES-GCM layout (12-byte nonce, 16-byte tag, no CRC-32; a
+/// different wire, both ends must use it; the MTU holds nonce and tag).
 /// kcptun derives 32 bytes from its password and passes the first `key_len`.
-/// No method authenticates or stops replays (CRC-32 only): prefer AES.
+/// Only the GCM methods authenticate (the others: CRC-32 only) and none stops
+/// replays: prefer AES-GCM where the peer has it, else AES.
 /// `method` NULL: no crypto header at all (plain kcp-go without a
 /// BlockCrypt). The key is copied; its schedule is computed once per
 /// connection.
