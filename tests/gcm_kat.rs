@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 
+use kcpx::conn::{Conn, ConnConfig, Outbox};
 use kcpx::crypt::{CryptError, CryptMethod, PacketCrypt, NONCE_LEN};
 use kcpx::fec::{classify, FecInput};
 
@@ -110,7 +111,43 @@ fn out_of_band_datagrams_match_go() {
         plain.extend_from_slice(&payload);
         check_both_ways(&c, &unhex(nonce), &plain, &datagram, &what);
         assert!(datagram.len() <= 1400, "{what}");
+        delivered_and_sent_alike(method, &unhex(key), conv, &payload, &plain, &datagram, &what);
         methods.insert(method.clone());
     }
     assert_eq!(methods.len(), 3, "{methods:?}");
+}
+
+/// Go's out-of-band datagram reaches a connection of its conv (FEC 10/3, as
+/// kcp-go requires) as one unreliable message, never as KCP data; the
+/// connection's own message of the same payload has Go's plaintext.
+fn delivered_and_sent_alike(
+    method: &str,
+    key: &[u8],
+    conv: u32,
+    payload: &[u8],
+    plain: &[u8],
+    datagram: &[u8],
+    what: &str,
+) {
+    let mut cfg = ConnConfig::default();
+    cfg.set_fec(10, 3).unwrap();
+    cfg.set_crypt(Some(method), key).unwrap();
+    let mut conn = Conn::new(conv, &cfg).unwrap();
+    conn.input(datagram, 0)
+        .unwrap_or_else(|e| panic!("{what}: input: {e:?}"));
+    let mut buf = [0u8; 1500];
+    let n = conn
+        .recv_datagram(&mut buf)
+        .unwrap_or_else(|e| panic!("{what}: recv: {e:?}"));
+    assert_eq!(&buf[..n], payload, "{what}: delivered");
+    assert_eq!(conn.peek_size(), None, "{what}: nothing reached KCP");
+    let mut out = Outbox::default();
+    assert_eq!(conn.send_datagram(payload, &mut out), Ok(payload.len()), "{what}");
+    let mut sent = out.get(0).unwrap().to_vec();
+    assert_eq!(sent.len(), datagram.len(), "{what}: sent length");
+    let opened = PacketCrypt::new(CryptMethod::from_name(method).unwrap(), key).unwrap();
+    assert_eq!(opened.open(&mut sent).unwrap(), plain, "{what}: sent plaintext");
+    let mut other = Conn::new(conv ^ 1, &cfg).unwrap();
+    assert!(other.input(datagram, 0).is_err(), "{what}: a foreign conv is refused");
+    assert_eq!(other.recv_datagram(&mut buf).ok(), None, "{what}");
 }

@@ -4,7 +4,7 @@
 // Build it with ../build-go-master-peer.sh against a master source tree
 // (KCPGO_MASTER_SRC).
 //
-//	go-master-peer server -addr 127.0.0.1:29900 [options]  echo every session's bytes back
+//	go-master-peer server -addr 127.0.0.1:29900 [options]  echo every session's bytes back (until -timeout or SIGTERM)
 //	go-master-peer client -addr 127.0.0.1:29900 [options]  send -bytes, check the echo
 //
 // Options:
@@ -33,8 +33,10 @@ import (
 	"io"
 	"math/rand"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	kcp "github.com/xtaci/kcp-go/v5"
@@ -143,9 +145,14 @@ func server(o *options, log *oobLog) {
 	_ = l.SetReadBuffer(4 << 20)
 	_ = l.SetWriteBuffer(4 << 20)
 	fmt.Printf("listening %s\n", l.Addr())
-	deadline := time.Now().Add(o.timeout)
+	// Stop at the deadline or at SIGTERM, then print what was received.
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, os.Interrupt)
 	go func() {
-		time.Sleep(time.Until(deadline))
+		select {
+		case <-stop:
+		case <-time.After(o.timeout):
+		}
 		_ = l.Close()
 	}()
 	for {
