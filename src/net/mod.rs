@@ -95,8 +95,8 @@ pub struct Config {
     /// and port. The kernel spreads peers over them by a hash of the
     /// 4-tuple: a peer stays on one listener while the set of listeners
     /// stays the same (a listener that closes or joins moves some peers,
-    /// whose sessions then restart on another listener; see the README's
-    /// deployment notes). Every socket on the port must set it.
+    /// whose sessions then restart on another listener; see docs/sessions.md,
+    /// "Several threads, several machines"). Every socket on the port must set it.
     pub reuseport: bool,
     /// Receive coalescing in µs (0: off, the default; at most
     /// [`COALESCE_MAX_US`]): while datagrams keep arriving, `wait` sleeps

@@ -10,17 +10,9 @@ use std::time::{Duration, Instant};
 #[cfg(target_os = "linux")]
 use super::sys;
 
-/// Seeded bytes (xorshift), so a corruption shows where it happened.
+/// Seeded bytes (the suite's PRNG), so a corruption shows where it happened.
 fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    crate::sim::Rng::new(seed).bytes(len)
 }
 
 #[cfg(target_os = "linux")]
