@@ -17,12 +17,6 @@
 //! drops 10% each way, while both ends send out-of-band messages every
 //! 20 ms: every message that arrives is intact, most arrive, none reaches
 //! the stream.
-//!
-//! In a debug build kcpx's AES-GCM runs unoptimised (about 3 MB/s sealed and
-//! opened, against some 380 MB/s optimised: RustCrypto's generic code is
-//! instantiated in kcpx, whatever the dependencies' opt-level), so the peer
-//! sees late ACKs and retransmits even at 0% loss; the bytes still arrive
-//! exact. `--release` shows the wire as it runs.
 
 #[path = "support/echo.rs"]
 mod echo;

@@ -27,6 +27,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"hash/crc32"
@@ -129,6 +130,9 @@ func sendOOB(s *kcp.UDPSession, o *options, log *oobLog, done <-chan struct{}) {
 		case <-time.After(o.every):
 		}
 		if err := s.SendOOB([]byte(fmt.Sprintf("oob %d", i))); err != nil {
+			if errors.Is(err, io.ErrClosedPipe) { // the session closed meanwhile
+				return
+			}
 			die("SendOOB: %v", err)
 		}
 		log.mu.Lock()
@@ -181,8 +185,12 @@ func client(o *options, log *oobLog) string {
 	payload := make([]byte, o.bytes)
 	rand.New(rand.NewSource(7)).Read(payload)
 	done := make(chan struct{})
-	defer close(done)
-	go sendOOB(s, o, log, done)
+	var sender sync.WaitGroup
+	sender.Add(1)
+	go func() {
+		defer sender.Done()
+		sendOOB(s, o, log, done)
+	}()
 	go func() {
 		if _, err := s.Write(payload); err != nil {
 			die("write: %v", err)
@@ -197,6 +205,8 @@ func client(o *options, log *oobLog) string {
 	} else if !bytes.Equal(got, payload) {
 		result = "mismatch"
 	}
+	close(done)
+	sender.Wait()
 	time.Sleep(o.linger) // so that the last ACKs reach the other side
 	_ = s.Close()
 	return fmt.Sprintf("result %s bytes=%d", result, n)

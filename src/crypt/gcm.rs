@@ -13,14 +13,22 @@
 //! ([`CryptError::Forged`]). Like kcp-go there is no replay protection and no
 //! direction binding: a replayed or reflected datagram opens.
 //!
-//! RustCrypto's `aes-gcm` picks AES-NI and carry-less multiplication
-//! (PCLMULQDQ) at run time when the CPU has them, constant-time software
-//! otherwise; sealing and opening work in place and never allocate.
+//! AES-128-GCM and AES-256-GCM run on `ring` (the AEAD of rustls), whose
+//! stitched AES-NI + carry-less-multiply code seals and opens a 1500-byte
+//! datagram 3.6 times as fast as RustCrypto's `aes-gcm` on this machine
+//! (5.1 against 1.4 GB/s, seal + open counted twice; Go's GCM, which kcp-go
+//! master uses, 4.3 GB/s in the same run: see docs/benchmarks.md). `ring`
+//! has no AES-192-GCM, so that method stays on RustCrypto's `aes-gcm`. Both
+//! pick their code for the CPU at run time, constant-time software without
+//! AES instructions; both seal and open in place and never allocate.
 #![forbid(unsafe_code)]
 
 use aes_gcm::aead::consts::U12;
 use aes_gcm::aead::AeadInPlace;
-use aes_gcm::{Aes128Gcm, Aes256Gcm, AesGcm, KeyInit, Nonce, Tag};
+use aes_gcm::{AesGcm, KeyInit, Nonce, Tag};
+use ring::aead::{Aad, LessSafeKey, Nonce as RingNonce, UnboundKey, AES_128_GCM, AES_256_GCM};
+
+use std::sync::Arc;
 
 use super::{CryptError, CryptMethod};
 
@@ -31,23 +39,23 @@ pub const GCM_TAG_LEN: usize = 16;
 
 type Aes192Gcm = AesGcm<aes_gcm::aes::Aes192, U12>;
 
-/// One expanded AES-GCM key (boxed: the key schedules are large).
+/// One expanded AES-GCM key (boxed: the key schedules are large; `ring`'s
+/// key is not `Clone`, so its clones share it).
 #[derive(Clone)]
 pub(super) enum Gcm {
-    Aes128(Box<Aes128Gcm>),
+    /// AES-128-GCM or AES-256-GCM.
+    Ring(Arc<LessSafeKey>),
     Aes192(Box<Aes192Gcm>),
-    Aes256(Box<Aes256Gcm>),
 }
 
-/// Runs `$body` with `$g` bound to whichever AES-GCM variant `$gcm` holds.
-macro_rules! with_gcm {
-    ($gcm:expr, $g:ident => $body:expr) => {
-        match $gcm {
-            Gcm::Aes128($g) => $body,
-            Gcm::Aes192($g) => $body,
-            Gcm::Aes256($g) => $body,
-        }
+fn ring_key(method: CryptMethod, key: &[u8]) -> Result<Gcm, ()> {
+    let alg = if method == CryptMethod::Aes128Gcm {
+        &AES_128_GCM
+    } else {
+        &AES_256_GCM
     };
+    let unbound = UnboundKey::new(alg, key).map_err(|_| ())?;
+    Ok(Gcm::Ring(Arc::new(LessSafeKey::new(unbound))))
 }
 
 impl Gcm {
@@ -58,9 +66,10 @@ impl Gcm {
             got: key.len(),
         };
         let gcm = match method {
-            CryptMethod::Aes128Gcm => Aes128Gcm::new_from_slice(key).map(|c| Gcm::Aes128(Box::new(c))),
-            CryptMethod::Aes192Gcm => Aes192Gcm::new_from_slice(key).map(|c| Gcm::Aes192(Box::new(c))),
-            CryptMethod::Aes256Gcm => Aes256Gcm::new_from_slice(key).map(|c| Gcm::Aes256(Box::new(c))),
+            CryptMethod::Aes128Gcm | CryptMethod::Aes256Gcm => ring_key(method, key),
+            CryptMethod::Aes192Gcm => Aes192Gcm::new_from_slice(key)
+                .map(|c| Gcm::Aes192(Box::new(c)))
+                .map_err(|_| ()),
             _ => return None,
         };
         Some(gcm.map_err(|_| bad))
@@ -71,20 +80,41 @@ impl Gcm {
     pub(super) fn seal(&self, datagram: &mut [u8], nonce: &[u8; GCM_NONCE_LEN]) -> Result<(), CryptError> {
         let (head, body, tail) = split(datagram)?;
         head.copy_from_slice(nonce);
-        let tag = with_gcm!(self, g => g.encrypt_in_place_detached(Nonce::from_slice(nonce), &[], body))
-            // Only for a payload beyond GCM's 64 GiB limit, which no datagram reaches.
-            .map_err(|_| CryptError::TooShort)?;
-        tail.copy_from_slice(&tag);
+        // Errors only for a payload beyond GCM's 64 GiB limit, which no datagram reaches.
+        match self {
+            Gcm::Ring(k) => {
+                let n = RingNonce::assume_unique_for_key(*nonce);
+                let tag = k.seal_in_place_separate_tag(n, Aad::empty(), body);
+                tail.copy_from_slice(tag.map_err(|_| CryptError::TooShort)?.as_ref());
+            }
+            Gcm::Aes192(g) => {
+                let tag = g.encrypt_in_place_detached(Nonce::from_slice(nonce), &[], body);
+                tail.copy_from_slice(&tag.map_err(|_| CryptError::TooShort)?);
+            }
+        }
         Ok(())
     }
 
     /// Opens `datagram` in place and returns the plaintext (`[12..len − 16]`).
-    /// On [`CryptError::Forged`] the buffer is left as it came.
+    /// On [`CryptError::Forged`] the payload bytes are unspecified.
     pub(super) fn open<'a>(&self, datagram: &'a mut [u8]) -> Result<&'a mut [u8], CryptError> {
-        let (head, body, tail) = split(datagram)?;
-        let (nonce, tag) = (Nonce::clone_from_slice(head), Tag::clone_from_slice(tail));
-        with_gcm!(self, g => g.decrypt_in_place_detached(&nonce, &[], body, &tag)).map_err(|_| CryptError::Forged)?;
-        Ok(body)
+        split(datagram)?;
+        let (head, rest) = datagram.split_at_mut(GCM_NONCE_LEN);
+        let mut nonce = [0u8; GCM_NONCE_LEN];
+        nonce.copy_from_slice(head);
+        match self {
+            Gcm::Ring(k) => {
+                let n = RingNonce::assume_unique_for_key(nonce);
+                k.open_in_place(n, Aad::empty(), rest).map_err(|_| CryptError::Forged)
+            }
+            Gcm::Aes192(g) => {
+                let (body, tail) = rest.split_at_mut(rest.len() - GCM_TAG_LEN);
+                let tag = Tag::clone_from_slice(tail);
+                g.decrypt_in_place_detached(Nonce::from_slice(&nonce), &[], body, &tag)
+                    .map_err(|_| CryptError::Forged)?;
+                Ok(body)
+            }
+        }
     }
 }
 
@@ -178,13 +208,12 @@ mod tests {
             let expected = [iv.to_vec(), unhex(cipher), unhex(tag)].concat();
             assert_eq!(datagram, expected, "{method:?} seal, plaintext {plain}");
             assert_eq!(gcm.open(&mut datagram).unwrap(), &unhex(plain)[..], "{method:?} open");
-            // Every single-bit change anywhere is refused, the buffer left as it came.
+            // Every single-bit change anywhere is refused (the payload bytes
+            // are then unspecified: `ring` overwrites them).
             for bit in (0..expected.len() * 8).step_by(7) {
                 let mut bad = expected.clone();
                 bad[bit / 8] ^= 1 << (bit % 8);
-                let copy = bad.clone();
                 assert_eq!(gcm.open(&mut bad), Err(CryptError::Forged), "{method:?} bit {bit}");
-                assert_eq!(bad, copy);
             }
             for cut in 1..=expected.len() {
                 let mut short = expected[..expected.len() - cut].to_vec();

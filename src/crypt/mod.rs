@@ -587,7 +587,7 @@ impl PacketCrypt {
     /// layout: decrypts it, checks the CRC-32 and returns `datagram[20..]`; on
     /// [`CryptError::BadChecksum`] the buffer holds the (garbage) decryption.
     /// AES-GCM: checks the tag, decrypts and returns `datagram[12..len - 16]`;
-    /// on [`CryptError::Forged`] the buffer is left as it came. Shorter than
+    /// on [`CryptError::Forged`] the payload bytes are unspecified. Shorter than
     /// [`PacketCrypt::overhead`]: [`CryptError::TooShort`]. Never panics,
     /// whatever the input.
     pub fn open<'a>(&self, datagram: &'a mut [u8]) -> Result<&'a mut [u8], CryptError> {
