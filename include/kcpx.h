@@ -706,7 +706,8 @@ int kcpx_conn_recv_datagram(struct kcpx_conn *c, void *buf, size_t len);
 /*
  The longest unreliable message `kcpx_conn_send_datagram` takes (kcp-go's
  GetOOBMaxSize: the MTU less the crypto header, the 8-byte out-of-band
- header and the 4-byte conv; 1,368 with the defaults and a cipher), or
+ header and the 4-byte conv; 1,368 with the defaults and a CFB cipher,
+ 1,360 with AES-GCM), or
  KCPX_ERR_NULL.
 
  # Safety
@@ -1114,7 +1115,7 @@ int kcpx_session_recv_datagram(struct kcpx_session *s, void *buf, size_t len);
  The longest unreliable message `kcpx_session_send_datagram` takes
  (kcp-go's GetOOBMaxSize): the MTU less the crypto header, the 8-byte
  out-of-band header and the 4-byte conv — 1,368 bytes with the default
- MTU and a cipher. Never 0: kcpx sends them with or without FEC.
+ MTU and a CFB cipher, 1,360 with AES-GCM (nonce and tag). Never 0: kcpx sends them with or without FEC.
  KCPX_ERR_CLOSED once the session is freed, KCPX_ERR_NULL.
 
  # Safety

@@ -577,7 +577,8 @@ impl Conn {
     /// The longest unreliable message [`Conn::send_datagram`] takes: what
     /// one datagram holds after the crypto header, the 8-byte out-of-band
     /// header and the conv (kcp-go's `GetOOBMaxSize`: KCP's MTU − 4). With
-    /// the default MTU of 1,400, a cipher and FEC: 1,368 bytes.
+    /// the default MTU of 1,400, FEC and a CFB cipher: 1,368 bytes; with
+    /// AES-GCM (nonce and tag): 1,360.
     pub fn datagram_max(&self) -> usize {
         let crypt_len = self.crypt.as_ref().map_or(0, |c| c.header_len());
         let mtu = self.kcp.mtu() as usize + self.header_len;

@@ -533,7 +533,8 @@ pub unsafe extern "C" fn kcpx_conn_recv_datagram(c: *mut kcpx_conn, buf: *mut c_
 
 /// The longest unreliable message `kcpx_conn_send_datagram` takes (kcp-go's
 /// GetOOBMaxSize: the MTU less the crypto header, the 8-byte out-of-band
-/// header and the 4-byte conv; 1,368 with the defaults and a cipher), or
+/// header and the 4-byte conv; 1,368 with the defaults and a CFB cipher,
+/// 1,360 with AES-GCM), or
 /// KCPX_ERR_NULL.
 ///
 /// # Safety

@@ -663,7 +663,7 @@ pub unsafe extern "C" fn kcpx_session_recv_datagram(s: *mut kcpx_session, buf: *
 /// The longest unreliable message `kcpx_session_send_datagram` takes
 /// (kcp-go's GetOOBMaxSize): the MTU less the crypto header, the 8-byte
 /// out-of-band header and the 4-byte conv — 1,368 bytes with the default
-/// MTU and a cipher. Never 0: kcpx sends them with or without FEC.
+/// MTU and a CFB cipher, 1,360 with AES-GCM (nonce and tag). Never 0: kcpx sends them with or without FEC.
 /// KCPX_ERR_CLOSED once the session is freed, KCPX_ERR_NULL.
 ///
 /// # Safety
