@@ -11,7 +11,6 @@
 
 use super::flushbuf::FlushBuf;
 use super::log::mask;
-use super::pacing::FAST_DONE;
 use super::segment::{Header, OVERHEAD};
 use super::{consts::*, timediff, Kcp, Scalars};
 use allocator_api2::alloc::Allocator;
@@ -434,7 +433,7 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
                     let c = &mut self.cursor;
                     let offset = seg.resendts.wrapping_sub(c.current);
                     (c.scan_min, c.scan_max) = (c.scan_min.min(offset), c.scan_max.max(offset));
-                    c.scan_fastack = c.scan_fastack.max(self.pacing.hint_fastack(seg.fastack));
+                    c.scan_fastack = c.scan_fastack.max(seg.fastack);
                 }
                 if !send {
                     self.cursor.next_sn = sn.wrapping_add(1);
@@ -500,7 +499,7 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
         let c = &self.cursor;
         let (current, rtomin, resent, wnd) = (c.current, c.rtomin, c.resent, c.wnd);
         let fastlimit = self.v.tuning().fastlimit;
-        let (linear, fast_once) = (self.linear_backoff, self.pacing.fast_once);
+        let linear = self.linear_backoff;
         let v = &mut *self.v;
         let Some(Some(seg)) = self.snd_buf.get_mut(index) else {
             return false;
@@ -509,10 +508,7 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
             Send::First
         } else if timediff(current, seg.resendts) >= 0 {
             Send::Timeout
-        } else if seg.fastack >= resent
-            && !(fast_once && seg.fastack == FAST_DONE)
-            && (seg.xmit as i32 <= fastlimit || fastlimit <= 0)
-        {
+        } else if seg.fastack >= resent && (seg.xmit as i32 <= fastlimit || fastlimit <= 0) {
             Send::Fast
         } else {
             return false;
@@ -539,15 +535,11 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
                     seg.rto = seg.rto.wrapping_add((step / 2) as u32);
                 }
                 seg.resendts = current.wrapping_add(seg.rto);
-                if fast_once {
-                    // The timeout ends the one-per-RTO wait: duplicate ACKs count again.
-                    seg.fastack = 0;
-                }
                 self.cursor.lost = true;
             }
             Send::Fast => {
                 seg.xmit = seg.xmit.wrapping_add(1);
-                seg.fastack = if fast_once { FAST_DONE } else { 0 };
+                seg.fastack = 0;
                 seg.resendts = current.wrapping_add(seg.rto);
                 self.cursor.change += 1;
             }

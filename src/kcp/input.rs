@@ -190,10 +190,9 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
             return;
         }
         let end = self.snd_index(sn).unwrap_or(self.snd_buf.len());
-        let fast_once = self.pacing.fast_once;
         for i in 0..end {
             if let Some(Some(seg)) = self.snd_buf.get_mut(i) {
-                if timediff(ts, seg.ts) >= 0 && !(fast_once && seg.fastack == super::pacing::FAST_DONE) {
+                if timediff(ts, seg.ts) >= 0 {
                     seg.fastack = seg.fastack.wrapping_add(1);
                     self.scan_hint.max_fastack = self.scan_hint.max_fastack.max(seg.fastack);
                 }

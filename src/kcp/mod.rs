@@ -310,8 +310,8 @@ pub struct Kcp<A: Allocator + Clone = Global, S: Scalars = InlineScalars> {
     /// (kcp-go's rule) instead of ikcp.c's multiplying one (see
     /// [`Kcp::set_linear_backoff`]).
     linear_backoff: bool,
-    /// kcpx's sender rules beside ikcp.c's (see `pacing.rs`): one fast
-    /// retransmission per RTO, and a byte budget for data segments.
+    /// kcpx's sender rules beside ikcp.c's (see `pacing.rs`): a byte
+    /// budget for data segments.
     pacing: pacing::Pacing,
     cursor: FlushCursor,
     scan_hint: ScanHint,

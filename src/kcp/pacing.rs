@@ -1,21 +1,14 @@
-//! kcpx's sender rules beside ikcp.c's, each off by default (and never
-//! turned on by `ikcp_*`): at most one fast retransmission of a segment per
-//! RTO, a byte budget on the data segments a flush emits (what a rate
-//! limiter above the core spends), and a flush of the pending ACKs alone.
-//! kcp-go's newest sender has the first and the last; the budget is how
-//! kcpx holds back data without holding back ACKs.
+//! kcpx's sender rules beside ikcp.c's, each unused unless asked for (and
+//! never by `ikcp_*`): a byte budget on the data segments a flush emits
+//! (what a rate limiter above the core spends), and a flush of the pending
+//! ACKs alone (kcp-go's newest sender has it). The budget is how kcpx holds
+//! back data without holding back ACKs.
 
 use super::{Kcp, Scalars};
 use allocator_api2::alloc::Allocator;
 
-/// A segment's `fastack` once it was fast-retransmitted under the
-/// one-per-RTO rule: duplicate ACKs no longer count until its timeout.
-pub(super) const FAST_DONE: u32 = u32::MAX;
-
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Pacing {
-    /// One fast retransmission per segment until its RTO fires.
-    pub(super) fast_once: bool,
     /// Bytes (KCP header and payload) data segments may still use;
     /// `u32::MAX` is no budget.
     pub(super) budget: u32,
@@ -26,7 +19,6 @@ pub(super) struct Pacing {
 impl Default for Pacing {
     fn default() -> Self {
         Pacing {
-            fast_once: false,
             budget: u32::MAX,
             held_back: false,
         }
@@ -48,29 +40,9 @@ impl Pacing {
         self.budget -= need;
         true
     }
-
-    /// The fast-ACK count a scan summary takes from a segment: one already
-    /// fast-retransmitted under the one-per-RTO rule counts as none.
-    pub(super) fn hint_fastack(&self, fastack: u32) -> u32 {
-        if self.fast_once && fastack == FAST_DONE {
-            0
-        } else {
-            fastack
-        }
-    }
 }
 
 impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
-    /// At most one fast retransmission of a segment per RTO (kcp-go's
-    /// newest rule): after one, duplicate ACKs stop counting for it until
-    /// its timeout retransmits it. Off (ikcp.c's rule, and always for
-    /// `ikcp_*`): a segment is fast-retransmitted again after every
-    /// `resend` further duplicate ACKs, up to the fast-ACK limit, which in
-    /// a burst of losses sends the same segment several times per RTT.
-    pub fn set_fast_retransmit_once(&mut self, on: bool) {
-        self.pacing.fast_once = on;
-    }
-
     /// Limits the bytes of data segments (KCP header and payload, first
     /// sends and retransmissions) the following flushes emit, until set
     /// again; `None` is no limit (the default). A segment that does not fit
@@ -98,6 +70,19 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
     /// than at the next interval.
     pub fn ack_flush_due(&self) -> bool {
         self.ackcount > 0 && self.ackcount as u32 >= self.v.mtu / super::OVERHEAD
+    }
+
+    /// When the next interval flush of [`Kcp::update`] is due (absolute
+    /// ms; `current` when it is due now), whatever the send buffer's
+    /// timers say: for an owner that knows those segments must wait.
+    pub fn next_flush(&self, current: u32) -> u32 {
+        let ts_flush = self.v.ts_flush;
+        let d = super::timediff(ts_flush, current);
+        if self.v.updated == 0 || d <= 0 || d >= 10000 {
+            current
+        } else {
+            ts_flush
+        }
     }
 
     /// Emits the pending ACKs and nothing else (no data, no probe; those
@@ -146,8 +131,8 @@ mod tests {
     }
 
     /// A sender of ten one-segment datagrams (MTU 150, 100-byte messages),
-    /// fast resend after 2 duplicate ACKs, its first flush done.
-    fn sender(fast_once: bool) -> (Kcp, Kcp, Vec<Vec<u8>>) {
+    /// its first flush done, and its peer.
+    fn sender() -> (Kcp, Kcp, Vec<Vec<u8>>) {
         let (mut a, mut b) = (Kcp::new(9), Kcp::new(9));
         for k in [&mut a, &mut b] {
             k.set_mtu(150).unwrap();
@@ -155,7 +140,6 @@ mod tests {
             k.set_window(NonZeroU32::new(64), NonZeroU32::new(64));
             k.update(100, |_| {});
         }
-        a.set_fast_retransmit_once(fast_once);
         for i in 0..10u8 {
             a.send(&[i; 100]).unwrap();
         }
@@ -164,45 +148,9 @@ mod tests {
         (a, b, first)
     }
 
-    /// Feeds the receiver the datagrams after the lost first one, one at a
-    /// time, its ACKs back to the sender, and counts how often the sender
-    /// emits the lost segment again.
-    fn resends_of_sn0(a: &mut Kcp, b: &mut Kcp, data: &[Vec<u8>]) -> usize {
-        let mut resends = 0;
-        for d in data {
-            b.input(d).unwrap();
-            for ack in flush(b) {
-                a.input(&ack).unwrap();
-                for out in flush(a) {
-                    resends += segments(&out).iter().filter(|s| **s == (CMD_PUSH, 0)).count();
-                }
-            }
-        }
-        resends
-    }
-
-    #[test]
-    fn one_fast_retransmission_per_rto() {
-        let (mut a, mut b, first) = sender(false);
-        // ikcp.c's rule: again after every 2 duplicate ACKs, up to the limit.
-        assert!(resends_of_sn0(&mut a, &mut b, &first[1..]) >= 3);
-
-        let (mut a, mut b, first) = sender(true);
-        assert_eq!(resends_of_sn0(&mut a, &mut b, &first[1..]), 1);
-        // Its timeout sends it again and makes duplicate ACKs count again.
-        a.set_current(100 + 1000);
-        let timed_out = flush(&mut a);
-        assert!(timed_out.iter().any(|d| segments(d).contains(&(CMD_PUSH, 0))));
-        for i in 0..4u8 {
-            a.send(&[i; 100]).unwrap();
-        }
-        let more = flush(&mut a);
-        assert_eq!(resends_of_sn0(&mut a, &mut b, &more), 1);
-    }
-
     #[test]
     fn a_budget_holds_back_data_but_never_acks() {
-        let (_, mut b, first) = sender(false);
+        let (_, mut b, first) = sender();
         // b owes its peer an ACK and has five segments to send.
         b.input(&first[0]).unwrap();
         for i in 0..5u8 {
@@ -232,7 +180,7 @@ mod tests {
 
     #[test]
     fn ack_only_flush_at_a_datagram_of_acks() {
-        let (_, mut b, first) = sender(false);
+        let (_, mut b, first) = sender();
         b.send(&[1; 100]).unwrap();
         // MTU 150 holds 6 ACKs (150 / 24).
         for (i, d) in first.iter().enumerate().take(6) {
