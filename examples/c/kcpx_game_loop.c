@@ -105,7 +105,11 @@ static void server_events(kcpx_listener *l, struct state *world)
 	while (kcpx_listener_poll_event(l, &ev) == 1) {
 		struct player *p = owner(ev.session);
 		switch (ev.kind) {
-		case KCPX_EVENT_ACCEPT: server_chat(ev.session); break; /* user NULL until named */
+		case KCPX_EVENT_ACCEPT:
+			/* Each player's bandwidth cap: 64 KB/s, kcp-go's burst (ACKs never wait). */
+			kcpx_session_set_rate_limit(ev.session, 64 * 1024, 0);
+			server_chat(ev.session); /* user NULL until named */
+			break;
 		case KCPX_EVENT_READABLE: server_chat(ev.session); break;
 		case KCPX_EVENT_DATAGRAM: server_inputs(ev.session, world); break;
 		case KCPX_EVENT_CLOSED:
