@@ -408,7 +408,12 @@ fn cxx_includes_the_headers() {
         &format!("g++ {WARNINGS} \"$SRC\" -o \"$EXE\" $(pkg-config --cflags --libs kcpx)"),
         &[("SRC", &src), ("EXE", &exe)],
     ));
-    check_program(&exe, true, Some(&inst.libdir()), "hello from C++\"; kcpx: success");
+    check_program(
+        &exe,
+        true,
+        Some(&inst.libdir()),
+        "hello from C++\"; kcpx: success; kcpx.hpp: ok",
+    );
 }
 
 #[test]

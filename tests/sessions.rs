@@ -11,6 +11,8 @@ mod echo;
 mod relay;
 #[path = "support/sim.rs"]
 mod sim;
+#[path = "support/skip.rs"]
+mod skip;
 
 use echo::{config, echo_through, EchoServer};
 use kcpx::error::Error;
@@ -266,17 +268,32 @@ fn a_flood_of_new_sessions_stops_at_the_limit() {
 /// The C examples, using only kcpx.h: the epoll echo server on IPv4 and on
 /// IPv6 loopback, three blocking C clients at once each (wait, send and
 /// recv only, no events: the pattern whose wait used to spin after the
-/// first reply).
+/// first reply). The same for the C++ echo server on kcpx.hpp
+/// (examples/cpp/echo_server.cpp; skipped loudly without g++, a failure
+/// under CI unless `KCPX_SKIP_CXX=1`).
 #[test]
-fn c_echo_server_and_clients_over_ipv4_and_ipv6() {
+fn c_and_cpp_echo_servers_with_c_clients_over_ipv4_and_ipv6() {
     use std::io::Read;
     use std::process::{Command, Stdio};
     let (work, lib_dir) = cprog::work_dir("sessions_c");
-    let server = cprog::compile("kcpx_echo_server", &work, &lib_dir);
+    let mut servers = vec![("C", cprog::compile("kcpx_echo_server", &work, &lib_dir))];
+    if skip::have("g++") {
+        let cxx = cprog::compile_cxx("examples/cpp/echo_server.cpp", "echo_server_cpp", &[], &work, &lib_dir);
+        servers.push(("C++", cxx));
+    } else {
+        skip::unavailable(
+            "the C++ echo server (examples/cpp/echo_server.cpp)",
+            "g++ is not installed (apt-get install -y g++)",
+            "KCPX_SKIP_CXX",
+        );
+    }
     let client = cprog::compile("kcpx_echo_client", &work, &lib_dir);
-    for host in ["127.0.0.1", "[::1]"] {
+    let runs = servers
+        .iter()
+        .flat_map(|(lang, server)| ["127.0.0.1", "[::1]"].map(|host| (*lang, server, host)));
+    for (lang, server, host) in runs {
         let opts = ["--crypt", "aes-256", "--fec", "3", "2"];
-        let (mut srv, mut out, port) = start_c_server(&server, &format!("{host}:0"), &opts);
+        let (mut srv, mut out, port) = start_c_server(server, &format!("{host}:0"), &opts);
         let clients: Vec<_> = (1..=3)
             .map(|seed| {
                 Command::new(&client)
@@ -291,7 +308,10 @@ fn c_echo_server_and_clients_over_ipv4_and_ipv6() {
         for c in clients {
             let o = c.wait_with_output().unwrap();
             let text = String::from_utf8_lossy(&o.stdout);
-            assert!(o.status.success() && text.contains("\"ok\":true"), "{host}: {text}");
+            assert!(
+                o.status.success() && text.contains("\"ok\":true"),
+                "{lang} server, {host}: {text}"
+            );
             // The client drives its session with wait, send and recv only:
             // a wait that returned 1 with nothing to do is a spin.
             let idle: u64 = text
@@ -303,14 +323,20 @@ fn c_echo_server_and_clients_over_ipv4_and_ipv6() {
                 .unwrap()
                 .parse()
                 .unwrap();
-            assert!(idle <= 5, "{host}: {idle} waits returned 1 with nothing to do: {text}");
+            assert!(
+                idle <= 5,
+                "{lang} server, {host}: {idle} waits returned 1 with nothing to do: {text}"
+            );
         }
         // SAFETY: signalling our own child process.
         unsafe { libc::kill(srv.0.id() as libc::pid_t, libc::SIGTERM) };
         let mut counters = String::new();
         out.read_to_string(&mut counters).unwrap();
         assert!(srv.0.wait().unwrap().success());
-        assert!(counters.contains("\"passive_opens\":3,"), "{host}: {counters}");
+        assert!(
+            counters.contains("\"passive_opens\":3,"),
+            "{lang} server, {host}: {counters}"
+        );
     }
 }
 

@@ -1,0 +1,57 @@
+//! C++ users' header, include/kcpx.hpp: tests/cpp/kcpx_hpp.cpp is compiled
+//! with g++ as C++17 with `-Wall -Wextra -Wpedantic -Werror`, once more with
+//! `-fno-exceptions -fno-rtti`, and as C++20 (where `std::span` converts),
+//! against the libkcpx.so of this build, and run: its checks drive
+//! listeners, dialed sessions and connections over loopback (every wait
+//! bounded; the run is killed after two minutes). Without g++ the tests skip
+//! loudly, and fail under CI unless `KCPX_SKIP_CXX=1` (the skip policy of
+//! `tests/support/skip.rs`). The C++ echo server example is run beside the
+//! C one in tests/sessions.rs.
+#![cfg(feature = "ffi")] // the C ABI the header wraps
+
+#[path = "support/cprog.rs"]
+mod cprog;
+#[path = "support/skip.rs"]
+mod skip;
+
+use std::time::Duration;
+
+/// Builds tests/cpp/kcpx_hpp.cpp with `flags` and runs it: every check passes.
+fn build_and_run(name: &str, flags: &[&str]) {
+    if !skip::have("g++") {
+        skip::unavailable(
+            &format!("tests/cpp.rs {name}"),
+            "g++ is not installed (apt-get install -y g++)",
+            "KCPX_SKIP_CXX",
+        );
+        return;
+    }
+    let (work, lib_dir) = cprog::work_dir(&format!("cpp_{name}"));
+    let exe = cprog::compile_cxx("tests/cpp/kcpx_hpp.cpp", name, flags, &work, &lib_dir);
+    let out = cprog::run_bounded(&exe, &[], Duration::from_secs(120));
+    let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && text.contains(" checks, 0 failed"),
+        "kcpx_hpp ({flags:?}) failed: {}",
+        text.lines()
+            .filter(|l| l.starts_with("FAIL"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn header_as_cxx17() {
+    build_and_run("cxx17", &[]);
+}
+
+#[test]
+fn header_without_exceptions_or_rtti() {
+    build_and_run("no_exceptions", &["-fno-exceptions", "-fno-rtti"]);
+}
+
+#[test]
+fn header_as_cxx20_with_span() {
+    build_and_run("cxx20", &["-std=c++20"]);
+}
