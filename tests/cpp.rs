@@ -1,6 +1,8 @@
 //! C++ users' header, include/kcpx.hpp: tests/cpp/kcpx_hpp.cpp is compiled
-//! with g++ as C++17 with `-Wall -Wextra -Wpedantic -Werror`, once more with
-//! `-fno-exceptions -fno-rtti`, and as C++20 (where `std::span` converts),
+//! with g++ as C++17 with `-Wall -Wextra -Wpedantic -Werror` (and `-Wshadow
+//! -Wconversion -Wsign-conversion -Wold-style-cast`), once more with
+//! `-fno-exceptions -fno-rtti`, as C++20 (where `std::span` converts), and
+//! under AddressSanitizer and UBSan,
 //! against the libkcpx.so of this build, and run: its checks drive
 //! listeners, dialed sessions and connections over loopback (every wait
 //! bounded; the run is killed after two minutes). Without g++ the tests skip
@@ -43,12 +45,28 @@ fn build_and_run(name: &str, flags: &[&str]) {
 
 #[test]
 fn header_as_cxx17() {
-    build_and_run("cxx17", &[]);
+    // The warnings strict game-server builds add, as errors too.
+    let strict = ["-Wshadow", "-Wconversion", "-Wsign-conversion", "-Wold-style-cast"];
+    build_and_run("cxx17", &strict);
 }
 
 #[test]
 fn header_without_exceptions_or_rtti() {
     build_and_run("no_exceptions", &["-fno-exceptions", "-fno-rtti"]);
+}
+
+/// Under AddressSanitizer (leaks included) and UBSan: a session that
+/// outlives its listener frees nothing twice (the lifeline; without it this
+/// run reports a double free), and no owner leaks.
+#[test]
+fn header_under_address_and_undefined_behaviour_sanitizers() {
+    let sanitize = [
+        "-g",
+        "-fsanitize=address,undefined",
+        "-fno-sanitize-recover=all",
+        "-fno-omit-frame-pointer",
+    ];
+    build_and_run("sanitizers", &sanitize);
 }
 
 #[test]
