@@ -276,17 +276,7 @@ fn c_and_cpp_echo_servers_with_c_clients_over_ipv4_and_ipv6() {
     use std::io::Read;
     use std::process::{Command, Stdio};
     let (work, lib_dir) = cprog::work_dir("sessions_c");
-    let mut servers = vec![("C", cprog::compile("kcpx_echo_server", &work, &lib_dir))];
-    if skip::have("g++") {
-        let cxx = cprog::compile_cxx("examples/cpp/echo_server.cpp", "echo_server_cpp", &[], &work, &lib_dir);
-        servers.push(("C++", cxx));
-    } else {
-        skip::unavailable(
-            "the C++ echo server (examples/cpp/echo_server.cpp)",
-            "g++ is not installed (apt-get install -y g++)",
-            "KCPX_SKIP_CXX",
-        );
-    }
+    let servers = echo_servers(&work, &lib_dir);
     let client = cprog::compile("kcpx_echo_client", &work, &lib_dir);
     let runs = servers
         .iter()
@@ -468,19 +458,45 @@ fn dialer_wait_runs_io_without_events_and_never_spins() {
     assert_eq!(client.recv(&mut buf), Err(Error::Closed));
 }
 
+/// The echo servers: the C example, and the C++ one on kcpx.hpp when g++ is
+/// there (else the skip policy, `KCPX_SKIP_CXX`), each with its language.
+fn echo_servers(work: &std::path::Path, lib_dir: &std::path::Path) -> Vec<(&'static str, std::path::PathBuf)> {
+    let mut servers = vec![("C", cprog::compile("kcpx_echo_server", work, lib_dir))];
+    if skip::have("g++") {
+        let cxx = cprog::compile_cxx("examples/cpp/echo_server.cpp", "echo_server_cpp", &[], work, lib_dir);
+        servers.push(("C++", cxx));
+    } else {
+        skip::unavailable(
+            "the C++ echo server (examples/cpp/echo_server.cpp)",
+            "g++ is not installed (apt-get install -y g++)",
+            "KCPX_SKIP_CXX",
+        );
+    }
+    servers
+}
+
 /// The client pattern that stalled the C echo server: upload several MiB,
 /// reading the echo only when the upload is blocked (late). The server's
 /// short writes used to wait for a WRITABLE event that only `AGAIN` armed,
 /// so it stopped echoing for good. `KCPX_LATE_READER_RUNS` runs (default 3;
-/// 20 in a row were run by hand), each bounded by a no-progress limit.
+/// 20 in a row were run by hand), each bounded by a no-progress limit; the
+/// same for the C++ echo server.
 #[cfg(feature = "ffi")]
 #[test]
-fn c_echo_server_serves_a_client_that_uploads_megabytes_and_reads_late() {
+fn c_and_cpp_echo_servers_serve_a_client_that_uploads_megabytes_and_reads_late() {
+    let (work, lib_dir) = cprog::work_dir("sessions_late_reader");
+    for (lang, server) in echo_servers(&work, &lib_dir) {
+        eprintln!("{lang} echo server:");
+        late_reader_against(&server);
+    }
+}
+
+/// The late-reading client of the test above against `server`.
+#[cfg(feature = "ffi")]
+fn late_reader_against(server: &std::path::Path) {
     use std::io::Read;
     let runs: u64 = env_or("KCPX_LATE_READER_RUNS", 3);
-    let (work, lib_dir) = cprog::work_dir("sessions_late_reader");
-    let server = cprog::compile("kcpx_echo_server", &work, &lib_dir);
-    let (mut srv, mut out, port) = start_c_server(&server, "127.0.0.1:0", &[]);
+    let (mut srv, mut out, port) = start_c_server(server, "127.0.0.1:0", &[]);
     let to: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     // The example's settings (example_config.h): nodelay 1,10,2,1, windows
     // 1024, stream mode, no cipher or FEC.
