@@ -582,6 +582,23 @@ int kcpx_config_set_mtu(struct kcpx_config *cfg, int mtu);
 int kcpx_config_set_stream(struct kcpx_config *cfg, int on);
 
 /*
+ Caps what each connection or session made with `cfg` sends: on average
+ `bytes_per_sec` bytes per second, in bursts of up to `burst` bytes (0:
+ 64 datagrams of the MTU, kcp-go's burst; a burst below the MTU counts
+ as one MTU). Every datagram counts whole (headers, FEC parity, ACKs,
+ unreliable messages). Data waits for the bucket; ACKs never wait, so a
+ cap never stalls the peer's sending; an unreliable message that does
+ not fit now is refused with KCPX_ERR_AGAIN. `bytes_per_sec` 0 removes
+ the cap (the default). kcp-go's SetRateLimit. Returns KCPX_OK or
+ KCPX_ERR_NULL. See also `kcpx_conn_set_rate_limit` and
+ `kcpx_session_set_rate_limit`.
+
+ # Safety
+ `cfg` is NULL or live.
+ */
+int kcpx_config_set_rate_limit(struct kcpx_config *cfg, uint32_t bytes_per_sec, uint32_t burst);
+
+/*
  Checks that a connection can be created from `cfg` (what
  `kcpx_conn_new` would refuse, as a code): KCPX_OK, KCPX_ERR_NULL,
  KCPX_ERR_KEY, KCPX_ERR_MTU or KCPX_ERR_RANDOM.
@@ -681,14 +698,17 @@ int kcpx_conn_waitsnd(const struct kcpx_conn *c);
  packet): sealed and handed to the output callback before this returns,
  never retransmitted, never FEC-protected, not ordered with the stream or
  other messages. Returns `len`, KCPX_ERR_TOO_LARGE (over
- `kcpx_conn_datagram_max`), KCPX_ERR_NULL (`c` NULL, or `buf` NULL with
- `len` > 0). `len` 0 sends an empty message. Never send one to a kcp-go
+ `kcpx_conn_datagram_max`), KCPX_ERR_AGAIN (the rate limit of
+ `kcpx_conn_set_rate_limit` has no room for it now; not sent),
+ KCPX_ERR_NULL (`c` NULL, or `buf` NULL with `len` > 0). `len` 0 sends an empty message. Never send one to a kcp-go
  5.6.1 peer: it reads it as a KCP segment of conversation 0xFFFFFFFF.
 
  # Safety
  `c` is NULL or live; `buf` is NULL or readable for `len` bytes.
  */
-int kcpx_conn_send_datagram(struct kcpx_conn *c, const void *buf, size_t len);
+int kcpx_conn_send_datagram(struct kcpx_conn *c,
+                            const void *buf,
+                            size_t len);
 
 /*
  Copies the oldest unreliable message received into `buf` and removes
@@ -714,6 +734,18 @@ int kcpx_conn_recv_datagram(struct kcpx_conn *c, void *buf, size_t len);
  `c` is NULL or live.
  */
 int kcpx_conn_datagram_max(const struct kcpx_conn *c);
+
+/*
+ Caps what `c` sends from now on, as `kcpx_config_set_rate_limit` does
+ for new connections (`bytes_per_sec` 0 removes the cap); the bucket
+ starts full. Tokens accrue on the connection's clock (the `now_ms` of
+ `kcpx_conn_update` and `kcpx_conn_input`); `kcpx_conn_check` says when
+ held-back data can go. Returns KCPX_OK or KCPX_ERR_NULL.
+
+ # Safety
+ `c` is NULL or live.
+ */
+int kcpx_conn_set_rate_limit(struct kcpx_conn *c, uint32_t bytes_per_sec, uint32_t burst);
 
 /*
  Advances the clock to `now_ms` (milliseconds, any origin, wrapping) and
@@ -1086,7 +1118,9 @@ int kcpx_session_recv(struct kcpx_session *s, void *buf, size_t len);
  stream or other messages. It is written with the session's other
  datagrams (at the next check, update, wait or flush, as for
  `kcpx_session_send`). Returns `len`; KCPX_ERR_TOO_LARGE over
- `kcpx_session_datagram_max`; KCPX_ERR_CLOSED after the session closed;
+ `kcpx_session_datagram_max`; KCPX_ERR_AGAIN when the session's rate
+ limit (`kcpx_session_set_rate_limit`) has no room for it now (it is not
+ sent); KCPX_ERR_CLOSED after the session closed;
  KCPX_ERR_NULL (`s` NULL, or `buf` NULL with `len` > 0). `len` 0 sends an
  empty message. Works with FEC off too (the bytes are the same; a kcp-go
  peer without FEC drops them). Never send one to a kcp-go 5.6.1 peer: it
@@ -1122,6 +1156,18 @@ int kcpx_session_recv_datagram(struct kcpx_session *s, void *buf, size_t len);
  `s` is NULL or live.
  */
 int kcpx_session_datagram_max(const struct kcpx_session *s);
+
+/*
+ Caps what session `s` sends from now on, in place of its config's cap
+ (see `kcpx_config_set_rate_limit`: the same meaning; `bytes_per_sec` 0
+ removes it); the bucket starts full. A game server's per-client
+ bandwidth cap. Returns KCPX_OK, KCPX_ERR_CLOSED once the session is
+ freed by its listener, KCPX_ERR_NULL.
+
+ # Safety
+ `s` is NULL or live.
+ */
+int kcpx_session_set_rate_limit(struct kcpx_session *s, uint32_t bytes_per_sec, uint32_t burst);
 
 /*
  Size of the next message (stream mode: bytes ready now), also on a

@@ -176,6 +176,29 @@ fn unreliable_messages_beside_the_stream_through_the_lossy_relay() {
     server.stop();
 }
 
+/// A dialer capped at 150 KB/s (16 KB bursts) uploads 300 KB to an
+/// uncapped echo server over real sockets: the echo is byte-exact, and no
+/// faster than the cap allows for what it sent (a lower bound on the time,
+/// which a loaded machine only makes easier to meet).
+#[test]
+fn a_rate_limited_dialer_sends_no_faster_than_its_cap() {
+    let server = EchoServer::start("127.0.0.1:0", &config(true, true));
+    let (rate, burst) = (150_000u64, 16_000u64);
+    let mut capped = config(true, true);
+    capped.endpoint.conn.set_rate_limit(rate as u32, burst as u32);
+    let start = Instant::now();
+    let s = echo_through(server.addr, &capped, 66, 300_000, Duration::from_secs(60));
+    let took = start.elapsed();
+    let floor = Duration::from_millis((s.out_bytes.saturating_sub(burst)) * 1000 / rate);
+    eprintln!(
+        "{} bytes sent in {took:?}, the cap allows no less than {floor:?}: {s:?}",
+        s.out_bytes
+    );
+    assert!(s.out_bytes >= 300_000);
+    assert!(took >= floor, "{took:?} < {floor:?}: the cap did not hold");
+    server.stop();
+}
+
 /// Random datagrams, wrong keys, truncations and replays from many source
 /// addresses while a real session transfers: no session is created, every
 /// hostile datagram is counted, the transfer stays byte-exact.

@@ -1,6 +1,7 @@
 //! [`ConnConfig`]: a connection's settings, validated here (the C setters
 //! `kcpx_config_set_*` are one-line calls of these).
 
+use super::rate::RateLimit;
 use crate::crypt::CryptMethod;
 use crate::error::Error;
 use crate::fec::{FecConfig, FEC_DATA_OVERHEAD, KCPGO_MTU_LIMIT};
@@ -31,6 +32,9 @@ pub struct ConnConfig {
     pub mtu: u32,
     /// Stream mode (byte stream, no message boundaries).
     pub stream: bool,
+    /// A cap on the bytes that leave (see [`RateLimit`]); `None`, the
+    /// default, is none.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Default for ConnConfig {
@@ -44,6 +48,7 @@ impl Default for ConnConfig {
             window: (32, 32),
             mtu: 1400,
             stream: false,
+            rate_limit: None,
         }
     }
 }
@@ -104,6 +109,13 @@ impl ConnConfig {
     /// Stream mode on or off.
     pub fn set_stream(&mut self, on: bool) {
         self.stream = on;
+    }
+
+    /// Caps what leaves at `bytes_per_sec` on average with bursts of
+    /// `burst` bytes (0: 64 datagrams of the MTU), as kcp-go's
+    /// `SetRateLimit`; 0 bytes per second is no cap. See [`RateLimit`].
+    pub fn set_rate_limit(&mut self, bytes_per_sec: u32, burst: u32) {
+        self.rate_limit = RateLimit::new(bytes_per_sec, burst);
     }
 
     /// Bytes in front of the KCP data: crypto header (20, AES-GCM's nonce

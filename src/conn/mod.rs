@@ -17,11 +17,13 @@
 mod config;
 mod incoming;
 mod messages;
+mod rate;
 
 pub use config::{ConnConfig, MAX_WINDOW, MIN_KCP_BYTES};
 pub use incoming::{InCounters, Incoming, Route};
 use messages::MessageQueue;
 pub use messages::{QUEUE_BYTES as DATAGRAM_QUEUE_BYTES, QUEUE_MESSAGES as DATAGRAM_QUEUE_MESSAGES};
+pub use rate::RateLimit;
 
 use crate::crypt::PacketCrypt;
 use crate::error::Error;
@@ -208,6 +210,8 @@ pub struct Conn {
     /// Buffers some owners never use (a listener's sessions do without):
     /// allocated on first use.
     side: Option<Box<SideBuffers>>,
+    /// The rate limit's bucket, if one is set.
+    rate: Option<Box<rate::Bucket>>,
     stats: Counters,
 }
 
@@ -306,6 +310,7 @@ impl Conn {
             header_len,
             stream: config.stream,
             side: None,
+            rate: config.rate_limit.map(|r| Box::new(rate::Bucket::new(r, config.mtu))),
             stats: Counters::default(),
         })
     }
@@ -319,6 +324,17 @@ impl Conn {
     /// ikcp.c's; see [`Kcp::set_linear_backoff`].
     pub fn set_linear_backoff(&mut self, on: bool) {
         self.kcp.set_linear_backoff(on);
+    }
+
+    /// Caps what this connection sends (see [`RateLimit`]; `None` lifts
+    /// the cap). The bucket starts full.
+    pub fn set_rate_limit(&mut self, limit: Option<RateLimit>) {
+        let mtu = self.kcp.mtu() as usize + self.header_len + self.trailer_len();
+        self.rate = limit.map(|r| Box::new(rate::Bucket::new(r, mtu as u32)));
+    }
+
+    fn trailer_len(&self) -> usize {
+        self.crypt.as_ref().map_or(0, |c| c.trailer_len())
     }
 
     /// Whether the peer acknowledged any segment this connection sent (it
@@ -589,7 +605,9 @@ impl Conn {
     /// and ready to send (kcp-go's `SendOOB`): never retransmitted, never
     /// FEC-protected, not ordered with the stream or other messages, no
     /// head-of-line blocking behind either. Returns its length;
-    /// [`Error::TooLarge`] if it is longer than [`Conn::datagram_max`].
+    /// [`Error::TooLarge`] if it is longer than [`Conn::datagram_max`];
+    /// [`Error::Again`] when the rate limit has no room for it now (at the
+    /// connection's clock; nothing is sent).
     /// kcp-go requires FEC on for this; the bytes on the wire do not
     /// depend on it (the out-of-band header is there either way), so a
     /// connection without FEC sends them too, and a kcp-go peer without FEC
@@ -598,6 +616,14 @@ impl Conn {
     pub fn send_datagram(&mut self, data: &[u8], out: &mut Outbox) -> Result<usize, Error> {
         if data.len() > self.datagram_max() {
             return Err(Error::TooLarge);
+        }
+        let wire = self.header_len_oob() + data.len() + self.trailer_len();
+        if let Some(r) = &mut self.rate {
+            r.refill(self.kcp.current());
+            if (r.available() as usize) < wire {
+                return Err(Error::Again);
+            }
+            r.charge(wire);
         }
         let crypt_len = self.crypt.as_ref().map_or(0, |c| c.header_len());
         let at = out.bytes.len();
@@ -614,6 +640,12 @@ impl Conn {
         self.stats.out_bytes += (out.bytes.len() - at) as u64;
         self.stats.datagrams_out += 1;
         Ok(data.len())
+    }
+
+    /// Bytes in front of an unreliable message: crypto header, out-of-band
+    /// header, conv.
+    fn header_len_oob(&self) -> usize {
+        self.crypt.as_ref().map_or(0, |c| c.header_len()) + FEC_DATA_OVERHEAD + OOB_CONV_LEN
     }
 
     /// Copies the oldest unreliable message received into `buf` and
@@ -642,10 +674,36 @@ impl Conn {
     /// it flushed.
     pub fn update(&mut self, now_ms: u32, out: &mut Outbox) -> bool {
         let due = self.kcp.advance_clock(now_ms);
-        if due {
+        if due || self.rate_ready(now_ms) {
             self.flush(out);
+            true
+        } else if self.kcp.ack_flush_due() {
+            self.flush_acks(out);
+            true
+        } else {
+            false
         }
-        due
+    }
+
+    /// Data held back by the rate limit can go now.
+    fn rate_ready(&self, now_ms: u32) -> bool {
+        self.kcp.held_back()
+            && self
+                .rate
+                .as_ref()
+                .is_some_and(|r| r.wait_ms(now_ms, self.kcp.mtu()) == 0)
+    }
+
+    /// Pending ACKs fill a datagram (kcp-go's clocking rule, see
+    /// [`Kcp::ack_flush_due`]): [`Conn::flush_acks`] should run now.
+    pub fn ack_flush_due(&self) -> bool {
+        self.kcp.ack_flush_due()
+    }
+
+    /// Sends the pending ACKs alone (see [`Kcp::flush_acks`]): what
+    /// [`Conn::update`] does between intervals once they fill a datagram.
+    pub fn flush_acks(&mut self, outbox: &mut Outbox) {
+        self.emit(outbox, true);
     }
 
     /// When nothing is in flight, queued or owed to the peer, gives back
@@ -663,50 +721,35 @@ impl Conn {
     }
 
     /// Produces everything due now (ACKs, data, retransmissions) into
-    /// `outbox` (appended), with FEC parity and encryption applied.
+    /// `outbox` (appended), with FEC parity and encryption applied. Under a
+    /// rate limit, data waits for its tokens; ACKs do not.
     pub fn flush(&mut self, outbox: &mut Outbox) {
+        self.emit(outbox, false);
+    }
+
+    /// A flush (of the pending ACKs only, when `acks_only`) into `outbox`.
+    fn emit(&mut self, outbox: &mut Outbox, acks_only: bool) {
         let Conn {
             kcp,
             crypt,
             encoder,
             header_len,
             stats,
+            rate,
             ..
         } = self;
-        let (first, start) = (outbox.ends.len(), outbox.bytes.len());
-        // AES-GCM's tag goes after every datagram (FEC shards exclude it).
-        let trailer = crypt.as_ref().map_or(0, |c| c.trailer_len());
-        kcp.flush(|segments| {
-            // Framed in place: header space, then the KCP bytes.
-            let at = outbox.bytes.len();
-            outbox.bytes.resize(at + *header_len, 0);
-            outbox.bytes.extend_from_slice(segments);
-            let parity = match encoder {
-                Some(e) => match e.encode(&mut outbox.bytes[at..]) {
-                    Ok(p) => p,
-                    // Cannot happen with a validated MTU; counted, never silent.
-                    Err(_) => {
-                        stats.fec_encode_errs += 1;
-                        &mut []
-                    }
-                },
-                None => &mut [],
-            };
-            outbox.push_trailer(trailer);
-            stats.out_pkts += 1 + parity.len() as u64;
-            stats.out_bytes +=
-                (outbox.bytes.len() - at + parity.iter().map(|p| p.len() + trailer).sum::<usize>()) as u64;
-            for p in parity.iter() {
-                outbox.bytes.extend_from_slice(p);
-                outbox.push_trailer(trailer);
-            }
-        });
-        if let Some(c) = crypt {
-            // All of this flush's datagrams at once: CFB is serial within a
-            // datagram, so sealing several side by side is much faster.
-            // Cannot fail: every datagram holds at least the header and trailer bytes.
-            let _ = c.seal_packed(&mut outbox.bytes, start, &outbox.ends[first..]);
+        if let (Some(r), false) = (rate.as_mut(), acks_only) {
+            r.refill(kcp.current());
+            kcp.set_send_budget(Some(r.available()));
         }
+        let (first, start) = (outbox.ends.len(), outbox.bytes.len());
+        let out = |segments: &[u8]| frame(outbox, segments, *header_len, encoder, crypt, stats);
+        if acks_only {
+            kcp.flush_acks(out);
+        } else {
+            kcp.flush(out);
+        }
+        seal(outbox, start, first, crypt, rate);
     }
 
     /// Frees what only an active connection needs: the core's flush buffer
@@ -851,8 +894,80 @@ impl Conn {
     }
 
     /// When to call [`Conn::update`] next (absolute ms).
+    /// Now when ACKs fill a datagram; under a rate limit that holds data
+    /// back, no sooner than its tokens or the next interval allow.
     pub fn check(&self, now_ms: u32) -> u32 {
-        self.kcp.check(now_ms)
+        if self.kcp.ack_flush_due() {
+            return now_ms;
+        }
+        match &self.rate {
+            Some(r) if self.kcp.held_back() => {
+                let tokens = now_ms.wrapping_add(r.wait_ms(now_ms, self.kcp.mtu()));
+                let interval = self.kcp.next_flush(now_ms);
+                if (tokens.wrapping_sub(interval) as i32) < 0 {
+                    tokens
+                } else {
+                    interval
+                }
+            }
+            _ => self.kcp.check(now_ms),
+        }
+    }
+}
+
+/// Appends one datagram of KCP `segments` to `outbox`, framed in place
+/// (header space, the segments, FEC parity after it, each with room for
+/// the cipher's trailer); sealing comes after the flush ([`seal`]).
+fn frame(
+    outbox: &mut Outbox,
+    segments: &[u8],
+    header_len: usize,
+    encoder: &mut Option<FecEncoder>,
+    crypt: &Option<Arc<PacketCrypt>>,
+    stats: &mut Counters,
+) {
+    // AES-GCM's tag goes after every datagram (FEC shards exclude it).
+    let trailer = crypt.as_ref().map_or(0, |c| c.trailer_len());
+    let at = outbox.bytes.len();
+    outbox.bytes.resize(at + header_len, 0);
+    outbox.bytes.extend_from_slice(segments);
+    let parity = match encoder {
+        Some(e) => match e.encode(&mut outbox.bytes[at..]) {
+            Ok(p) => p,
+            // Cannot happen with a validated MTU; counted, never silent.
+            Err(_) => {
+                stats.fec_encode_errs += 1;
+                &mut []
+            }
+        },
+        None => &mut [],
+    };
+    outbox.push_trailer(trailer);
+    stats.out_pkts += 1 + parity.len() as u64;
+    stats.out_bytes += (outbox.bytes.len() - at + parity.iter().map(|p| p.len() + trailer).sum::<usize>()) as u64;
+    for p in parity.iter() {
+        outbox.bytes.extend_from_slice(p);
+        outbox.push_trailer(trailer);
+    }
+}
+
+/// Seals the datagrams a flush appended from `start` (the `first`-th on)
+/// and charges them to the rate limit.
+fn seal(
+    outbox: &mut Outbox,
+    start: usize,
+    first: usize,
+    crypt: &Option<Arc<PacketCrypt>>,
+    rate: &mut Option<Box<rate::Bucket>>,
+) {
+    if let Some(c) = crypt {
+        // All of this flush's datagrams at once: CFB is serial within a
+        // datagram, so sealing several side by side is much faster.
+        // Cannot fail: every datagram holds at least the header and trailer bytes.
+        let _ = c.seal_packed(&mut outbox.bytes, start, &outbox.ends[first..]);
+    }
+    if let Some(r) = rate {
+        r.charge(outbox.bytes.len() - start);
     }
 }
 
@@ -883,5 +998,9 @@ pub fn conv_of(config: &ConnConfig, datagram: &[u8]) -> Result<u32, Error> {
     }
 }
 
+#[cfg(test)]
+mod master_tests;
+#[cfg(test)]
+mod rate_tests;
 #[cfg(test)]
 pub(crate) mod tests;

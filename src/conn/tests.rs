@@ -59,7 +59,7 @@ impl core::ops::DerefMut for Driven {
 
 /// The in-memory wire of these tests (`tests/support/sim.rs`): no delay, so
 /// a datagram arrives in the same step; drops `loss_percent`% of datagrams.
-fn wire(seed: u64, loss_percent: u64) -> SimNet {
+pub(super) fn wire(seed: u64, loss_percent: u64) -> SimNet {
     SimNet::new(
         seed,
         LinkConfig {
@@ -73,7 +73,7 @@ fn wire(seed: u64, loss_percent: u64) -> SimNet {
 
 /// Updates `from` and delivers its datagrams to `to` over `net`. Returns
 /// the datagrams delivered.
-fn deliver(from: &mut Driven, to: &mut Driven, now: u32, net: &mut SimNet) -> Vec<Vec<u8>> {
+pub(super) fn deliver(from: &mut Driven, to: &mut Driven, now: u32, net: &mut SimNet) -> Vec<Vec<u8>> {
     let (src, dst) = (
         std::net::SocketAddr::from(([127, 0, 0, 1], 1)),
         std::net::SocketAddr::from(([127, 0, 0, 1], 2)),
@@ -91,7 +91,7 @@ fn deliver(from: &mut Driven, to: &mut Driven, now: u32, net: &mut SimNet) -> Ve
     kept
 }
 
-fn config(crypt: Option<(CryptMethod, usize)>, fec: Option<(usize, usize)>) -> ConnConfig {
+pub(super) fn config(crypt: Option<(CryptMethod, usize)>, fec: Option<(usize, usize)>) -> ConnConfig {
     ConnConfig {
         fec: fec.map(|(d, p)| FecConfig::new(d, p).unwrap()),
         crypt: crypt.map(|(m, n)| (m, vec![0x5a; n])),
@@ -99,6 +99,7 @@ fn config(crypt: Option<(CryptMethod, usize)>, fec: Option<(usize, usize)>) -> C
         window: (256, 256),
         mtu: 1400,
         stream: true,
+        rate_limit: None,
     }
 }
 

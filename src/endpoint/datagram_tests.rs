@@ -66,7 +66,7 @@ fn messages_flow_both_ways_beside_the_stream() {
             if w.t >= next_tick {
                 next_tick = w.t + 20;
                 let len = 4 + (up as usize * 37) % 1000;
-                assert_eq!(w.ep(client).send_datagram(id, &message(up, len)), Ok(len));
+                assert_eq!(w.ep(client).send_datagram(id, &message(up, len), now), Ok(len));
                 up += 1;
             }
             w.step(20);
@@ -83,7 +83,8 @@ fn messages_flow_both_ways_beside_the_stream() {
                             got_up.push(check(&buf[..n]));
                             let reply = message(down, 4 + (down as usize * 53) % 1300);
                             assert!(reply.len() <= w.ep(server).datagram_max(sid).unwrap());
-                            w.ep(server).send_datagram(sid, &reply).unwrap();
+                            let now = w.now();
+                            w.ep(server).send_datagram(sid, &reply, now).unwrap();
                             down += 1;
                         }
                     }
@@ -143,7 +144,10 @@ fn datagram_events_are_edge_triggered() {
     let now = w.now();
     w.ep(client).send(id, b"hello", now).unwrap();
     for i in 0..3 {
-        w.ep(client).send_datagram(id, &message(i, 40)).unwrap();
+        {
+            let now = w.now();
+            w.ep(client).send_datagram(id, &message(i, 40), now).unwrap();
+        }
     }
     run(&mut w, 100);
     let events = |w: &mut World| core::iter::from_fn(|| w.ep(server).poll_event()).collect::<Vec<_>>();
@@ -161,7 +165,10 @@ fn datagram_events_are_edge_triggered() {
         w.ep(server).recv_datagram(sid, &mut buf).map(|n| check(&buf[..n])),
         Ok(0)
     );
-    w.ep(client).send_datagram(id, &message(3, 40)).unwrap();
+    {
+        let now = w.now();
+        w.ep(client).send_datagram(id, &message(3, 40), now).unwrap();
+    }
     run(&mut w, 50);
     assert!(!events(&mut w).contains(&Event::Datagram(sid)));
     assert_eq!(
@@ -175,7 +182,10 @@ fn datagram_events_are_edge_triggered() {
     assert_eq!(rest, [1, 2, 3]);
     assert_eq!(w.ep(server).recv_datagram(sid, &mut buf), Err(Error::Again));
     // Drained: the next arrival is announced again.
-    w.ep(client).send_datagram(id, &message(4, 40)).unwrap();
+    {
+        let now = w.now();
+        w.ep(client).send_datagram(id, &message(4, 40), now).unwrap();
+    }
     run(&mut w, 50);
     assert_eq!(events(&mut w), [Event::Datagram(sid)]);
 }
@@ -196,10 +206,17 @@ fn the_receive_queue_drops_the_oldest() {
     let sid = w.ep(server).accept().unwrap();
     let max = w.ep(client).datagram_max(id).unwrap();
     assert_eq!(max, 1400 - 8 - 4, "MTU − FEC header − conv");
-    assert_eq!(w.ep(client).send_datagram(id, &vec![0; max + 1]), Err(Error::TooLarge));
+    let now = w.now();
+    assert_eq!(
+        w.ep(client).send_datagram(id, &vec![0; max + 1], now),
+        Err(Error::TooLarge)
+    );
     let total = 3 * crate::conn::DATAGRAM_QUEUE_MESSAGES as u32;
     for i in 0..total {
-        w.ep(client).send_datagram(id, &message(i, 100)).unwrap();
+        {
+            let now = w.now();
+            w.ep(client).send_datagram(id, &message(i, 100), now).unwrap();
+        }
         run(&mut w, 1);
     }
     run(&mut w, 50);

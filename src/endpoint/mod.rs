@@ -501,8 +501,8 @@ impl Endpoint {
     }
 
     /// Flushes the sessions that took datagrams since the last call (when
-    /// `flush_on_input`), so their ACKs leave now rather than at the next
-    /// interval. A socket layer that calls this only when it is about to
+    /// `flush_on_input`; without it, only ACKs that fill a datagram), so
+    /// their ACKs leave now rather than at the next interval. A socket layer that calls this only when it is about to
     /// write (after the application had the chance to reply to what it
     /// read) lets the ACKs ride in the replies' datagrams: a request and
     /// its answer then cost one datagram, not two.
@@ -518,8 +518,13 @@ impl Endpoint {
                 continue;
             };
             s.dirty = false;
-            if self.config.flush_on_input && s.handed_out && !matches!(s.state, State::Closed(_)) {
-                s.conn.flush(&mut self.tx.out);
+            if s.handed_out && !matches!(s.state, State::Closed(_)) {
+                if self.config.flush_on_input {
+                    s.conn.flush(&mut self.tx.out);
+                } else if s.conn.ack_flush_due() {
+                    // ACKs that fill a datagram leave now, data at the interval.
+                    s.conn.flush_acks(&mut self.tx.out);
+                }
                 self.tx.close_run(s.addr, s.local);
             }
             self.rearm(slot);

@@ -122,14 +122,17 @@ impl Endpoint {
     /// [`Conn::send_datagram`](crate::conn::Conn::send_datagram)): it
     /// leaves with the next write, beside the stream and never behind it.
     /// Returns its length; [`Error::TooLarge`] over
-    /// [`Endpoint::datagram_max`], [`Error::Closed`] after the session
+    /// [`Endpoint::datagram_max`], [`Error::Again`] when the session's rate
+    /// limit has no room for it now, [`Error::Closed`] after the session
     /// closed.
-    pub fn send_datagram(&mut self, id: SessionId, data: &[u8]) -> Result<usize, Error> {
+    pub fn send_datagram(&mut self, id: SessionId, data: &[u8], now_ms: u32) -> Result<usize, Error> {
+        self.tick(now_ms);
         let slot = self.owned_slot(id)?;
         let s = self.slots[slot].as_mut().expect("live slot");
         if s.state != State::Open {
             return Err(Error::Closed);
         }
+        s.conn.set_clock(now_ms);
         let n = s.conn.send_datagram(data, &mut self.tx.out)?;
         self.tx.close_run(s.addr, s.local);
         Ok(n)
@@ -139,6 +142,14 @@ impl Endpoint {
     /// `GetOOBMaxSize`).
     pub fn datagram_max(&self, id: SessionId) -> Result<usize, Error> {
         self.get(id).map(|s| s.conn.datagram_max()).ok_or(Error::Closed)
+    }
+
+    /// Caps what session `id` sends (see
+    /// [`RateLimit`](crate::conn::RateLimit); `None` lifts the cap), in
+    /// place of the listener's or dialer's configured one.
+    pub fn set_rate_limit(&mut self, id: SessionId, limit: Option<crate::conn::RateLimit>) -> Result<(), Error> {
+        self.session_mut(id)?.conn.set_rate_limit(limit);
+        Ok(())
     }
 
     /// Unreliable messages waiting on session `id`.

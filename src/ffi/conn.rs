@@ -26,7 +26,7 @@ use super::ptr::{
     guard, maybe_str, opt_mut, try_mut, try_out, try_ref, try_slice, try_slice_mut, try_slice_or_empty, try_take,
     Handle,
 };
-use crate::conn::{Conn, ConnConfig, ConnStats, Outbox};
+use crate::conn::{Conn, ConnConfig, ConnStats, Outbox, RateLimit};
 use crate::crypt::key_from_password;
 use crate::error::Error;
 use core::ffi::{c_char, c_int, c_void};
@@ -323,6 +323,27 @@ pub unsafe extern "C" fn kcpx_config_set_stream(cfg: *mut kcpx_config, on: c_int
     })
 }
 
+/// Caps what each connection or session made with `cfg` sends: on average
+/// `bytes_per_sec` bytes per second, in bursts of up to `burst` bytes (0:
+/// 64 datagrams of the MTU, kcp-go's burst; a burst below the MTU counts
+/// as one MTU). Every datagram counts whole (headers, FEC parity, ACKs,
+/// unreliable messages). Data waits for the bucket; ACKs never wait, so a
+/// cap never stalls the peer's sending; an unreliable message that does
+/// not fit now is refused with KCPX_ERR_AGAIN. `bytes_per_sec` 0 removes
+/// the cap (the default). kcp-go's SetRateLimit. Returns KCPX_OK or
+/// KCPX_ERR_NULL. See also `kcpx_conn_set_rate_limit` and
+/// `kcpx_session_set_rate_limit`.
+///
+/// # Safety
+/// `cfg` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_config_set_rate_limit(cfg: *mut kcpx_config, bytes_per_sec: u32, burst: u32) -> c_int {
+    guard(KCPX_ERR_INTERNAL, || {
+        try_mut!(cfg, KCPX_ERR_NULL).conn().set_rate_limit(bytes_per_sec, burst);
+        KCPX_OK
+    })
+}
+
 /// Checks that a connection can be created from `cfg` (what
 /// `kcpx_conn_new` would refuse, as a code): KCPX_OK, KCPX_ERR_NULL,
 /// KCPX_ERR_KEY, KCPX_ERR_MTU or KCPX_ERR_RANDOM.
@@ -495,8 +516,9 @@ unsafe fn deliver(c: *mut kcpx_conn) {
 /// packet): sealed and handed to the output callback before this returns,
 /// never retransmitted, never FEC-protected, not ordered with the stream or
 /// other messages. Returns `len`, KCPX_ERR_TOO_LARGE (over
-/// `kcpx_conn_datagram_max`), KCPX_ERR_NULL (`c` NULL, or `buf` NULL with
-/// `len` > 0). `len` 0 sends an empty message. Never send one to a kcp-go
+/// `kcpx_conn_datagram_max`), KCPX_ERR_AGAIN (the rate limit of
+/// `kcpx_conn_set_rate_limit` has no room for it now; not sent),
+/// KCPX_ERR_NULL (`c` NULL, or `buf` NULL with `len` > 0). `len` 0 sends an empty message. Never send one to a kcp-go
 /// 5.6.1 peer: it reads it as a KCP segment of conversation 0xFFFFFFFF.
 ///
 /// # Safety
@@ -543,6 +565,24 @@ pub unsafe extern "C" fn kcpx_conn_recv_datagram(c: *mut kcpx_conn, buf: *mut c_
 pub unsafe extern "C" fn kcpx_conn_datagram_max(c: *const kcpx_conn) -> c_int {
     guard(KCPX_ERR_INTERNAL, || {
         count(try_ref!(c, KCPX_ERR_NULL).conn.datagram_max())
+    })
+}
+
+/// Caps what `c` sends from now on, as `kcpx_config_set_rate_limit` does
+/// for new connections (`bytes_per_sec` 0 removes the cap); the bucket
+/// starts full. Tokens accrue on the connection's clock (the `now_ms` of
+/// `kcpx_conn_update` and `kcpx_conn_input`); `kcpx_conn_check` says when
+/// held-back data can go. Returns KCPX_OK or KCPX_ERR_NULL.
+///
+/// # Safety
+/// `c` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_conn_set_rate_limit(c: *mut kcpx_conn, bytes_per_sec: u32, burst: u32) -> c_int {
+    guard(KCPX_ERR_INTERNAL, || {
+        try_mut!(c, KCPX_ERR_NULL)
+            .conn
+            .set_rate_limit(RateLimit::new(bytes_per_sec, burst));
+        KCPX_OK
     })
 }
 

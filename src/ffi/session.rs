@@ -20,6 +20,7 @@ pub use super::listener::*;
 use super::conn::{code, code_of, count, kcpx_config, kcpx_stats};
 use super::listener::open;
 use super::ptr::{guard, try_mut, try_out, try_ref, try_slice_mut, try_slice_or_empty, try_take, Handle};
+use crate::conn::RateLimit;
 use crate::endpoint::{CloseReason, Endpoint, Event, SessionId};
 use crate::error::{Error, KCPX_ERR_BUFFER_TOO_SMALL, KCPX_ERR_INTERNAL, KCPX_ERR_INVALID, KCPX_ERR_NULL, KCPX_OK};
 use crate::net::{now_ms, Dialer, Listener};
@@ -618,7 +619,9 @@ pub unsafe extern "C" fn kcpx_session_recv(s: *mut kcpx_session, buf: *mut c_voi
 /// stream or other messages. It is written with the session's other
 /// datagrams (at the next check, update, wait or flush, as for
 /// `kcpx_session_send`). Returns `len`; KCPX_ERR_TOO_LARGE over
-/// `kcpx_session_datagram_max`; KCPX_ERR_CLOSED after the session closed;
+/// `kcpx_session_datagram_max`; KCPX_ERR_AGAIN when the session's rate
+/// limit (`kcpx_session_set_rate_limit`) has no room for it now (it is not
+/// sent); KCPX_ERR_CLOSED after the session closed;
 /// KCPX_ERR_NULL (`s` NULL, or `buf` NULL with `len` > 0). `len` 0 sends an
 /// empty message. Works with FEC off too (the bytes are the same; a kcp-go
 /// peer without FEC drops them). Never send one to a kcp-go 5.6.1 peer: it
@@ -673,6 +676,26 @@ pub unsafe extern "C" fn kcpx_session_datagram_max(s: *const kcpx_session) -> c_
     guard(KCPX_ERR_INTERNAL, || {
         let (e, id) = try_ref!(s, KCPX_ERR_NULL).view().endpoint();
         code_of(e.datagram_max(id), count)
+    })
+}
+
+/// Caps what session `s` sends from now on, in place of its config's cap
+/// (see `kcpx_config_set_rate_limit`: the same meaning; `bytes_per_sec` 0
+/// removes it); the bucket starts full. A game server's per-client
+/// bandwidth cap. Returns KCPX_OK, KCPX_ERR_CLOSED once the session is
+/// freed by its listener, KCPX_ERR_NULL.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn kcpx_session_set_rate_limit(s: *mut kcpx_session, bytes_per_sec: u32, burst: u32) -> c_int {
+    guard(KCPX_ERR_INTERNAL, || {
+        let limit = RateLimit::new(bytes_per_sec, burst);
+        let r = match try_mut!(s, KCPX_ERR_NULL).target() {
+            Target::Accepted(l, id) => l.set_rate_limit(id, limit),
+            Target::Dialed(d) => d.set_rate_limit(limit),
+        };
+        code(r)
     })
 }
 

@@ -15,6 +15,14 @@ use super::segment::{Header, OVERHEAD};
 use super::{consts::*, timediff, Kcp, Scalars};
 use allocator_api2::alloc::Allocator;
 
+/// Why a segment goes out in a flush.
+#[derive(Clone, Copy)]
+enum Send {
+    First,
+    Timeout,
+    Fast,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) enum Stage {
     #[default]
@@ -213,7 +221,11 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
                         self.cursor.next_ack += 1;
                     }
                     self.ackcount = 0;
-                    self.cursor.stage = Stage::Probe;
+                    self.cursor.stage = if self.cursor.acks_only {
+                        Stage::Remainder
+                    } else {
+                        Stage::Probe
+                    };
                 }
                 Stage::Probe => {
                     self.update_probe();
@@ -250,7 +262,9 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
                 }
                 Stage::Remainder => {
                     self.cursor.stage = Stage::Idle;
-                    self.adjust_cwnd();
+                    if !self.cursor.acks_only {
+                        self.adjust_cwnd();
+                    }
                     if !buf.is_empty() {
                         // The epilogue above runs after this output in ikcp.c;
                         // nothing observable depends on the order.
@@ -478,7 +492,9 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
     }
 
     /// Decides whether the segment at `index` goes out now (first send,
-    /// timeout, fast retransmit) and updates its timers as ikcp.c does.
+    /// timeout, fast retransmit) and updates its timers as ikcp.c does. A
+    /// segment the send budget cannot pay for stays as it was (see
+    /// `pacing.rs`).
     fn decide_send(&mut self, index: usize) -> bool {
         let c = &self.cursor;
         let (current, rtomin, resent, wnd) = (c.current, c.rtomin, c.resent, c.wnd);
@@ -488,45 +504,50 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
         let Some(Some(seg)) = self.snd_buf.get_mut(index) else {
             return false;
         };
-        let send = if seg.xmit == 0 {
-            seg.xmit = 1;
-            seg.rto = v.rx_rto as u32;
-            seg.resendts = current.wrapping_add(seg.rto).wrapping_add(rtomin);
-            true
+        let why = if seg.xmit == 0 {
+            Send::First
         } else if timediff(current, seg.resendts) >= 0 {
-            seg.xmit = seg.xmit.wrapping_add(1);
-            v.xmit = v.xmit.wrapping_add(1);
-            if linear {
-                let step = if v.nodelay == 0 { v.rx_rto } else { v.rx_rto / 2 };
-                seg.rto = seg.rto.saturating_add(step.max(0) as u32).min(RTO_MAX);
-            } else if v.nodelay == 0 {
-                seg.rto = seg.rto.wrapping_add(seg.rto.max(v.rx_rto as u32));
-            } else {
-                let step = if v.nodelay < 2 { seg.rto as i32 } else { v.rx_rto };
-                seg.rto = seg.rto.wrapping_add((step / 2) as u32);
+            Send::Timeout
+        } else if seg.fastack >= resent && (seg.xmit as i32 <= fastlimit || fastlimit <= 0) {
+            Send::Fast
+        } else {
+            return false;
+        };
+        if !self.pacing.spend(OVERHEAD.wrapping_add(seg.data.len() as u32)) {
+            return false;
+        }
+        match why {
+            Send::First => {
+                seg.xmit = 1;
+                seg.rto = v.rx_rto as u32;
+                seg.resendts = current.wrapping_add(seg.rto).wrapping_add(rtomin);
             }
-            seg.resendts = current.wrapping_add(seg.rto);
-            self.cursor.lost = true;
-            true
-        } else if seg.fastack >= resent {
-            if seg.xmit as i32 <= fastlimit || fastlimit <= 0 {
+            Send::Timeout => {
+                seg.xmit = seg.xmit.wrapping_add(1);
+                v.xmit = v.xmit.wrapping_add(1);
+                if linear {
+                    let step = if v.nodelay == 0 { v.rx_rto } else { v.rx_rto / 2 };
+                    seg.rto = seg.rto.saturating_add(step.max(0) as u32).min(RTO_MAX);
+                } else if v.nodelay == 0 {
+                    seg.rto = seg.rto.wrapping_add(seg.rto.max(v.rx_rto as u32));
+                } else {
+                    let step = if v.nodelay < 2 { seg.rto as i32 } else { v.rx_rto };
+                    seg.rto = seg.rto.wrapping_add((step / 2) as u32);
+                }
+                seg.resendts = current.wrapping_add(seg.rto);
+                self.cursor.lost = true;
+            }
+            Send::Fast => {
                 seg.xmit = seg.xmit.wrapping_add(1);
                 seg.fastack = 0;
                 seg.resendts = current.wrapping_add(seg.rto);
                 self.cursor.change += 1;
-                true
-            } else {
-                false
             }
-        } else {
-            false
-        };
-        if send {
-            seg.ts = current;
-            seg.wnd = wnd;
-            seg.una = v.rcv_nxt;
         }
-        send
+        seg.ts = current;
+        seg.wnd = wnd;
+        seg.una = v.rcv_nxt;
+        true
     }
 
     /// Congestion window after a flush: halve on fast retransmit, collapse

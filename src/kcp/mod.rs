@@ -28,6 +28,7 @@ mod flush;
 mod flushbuf;
 mod input;
 pub mod log;
+mod pacing;
 mod pool;
 mod queue;
 mod ring;
@@ -212,6 +213,8 @@ pub(crate) struct FlushCursor {
     /// `Kcp::flush_count` when this flush began.
     #[cfg_attr(not(feature = "ffi"), allow(dead_code))] // used by the C layer only
     flush_count: u32,
+    /// Emit the pending ACKs and nothing else ([`Kcp::flush_acks`]).
+    acks_only: bool,
     /// A flush ran from inside this one's `output` (C re-entry): the
     /// segments it changed are not all in this scan's summary.
     nested: bool,
@@ -307,6 +310,9 @@ pub struct Kcp<A: Allocator + Clone = Global, S: Scalars = InlineScalars> {
     /// (kcp-go's rule) instead of ikcp.c's multiplying one (see
     /// [`Kcp::set_linear_backoff`]).
     linear_backoff: bool,
+    /// kcpx's sender rules beside ikcp.c's (see `pacing.rs`): a byte
+    /// budget for data segments.
+    pacing: pacing::Pacing,
     cursor: FlushCursor,
     scan_hint: ScanHint,
     logs: LogLines<A>,
@@ -352,6 +358,7 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
             payloads: PayloadPool::new_in(alloc.clone()),
             retain_idle: false,
             linear_backoff: false,
+            pacing: pacing::Pacing::default(),
             cursor: FlushCursor::default(),
             scan_hint: ScanHint::default(),
             logs: LogLines::new_in(alloc.clone()),

@@ -61,7 +61,7 @@ mod tests;
 pub use crate::endpoint::{CloseReason, EndpointConfig, EndpointStats, Event, SessionId};
 pub use socket::SocketStats;
 
-use crate::conn::ConnStats;
+use crate::conn::{ConnStats, RateLimit};
 use crate::endpoint::Endpoint;
 use crate::error::Error;
 use socket::Driver;
@@ -267,6 +267,11 @@ impl Listener {
         self.driver.endpoint.datagram_max(id)
     }
 
+    /// Caps what a session sends; see [`Endpoint::set_rate_limit`].
+    pub fn set_rate_limit(&mut self, id: SessionId, limit: Option<RateLimit>) -> Result<(), Error> {
+        self.driver.endpoint.set_rate_limit(id, limit)
+    }
+
     /// Sends what a session has queued now, and writes every queued
     /// datagram.
     pub fn flush(&mut self, id: SessionId) -> Result<(), Error> {
@@ -436,6 +441,11 @@ impl Dialer {
     /// The longest unreliable message the session sends.
     pub fn datagram_max(&self) -> Result<usize, Error> {
         self.driver.endpoint.datagram_max(self.id)
+    }
+
+    /// Caps what the session sends; see [`Endpoint::set_rate_limit`].
+    pub fn set_rate_limit(&mut self, limit: Option<RateLimit>) -> Result<(), Error> {
+        self.driver.endpoint.set_rate_limit(self.id, limit)
     }
 
     /// Sends and writes what is queued now.

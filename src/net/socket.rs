@@ -276,7 +276,7 @@ impl Driver {
 
     /// `Endpoint::send_datagram`; the socket write as for `session_send`.
     pub(crate) fn session_send_datagram(&mut self, id: SessionId, data: &[u8]) -> Result<usize, Error> {
-        let n = self.endpoint.send_datagram(id, data)?;
+        let n = self.endpoint.send_datagram(id, data, now_ms())?;
         self.write_if_many_queued();
         Ok(n)
     }
