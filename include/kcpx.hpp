@@ -427,6 +427,12 @@ public:
 	}
 	status set_mtu(int mtu) noexcept { return detail::to_status(kcpx_config_set_mtu(raw_, mtu)); }
 	status set_stream(bool on) noexcept { return detail::to_status(kcpx_config_set_stream(raw_, on ? 1 : 0)); }
+	/* Each connection's or session's send rate, bytes per second (0: no cap)
+	 * in bursts of `burst` bytes (0: 64 datagrams); kcp-go's SetRateLimit. */
+	status set_rate_limit(std::uint32_t bytes_per_sec, std::uint32_t burst = 0) noexcept
+	{
+		return detail::to_status(kcpx_config_set_rate_limit(raw_, bytes_per_sec, burst));
+	}
 	status set_active_window(std::uint32_t ms) noexcept
 	{
 		return detail::to_status(kcpx_config_set_active_window(raw_, ms));
@@ -584,7 +590,8 @@ public:
 		return got;
 	}
 	result<std::size_t> peeksize() const noexcept { return detail::to_size(fix(kcpx_session_peeksize(live()))); }
-	/* One unreliable message (at most datagram_max() bytes). */
+	/* One unreliable message (at most datagram_max() bytes; errc::again when
+	 * a rate limit has no room for it now). */
 	result<std::size_t> send_datagram(const_bytes data) noexcept
 	{
 		return detail::to_size(fix(kcpx_session_send_datagram(live(), data.data(), data.size())));
@@ -599,6 +606,12 @@ public:
 		return detail::to_size(fix(kcpx_session_datagram_max(live())));
 	}
 	status flush() noexcept { return detail::to_status(fix(kcpx_session_flush(live()))); }
+	/* This session's send cap from now on, in place of its config's (see
+	 * config::set_rate_limit): a game server's per-client bandwidth. */
+	status set_rate_limit(std::uint32_t bytes_per_sec, std::uint32_t burst = 0) noexcept
+	{
+		return detail::to_status(fix(kcpx_session_set_rate_limit(live(), bytes_per_sec, burst)));
+	}
 	result<kcpx_stats> stats() const noexcept
 	{
 		kcpx_stats out{};
@@ -892,6 +905,11 @@ public:
 		return detail::to_size(kcpx_conn_recv_datagram(raw(), buf.data(), buf.size()));
 	}
 	result<std::size_t> datagram_max() const noexcept { return detail::to_size(kcpx_conn_datagram_max(raw())); }
+	/* This connection's send cap from now on (see config::set_rate_limit). */
+	status set_rate_limit(std::uint32_t bytes_per_sec, std::uint32_t burst = 0) noexcept
+	{
+		return detail::to_status(kcpx_conn_set_rate_limit(raw(), bytes_per_sec, burst));
+	}
 	/* Advances the clock (ms, any origin, wrapping) and sends what is due. */
 	void update(std::uint32_t now) noexcept { kcpx_conn_update(raw(), now); }
 	void flush() noexcept { kcpx_conn_flush(raw()); }

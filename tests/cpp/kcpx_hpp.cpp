@@ -236,6 +236,7 @@ void errors_map_to_one_error_type()
 	check(cfg.set_crypt(nullptr).ok(), "no crypto header");
 	check_error(cfg.set_window(0, 32), kcpx::errc::invalid, "set_window(0, 32) is errc::invalid");
 	check_error(cfg.set_memory_limits(100, 0), kcpx::errc::invalid, "tiny memory limit is errc::invalid");
+	check(cfg.set_rate_limit(1 << 20).ok() && cfg.set_rate_limit(0).ok(), "set_rate_limit, and off again");
 	check(cfg.validate().ok(), "the refused settings changed nothing");
 	check_error(kcpx::listener::listen("localhost:4000", cfg), kcpx::errc::addr, "listen(name) is errc::addr");
 	check_error(kcpx::session::dial("1.2.3.4", cfg), kcpx::errc::addr, "dial without port is errc::addr");
@@ -285,6 +286,8 @@ void conn_in_memory()
 	check_error(a.send_datagram(std::vector<std::uint8_t>(dmax + 1)), kcpx::errc::too_large,
 		    "a datagram over datagram_max is errc::too_large");
 	check(a.waitsnd().value_or(0) > 0, "conn waitsnd counts the queued segments");
+	check(b.set_rate_limit(10 << 20).ok(), "conn set_rate_limit");
+	check_error(moved.set_rate_limit(1000), kcpx::errc::null, "set_rate_limit of an empty conn");
 	std::vector<std::uint8_t> got;
 	std::string dgram;
 	bool conv_seen = false;
@@ -313,6 +316,11 @@ void conn_in_memory()
 	check(dgram == "state 1", "conn: unreliable message arrives");
 	check(conv_seen, "conv_of reads the conversation of a sealed datagram");
 	check_error(b.input(std::string_view("garbage!")), kcpx::errc::short_datagram, "conn input of garbage");
+	// A cap of 1 byte/s: the full bucket (one MTU) takes a few messages, then again.
+	check(a.set_rate_limit(1, 1).ok(), "conn set_rate_limit(1, 1)");
+	kcpx::result<std::size_t> capped = std::size_t{0};
+	for (int i = 0; i < 100 && capped; i++) capped = a.send_datagram(std::string(100, 'x'));
+	check_error(capped, kcpx::errc::again, "a capped conn refuses an unreliable message with errc::again");
 	kcpx::stats st = b.stats().value();
 	check(st.in_pkts > 0 && st.datagrams_in == 1, "conn stats count datagrams");
 	b.reset();
@@ -355,6 +363,8 @@ void stream_echo_over_loopback()
 	check_error(peer.socket_stats(), kcpx::errc::invalid, "socket_stats of an accepted session");
 	check(!peer.poll_event(), "an accepted session has no events of its own");
 	check(client.flush().ok() && srv.listener.flush().ok(), "flush");
+	check(client.set_rate_limit(1 << 20).ok() && peer.set_rate_limit(1 << 20, 65536).ok(),
+	      "session set_rate_limit, dialed and accepted");
 	std::uint8_t buf[8];
 	check_error(client.recv(buf), kcpx::errc::again, "recv with nothing waiting is errc::again");
 	client.close_linger(0);
@@ -481,6 +491,7 @@ void ownership_and_moves()
 	check(!other && !second, "its sessions are gone with it");
 	check_error(second.send(std::string_view("x")), kcpx::errc::closed, "send after the listener died is errc::closed");
 	check_error(other.stats(), kcpx::errc::closed, "stats after the listener died are errc::closed");
+	check_error(second.set_rate_limit(1000), kcpx::errc::closed, "set_rate_limit after the listener died");
 	check(second.conv() == 0 && second.user() == nullptr, "no conv, no user pointer");
 	second.close();  // frees nothing: the listener did
 	check(!second, "closing it is safe");
