@@ -73,3 +73,33 @@ fn header_under_address_and_undefined_behaviour_sanitizers() {
 fn header_as_cxx20_with_span() {
     build_and_run("cxx20", &["-std=c++20"]);
 }
+
+/// Every function of kcpx.h has its wrapper in kcpx.hpp (a new export
+/// needs one: a method of the owner it belongs to).
+#[test]
+fn header_wraps_every_kcpx_function() {
+    let read = |p: &str| std::fs::read_to_string(cprog::root().join(p)).unwrap();
+    let (c, cpp) = (read("include/kcpx.h"), read("include/kcpx.hpp"));
+    // Every `kcpx_name(` of kcpx.h: its declarations (and the names its
+    // comments call, all of which are declared too).
+    let ident = |ch: char| ch.is_ascii_alphanumeric() || ch == '_';
+    let declared: std::collections::BTreeSet<&str> = c
+        .match_indices("kcpx_")
+        .filter(|(at, _)| !c[..*at].ends_with(ident))
+        .filter_map(|(at, _)| {
+            let name = &c[at..];
+            let len = name.find(|ch: char| !ident(ch))?;
+            name[len..].starts_with('(').then(|| &name[..len])
+        })
+        .collect();
+    assert!(
+        declared.len() > 60,
+        "only {} kcpx_* functions found in kcpx.h",
+        declared.len()
+    );
+    let missing: Vec<&&str> = declared.iter().filter(|f| !cpp.contains(&format!("{f}("))).collect();
+    assert!(
+        missing.is_empty(),
+        "kcpx.hpp does not wrap {missing:?}: add them to the owner they belong to (and docs/cpp.md if a rule changes)"
+    );
+}
