@@ -130,6 +130,8 @@ fn check_program(exe: &Path, shared: bool, libdir: Option<&Path>, expect: &str) 
 
 /// What examples/c/ikcp_dropin.c prints when it succeeds.
 const DROPIN_OK: &str = "10 of 10 messages echoed";
+/// What tests/consumers/headers.cpp prints when it succeeds.
+const CXX_OK: &str = "hello from C++\"; kcpx: success; kcpx.hpp: ok";
 
 /// Builds and installs once per test binary; None when skipped. Holds a lock
 /// on the work directory until the process exits, since other `cargo test`
@@ -357,8 +359,9 @@ fn readme_pkg_config_block_works_as_written() {
     }
 }
 
-/// Configures and builds one of the CMake projects in tests/consumers/.
-fn cmake_consumer(inst: &Installed, project: &str) -> PathBuf {
+/// Configures (with `defines`, `-DNAME=VALUE` each) and builds one of the
+/// CMake projects in tests/consumers/.
+fn cmake_consumer(inst: &Installed, project: &str, defines: &[String]) -> PathBuf {
     let build = inst.scratch(project);
     run(Command::new("cmake")
         .arg("-S")
@@ -366,7 +369,8 @@ fn cmake_consumer(inst: &Installed, project: &str) -> PathBuf {
         .arg("-B")
         .arg(&build)
         .arg(format!("-DCMAKE_PREFIX_PATH={}", inst.prefix.display()))
-        .arg(format!("-DKCPX_EXAMPLE={}", inst.example().display())));
+        .arg(format!("-DKCPX_EXAMPLE={}", inst.example().display()))
+        .args(defines));
     run(Command::new("cmake").arg("--build").arg(&build));
     build
 }
@@ -374,9 +378,19 @@ fn cmake_consumer(inst: &Installed, project: &str) -> PathBuf {
 #[test]
 fn cmake_find_package_kcpx() {
     let Some(inst) = installed() else { return };
-    let build = cmake_consumer(inst, "cmake-kcpx");
+    // With g++, also a C++ program including kcpx.hpp (docs/cpp.md's CMake lines).
+    let cxx = tools_present("cmake_find_package_kcpx (its C++ consumer)", &["g++"]);
+    let consumer = inst.root.join("tests/consumers/headers.cpp");
+    let defines = match cxx {
+        true => vec![format!("-DKCPX_CXX_CONSUMER={}", consumer.display())],
+        false => Vec::new(),
+    };
+    let build = cmake_consumer(inst, "cmake-kcpx", &defines);
     // CMake gives build-tree executables an RPATH to the imported library.
     check_program(&build.join("dropin_shared"), true, None, DROPIN_OK);
+    if cxx {
+        check_program(&build.join("headers_cxx"), true, None, CXX_OK);
+    }
     check_program(&build.join("dropin_static"), false, None, DROPIN_OK);
     // kcpx::kcpx_static links with --gc-sections: 459 KB, not 1.9 MB.
     let size = std::fs::metadata(build.join("dropin_static"))
@@ -392,7 +406,7 @@ fn cmake_find_package_kcpx() {
 #[test]
 fn cmake_upstream_style_find_package_kcp() {
     let Some(inst) = installed() else { return };
-    let build = cmake_consumer(inst, "cmake-kcp");
+    let build = cmake_consumer(inst, "cmake-kcp", &[]);
     check_program(&build.join("app"), true, None, DROPIN_OK);
 }
 
@@ -408,7 +422,7 @@ fn cxx_includes_the_headers() {
         &format!("g++ {WARNINGS} \"$SRC\" -o \"$EXE\" $(pkg-config --cflags --libs kcpx)"),
         &[("SRC", &src), ("EXE", &exe)],
     ));
-    check_program(&exe, true, Some(&inst.libdir()), "hello from C++\"; kcpx: success");
+    check_program(&exe, true, Some(&inst.libdir()), CXX_OK);
 }
 
 #[test]

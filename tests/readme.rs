@@ -7,7 +7,7 @@
 //! elisions). Shell and text blocks are commands and output, not programs;
 //! tests/packaging.rs runs the pkg-config block as written. Also: the
 //! README's test command is what `.ci/run` runs, every relative link in
-//! these documents names a file that exists, and the C examples say how to
+//! these documents names a file that exists, and the C and C++ examples say how to
 //! build them.
 #![cfg(feature = "ffi")] // the C ABI and the libraries built from it
 
@@ -239,38 +239,40 @@ fn rust_example_runs() {
     );
 }
 
-/// Every C example says in its first comment how to build it: through
-/// pkg-config and with a plain cc line from a checkout, both with an rpath
-/// (without one the program does not find libkcpx.so.1 and does not start).
+/// Every C and C++ example says in its first comment how to build it:
+/// through pkg-config and with a plain compiler line from a checkout, both
+/// with an rpath (without one the program does not find libkcpx.so.1 and
+/// does not start).
 #[test]
-fn every_c_example_says_how_to_build_it() {
-    let dir = root().join("examples/c");
+fn every_c_and_cpp_example_says_how_to_build_it() {
     let mut checked = 0;
-    for entry in std::fs::read_dir(&dir).expect("examples/c") {
-        let path = entry.expect("entry").path();
-        if path.extension().and_then(|e| e.to_str()) != Some("c") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).expect("read example");
-        let first = text.split("*/").next().unwrap_or("");
-        for want in [
-            "pkg-config --cflags --libs kcpx",
-            "-Wl,-rpath,",
-            "-Ltarget/release -lkcpx",
-        ] {
-            assert!(
-                first.contains(want),
-                "{}: its first comment lacks `{want}`",
+    for (dir, ext) in [("examples/c", "c"), ("examples/cpp", "cpp")] {
+        for entry in std::fs::read_dir(root().join(dir)).expect("examples directory") {
+            let path = entry.expect("entry").path();
+            if path.extension().and_then(|e| e.to_str()) != Some(ext) {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("read example");
+            let first = text.split("*/").next().unwrap_or("");
+            for want in [
+                "pkg-config --cflags --libs kcpx",
+                "-Wl,-rpath,",
+                "-Ltarget/release -lkcpx",
+            ] {
+                assert!(
+                    first.contains(want),
+                    "{}: its first comment lacks `{want}`",
+                    path.display()
+                );
+            }
+            assert_eq!(
+                first.matches("-Wl,-rpath,").count(),
+                2,
+                "{}: two rpaths",
                 path.display()
             );
+            checked += 1;
         }
-        assert_eq!(
-            first.matches("-Wl,-rpath,").count(),
-            2,
-            "{}: two rpaths",
-            path.display()
-        );
-        checked += 1;
     }
-    assert!(checked >= 4, "only {checked} C examples");
+    assert!(checked >= 5, "only {checked} C and C++ examples");
 }

@@ -11,6 +11,8 @@ mod echo;
 mod relay;
 #[path = "support/sim.rs"]
 mod sim;
+#[path = "support/skip.rs"]
+mod skip;
 
 use echo::{config, echo_through, EchoServer};
 use kcpx::error::Error;
@@ -289,17 +291,22 @@ fn a_flood_of_new_sessions_stops_at_the_limit() {
 /// The C examples, using only kcpx.h: the epoll echo server on IPv4 and on
 /// IPv6 loopback, three blocking C clients at once each (wait, send and
 /// recv only, no events: the pattern whose wait used to spin after the
-/// first reply).
+/// first reply). The same for the C++ echo server on kcpx.hpp
+/// (examples/cpp/echo_server.cpp; skipped loudly without g++, a failure
+/// under CI unless `KCPX_SKIP_CXX=1`).
 #[test]
-fn c_echo_server_and_clients_over_ipv4_and_ipv6() {
+fn c_and_cpp_echo_servers_with_c_clients_over_ipv4_and_ipv6() {
     use std::io::Read;
     use std::process::{Command, Stdio};
     let (work, lib_dir) = cprog::work_dir("sessions_c");
-    let server = cprog::compile("kcpx_echo_server", &work, &lib_dir);
+    let servers = echo_servers(&work, &lib_dir);
     let client = cprog::compile("kcpx_echo_client", &work, &lib_dir);
-    for host in ["127.0.0.1", "[::1]"] {
+    let runs = servers
+        .iter()
+        .flat_map(|(lang, server)| ["127.0.0.1", "[::1]"].map(|host| (*lang, server, host)));
+    for (lang, server, host) in runs {
         let opts = ["--crypt", "aes-256", "--fec", "3", "2"];
-        let (mut srv, mut out, port) = start_c_server(&server, &format!("{host}:0"), &opts);
+        let (mut srv, mut out, port) = start_c_server(server, &format!("{host}:0"), &opts);
         let clients: Vec<_> = (1..=3)
             .map(|seed| {
                 Command::new(&client)
@@ -314,7 +321,10 @@ fn c_echo_server_and_clients_over_ipv4_and_ipv6() {
         for c in clients {
             let o = c.wait_with_output().unwrap();
             let text = String::from_utf8_lossy(&o.stdout);
-            assert!(o.status.success() && text.contains("\"ok\":true"), "{host}: {text}");
+            assert!(
+                o.status.success() && text.contains("\"ok\":true"),
+                "{lang} server, {host}: {text}"
+            );
             // The client drives its session with wait, send and recv only:
             // a wait that returned 1 with nothing to do is a spin.
             let idle: u64 = text
@@ -326,14 +336,20 @@ fn c_echo_server_and_clients_over_ipv4_and_ipv6() {
                 .unwrap()
                 .parse()
                 .unwrap();
-            assert!(idle <= 5, "{host}: {idle} waits returned 1 with nothing to do: {text}");
+            assert!(
+                idle <= 5,
+                "{lang} server, {host}: {idle} waits returned 1 with nothing to do: {text}"
+            );
         }
         // SAFETY: signalling our own child process.
         unsafe { libc::kill(srv.0.id() as libc::pid_t, libc::SIGTERM) };
         let mut counters = String::new();
         out.read_to_string(&mut counters).unwrap();
         assert!(srv.0.wait().unwrap().success());
-        assert!(counters.contains("\"passive_opens\":3,"), "{host}: {counters}");
+        assert!(
+            counters.contains("\"passive_opens\":3,"),
+            "{lang} server, {host}: {counters}"
+        );
     }
 }
 
@@ -465,19 +481,45 @@ fn dialer_wait_runs_io_without_events_and_never_spins() {
     assert_eq!(client.recv(&mut buf), Err(Error::Closed));
 }
 
+/// The echo servers: the C example, and the C++ one on kcpx.hpp when g++ is
+/// there (else the skip policy, `KCPX_SKIP_CXX`), each with its language.
+fn echo_servers(work: &std::path::Path, lib_dir: &std::path::Path) -> Vec<(&'static str, std::path::PathBuf)> {
+    let mut servers = vec![("C", cprog::compile("kcpx_echo_server", work, lib_dir))];
+    if skip::have("g++") {
+        let cxx = cprog::compile_cxx("examples/cpp/echo_server.cpp", "echo_server_cpp", &[], work, lib_dir);
+        servers.push(("C++", cxx));
+    } else {
+        skip::unavailable(
+            "the C++ echo server (examples/cpp/echo_server.cpp)",
+            "g++ is not installed (apt-get install -y g++)",
+            "KCPX_SKIP_CXX",
+        );
+    }
+    servers
+}
+
 /// The client pattern that stalled the C echo server: upload several MiB,
 /// reading the echo only when the upload is blocked (late). The server's
 /// short writes used to wait for a WRITABLE event that only `AGAIN` armed,
 /// so it stopped echoing for good. `KCPX_LATE_READER_RUNS` runs (default 3;
-/// 20 in a row were run by hand), each bounded by a no-progress limit.
+/// 20 in a row were run by hand), each bounded by a no-progress limit; the
+/// same for the C++ echo server.
 #[cfg(feature = "ffi")]
 #[test]
-fn c_echo_server_serves_a_client_that_uploads_megabytes_and_reads_late() {
+fn c_and_cpp_echo_servers_serve_a_client_that_uploads_megabytes_and_reads_late() {
+    let (work, lib_dir) = cprog::work_dir("sessions_late_reader");
+    for (lang, server) in echo_servers(&work, &lib_dir) {
+        eprintln!("{lang} echo server:");
+        late_reader_against(&server);
+    }
+}
+
+/// The late-reading client of the test above against `server`.
+#[cfg(feature = "ffi")]
+fn late_reader_against(server: &std::path::Path) {
     use std::io::Read;
     let runs: u64 = env_or("KCPX_LATE_READER_RUNS", 3);
-    let (work, lib_dir) = cprog::work_dir("sessions_late_reader");
-    let server = cprog::compile("kcpx_echo_server", &work, &lib_dir);
-    let (mut srv, mut out, port) = start_c_server(&server, "127.0.0.1:0", &[]);
+    let (mut srv, mut out, port) = start_c_server(server, "127.0.0.1:0", &[]);
     let to: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     // The example's settings (example_config.h): nodelay 1,10,2,1, windows
     // 1024, stream mode, no cipher or FEC.

@@ -1,8 +1,10 @@
 // C++ consumer of the installed headers (built with g++ -Wall -Wextra
 // -Werror and run by tests/packaging.rs): the extern "C" guards must give
-// the functions C linkage, and the headers must compile as C++.
+// the functions C linkage, and the headers must compile as C++, kcpx.hpp
+// (the C++ layer over kcpx.h) included.
 #include "ikcp.h"
 #include "kcpx.h"
+#include "kcpx.hpp"
 
 #include <cstdio>
 #include <string>
@@ -55,6 +57,10 @@ int main()
 	const bool kcpx_ok = cfg != nullptr && kcpx_config_set_fec(cfg, 10, 3) == KCPX_OK &&
 			     kcpx_config_set_fec(cfg, 0, 3) == KCPX_ERR_FEC && kcpx_config_validate(cfg) == KCPX_OK;
 	kcpx_config_free(cfg);
-	std::printf("received \"%s\"; kcpx: %s\n", got.c_str(), kcpx_strerror(kcpx_ok ? KCPX_OK : KCPX_ERR_INTERNAL));
-	return got == message && kcpx_ok ? 0 : 1;
+	// The same through kcpx.hpp's owner and error type.
+	kcpx::result<kcpx::config> owned = kcpx::config::create();
+	const bool hpp_ok = owned && owned->set_fec(10, 3).ok() && owned->set_fec(0, 3).error() == kcpx::errc::fec;
+	std::printf("received \"%s\"; kcpx: %s; kcpx.hpp: %s\n", got.c_str(),
+		    kcpx_strerror(kcpx_ok ? KCPX_OK : KCPX_ERR_INTERNAL), hpp_ok ? "ok" : "failed");
+	return got == message && kcpx_ok && hpp_ok ? 0 : 1;
 }

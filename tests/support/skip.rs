@@ -10,7 +10,7 @@
 //!   test passes after a loud banner on stderr saying it did NOT run, what
 //!   is missing and how to install it. Each area has a variable that lets a
 //!   missing tool skip on purpose, also under CI, with the same banner: `KCPX_SKIP_GO`,
-//!   `KCPX_SKIP_NGINX`, `KCPX_SKIP_SPOOF`, `KCPX_SKIP_PACKAGING`.
+//!   `KCPX_SKIP_NGINX`, `KCPX_SKIP_SPOOF`, `KCPX_SKIP_PACKAGING`, `KCPX_SKIP_CXX`.
 //! * **An optional peer or environment** (a kcp-go master tree named by
 //!   `KCPGO_MASTER_SRC`, an IPv6 loopback): [`optional`] always skips, loudly,
 //!   CI or not; nothing installs it.
