@@ -616,14 +616,14 @@ fn the_event_queue_stays_bounded_when_nobody_polls_it() {
     assert_eq!(got, 3000 * 4);
 }
 
-/// Sessions quiet for longer than SHED_AFTER_MS park their FEC encoder's
-/// incomplete group in the endpoint's shared buffer; woken by new
-/// messages, they echo byte for byte over a lossy link, and the parity
-/// they send for groups that straddle a pause (accumulated from parked
-/// bytes) rebuilds lost data shards exactly: checked by decoding
-/// everything the listener sent with decoders that never shed.
+/// Sessions quiet for longer than SHED_AFTER_MS end their FEC encoder's
+/// incomplete group (its parity never sent, the seqid skipped to the next
+/// group) and free its buffers; woken by new messages, they echo byte for
+/// byte over a lossy link, and the parity of every group they complete
+/// rebuilds lost data shards exactly: checked by decoding everything the
+/// listener sent with decoders that never shed.
 #[test]
-fn parked_sessions_wake_with_their_fec_groups_intact() {
+fn quiet_sessions_end_their_fec_groups_and_wake_intact() {
     use crate::crypt::PacketCrypt;
     use crate::fec::{FecConfig, FecDecoder, FecInput};
     let link = LinkConfig {
@@ -643,9 +643,10 @@ fn parked_sessions_wake_with_their_fec_groups_intact() {
     let mut buf = vec![0u8; 4096];
     let mut sent: Vec<Vec<u8>> = vec![Vec::new(); clients.len()];
     for round in 0..12 {
-        // Short messages (less than an FEC group each), echoed...
+        // Messages of up to nine segments (groups end mid-message or at
+        // the pause), echoed...
         for (i, (node, id, _)) in clients.iter().enumerate() {
-            let len = 20 + rng.index(300);
+            let len = 20 + rng.index(12_000);
             let msg = rng.bytes(len);
             let now = w.now();
             assert_eq!(w.nodes[*node].1.send(*id, &msg, now), Ok(msg.len()));
@@ -666,7 +667,7 @@ fn parked_sessions_wake_with_their_fec_groups_intact() {
         for ((_, _, got), sent) in clients.iter().zip(&sent) {
             assert_eq!(got, sent, "round {round}: echo");
         }
-        // ...then quiet: every session sheds and parks its parity.
+        // ...then quiet: every session sheds and ends its FEC group.
         let sheds = w.ep(server).stats().sheds;
         for _ in 0..(SHED_AFTER_MS / 10 + 300) {
             w.step(10);
@@ -676,22 +677,15 @@ fn parked_sessions_wake_with_their_fec_groups_intact() {
             sheds + clients.len() as u64,
             "round {round}"
         );
-        let parked = w
-            .ep(server)
-            .slots
-            .iter()
-            .flatten()
-            .filter(|s| s.parked.is_some())
-            .count();
-        assert!(parked > 0, "round {round}: no session parked its parity");
     }
 
     // Everything the listener sent, per client, decoded with one data shard
     // of every group dropped: parity must rebuild each of them exactly.
     let crypt = PacketCrypt::new(crate::crypt::CryptMethod::Aes128, &[0x42; 16]).unwrap();
     let fec = FecConfig::new(10, 3).unwrap();
-    let (mut rebuilt, mut groups_with_parity) = (0, 0);
+    let (mut rebuilt, mut groups_with_parity, mut ended) = (0, 0, 0);
     for (node, _, _) in &clients {
+        let mut last: Option<u32> = None;
         let to = w.nodes[*node].0;
         let mut decoder = FecDecoder::new(fec, 1500);
         decoder.set_sync_threshold(0);
@@ -703,6 +697,12 @@ fn parked_sessions_wake_with_their_fec_groups_intact() {
             let mut d = d.clone();
             let payload = crypt.open(&mut d).unwrap();
             let seqid = u32::from_le_bytes(payload[..4].try_into().unwrap());
+            if last.is_some_and(|l| seqid != l + 1) {
+                // A group ended by a pause: the next one starts afresh.
+                assert_eq!(seqid % 13, 0, "a skip lands on a group's start");
+                ended += 1;
+            }
+            last = Some(seqid);
             match seqid % 13 {
                 3 => {
                     dropped.push(payload[8..].to_vec());
@@ -720,6 +720,7 @@ fn parked_sessions_wake_with_their_fec_groups_intact() {
         assert_eq!(decoder.stats().errs, 0);
     }
     assert!(groups_with_parity > 10, "{groups_with_parity} groups");
+    assert!(ended > 0, "no pause ended a group");
     assert_eq!(rebuilt, groups_with_parity, "every group's dropped shard rebuilt");
 }
 
