@@ -30,6 +30,7 @@ mod admission;
 mod budget;
 mod local;
 mod ops;
+mod shrink;
 mod timers;
 mod types;
 
@@ -45,6 +46,7 @@ use crate::crypt::PacketCrypt;
 use crate::error::Error;
 use crate::fec::FecCode;
 use budget::Budget;
+pub use shrink::QUIET_AFTER_MS;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -188,6 +190,8 @@ pub struct Endpoint {
     input: InCounters,
     /// What the sessions hold for delivery, and the limits (`budget.rs`).
     budget: Budget,
+    /// When the endpoint's own buffers shrink (`shrink.rs`).
+    quiet: shrink::Quiet,
 }
 
 impl Endpoint {
@@ -256,6 +260,7 @@ impl Endpoint {
             stats: EndpointStats::default(),
             input: InCounters::default(),
             budget,
+            quiet: shrink::Quiet::default(),
         })
     }
 
@@ -300,6 +305,7 @@ impl Endpoint {
     /// when the socket layer knows it (see `local.rs`).
     fn handle_at(&mut self, now_ms: u32, from: SocketAddr, to: Option<IpAddr>, datagram: &mut [u8]) {
         let t = self.tick(now_ms);
+        self.quiet.busy(t);
         self.input.datagram(datagram.len());
         // Read once: routed here, taken by the session's connection as it is.
         let incoming = match Incoming::open(self.crypt.as_deref(), datagram) {
@@ -526,6 +532,7 @@ impl Endpoint {
         while let Some(slot) = self.timers.pop_due(t) {
             self.service(slot, t);
         }
+        self.shrink_if_quiet(t); // shrink.rs
     }
 
     /// The caller's clock value at which [`Endpoint::handle_timeout`] is due
@@ -534,7 +541,10 @@ impl Endpoint {
         if !self.dirty.is_empty() {
             return Some(self.now_ms);
         }
-        let next = self.timers.next()?;
+        let next = match (self.timers.next(), self.quiet.deadline()) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
         Some(self.clock.wrap(next.max(self.clock.now())))
     }
 
@@ -716,6 +726,9 @@ impl Endpoint {
 
     /// Forgets the transmits (sent or given up).
     pub fn clear_transmits(&mut self) {
+        if !self.tx.is_empty() {
+            self.quiet.busy(self.clock.now());
+        }
         let bytes = self.tx.out.byte_len();
         self.stats.out_pkts += self.tx.len() as u64;
         self.stats.out_bytes += bytes as u64;

@@ -724,11 +724,12 @@ fn quiet_sessions_end_their_fec_groups_and_wake_intact() {
     assert_eq!(rebuilt, groups_with_parity, "every group's dropped shard rebuilt");
 }
 
-/// The transmit buffer grows with a burst and follows the load back down
-/// within a couple of seconds once it falls.
-#[test]
-fn transmit_buffer_shrinks_after_a_burst() {
-    let mut w = World::new(12, LinkConfig::default());
+/// A listener and 40 dialers; for `steps` steps of 10 ms, during the first
+/// `sending` of which every dialer sends 4,000 bytes a step, the listener
+/// echoing. Returns the world, the listener's node and the largest
+/// transmit buffer it had.
+fn burst(seed: u64, steps: usize, sending: usize) -> (World, usize, usize) {
+    let mut w = World::new(seed, LinkConfig::default());
     let server = w.add(addr(1), Endpoint::listener(config(true, true)).unwrap());
     let mut clients = Vec::new();
     for c in 0..40u16 {
@@ -737,8 +738,8 @@ fn transmit_buffer_shrinks_after_a_burst() {
     }
     let mut buf = vec![0u8; 1 << 16];
     let mut peak = 0;
-    for step in 0..400 {
-        if step < 50 {
+    for step in 0..steps {
+        if step < sending {
             for (node, id) in &clients {
                 let now = w.now();
                 let _ = w.nodes[*node].1.send(*id, &[step as u8; 4000], now);
@@ -751,9 +752,50 @@ fn transmit_buffer_shrinks_after_a_burst() {
         }
         peak = peak.max(w.ep(server).tx.out.byte_capacity());
     }
+    (w, server, peak)
+}
+
+/// The transmit buffer grows with a burst and follows the load back down
+/// within a couple of seconds once it falls.
+#[test]
+fn transmit_buffer_shrinks_after_a_burst() {
+    let (mut w, server, peak) = burst(12, 400, 50);
     let after = w.ep(server).tx.out.byte_capacity();
     assert!(peak >= 64 << 10, "a burst: {peak} bytes");
     assert!(after * 4 <= peak, "{after} bytes kept of {peak}");
+}
+
+/// A listener whose sessions all went idle arms no session timer but
+/// their idle timeouts, yet wakes once, QUIET_AFTER_MS after the last
+/// datagram, to give back what the burst grew (transmit batch, stale
+/// timer entries, queues), and says so once (`take_quiet`); after that its
+/// next deadline is the first idle timeout.
+#[test]
+fn a_quiet_listener_wakes_once_to_shrink_its_buffers() {
+    let (mut w, server, _) = burst(13, 100, 20);
+    let busy = w.ep(server).tx.out.byte_capacity();
+    assert!(busy >= 64 << 10, "a burst: {busy} bytes");
+    assert_eq!(w.ep(server).stats().quiet_shrinks, 0);
+    assert!(!w.ep(server).take_quiet());
+    // The clients go away; the listener is driven by its own deadlines only.
+    w.nodes.truncate(1);
+    let mut wakes = 0;
+    while w.ep(server).stats().quiet_shrinks == 0 {
+        let now = w.now();
+        let due = w.ep(server).poll_timeout().expect("a deadline");
+        assert!(wakes < 1000, "never shrank");
+        w.t += u64::from(due.wrapping_sub(now).max(1));
+        let now = w.now();
+        w.ep(server).handle_timeout(now);
+        wakes += 1;
+    }
+    let ep = w.ep(server);
+    assert!(ep.take_quiet() && !ep.take_quiet(), "said once");
+    assert_eq!(ep.stats().sheds, 40);
+    assert_eq!(ep.tx.out.byte_capacity(), 0);
+    assert!(ep.timer_entries() <= 40, "{} timer entries", ep.timer_entries());
+    let (now, due) = (w.now(), w.ep(server).poll_timeout().expect("idle timeouts"));
+    assert!(due.wrapping_sub(now) as u64 > DEFAULT_IDLE_TIMEOUT_MS as u64 - 3 * QUIET_AFTER_MS);
 }
 
 /// The listener `server` echoes whatever its sessions received.
