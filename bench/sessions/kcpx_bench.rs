@@ -189,13 +189,15 @@ fn server(a: &Args) {
             if let Some(path) = &a.stats {
                 let st = l.stats().socket;
                 let line = format!(
-                    "recv_syscalls={} recv_datagrams={} send_syscalls={} sent_datagrams={} sessions={} serviced={}\n",
+                    "recv_syscalls={} recv_datagrams={} send_syscalls={} sent_datagrams={} sessions={} serviced={} in_bytes={} out_bytes={}\n",
                     st.recv_syscalls,
                     st.recv_datagrams,
                     st.send_syscalls,
                     st.sent_datagrams,
                     sessions.len(),
-                    l.stats().endpoint.serviced
+                    l.stats().endpoint.serviced,
+                    l.stats().endpoint.in_bytes,
+                    l.stats().endpoint.out_bytes
                 );
                 let _ = std::fs::write(path, line);
             }
