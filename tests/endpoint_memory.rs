@@ -225,8 +225,10 @@ fn idle_bytes_per_session(n: usize) -> (f64, f64) {
         pair.run(30);
         pair.clients.clear();
     }
-    // Quiet for longer than SHED_AFTER_MS: every session freed its buffers.
-    pair.run(1_100);
+    // Quiet for longer than SHED_AFTER_MS: every session freed its
+    // buffers; longer than QUIET_AFTER_MS: the endpoint shrank its own.
+    pair.run(kcpx::endpoint::QUIET_AFTER_MS as u32 + 100);
+    assert_eq!(pair.server.stats().quiet_shrinks, 1);
     assert_eq!(pair.server.sessions_alive(), n);
     assert_eq!(pair.server.stats().sheds, n as u64);
     assert_eq!(pair.server.stats().curr_estab, n as u64);
@@ -264,6 +266,60 @@ fn idle_sessions_hold_at_most_2_kib_each() {
         println!("{n} idle sessions (FEC 10/3 + AES-128, one 64-byte echo): {bytes:.0} heap bytes and {blocks:.1} blocks per session");
         assert!(bytes <= 2048.0, "{bytes:.0} bytes per idle session");
     }
+}
+
+/// Heap bytes per session of a listener whose `n` sessions all opened at
+/// once (their first datagrams in one batch, the echoes and ACKs in the
+/// next ones), each echoing one 64-byte message, then quiet: the
+/// endpoint's own buffers (transmit batch, events, accept queue, address
+/// map, timers...) grew with the burst and must follow the load back down.
+fn burst_bytes_per_session(n: usize) -> f64 {
+    let mut buf = vec![0u8; 4096];
+    let msg = [7u8; 64];
+    let (bytes0, _) = live();
+    let mut pair = Pair::new(0);
+    for c in 0..n {
+        let i = pair.dial(2 + c as u16);
+        let (t, (_, ep, id)) = (pair.t, &mut pair.clients[i]);
+        ep.send(*id, &msg, t).unwrap();
+    }
+    let mut echoed = vec![false; n];
+    for _ in 0..200 {
+        pair.run(1);
+        pair.echo(&mut buf);
+        for (i, (_, ep, id)) in pair.clients.iter_mut().enumerate() {
+            if ep.recv(*id, &mut buf) == Ok(64) {
+                echoed[i] = true;
+            }
+        }
+        if echoed.iter().all(|e| *e) {
+            break;
+        }
+    }
+    assert!(echoed.iter().all(|e| *e), "not every session echoed");
+    // The clients' ACKs reach the server; then they go away and the
+    // server's sessions stay, quiet for longer than every shrink deadline.
+    pair.run(30);
+    pair.clients = Vec::new();
+    pair.run(kcpx::endpoint::QUIET_AFTER_MS as u32 + 100);
+    assert_eq!(pair.server.stats().quiet_shrinks, 1);
+    assert_eq!(pair.server.sessions_alive(), n);
+    assert_eq!(pair.server.stats().sheds, n as u64);
+    pair.wire = Vec::new();
+    let (bytes, _) = live();
+    drop(pair);
+    (bytes - bytes0) as f64 / n as f64
+}
+
+#[test]
+fn sessions_opened_in_a_burst_return_to_at_most_2_kib_each() {
+    let n = match std::env::var("KCPX_IDLE_SESSIONS") {
+        Ok(v) => v.split(',').next().unwrap().trim().parse().unwrap(),
+        Err(_) => 1000,
+    };
+    let bytes = burst_bytes_per_session(n);
+    println!("{n} sessions opened in a burst (FEC 10/3 + AES-128, one 64-byte echo each), then quiet: {bytes:.0} heap bytes per session");
+    assert!(bytes <= 2048.0, "{bytes:.0} bytes per session");
 }
 
 /// What [`steady_allocations`] counted over its measured window.

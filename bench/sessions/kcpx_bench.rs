@@ -184,21 +184,20 @@ fn server(a: &Args) {
         }
         if last_stats.elapsed() >= Duration::from_millis(500) {
             last_stats = Instant::now();
-            // glibc keeps freed heap pages mapped: without this, RSS stays at
-            // the peak of the sessions' first burst although their buffers
-            // were freed (Go's runtime returns free pages in the same way).
-            // SAFETY: plain libc call.
-            unsafe { libc::malloc_trim(0) };
+            // No malloc_trim here: the listener gives freed heap back to the
+            // system itself once it goes quiet (Endpoint::take_quiet).
             if let Some(path) = &a.stats {
                 let st = l.stats().socket;
                 let line = format!(
-                    "recv_syscalls={} recv_datagrams={} send_syscalls={} sent_datagrams={} sessions={} serviced={}\n",
+                    "recv_syscalls={} recv_datagrams={} send_syscalls={} sent_datagrams={} sessions={} serviced={} in_bytes={} out_bytes={}\n",
                     st.recv_syscalls,
                     st.recv_datagrams,
                     st.send_syscalls,
                     st.sent_datagrams,
                     sessions.len(),
-                    l.stats().endpoint.serviced
+                    l.stats().endpoint.serviced,
+                    l.stats().endpoint.in_bytes,
+                    l.stats().endpoint.out_bytes
                 );
                 let _ = std::fs::write(path, line);
             }

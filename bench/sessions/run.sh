@@ -15,23 +15,27 @@
 # --reps runs (default 3; the idle and active rows run once unless --reps is
 # given, as they take longest), with the spread. The table goes to stdout and
 # target/bench/sessions.md. --quick: smaller sizes, to check the script.
-# --only bulk,idle,active: run (and print) only these groups of rows (all by
-# default). --idle-n "1000 5000": the idle rows' session counts. --impls
+# --only bulk,idle,active,floor: run (and print) only these groups of rows
+# (all by default; floor: after each kcpx active row, bench/sessions/udp_floor.c,
+# a raw-kernel UDP echo server moving the datagrams per second the kcpx
+# listener moved, its CPU per kcpx message beside kcpx's). --active-n "1000":
+# the active rows' session counts. --idle-n "1000 5000": the idle rows' session counts. --impls
 # kcpx,kcpgo,kcpxc: measure only these (all by default). KCPX_BENCH=path uses
 # a kcpx_bench already built. A failed idle row keeps the client's and the
 # server's output in target/bench/idle-fail-N-IMPL.log.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-reps=3; sreps=1; quick=0; only=bulk,idle,active; idle_n=; impls="kcpx kcpgo kcpxc"
+reps=3; sreps=1; quick=0; only=bulk,idle,active,floor; idle_n=; active_n=; impls="kcpx kcpgo kcpxc"
 while [ $# -gt 0 ]; do
     case $1 in
         --reps) reps=$2; sreps=$2; shift 2 ;;
         --quick) quick=1; shift ;;
         --only) only=$2; shift 2 ;;
         --idle-n) idle_n=$2; shift 2 ;;
+        --active-n) active_n=$2; shift 2 ;;
         --impls) impls=$(echo "$2" | tr , ' '); shift 2 ;;
-        *) echo "usage: $0 [--reps N] [--quick] [--only bulk,idle,active] [--idle-n \"N ...\"] [--impls kcpx,kcpgo,kcpxc]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--reps N] [--quick] [--only bulk,idle,active,floor] [--idle-n \"N ...\"] [--active-n \"N ...\"] [--impls kcpx,kcpgo,kcpxc]" >&2; exit 2 ;;
     esac
 done
 wants() { case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
@@ -52,6 +56,9 @@ printf 'module kcpgo-bench\n' > "$tmp/go/src/kcpgo-bench/go.mod"
 (cd "$tmp/go/src/kcpgo-bench" && GO111MODULE=off GOPATH="$tmp/go:$gocode" GOPROXY=off GOFLAGS= CGO_ENABLED=0 \
     GOCACHE="${GOCACHE:-${HOME:-$tmp}/.cache/go-build}" go build -o "$out/kcpgo-bench" .)
 KCPGO=$out/kcpgo-bench
+# The raw-kernel floor of the active rows: a UDP echo server with recvmmsg/sendmmsg.
+${CC:-cc} -O2 -o "$out/udp_floor" "$here/udp_floor.c"
+FLOOR=$out/udp_floor
 export GOMAXPROCS=${GOMAXPROCS:-2}
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 tck=$(getconf CLK_TCK)
@@ -63,6 +70,7 @@ else
     BULK=$((256 << 20)); ECHO=$((64 << 20)); IDLE_N="1000 5000 10000"; ACTIVE_N="500 1000 2000 5000"; HOLD=5; ASECS=8
 fi
 [ -n "$idle_n" ] && IDLE_N=$idle_n
+[ -n "$active_n" ] && ACTIVE_N=$active_n
 
 cpu_of() { awk -v t="$tck" '{printf "%.3f", ($14 + $15) / t}' "/proc/$1/stat"; }
 sys_of() { awk -v t="$tck" '{printf "%.3f", $15 / t}' "/proc/$1/stat"; } # kernel time only
@@ -146,6 +154,37 @@ idle_row() { # N
     done
 }
 
+# The value of key $2 in stats line $1.
+stat_of() { echo "$1" | field "$2"; }
+
+# The raw-kernel floor (udp_floor.c) for what the kcpx listener moved in
+# an active row: datagrams in per second and out per datagram in, their
+# mean sizes, from 1,000 (N) client sockets; its CPU per message of the
+# kcpx run.
+floor_row() { # N s0 s1 secs messages load
+    local nn=$1 a=$2 b=$3 secs=$4 msgs=$5 l=$6
+    local din dout bin bout
+    din=$(( $(stat_of "$b" recv_datagrams) - $(stat_of "$a" recv_datagrams) ))
+    dout=$(( $(stat_of "$b" sent_datagrams) - $(stat_of "$a" sent_datagrams) ))
+    bin=$(( $(stat_of "$b" in_bytes) - $(stat_of "$a" in_bytes) ))
+    bout=$(( $(stat_of "$b" out_bytes) - $(stat_of "$a" out_bytes) ))
+    [ "$din" -gt 0 ] && [ "$dout" -gt 0 ] && [ "$msgs" -gt 0 ] || return 0
+    port=$((port + 1))
+    "$FLOOR" server -port "$port" -ratio "$(awk -v o="$dout" -v i="$din" 'BEGIN { printf "%.4f", o / i }')" \
+        -size $((bout / dout)) > /dev/null 2>&1 &
+    local fpid=$!
+    sleep 0.3
+    local c0 c1 t0 t1 k0 k1; c0=$(cpu_of "$fpid"); k0=$(sys_of "$fpid"); t0=$(date +%s.%N)
+    timeout 300 "$FLOOR" client -port "$port" -n "$nn" -size $((bin / din)) -secs "$secs" \
+        -rate "$(awk -v d="$din" -v s="$secs" 'BEGIN { printf "%.0f", d / s }')" > "$tmp/floor.out" || true
+    c1=$(cpu_of "$fpid"); k1=$(sys_of "$fpid"); t1=$(date +%s.%N)
+    kill "$fpid" 2>/dev/null || true; wait "$fpid" 2>/dev/null || true
+    # CPU per message: the floor's CPU per second times the kcpx run's length, per message of that run.
+    record "floor_msgcpu_$nn" kcpx "$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" -v d="$secs" -v m="$msgs" 'BEGIN { printf "%.2f", (b - a) / (e - s) * d * 1e6 / m }')" "$l" 0
+    record "floor_sys_$nn" kcpx "$(awk -v a="$k0" -v b="$k1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.3f", (b - a) / (e - s) }')" "$l" 0
+    record "floor_rates_$nn" kcpx "$(awk -v i="$din" -v o="$dout" -v s="$secs" -v m="$msgs" 'BEGIN { printf "%.0f/%.0f/%.2f/%.2f", i / s, o / s, i / m, o / m }')" "$l" 0
+}
+
 # Datagrams per system call between two lines of the server's stats file.
 per_call() { # before after datagrams-key syscalls-key
     awk -v a="$1" -v b="$2" -v d="$3" -v k="$4" 'function f(s, key) { match(s, key "=[0-9]+"); return substr(s, RSTART + length(key) + 1, RLENGTH - length(key) - 1) }
@@ -166,6 +205,9 @@ active_row() { # N
             sleep 0.6; local s1; s1=$(cat "$tmp/stats" 2>/dev/null || true)
             stop_server
             local dr=$(( $(drops) - d0 ))
+            local msgs; msgs=$(echo "$o" | field sent); msgs=${msgs:-0}
+            # Server CPU per message the clients sent (each echoed once).
+            record "active_msgcpu_$nn" "$impl" "$(awk -v a="$c0" -v b="$c1" -v m="$msgs" 'BEGIN { if (m > 0) printf "%.2f", (b - a) * 1e6 / m; else print "fail" }')" "$l" "$dr"
             record "active_p99_$nn" "$impl" "$(echo "$o" | field p99_ms)" "$l" "$dr"
             # The clients' CPU per message sent (their own getrusage).
             record "active_client_$nn" "$impl" "$(awk -v c="$(echo "$o" | field cpu)" -v m="$(echo "$o" | field sent)" 'BEGIN { if (m > 0) printf "%.1f", c * 1e6 / m; else print "fail" }')" "$l" "$dr"
@@ -174,6 +216,9 @@ active_row() { # N
             if [ "$impl" != kcpgo ] && [ -n "$s0" ] && [ -n "$s1" ]; then
                 record "batch_rx_$nn" "$impl" "$(per_call "$s0" "$s1" recv_datagrams recv_syscalls)" "$l" 0
                 record "batch_tx_$nn" "$impl" "$(per_call "$s0" "$s1" sent_datagrams send_syscalls)" "$l" 0
+            fi
+            if [ "$impl" = kcpx ] && [ -n "$s0" ] && [ -n "$s1" ] && wants floor; then
+                floor_row "$nn" "$s0" "$s1" "$(awk -v s="$t0" -v e="$t1" 'BEGIN { printf "%.3f", e - s }')" "$msgs" "$(load)"
             fi
         done
     done
@@ -231,11 +276,20 @@ if wants active; then
         tag=""; [ $c = kcpxc ] && tag=", kcpx with $((COALESCE_US / 1000)) ms receive coalescing"
         for nn in $ACTIVE_N; do row "active $nn × 20/s × 64 B: p99 RTT ms$tag" "active_p99_$nn" "p99 ≤ 20 ms" $c; done
         for nn in $ACTIVE_N; do row "active $nn: server CPU-s per s$tag" "active_cpu_$nn" "≤ 0.25× at 1,000" $c; done
+        for nn in $ACTIVE_N; do row "active $nn: server CPU µs per message (echoed once)$tag" "active_msgcpu_$nn" "≤ 0.25× at 1,000" $c; done
         for nn in $ACTIVE_N; do row "active $nn: of which kernel (system time)$tag" "active_sys_$nn" "" $c; done
     for nn in $ACTIVE_N; do row "active $nn: clients' CPU µs per message sent$tag" "active_client_$nn" "" $c; done
         for nn in $ACTIVE_N; do
             echo "| active $nn: datagrams per recv / send syscall (kcpx listener counters)$tag | $(value "batch_rx_$nn" $c) / $(value "batch_tx_$nn" $c) | not counted | | ≥ 16 |"
         done
+    done
+fi
+if wants active && wants floor; then
+    for nn in $ACTIVE_N; do
+        f=$(value "floor_msgcpu_$nn" kcpx); k=$(value "active_msgcpu_$nn" kcpx)
+        echo "| active $nn: raw-kernel UDP echo (recvmmsg/sendmmsg, udp_floor.c) moving kcpx's datagrams, CPU µs per kcpx message | $(median "floor_msgcpu_$nn" kcpx); kcpx $k | | kcpx / floor $(awk -v a="$k" -v b="$f" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }') | ≤ 2× |"
+        echo "| active $nn: of which kernel (floor's system time, CPU-s per s) | $(median "floor_sys_$nn" kcpx) | | | |"
+        echo "| active $nn: kcpx listener datagrams in/out per s, per message | $(value "floor_rates_$nn" kcpx) | | | |"
     done
 fi
 } | tee "$out/sessions.md"

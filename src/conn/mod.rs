@@ -775,9 +775,11 @@ impl Conn {
     /// For a connection that stays quiet (a listener's session after
     /// [`crate::endpoint::SHED_AFTER_MS`]): what
     /// [`Conn::shed_idle_memory`] frees, and FEC's receive state of
-    /// incomplete groups (see [`FecDecoder::shed_all`]); FEC's send state
-    /// packed into one allocation ([`FecEncoder::compact`]), the side
-    /// buffers freed when empty. Nothing on the wire changes.
+    /// incomplete groups (see [`FecDecoder::shed_all`]), FEC's send state
+    /// (an incomplete group is ended without its parity, see
+    /// [`FecEncoder::compact`]), the side buffers freed when empty. Nothing
+    /// the peer needs is lost: KCP retransmits what a missing parity would
+    /// have rebuilt.
     pub fn compact_idle_memory(&mut self) {
         self.shed_idle_memory();
         if let Some(e) = &mut self.encoder {
@@ -788,21 +790,6 @@ impl Conn {
         }
         if self.side.as_ref().is_some_and(|s| s.is_empty()) {
             self.side = None;
-        }
-    }
-
-    /// Takes FEC's packed send state out after
-    /// [`Conn::compact_idle_memory`] (see [`FecEncoder::take_packed`]), for
-    /// an owner that keeps it beside other idle connections'. It must come
-    /// back through [`Conn::put_packed_fec`] before the next flush.
-    pub fn take_packed_fec(&mut self) -> Option<Box<[u8]>> {
-        self.encoder.as_mut()?.take_packed()
-    }
-
-    /// Hands back what [`Conn::take_packed_fec`] took.
-    pub fn put_packed_fec(&mut self, packed: Box<[u8]>) {
-        if let Some(e) = &mut self.encoder {
-            e.put_packed(packed);
         }
     }
 

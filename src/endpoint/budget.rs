@@ -98,6 +98,11 @@ impl Budget {
         }
     }
 
+    /// Gives back the scratch of eviction passes (after a quiet spell).
+    pub(super) fn shrink(&mut self) {
+        self.scratch = Vec::new();
+    }
+
     /// The cap sessions get now.
     fn cap(&self) -> Option<usize> {
         if self.pressure {

@@ -12,8 +12,7 @@
 //! What it shares between sessions: the settings and one expanded cipher
 //! (the key schedule runs once per endpoint, never per datagram or per
 //! session; the cipher is immutable and every datagram's state its own),
-//! the Reed-Solomon code, and the buffer where idle sessions park their FEC
-//! parity (`parked.rs`; see ARCHITECTURE.md, "Memory of a listener's
+//! the Reed-Solomon code (see ARCHITECTURE.md, "Memory of a listener's
 //! sessions").
 //!
 //! kcp-go's demultiplexing rules hold: sessions are keyed by the peer's
@@ -31,7 +30,7 @@ mod admission;
 mod budget;
 mod local;
 mod ops;
-mod parked;
+mod shrink;
 mod timers;
 mod types;
 
@@ -47,7 +46,7 @@ use crate::crypt::PacketCrypt;
 use crate::error::Error;
 use crate::fec::FecCode;
 use budget::Budget;
-use parked::{Parked, Spot};
+pub use shrink::QUIET_AFTER_MS;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -99,8 +98,6 @@ struct Session {
     /// The buffers of an active connection were freed during this idle
     /// spell ([`SHED_AFTER_MS`] after it began).
     shed: bool,
-    /// Its FEC encoder's packed parity, while it is shed (see `parked.rs`).
-    parked: Option<Spot>,
     /// The local address its peer's datagrams arrive at, when the socket
     /// layer reports it (a wildcard-bound listener, see `local.rs`): its
     /// datagrams leave from there.
@@ -182,7 +179,6 @@ pub struct Endpoint {
     clock: Clock,
     now_ms: u32,
     dirty: Vec<u32>,
-    parked: Parked,
     /// The largest transmit batch (bytes, datagrams, runs) since
     /// `tx_peak_since`: the transmit buffer is trimmed to it.
     tx_peak: (usize, usize, usize),
@@ -194,6 +190,8 @@ pub struct Endpoint {
     input: InCounters,
     /// What the sessions hold for delivery, and the limits (`budget.rs`).
     budget: Budget,
+    /// When the endpoint's own buffers shrink (`shrink.rs`).
+    quiet: shrink::Quiet,
 }
 
 impl Endpoint {
@@ -256,13 +254,13 @@ impl Endpoint {
             clock: Clock::default(),
             now_ms: 0,
             dirty: Vec::new(),
-            parked: Parked::default(),
             tx_peak: (0, 0, 0),
             tx_peak_since: 0,
             tx: Transmits::default(),
             stats: EndpointStats::default(),
             input: InCounters::default(),
             budget,
+            quiet: shrink::Quiet::default(),
         })
     }
 
@@ -307,6 +305,7 @@ impl Endpoint {
     /// when the socket layer knows it (see `local.rs`).
     fn handle_at(&mut self, now_ms: u32, from: SocketAddr, to: Option<IpAddr>, datagram: &mut [u8]) {
         let t = self.tick(now_ms);
+        self.quiet.busy(t);
         self.input.datagram(datagram.len());
         // Read once: routed here, taken by the session's connection as it is.
         let incoming = match Incoming::open(self.crypt.as_deref(), datagram) {
@@ -343,7 +342,6 @@ impl Endpoint {
             }
             (None, Route::Invalid(e)) => return self.count(e),
         };
-        self.unpark(slot);
         let s = self.slots[slot as usize].as_mut().expect("mapped slots are live");
         s.wake();
         let result = s.conn.input_incoming(incoming, now_ms);
@@ -462,7 +460,6 @@ impl Endpoint {
             dirty: false,
             idle_since: None,
             shed: false,
-            parked: None,
             local: None,
         };
         let slot = match self.free.pop() {
@@ -540,6 +537,7 @@ impl Endpoint {
         while let Some(slot) = self.timers.pop_due(t) {
             self.service(slot, t);
         }
+        self.shrink_if_quiet(t); // shrink.rs
     }
 
     /// The caller's clock value at which [`Endpoint::handle_timeout`] is due
@@ -548,7 +546,10 @@ impl Endpoint {
         if !self.dirty.is_empty() {
             return Some(self.now_ms);
         }
-        let next = self.timers.next()?;
+        let next = match (self.timers.next(), self.quiet.deadline()) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
         Some(self.clock.wrap(next.max(self.clock.now())))
     }
 
@@ -580,12 +581,6 @@ impl Endpoint {
                 if !s.shed && s.idle_since.is_some_and(|since| t >= since + SHED_AFTER_MS) {
                     s.shed = true;
                     s.conn.compact_idle_memory();
-                    if let Some(packed) = s.conn.take_packed_fec() {
-                        match self.parked.park(&packed) {
-                            Some(spot) => s.parked = Some(spot),
-                            None => s.conn.put_packed_fec(packed),
-                        }
-                    }
                     self.stats.sheds += 1;
                 }
                 return self.rearm(slot);
@@ -593,7 +588,6 @@ impl Endpoint {
             _ => {}
         }
         self.stats.serviced += 1;
-        self.unpark(slot);
         let s = self.slots[slot as usize].as_mut().expect("live slot");
         let flushed = s.conn.update(self.now_ms, &mut self.tx.out);
         if !flushed && s.conn.check(self.now_ms) == self.now_ms {
@@ -710,28 +704,9 @@ impl Endpoint {
         }
     }
 
-    /// Gives a shed session its parked FEC state back: before anything
-    /// that may flush it.
-    fn unpark(&mut self, slot: u32) {
-        let Some(s) = self.slots[slot as usize].as_mut() else {
-            return;
-        };
-        let Some(spot) = s.parked.take() else {
-            return;
-        };
-        s.conn.put_packed_fec(self.parked.unpark(spot));
-        if self.parked.wants_compaction() {
-            let spots = self.slots.iter_mut().flatten().filter_map(|s| s.parked.as_mut());
-            self.parked.compact(spots);
-        }
-    }
-
     fn free_slot(&mut self, slot: u32) {
         self.release_memory(slot); // budget.rs
         let s = self.slots[slot as usize].take().expect("live slot");
-        if let Some(spot) = s.parked {
-            self.parked.forget(spot);
-        }
         if self.by_addr.get(&s.addr) == Some(&slot) {
             self.by_addr.remove(&s.addr);
         }
@@ -756,6 +731,9 @@ impl Endpoint {
 
     /// Forgets the transmits (sent or given up).
     pub fn clear_transmits(&mut self) {
+        if !self.tx.is_empty() {
+            self.quiet.busy(self.clock.now());
+        }
         let bytes = self.tx.out.byte_len();
         self.stats.out_pkts += self.tx.len() as u64;
         self.stats.out_bytes += bytes as u64;

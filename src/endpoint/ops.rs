@@ -52,7 +52,6 @@ impl Endpoint {
         self.tick(now_ms);
         let flush = self.config.flush_on_send;
         let slot = self.owned_slot(id)?;
-        self.unpark(id.slot);
         let s = self.slots[slot].as_mut().expect("live slot");
         if s.state != State::Open {
             return Err(Error::Closed);
@@ -201,7 +200,6 @@ impl Endpoint {
     pub fn flush(&mut self, id: SessionId, now_ms: u32) -> Result<(), Error> {
         self.tick(now_ms);
         let slot = self.owned_slot(id)?;
-        self.unpark(id.slot);
         let s = self.slots[slot].as_mut().expect("live slot");
         if s.state != State::Open {
             return Err(Error::Closed);
@@ -225,7 +223,6 @@ impl Endpoint {
             ms => ms as u64,
         };
         let slot = self.owned_slot(id)?;
-        self.unpark(id.slot);
         let s = self.slots[slot].as_mut().expect("live slot");
         match s.state {
             State::Open if s.conn.wait_snd() > 0 => {
@@ -247,7 +244,6 @@ impl Endpoint {
     pub fn close_all(&mut self, now_ms: u32) {
         self.tick(now_ms);
         for slot in 0..self.slots.len() as u32 {
-            self.unpark(slot);
             let Some(s) = self.slots[slot as usize].as_mut() else {
                 continue;
             };

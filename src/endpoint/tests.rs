@@ -616,14 +616,14 @@ fn the_event_queue_stays_bounded_when_nobody_polls_it() {
     assert_eq!(got, 3000 * 4);
 }
 
-/// Sessions quiet for longer than SHED_AFTER_MS park their FEC encoder's
-/// incomplete group in the endpoint's shared buffer; woken by new
-/// messages, they echo byte for byte over a lossy link, and the parity
-/// they send for groups that straddle a pause (accumulated from parked
-/// bytes) rebuilds lost data shards exactly: checked by decoding
-/// everything the listener sent with decoders that never shed.
+/// Sessions quiet for longer than SHED_AFTER_MS end their FEC encoder's
+/// incomplete group (its parity never sent, the seqid skipped to the next
+/// group) and free its buffers; woken by new messages, they echo byte for
+/// byte over a lossy link, and the parity of every group they complete
+/// rebuilds lost data shards exactly: checked by decoding everything the
+/// listener sent with decoders that never shed.
 #[test]
-fn parked_sessions_wake_with_their_fec_groups_intact() {
+fn quiet_sessions_end_their_fec_groups_and_wake_intact() {
     use crate::crypt::PacketCrypt;
     use crate::fec::{FecConfig, FecDecoder, FecInput};
     let link = LinkConfig {
@@ -643,9 +643,10 @@ fn parked_sessions_wake_with_their_fec_groups_intact() {
     let mut buf = vec![0u8; 4096];
     let mut sent: Vec<Vec<u8>> = vec![Vec::new(); clients.len()];
     for round in 0..12 {
-        // Short messages (less than an FEC group each), echoed...
+        // Messages of up to nine segments (groups end mid-message or at
+        // the pause), echoed...
         for (i, (node, id, _)) in clients.iter().enumerate() {
-            let len = 20 + rng.index(300);
+            let len = 20 + rng.index(12_000);
             let msg = rng.bytes(len);
             let now = w.now();
             assert_eq!(w.nodes[*node].1.send(*id, &msg, now), Ok(msg.len()));
@@ -666,7 +667,7 @@ fn parked_sessions_wake_with_their_fec_groups_intact() {
         for ((_, _, got), sent) in clients.iter().zip(&sent) {
             assert_eq!(got, sent, "round {round}: echo");
         }
-        // ...then quiet: every session sheds and parks its parity.
+        // ...then quiet: every session sheds and ends its FEC group.
         let sheds = w.ep(server).stats().sheds;
         for _ in 0..(SHED_AFTER_MS / 10 + 300) {
             w.step(10);
@@ -676,22 +677,15 @@ fn parked_sessions_wake_with_their_fec_groups_intact() {
             sheds + clients.len() as u64,
             "round {round}"
         );
-        let parked = w
-            .ep(server)
-            .slots
-            .iter()
-            .flatten()
-            .filter(|s| s.parked.is_some())
-            .count();
-        assert!(parked > 0, "round {round}: no session parked its parity");
     }
 
     // Everything the listener sent, per client, decoded with one data shard
     // of every group dropped: parity must rebuild each of them exactly.
     let crypt = PacketCrypt::new(crate::crypt::CryptMethod::Aes128, &[0x42; 16]).unwrap();
     let fec = FecConfig::new(10, 3).unwrap();
-    let (mut rebuilt, mut groups_with_parity) = (0, 0);
+    let (mut rebuilt, mut groups_with_parity, mut ended) = (0, 0, 0);
     for (node, _, _) in &clients {
+        let mut last: Option<u32> = None;
         let to = w.nodes[*node].0;
         let mut decoder = FecDecoder::new(fec, 1500);
         decoder.set_sync_threshold(0);
@@ -703,6 +697,12 @@ fn parked_sessions_wake_with_their_fec_groups_intact() {
             let mut d = d.clone();
             let payload = crypt.open(&mut d).unwrap();
             let seqid = u32::from_le_bytes(payload[..4].try_into().unwrap());
+            if last.is_some_and(|l| seqid != l + 1) {
+                // A group ended by a pause: the next one starts afresh.
+                assert_eq!(seqid % 13, 0, "a skip lands on a group's start");
+                ended += 1;
+            }
+            last = Some(seqid);
             match seqid % 13 {
                 3 => {
                     dropped.push(payload[8..].to_vec());
@@ -720,14 +720,16 @@ fn parked_sessions_wake_with_their_fec_groups_intact() {
         assert_eq!(decoder.stats().errs, 0);
     }
     assert!(groups_with_parity > 10, "{groups_with_parity} groups");
+    assert!(ended > 0, "no pause ended a group");
     assert_eq!(rebuilt, groups_with_parity, "every group's dropped shard rebuilt");
 }
 
-/// The transmit buffer grows with a burst and follows the load back down
-/// within a couple of seconds once it falls.
-#[test]
-fn transmit_buffer_shrinks_after_a_burst() {
-    let mut w = World::new(12, LinkConfig::default());
+/// A listener and 40 dialers; for `steps` steps of 10 ms, during the first
+/// `sending` of which every dialer sends 4,000 bytes a step, the listener
+/// echoing. Returns the world, the listener's node and the largest
+/// transmit buffer it had.
+fn burst(seed: u64, steps: usize, sending: usize) -> (World, usize, usize) {
+    let mut w = World::new(seed, LinkConfig::default());
     let server = w.add(addr(1), Endpoint::listener(config(true, true)).unwrap());
     let mut clients = Vec::new();
     for c in 0..40u16 {
@@ -736,8 +738,8 @@ fn transmit_buffer_shrinks_after_a_burst() {
     }
     let mut buf = vec![0u8; 1 << 16];
     let mut peak = 0;
-    for step in 0..400 {
-        if step < 50 {
+    for step in 0..steps {
+        if step < sending {
             for (node, id) in &clients {
                 let now = w.now();
                 let _ = w.nodes[*node].1.send(*id, &[step as u8; 4000], now);
@@ -750,9 +752,50 @@ fn transmit_buffer_shrinks_after_a_burst() {
         }
         peak = peak.max(w.ep(server).tx.out.byte_capacity());
     }
+    (w, server, peak)
+}
+
+/// The transmit buffer grows with a burst and follows the load back down
+/// within a couple of seconds once it falls.
+#[test]
+fn transmit_buffer_shrinks_after_a_burst() {
+    let (mut w, server, peak) = burst(12, 400, 50);
     let after = w.ep(server).tx.out.byte_capacity();
     assert!(peak >= 64 << 10, "a burst: {peak} bytes");
     assert!(after * 4 <= peak, "{after} bytes kept of {peak}");
+}
+
+/// A listener whose sessions all went idle arms no session timer but
+/// their idle timeouts, yet wakes once, QUIET_AFTER_MS after the last
+/// datagram, to give back what the burst grew (transmit batch, stale
+/// timer entries, queues), and says so once (`take_quiet`); after that its
+/// next deadline is the first idle timeout.
+#[test]
+fn a_quiet_listener_wakes_once_to_shrink_its_buffers() {
+    let (mut w, server, _) = burst(13, 100, 20);
+    let busy = w.ep(server).tx.out.byte_capacity();
+    assert!(busy >= 64 << 10, "a burst: {busy} bytes");
+    assert_eq!(w.ep(server).stats().quiet_shrinks, 0);
+    assert!(!w.ep(server).take_quiet());
+    // The clients go away; the listener is driven by its own deadlines only.
+    w.nodes.truncate(1);
+    let mut wakes = 0;
+    while w.ep(server).stats().quiet_shrinks == 0 {
+        let now = w.now();
+        let due = w.ep(server).poll_timeout().expect("a deadline");
+        assert!(wakes < 1000, "never shrank");
+        w.t += u64::from(due.wrapping_sub(now).max(1));
+        let now = w.now();
+        w.ep(server).handle_timeout(now);
+        wakes += 1;
+    }
+    let ep = w.ep(server);
+    assert!(ep.take_quiet() && !ep.take_quiet(), "said once");
+    assert_eq!(ep.stats().sheds, 40);
+    assert_eq!(ep.tx.out.byte_capacity(), 0);
+    assert!(ep.timer_entries() <= 40, "{} timer entries", ep.timer_entries());
+    let (now, due) = (w.now(), w.ep(server).poll_timeout().expect("idle timeouts"));
+    assert!(due.wrapping_sub(now) as u64 > DEFAULT_IDLE_TIMEOUT_MS as u64 - 3 * QUIET_AFTER_MS);
 }
 
 /// The listener `server` echoes whatever its sessions received.

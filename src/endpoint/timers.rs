@@ -103,6 +103,18 @@ impl Timers {
         Some(slot)
     }
 
+    /// Drops the stale entries and gives back the capacity the heap and the
+    /// slot table do not need (after a burst).
+    pub(crate) fn compact(&mut self) {
+        let armed = &self.armed;
+        self.heap
+            .retain(|&Reverse((t, slot))| armed.get(slot as usize) == Some(&t));
+        self.heap.shrink_to_fit();
+        let used = self.armed.iter().rposition(|&a| a != u64::MAX).map_or(0, |i| i + 1);
+        self.armed.truncate(used);
+        self.armed.shrink_to_fit();
+    }
+
     /// Entries in the heap, stale ones included (for tests and stats).
     pub(crate) fn len(&self) -> usize {
         self.heap.len()

@@ -315,6 +315,10 @@ pub struct EndpointStats {
     /// Sessions that freed their active buffers after [`SHED_AFTER_MS`]
     /// of quiet.
     pub sheds: u64,
+    /// Times the endpoint shrank its own buffers after
+    /// [`QUIET_AFTER_MS`](crate::endpoint::QUIET_AFTER_MS) without a
+    /// datagram in or out.
+    pub quiet_shrinks: u64,
     // ----- memory limits (issue 17 item 4; see `budget.rs`) -----
     /// Out-of-order KCP segments dropped unacknowledged by a session's cap
     /// ([`EndpointConfig::session_buffer_bytes`], lower under pressure).

@@ -43,19 +43,13 @@ impl AsMut<[u8]> for ParityDatagram {
 /// Its parity buffers grow to the longest datagram seen (at most
 /// `max_datagram`) as datagrams pass; [`FecEncoder::shed`] gives their
 /// memory back while a connection is quiet, and [`FecEncoder::compact`]
-/// packs an incomplete group's parity into one allocation while it stays
-/// quiet.
+/// ends an incomplete group and frees them all while it stays quiet.
 pub struct FecEncoder {
     code: Arc<FecCode>,
     pub(super) header_offset: usize,
     max_datagram: usize,
-    /// Empty before the first datagram and while compacted.
+    /// Empty before the first datagram and after [`FecEncoder::compact`].
     parity: Vec<ParityDatagram>,
-    /// While compacted with a group incomplete: its parity accumulators,
-    /// bytes `header_offset + FEC_HEADER_LEN..max_size` of each, back to back.
-    packed: Option<Box<[u8]>>,
-    /// The packed parity was taken ([`FecEncoder::take_packed`]).
-    lent: bool,
     /// Bytes of the parity buffers that may be non-zero (written or sealed).
     dirty: usize,
     pub(super) next: u32,
@@ -89,8 +83,6 @@ impl FecEncoder {
             header_offset,
             max_datagram,
             parity: Vec::new(),
-            packed: None,
-            lent: false,
             dirty: 0,
             next: 0,
             shard_count: 0,
@@ -128,72 +120,46 @@ impl FecEncoder {
         self.dirty = self.dirty.min(keep);
     }
 
-    /// Frees the parity buffers altogether, keeping only the incomplete
-    /// group's accumulated parity (if any), packed into one allocation of
-    /// `parity_shards` times the group's longest shard so far: for a
-    /// connection that stays quiet. The next datagram unpacks it; the bytes
-    /// produced are unchanged.
-    pub fn compact(&mut self) {
-        if self.parity.is_empty() {
-            return;
+    /// Ends the incomplete group, if any, and frees the parity buffers
+    /// altogether: for a connection that stays quiet. The group's parity is
+    /// never sent; the seqid jumps to the next group's start, as if the
+    /// group's remaining data and parity datagrams had been lost (kcp-go
+    /// receivers keep what they got of it, and newer kcp-go senders skip a
+    /// group's parity the same way after a pause; see
+    /// docs/kcp-go-wire.md). The next datagram starts a new group and
+    /// allocates the buffers again. Returns whether a group was ended.
+    pub fn compact(&mut self) -> bool {
+        let ended = self.shard_count > 0;
+        if ended {
+            let n = self.code.config.total_shards() as u32;
+            let group_start = self.next.wrapping_sub(self.shard_count as u32);
+            self.next = group_start.wrapping_add(n) % self.code.config.seqid_wrap();
+            self.shard_count = 0;
+            self.max_size = 0;
         }
-        let start = self.header_offset + FEC_HEADER_LEN;
-        if self.shard_count > 0 {
-            let mut packed = Vec::with_capacity(self.parity.len() * (self.max_size - start));
-            for parity in &self.parity {
-                packed.extend_from_slice(&parity.buf[start..self.max_size]);
-            }
-            self.packed = Some(packed.into_boxed_slice());
+        if self.parity.capacity() != 0 {
+            self.parity = Vec::new();
         }
-        self.parity = Vec::new();
         self.dirty = 0;
+        ended
     }
 
-    /// Takes the packed parity of [`FecEncoder::compact`] out, for an owner
-    /// that keeps many idle encoders' bytes side by side (a listener):
-    /// it must hand them back with [`FecEncoder::put_packed`] before the
-    /// next [`FecEncoder::encode`], which panics otherwise.
-    pub fn take_packed(&mut self) -> Option<Box<[u8]>> {
-        let packed = self.packed.take();
-        self.lent = packed.is_some();
-        packed
-    }
-
-    /// Hands back the bytes [`FecEncoder::take_packed`] took.
-    pub fn put_packed(&mut self, packed: Box<[u8]>) {
-        assert!(self.lent && self.parity.is_empty(), "packed parity handed back twice");
-        self.packed = Some(packed);
-        self.lent = false;
-    }
-
-    /// The parity buffers, after [`FecEncoder::compact`] (or before the
-    /// first datagram): the incomplete group's accumulators unpacked.
-    fn unpack(&mut self) {
-        assert!(!self.lent, "FecEncoder::encode while its packed parity is taken");
-        let ps = self.code.config.parity_shards;
-        let start = self.header_offset + FEC_HEADER_LEN;
-        self.parity = (0..ps)
+    /// The parity buffers, before the first datagram or after
+    /// [`FecEncoder::compact`].
+    fn allocate(&mut self) {
+        self.parity = (0..self.code.config.parity_shards)
             .map(|_| ParityDatagram {
                 buf: Vec::new(),
                 len: 0,
             })
             .collect();
-        if let Some(packed) = self.packed.take() {
-            let row = packed.len() / ps;
-            for (parity, accumulated) in self.parity.iter_mut().zip(packed.chunks_exact(row)) {
-                parity.buf.reserve_exact(self.max_size);
-                parity.buf.resize(start, 0);
-                parity.buf.extend_from_slice(accumulated);
-            }
-            self.dirty = self.max_size;
-        }
+        self.dirty = 0;
     }
 
     /// Heap bytes held by the parity buffers.
     pub fn heap_bytes(&self) -> usize {
         self.parity.iter().map(|p| p.buf.capacity()).sum::<usize>()
             + self.parity.capacity() * core::mem::size_of::<ParityDatagram>()
-            + self.packed.as_ref().map_or(0, |p| p.len())
     }
 
     /// Stamps a data datagram and folds it into the group's parity.
@@ -214,7 +180,7 @@ impl FecEncoder {
             return Err(FecError::TooLong);
         }
         if self.parity.is_empty() {
-            self.unpack();
+            self.allocate();
         }
         if self.shard_count == 0 && self.dirty > 0 {
             for parity in &mut self.parity {

@@ -64,16 +64,27 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
     }
 
     /// Frees what only an active connection needs (flush buffer, and pooled
-    /// payloads once the pool has gone unused for a whole interval): a quiet
-    /// connection holds no memory beyond its state. A flush that finds the
-    /// connection quiet does this itself unless
-    /// [`Kcp::set_retain_idle_memory`] said otherwise.
+    /// payloads and the storage of the empty segment queues once no segment
+    /// came or went for a whole interval): a quiet connection holds no
+    /// memory beyond its state and the ACK list (whose address C sees as
+    /// `IKCPCB.acklist`). A flush that finds the connection quiet does this
+    /// itself unless [`Kcp::set_retain_idle_memory`] said otherwise.
     #[inline]
     pub fn shed_idle_memory(&mut self) {
         if self.buffer.capacity() != 0 {
             self.buffer = FlushBuf::new_in(self.alloc.clone());
         }
-        self.payloads.shed();
+        if self.payloads.shed() {
+            self.release_empty_queues();
+        }
+    }
+
+    /// The storage of the empty segment queues (they grow again when used).
+    fn release_empty_queues(&mut self) {
+        self.snd_queue.release_if_empty();
+        self.snd_buf.release_if_empty();
+        self.rcv_buf.release_if_empty();
+        self.rcv_queue.release_if_empty();
     }
 
     /// Frees the storage of the empty segment queues and, with no ACK
@@ -84,10 +95,7 @@ impl<A: Allocator + Clone, S: Scalars> Kcp<A, S> {
     pub fn release_idle_queues(&mut self) {
         self.shed_idle_memory();
         self.payloads.clear();
-        self.snd_queue.release_if_empty();
-        self.snd_buf.release_if_empty();
-        self.rcv_buf.release_if_empty();
-        self.rcv_queue.release_if_empty();
+        self.release_empty_queues();
         if self.ackcount == 0 && self.acklist.capacity() != 0 {
             self.acklist = allocator_api2::vec::Vec::new_in(self.alloc.clone());
         }

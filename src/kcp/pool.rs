@@ -71,12 +71,14 @@ impl<A: Allocator + Clone> PayloadPool<A> {
     }
 
     /// Called by a quiet flush: frees the pooled buffers unless the pool
-    /// was used since the previous call.
-    pub(crate) fn shed(&mut self) {
+    /// was used since the previous call. Returns whether it was not: no
+    /// segment was created or retired for a whole quiet interval.
+    pub(crate) fn shed(&mut self) -> bool {
         if core::mem::take(&mut self.used) {
-            return;
+            return false;
         }
         self.clear();
+        true
     }
 
     /// Frees every pooled buffer.

@@ -90,6 +90,9 @@ pub struct SocketStats {
     pub send_errors: u64,
     /// Transmits dropped past the backlog.
     pub send_dropped: u64,
+    /// Times the listener went quiet after traffic and gave its receive
+    /// batch and free heap back (glibc's `malloc_trim`).
+    pub heap_trims: u64,
     /// The socket's receive and send buffer sizes as the kernel set them.
     pub rcvbuf: u64,
     /// The send buffer size as the kernel set it.
@@ -327,6 +330,10 @@ impl Driver {
         self.trim_rx(now_ms);
         self.endpoint.handle_timers(now_ms);
         self.send();
+        #[cfg(target_os = "linux")]
+        if self.endpoint.take_quiet() {
+            self.shrink_quiet();
+        }
         Ok(read)
     }
 
@@ -378,6 +385,19 @@ impl Driver {
         }
         self.rx_peak = 0;
         self.rx_peak_since = Some(now_ms);
+    }
+
+    /// The endpoint went quiet after traffic (see `Endpoint::take_quiet`):
+    /// the receive batch shrinks to one buffer, and the heap freed by the
+    /// endpoint and its sessions goes back to the system.
+    #[cfg(target_os = "linux")]
+    fn shrink_quiet(&mut self) {
+        self.rx.truncate(self.rx_slot);
+        self.rx.shrink_to_fit();
+        self.rx_meta = Vec::new();
+        self.rx_peak = 0;
+        self.stats.heap_trims += 1;
+        sys::trim_heap();
     }
 
     /// The receive batch's size in bytes (tests).

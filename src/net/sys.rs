@@ -1,5 +1,6 @@
 //! Batched UDP system calls on Linux: `recvmmsg`, `sendmmsg`, UDP GSO
-//! (`UDP_SEGMENT`) and UDP GRO (`UDP_GRO`).
+//! (`UDP_SEGMENT`) and UDP GRO (`UDP_GRO`); and glibc's `malloc_trim`
+//! once a listener goes quiet ([`trim_heap`]).
 //!
 //! # Unsafe code
 //!
@@ -119,6 +120,23 @@ fn setsockopt_int(socket: &UdpSocket, level: libc::c_int, name: libc::c_int, val
 /// default segment size to 0 (no segmentation unless a message asks).
 pub(crate) fn enable_gso(socket: &UdpSocket) -> bool {
     setsockopt_int(socket, libc::SOL_UDP, libc::UDP_SEGMENT, 0).is_ok()
+}
+
+/// Gives the free memory at the top and in the middle of glibc's heap back
+/// to the system (`malloc_trim(0)`): glibc keeps freed pages mapped, so
+/// without it a listener's RSS stays at the peak of a burst although the
+/// burst's buffers were freed. Called once per quiet spell of a listener
+/// (after [`crate::endpoint::QUIET_AFTER_MS`] without traffic), never per
+/// datagram. Does nothing where the C library is not glibc.
+pub(crate) fn trim_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim takes a plain integer and has no precondition on
+    // the caller's state: it only returns glibc's own free pages (under its
+    // arena locks, so concurrent allocations on other threads stay sound);
+    // no pointer the program holds is touched.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Blocks until `socket` is readable (a datagram or a queued error) or

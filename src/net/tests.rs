@@ -441,6 +441,11 @@ fn receive_batch_shrinks_after_a_burst() {
     let after = server.driver.rx_bytes();
     eprintln!("receive batch {first} -> {peak} -> {after} bytes");
     assert_eq!(after, first, "back to one buffer");
+    // Quiet for QUIET_AFTER_MS after traffic: the endpoint shrank and the
+    // heap went back to the system, once.
+    assert_eq!(server.stats().socket.heap_trims, 1);
+    server.driver.update(t0.wrapping_add(4400)).unwrap();
+    assert_eq!(server.stats().socket.heap_trims, 1);
 }
 
 /// An update reads a bounded batch: with more datagrams waiting after it,
