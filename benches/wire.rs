@@ -54,7 +54,7 @@ fn encode_group(encoder: &mut FecEncoder, crypt: &PacketCrypt, out: &mut [Vec<u8
     for _ in 0..encoder.config().data_shards() {
         let datagram = &mut out[sent];
         datagram[HEADER_LEN + FEC_DATA_OVERHEAD..].copy_from_slice(kcp);
-        let parity = encoder.encode(datagram).unwrap();
+        let parity = encoder.encode(datagram, 0).unwrap();
         if !batched {
             crypt.seal(datagram).unwrap();
             crypt.seal_many(parity).unwrap();
@@ -165,7 +165,7 @@ fn main() {
     report(
         "FEC 10/3 encode 1500 B (as kcp-go BenchmarkFECEncode)",
         mbps(budget, 1500, || {
-            let _ = black_box(encoder.encode(black_box(&mut plain)).unwrap().len());
+            let _ = black_box(encoder.encode(black_box(&mut plain), 0).unwrap().len());
         }),
     );
 
@@ -189,7 +189,7 @@ fn main() {
             &format!("Reed-Solomon 10+3 encode, 1400 B shards, {kernel}{chosen}"),
             mbps(budget, 10 * 1400, || {
                 for shard in &mut shards {
-                    let _ = black_box(encoder.encode(black_box(shard)).unwrap().len());
+                    let _ = black_box(encoder.encode(black_box(shard), 0).unwrap().len());
                 }
             }),
         );
@@ -202,7 +202,7 @@ fn main() {
     for _ in 0..10 * 64 {
         let mut d = vec![0u8; FEC_DATA_OVERHEAD];
         d.extend(kcp_payload(1500 - FEC_DATA_OVERHEAD));
-        let parity: Vec<Vec<u8>> = encoder.encode(&mut d).unwrap().iter().map(|p| p.to_vec()).collect();
+        let parity: Vec<Vec<u8>> = encoder.encode(&mut d, 0).unwrap().iter().map(|p| p.to_vec()).collect();
         wire.push(d);
         wire.extend(parity);
     }

@@ -422,7 +422,7 @@ fn fec_recovery_allocates_nothing_once_warm() {
             let len = head + 24 + rng.index(KCPGO_MTU_LIMIT - head - 24);
             let d = &mut datagram[..len];
             d[head..].fill(rng.next_u64() as u8);
-            let group = encoder.encode(d).unwrap();
+            let group = encoder.encode(d, 0).unwrap();
             crypt.seal(d).unwrap();
             crypt.seal_many(group).unwrap();
             let mut deliver = |d: &mut [u8], seqid: &mut u64| {

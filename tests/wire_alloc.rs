@@ -51,7 +51,7 @@ fn hot_path_does_not_allocate_once_warm() {
             let len = 60 + (i * 211) % 1300;
             datagram[HEADER_LEN + FEC_DATA_OVERHEAD..len].fill(i as u8);
             let data = &mut datagram[..len];
-            let parity = encoder.encode(data).unwrap();
+            let parity = encoder.encode(data, 0).unwrap();
             crypt.seal(data).unwrap();
             receive[..len].copy_from_slice(data);
             let payload = crypt.open(&mut receive[..len]).unwrap();

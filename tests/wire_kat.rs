@@ -240,7 +240,7 @@ fn sessions_reencode_byte_for_byte() {
         for kcp in s.kcp_payloads() {
             let mut d = vec![0u8; off + FEC_DATA_OVERHEAD];
             d.extend_from_slice(&kcp);
-            let parity: Vec<Vec<u8>> = encoder.encode(&mut d).unwrap().iter().map(|p| p.to_vec()).collect();
+            let parity: Vec<Vec<u8>> = encoder.encode(&mut d, 0).unwrap().iter().map(|p| p.to_vec()).collect();
             ours.push(d);
             ours.extend(parity);
         }

@@ -40,6 +40,8 @@ fuzz_target!(|data: &[u8]| {
         window: (64, 64),
         mtu: 1400,
         stream: true,
+        // Half the runs under a rate limit (the data waits, ACKs do not).
+        rate_limit: kcpx::conn::RateLimit::new(u32::from(pick & 0x80) * 100, 0),
     };
     let mut conn = Conn::with_crypt(7, &cfg, Some(Arc::clone(crypt))).unwrap();
     let mut now = 0u32;

@@ -73,7 +73,7 @@ fuzz_target!(|data: &[u8]| {
                 }
                 Event::Datagram(id) => {
                     while let Ok(n) = ep.recv_datagram(id, &mut buf) {
-                        let _ = ep.send_datagram(id, &buf[..n]);
+                        let _ = ep.send_datagram(id, &buf[..n], now);
                     }
                 }
                 Event::Writable(_) => {}

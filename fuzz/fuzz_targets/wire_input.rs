@@ -53,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
             // Room for AES-GCM's tag (here inside the shard: parity is then
             // long enough to seal as well).
             out.resize(out.len() + trailer, 0);
-            if let Ok(parity) = encoder.encode(&mut out) {
+            if let Ok(parity) = encoder.encode(&mut out, 0) {
                 if let Some(c) = &crypt {
                     c.seal_many(parity).unwrap();
                 }

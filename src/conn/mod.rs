@@ -743,7 +743,8 @@ impl Conn {
             kcp.set_send_budget(Some(r.available()));
         }
         let (first, start) = (outbox.ends.len(), outbox.bytes.len());
-        let out = |segments: &[u8]| frame(outbox, segments, *header_len, encoder, crypt, stats);
+        let now = kcp.current();
+        let out = |segments: &[u8]| frame(outbox, segments, *header_len, encoder, crypt, stats, now);
         if acks_only {
             kcp.flush_acks(out);
         } else {
@@ -904,7 +905,8 @@ impl Conn {
 
 /// Appends one datagram of KCP `segments` to `outbox`, framed in place
 /// (header space, the segments, FEC parity after it, each with room for
-/// the cipher's trailer); sealing comes after the flush ([`seal`]).
+/// the cipher's trailer); sealing comes after the flush ([`seal`]). `now_ms`
+/// is the connection's clock (FEC skips the parity of sparse groups).
 fn frame(
     outbox: &mut Outbox,
     segments: &[u8],
@@ -912,6 +914,7 @@ fn frame(
     encoder: &mut Option<FecEncoder>,
     crypt: &Option<Arc<PacketCrypt>>,
     stats: &mut Counters,
+    now_ms: u32,
 ) {
     // AES-GCM's tag goes after every datagram (FEC shards exclude it).
     let trailer = crypt.as_ref().map_or(0, |c| c.trailer_len());
@@ -919,7 +922,7 @@ fn frame(
     outbox.bytes.resize(at + header_len, 0);
     outbox.bytes.extend_from_slice(segments);
     let parity = match encoder {
-        Some(e) => match e.encode(&mut outbox.bytes[at..]) {
+        Some(e) => match e.encode(&mut outbox.bytes[at..], now_ms) {
             Ok(p) => p,
             // Cannot happen with a validated MTU; counted, never silent.
             Err(_) => {

@@ -55,7 +55,16 @@ pub struct FecEncoder {
     pub(super) next: u32,
     shard_count: usize,
     max_size: usize,
+    /// When the last data datagram was encoded (the caller's clock, ms).
+    last_data_ms: Option<u32>,
 }
+
+/// A group whose last data datagram came this long (ms) after the one
+/// before gets no parity (kcp-go master's `maxFECEncodeLatency`): the
+/// traffic is sparse, KCP has retransmitted what parity could rebuild, and
+/// the parity datagrams would only cost bandwidth. Sequence ids still
+/// advance past the parity, as if it had been sent and lost.
+pub const PARITY_SKIP_GAP_MS: u32 = 500;
 
 impl fmt::Debug for FecEncoder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -87,6 +96,7 @@ impl FecEncoder {
             next: 0,
             shard_count: 0,
             max_size: 0,
+            last_data_ms: None,
         }
     }
 
@@ -170,8 +180,11 @@ impl FecEncoder {
     /// group's parity datagrams are returned (otherwise an empty slice): send them
     /// right after this one, each with its crypto header space at the front still
     /// to be sealed. They stay valid, and may be modified in place (sealed), until
-    /// the next call.
-    pub fn encode(&mut self, datagram: &mut [u8]) -> Result<&mut [ParityDatagram], FecError> {
+    /// the next call. `now_ms` is the caller's clock (ms, wrapping): a
+    /// group completed [`PARITY_SKIP_GAP_MS`] or more after the data
+    /// datagram before gets no parity (an empty slice; its seqids are
+    /// skipped).
+    pub fn encode(&mut self, datagram: &mut [u8], now_ms: u32) -> Result<&mut [ParityDatagram], FecError> {
         let shard_start = self.header_offset + FEC_HEADER_LEN;
         if datagram.len() < self.header_offset + FEC_DATA_OVERHEAD {
             return Err(FecError::TooShort);
@@ -222,11 +235,21 @@ impl FecEncoder {
         self.max_size = self.max_size.max(datagram.len());
         self.dirty = self.max_size;
         self.shard_count += 1;
+        let gap = self.last_data_ms.map_or(u32::MAX, |t| now_ms.wrapping_sub(t));
+        self.last_data_ms = Some(now_ms);
         if self.shard_count < ds {
             return Ok(&mut []);
         }
 
         let wrap = self.code.config.seqid_wrap();
+        if gap >= PARITY_SKIP_GAP_MS && gap <= i32::MAX as u32 {
+            // Sparse traffic: the parity would rebuild nothing KCP has not
+            // sent again already. A clock that went back skips nothing.
+            self.next = self.next.wrapping_add(ps as u32) % wrap;
+            self.shard_count = 0;
+            self.max_size = 0;
+            return Ok(&mut []);
+        }
         for parity in &mut self.parity {
             write_header(&mut parity.buf[self.header_offset..], self.next, TYPE_PARITY);
             self.next = self.next.wrapping_add(1) % wrap;

@@ -48,7 +48,7 @@
 //! for kcp in [[1u8; 24], [2u8; 24]] {
 //!     let mut datagram = vec![0u8; HEADER_LEN + FEC_DATA_OVERHEAD];
 //!     datagram.extend_from_slice(&kcp);
-//!     let parity = encoder.encode(&mut datagram)?; // stamps the FEC header
+//!     let parity = encoder.encode(&mut datagram, 0)?; // stamps the FEC header (0: the clock)
 //!     crypt.seal(&mut datagram)?; // nonce, CRC-32, AES-CFB
 //!     wire.push(datagram);
 //!     crypt.seal_many(parity)?; // sealed in the encoder's buffers
@@ -266,7 +266,7 @@ mod decoder;
 mod encoder;
 mod wire;
 pub use decoder::{FecDecoder, FecStats};
-pub use encoder::{FecEncoder, ParityDatagram};
+pub use encoder::{FecEncoder, ParityDatagram, PARITY_SKIP_GAP_MS};
 pub use wire::{classify, frame_oob, FecInput, OOB_CONV_LEN, OOB_SEQID};
 
 #[cfg(test)]

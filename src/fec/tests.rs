@@ -32,7 +32,7 @@ fn encode_all(encoder: &mut FecEncoder, payloads: &[Vec<u8>]) -> Vec<Vec<u8>> {
     for p in payloads {
         let mut d = datagram(offset, p);
         let parity: Vec<Vec<u8>> = encoder
-            .encode(&mut d)
+            .encode(&mut d, 0)
             .unwrap()
             .iter()
             .map(|p| p[offset..].to_vec())
@@ -118,7 +118,7 @@ fn encoder_wraps_seqid_after_parity() {
     let mut last = 0;
     for _ in 0..10 {
         let mut d = vec![0u8; 40];
-        for p in encoder.encode(&mut d).unwrap() {
+        for p in encoder.encode(&mut d, 0).unwrap() {
             last = read_u32(p, 0);
         }
     }
@@ -127,10 +127,40 @@ fn encoder_wraps_seqid_after_parity() {
 }
 
 #[test]
+fn a_group_completed_after_a_pause_gets_no_parity() {
+    let mut encoder = FecEncoder::new(config(3, 2), 0, MTU);
+    let parity_at = |encoder: &mut FecEncoder, now: u32| {
+        let mut d = vec![0u8; 40];
+        encoder.encode(&mut d, now).unwrap().len()
+    };
+    // Steady traffic: parity after each group.
+    assert_eq!([0, 10, 20].map(|t| parity_at(&mut encoder, t)), [0, 0, 2]);
+    // The last shard after a pause of the gap: none, its seqids skipped.
+    let gap = PARITY_SKIP_GAP_MS;
+    assert_eq!([30, 40, 40 + gap].map(|t| parity_at(&mut encoder, t)), [0, 0, 0]);
+    assert_eq!(encoder.next_seqid(), 10);
+    // A gap before the group's first shard alone does not count.
+    assert_eq!(
+        [2 * gap + 40, 2 * gap + 41, 2 * gap + 42].map(|t| parity_at(&mut encoder, t)),
+        [0, 0, 2]
+    );
+    // A clock that goes back, and wrapping times, skip nothing.
+    assert_eq!([10, 5, 0].map(|t| parity_at(&mut encoder, t)), [0, 0, 2]);
+    assert_eq!(
+        [u32::MAX - 1, u32::MAX, 3].map(|t| parity_at(&mut encoder, t)),
+        [0, 0, 2]
+    );
+    assert_eq!(encoder.next_seqid(), 25);
+}
+
+#[test]
 fn encoder_rejects_bad_lengths() {
     let mut encoder = FecEncoder::new(config(2, 1), OFFSET, 100);
-    assert_eq!(encoder.encode(&mut [0u8; OFFSET + 7]).unwrap_err(), FecError::TooShort);
-    assert_eq!(encoder.encode(&mut [0u8; 101]).unwrap_err(), FecError::TooLong);
+    assert_eq!(
+        encoder.encode(&mut [0u8; OFFSET + 7], 0).unwrap_err(),
+        FecError::TooShort
+    );
+    assert_eq!(encoder.encode(&mut [0u8; 101], 0).unwrap_err(), FecError::TooLong);
     assert_eq!(encoder.next_seqid(), 0);
 }
 
@@ -228,7 +258,7 @@ fn tolerates_seqid_gaps_and_parity_less_groups() {
     for (k, p) in input.iter().enumerate() {
         let mut d = datagram(0, p);
         let d = &mut d[..];
-        let parity: Vec<Vec<u8>> = encoder.encode(d).unwrap().iter().map(|p| p.to_vec()).collect();
+        let parity: Vec<Vec<u8>> = encoder.encode(d, 0).unwrap().iter().map(|p| p.to_vec()).collect();
         wire.push(d.to_vec());
         // Newer kcp-go: some groups go without parity (seqids still advance).
         if (k / 4) % 3 != 1 {
@@ -331,7 +361,7 @@ fn shards_expire_after_sixty_seconds() {
     let cfg = config(3, 1);
     let mut encoder = FecEncoder::new(cfg, 0, MTU);
     let mut d = datagram(0, &[7; 30]);
-    encoder.encode(&mut d).unwrap();
+    encoder.encode(&mut d, 0).unwrap();
     let mut decoder = FecDecoder::new(cfg, MTU);
     decoder.decode(&d, u32::MAX - 10);
     assert_eq!(decoder.queued(), 1);
