@@ -630,9 +630,8 @@ impl Server {
             return Ok(ServerAction::Challenge(out));
         }
 
-        // The echo: an address proven, a credential checked.
-        let scalar = StaticSecret::from(random::<32>(entropy)?);
-        let dh = agree(&scalar, &h.public)?;
+        // The echo: an address proven, a credential checked. Deduplicate
+        // before any X25519 work.
         let (key, expires, fingerprint) = match &token {
             Some(t) => (t.tag, t.expires, array(&h.random[..8])),
             None => (
@@ -644,6 +643,8 @@ impl Server {
         if self.used.record(key, expires, fingerprint, now.unix_s)? == Use::Duplicate {
             return Ok(ServerAction::Duplicate(h.random));
         }
+        let scalar = StaticSecret::from(random::<32>(entropy)?);
+        let dh = agree(&scalar, &h.public)?;
         let server_random: [u8; 32] = random(entropy)?;
         let mut cid: ConnectionId = random(entropy)?;
         while cid_taken(&cid) {
