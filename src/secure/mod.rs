@@ -15,7 +15,9 @@
 //! * [`cookie`]: the stateless HMAC cookies with rotating secrets;
 //! * [`token`]: connect tokens (make, open) and the bounded used-token table;
 //! * [`frames`]: the frames inside a sealed datagram;
-//! * [`handshake`]: the client and server handshake state machines.
+//! * [`handshake`]: the client and server handshake state machines;
+//! * [`path`]: path validation and anti-amplification for migration;
+//! * [`liveness`]: keepalive, dead-link and draining timers.
 //!
 //! Nothing here reads a clock, a socket or the OS random source by itself:
 //! time and randomness ([`Entropy`]) are inputs, so the tests and the test
@@ -31,7 +33,9 @@ pub mod cookie;
 pub mod frames;
 pub mod handshake;
 pub mod keys;
+pub mod liveness;
 pub mod packet;
+pub mod path;
 pub mod replay;
 pub mod token;
 pub mod wire;

@@ -139,6 +139,9 @@ pub struct ReceiverStats {
 pub struct Opened<'a> {
     /// Its packet number.
     pub pn: u64,
+    /// Whether its packet number is the largest seen so far (a datagram from
+    /// a new address starts a path check only then).
+    pub newest: bool,
     /// Its frames, decrypted in place.
     pub frames: &'a mut [u8],
 }
@@ -225,6 +228,7 @@ impl Receiver {
         };
         let frames = key.open(pn, datagram, SHORT_HEADER_LEN)?;
         // Authentic: now the state may change.
+        let newest = pn >= self.window.expected();
         self.window.insert(pn)?;
         if g == self.generation + 1 {
             let next = self.next.take().expect("derived above");
@@ -236,7 +240,7 @@ impl Receiver {
         if self.previous.is_some() && self.window.expected() > (self.generation << KEY_UPDATE_SHIFT) + WINDOW {
             self.previous = None;
         }
-        Ok(Opened { pn, frames })
+        Ok(Opened { pn, newest, frames })
     }
 }
 
@@ -263,10 +267,10 @@ mod tests {
         for alg in [AeadAlg::Aes256Gcm, AeadAlg::ChaCha20Poly1305] {
             let (mut s, mut r) = pair(alg);
             let ds: Vec<Vec<u8>> = (0..10u8).map(|i| datagram(&mut s, &[i; 20])).collect();
-            for i in [0usize, 2, 1, 9, 5] {
+            for (i, newest) in [(0usize, true), (2, true), (1, false), (9, true), (5, false)] {
                 let mut d = ds[i].clone();
                 let o = r.open(&mut d).unwrap();
-                assert_eq!((o.pn, &o.frames[..]), (i as u64, &[i as u8; 20][..]));
+                assert_eq!((o.pn, o.newest, &o.frames[..]), (i as u64, newest, &[i as u8; 20][..]));
             }
             let mut again = ds[5].clone();
             assert_eq!(r.open(&mut again).unwrap_err(), SecureError::Replayed);

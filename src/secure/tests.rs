@@ -584,3 +584,78 @@ fn secure_errors_convert_into_the_crate_error() {
     assert_eq!(Error::from(SecureError::Truncated), Error::Short);
     assert_eq!(Error::from(SecureError::Random), Error::Random);
 }
+
+/// Migration end to end, sans-IO: the client's address changes, the server
+/// checks the new one with a PATH_CHALLENGE inside the session's AEAD, the
+/// client answers, the path moves. A replayed datagram from a spoofed
+/// address starts nothing; a rewritten source starts a check nobody
+/// answers, and the path stays.
+#[test]
+fn migration_moves_only_after_the_path_answers() {
+    use super::path::Paths;
+    let mut run = Run::new();
+    let (mut cs, mut a) = run.handshake(&psk_client(), 31);
+    let mut paths = Paths::new(client_addr());
+    let mut e = SeededEntropy::new(32);
+    let rebound = addr("192.0.2.7:50000");
+
+    // A datagram the attacker captured on the old path, replayed from elsewhere.
+    let first = seal(&mut cs.sender, Frame::Kcp(b"one"));
+    assert_eq!(a.session.receiver.open(&mut first.clone()).unwrap().pn, 0);
+    assert!(paths
+        .on_datagram(client_addr(), first.len(), true, 0, 50, &mut e)
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        a.session.receiver.open(&mut first.clone()).unwrap_err(),
+        SecureError::Replayed
+    );
+    assert_eq!(paths.checking(), None, "a replay never reaches the path logic");
+
+    // The client rebinds: its next datagram comes from a new port.
+    let moved = seal(&mut cs.sender, Frame::Kcp(b"two"));
+    let newest = a.session.receiver.open(&mut moved.clone()).unwrap().newest;
+    assert!(newest);
+    let ch = paths
+        .on_datagram(rebound, moved.len(), newest, 10, 50, &mut e)
+        .unwrap()
+        .expect("a check starts");
+    assert_eq!((paths.current(), ch.to), (client_addr(), rebound));
+    let challenge = seal(&mut a.session.sender, Frame::PathChallenge(ch.data));
+    assert!(paths.may_send(rebound, challenge.len()), "within 3x what it received");
+    paths.on_sent(rebound, challenge.len());
+    // The client answers from the socket the challenge came in on.
+    let plain = open_one(&mut cs.receiver, challenge).unwrap();
+    let Some(Ok(Frame::PathChallenge(data))) = frames::parse(&plain).next() else {
+        panic!("a PATH_CHALLENGE")
+    };
+    let response = seal(&mut cs.sender, Frame::PathResponse(data));
+    let plain = open_one(&mut a.session.receiver, response).unwrap();
+    let Some(Ok(Frame::PathResponse(back))) = frames::parse(&plain).next() else {
+        panic!("a PATH_RESPONSE")
+    };
+    assert!(
+        !paths.on_response(addr("203.0.113.9:1"), &back),
+        "from another address: no"
+    );
+    assert!(paths.on_response(rebound, &back));
+    assert_eq!(paths.current(), rebound);
+
+    // An on-path attacker rewrites the source of a fresh datagram: it opens
+    // (it is genuine), a check starts, nobody answers, the path stays.
+    let fresh = seal(&mut cs.sender, Frame::Kcp(b"three"));
+    a.session.receiver.open(&mut fresh.clone()).unwrap();
+    let spoof = addr("203.0.113.66:9");
+    let ch = paths
+        .on_datagram(spoof, fresh.len(), true, 100, 50, &mut e)
+        .unwrap()
+        .unwrap();
+    assert_eq!(ch.to, spoof);
+    let mut now = 100;
+    while let Some(t) = paths.poll_timeout() {
+        now = t;
+        paths.handle_timeout(now, 50, &mut e).unwrap();
+    }
+    assert_eq!((paths.current(), paths.checking()), (rebound, None));
+    assert!(now <= 100 + 3 * 200, "given up after 3 tries of 200 ms");
+}
