@@ -5,8 +5,9 @@
 //! * mode 0: raw datagrams into the header parser, the server's handshake,
 //!   a client waiting for a challenge, and a session's receiver;
 //! * mode 1: each datagram is a plaintext that a sender seals and the
-//!   receiver opens (frames parsed and validated), then the sealed datagram
-//!   with some of its bytes flipped, which must not open;
+//!   receiver opens (frames parsed and validated, fed to the path check and
+//!   the keepalive timer from one of four source ports), then the sealed
+//!   datagram with some of its bytes flipped, which must not open;
 //! * mode 2: each datagram fills a CLIENT_HELLO or CLIENT_ECHO whose MAC is
 //!   made with the server's PSK, so the server's checks past the MAC run;
 //!   a challenge it answers is fed to a client, and its echo back;
@@ -22,6 +23,8 @@ use std::net::SocketAddr;
 use kcpx::secure::frames;
 use kcpx::secure::handshake::{Now, ServerAction};
 use kcpx::secure::keys::CredentialKeys;
+use kcpx::secure::liveness::Liveness;
+use kcpx::secure::path::Paths;
 use kcpx::secure::wire::{self, ConnectionId};
 use kcpx::secure::{
     AeadAlg, Client, ClientConfig, ClientProgress, Receiver, SeededEntropy, Sender, Server, ServerConfig,
@@ -92,7 +95,11 @@ fuzz_target!(|data: &[u8]| {
         1 => {
             let mut sender = Sender::new(alg, cid, [2; 32]);
             let mut receiver = Receiver::new(alg, cid, [2; 32]);
+            let mut paths = Paths::new(from());
+            let mut liveness = Liveness::new(u32::from(mode) * 10, 0);
+            let mut now = 0u64;
             for d in datagrams(rest) {
+                now += u64::from(d.first().copied().unwrap_or(1)) * 7;
                 let mut m = vec![0u8; wire::SHORT_HEADER_LEN + d.len().max(1) + wire::TAG_LEN];
                 m[wire::SHORT_HEADER_LEN..wire::SHORT_HEADER_LEN + d.len()].copy_from_slice(d);
                 sender.seal(&mut m).unwrap();
@@ -100,12 +107,22 @@ fuzz_target!(|data: &[u8]| {
                 let o = receiver.open(&mut m).expect("a genuine datagram opens");
                 let plain = o.frames.to_vec();
                 let _ = frames::validate(&plain);
-                for f in frames::parse(&plain) {
-                    if let Ok(f) = f {
-                        let mut buf = vec![0u8; f.len()];
-                        f.encode(&mut buf).unwrap();
+                let newest = o.newest;
+                liveness.on_authenticated(now);
+                let port = u16::from(d.first().copied().unwrap_or(0) % 4);
+                let src = SocketAddr::new(from().ip(), 1000 + port);
+                let _ = paths.on_datagram(src, m.len(), newest, now, 50, &mut entropy);
+                for f in frames::parse(&plain).flatten() {
+                    let mut buf = vec![0u8; f.len()];
+                    f.encode(&mut buf).unwrap();
+                    if let frames::Frame::PathResponse(b) = f {
+                        let moved = paths.on_response(src, &b);
+                        assert!(!moved || paths.current() == src);
                     }
                 }
+                let _ = paths.may_send(src, plain.len());
+                let _ = paths.handle_timeout(now, 50, &mut entropy);
+                let _ = liveness.handle_timeout(now);
                 // Flipped bytes (chosen by the input) never open.
                 if let Some(&k) = d.first() {
                     let mut bad = sealed.clone();

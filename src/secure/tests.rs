@@ -659,3 +659,81 @@ fn migration_moves_only_after_the_path_answers() {
     assert_eq!((paths.current(), paths.checking()), (rebound, None));
     assert!(now <= 100 + 3 * 200, "given up after 3 tries of 200 ms");
 }
+
+/// Property, on the virtual clock: over a lossy, duplicating, reordering
+/// network the handshake completes, the server accepts exactly one session
+/// per client (repeated echoes are duplicates, answered from the pending
+/// session), and both sides hold the same keys.
+#[test]
+fn handshakes_complete_over_a_lossy_network_with_one_session_each() {
+    use crate::sim::{LinkConfig, SimNet};
+    let (c_addr, s_addr) = (client_addr(), server_addr());
+    let mut established = 0;
+    let runs = 100u64;
+    for seed in 0..runs {
+        let mut net = SimNet::new(
+            seed,
+            LinkConfig {
+                delay_ms: 5 + (seed % 40) as u32,
+                jitter_ms: 30,
+                loss: 0.2,
+                duplicate: 0.1,
+            },
+        );
+        let mut run = Run::new();
+        run.se = SeededEntropy::new(1000 + seed);
+        let t0 = T0.ms;
+        let mut client = Client::new(&psk_client(), t0, &mut SeededEntropy::new(seed)).unwrap();
+        net.send(t0, c_addr, s_addr, client.message());
+        let mut pending: Option<Box<Accepted>> = None;
+        let mut session: Option<Box<Session>> = None;
+        let mut now = t0;
+        while session.is_none() && client.state() != ClientState::Failed {
+            let next = [client.poll_timeout(), net.next_arrival()].into_iter().flatten().min();
+            let Some(next) = next else { break };
+            now = next;
+            if client.poll_timeout().is_some_and(|t| t <= now) && client.handle_timeout(now) == Ok(true) {
+                net.send(now, c_addr, s_addr, client.message());
+            }
+            for d in net.arrivals(now) {
+                if d.to == s_addr {
+                    let t = at(T0, now - t0);
+                    match run.send(&d.bytes, d.from, t) {
+                        Ok(ServerAction::Challenge(ch)) => net.send(now, s_addr, c_addr, &ch),
+                        Ok(ServerAction::Accept(a)) => {
+                            assert!(pending.is_none(), "seed {seed}: a second session for one client");
+                            net.send(now, s_addr, c_addr, &a.server_hello);
+                            pending = Some(a);
+                        }
+                        Ok(ServerAction::Duplicate(r)) => {
+                            let p = pending.as_ref().expect("a duplicate of an accepted echo");
+                            assert_eq!(p.client_random, r);
+                            net.send(now, s_addr, c_addr, &p.server_hello);
+                        }
+                        Err(e) => panic!("seed {seed}: the server refused a genuine message: {e}"),
+                    }
+                } else {
+                    match client.handle(&d.bytes, now) {
+                        Ok(ClientProgress::Send) => net.send(now, c_addr, s_addr, client.message()),
+                        Ok(ClientProgress::Established(s)) => session = Some(s),
+                        Ok(ClientProgress::Nothing) | Err(SecureError::Unexpected) => {}
+                        Err(e) => panic!("seed {seed}: the client refused a genuine message: {e}"),
+                    }
+                }
+            }
+        }
+        if let (Some(mut cs), Some(mut a)) = (session, pending) {
+            established += 1;
+            assert!(now - t0 < HANDSHAKE_TIMEOUT_MS);
+            let up = seal(&mut cs.sender, Frame::Ping(seed as u32));
+            assert_eq!(
+                open_one(&mut a.session.receiver, up).unwrap()[0],
+                2,
+                "seed {seed}: same keys"
+            );
+            assert_eq!(run.server.stats().accepted, 1);
+        }
+    }
+    eprintln!("{established} of {runs} handshakes completed at 20% loss each way");
+    assert!(established >= runs - 2, "{established} of {runs}");
+}
