@@ -352,6 +352,16 @@ mod tests {
     }
 
     #[test]
+    fn past_the_integrity_limit_nothing_opens() {
+        let (mut s, mut r) = pair(AeadAlg::Aes256Gcm);
+        let good = datagram(&mut s, b"x");
+        r.stats.forged = INTEGRITY_LIMIT;
+        assert_eq!(r.open(&mut good.clone()).unwrap_err(), SecureError::KeysExhausted);
+        r.stats.forged = INTEGRITY_LIMIT - 1;
+        assert_eq!(r.open(&mut good.clone()).unwrap().pn, 0);
+    }
+
+    #[test]
     fn the_packet_number_space_ends() {
         let (mut s, _) = pair(AeadAlg::ChaCha20Poly1305);
         s.skip_to(MAX_PN);
