@@ -1,4 +1,4 @@
-//! The sliding replay window (`docs/secure-wire.md`, section 10): the
+//! The sliding replay window (`docs/secure-wire.md`, sections 10 and 11): the
 //! largest packet number authenticated so far and a bit for each of the
 //! 1,024 packet numbers up to it. [`ReplayWindow::check`] changes nothing
 //! (it runs before the AEAD, to spare the work for an obvious replay);
