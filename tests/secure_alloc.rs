@@ -1,9 +1,10 @@
 //! The secure wire's per-datagram path allocates nothing in steady state:
 //! frames encoded, sealed by a `Sender`, opened by a `Receiver` (replay
 //! window included), frames parsed; for both AEADs. Only a key update boxes
-//! the next key, once per 2²² datagrams. Counted per thread (a thread-local
-//! counter in a global allocator wrapper), so other tests of this binary do
-//! not disturb the count.
+//! the next key, once per 2²² datagrams. Nor does a server answering a flood
+//! of hellos or refusing forged echoes. Counted per thread (a thread-local
+//! counter in a global allocator wrapper), so the tests of this binary do
+//! not disturb each other's counts.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -68,4 +69,57 @@ fn sealing_and_opening_allocate_nothing_once_set_up() {
         }
         assert_eq!(allocations() - before, 0, "{alg:?}: allocations in 10,000 datagrams");
     }
+}
+
+/// A flood of hellos (PSK and token) from spoofed addresses, and of echoes
+/// with forged cookies, allocates nothing on the server: no state before a
+/// valid echo, not even a transient buffer.
+#[test]
+fn a_hello_flood_allocates_nothing_on_the_server() {
+    use kcpx::secure::handshake::{Now, ServerAction};
+    use kcpx::secure::{token, Client, ClientConfig, SeededEntropy, Server, ServerConfig};
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    let local: SocketAddr = "198.51.100.1:7000".parse().unwrap();
+    let now = Now {
+        ms: 1_000_000,
+        unix_s: 1_700_000_000,
+    };
+    let mut cfg = ServerConfig::default();
+    cfg.set_psk(&[7; 32]).unwrap();
+    cfg.set_token_key(&[8; 32]).unwrap();
+    let mut server = Server::new(&cfg).unwrap();
+    let mut e = SeededEntropy::new(5);
+    let psk = Client::new(&ClientConfig::psk(&[7; 32]).unwrap(), now.ms, &mut e).unwrap();
+    let blob = token::make(&[8; 32], 1, now.unix_s, 60, &[local], &mut e).unwrap();
+    let tok = Client::new(&ClientConfig::token(&blob).unwrap(), now.ms, &mut e).unwrap();
+    let mut echo = psk.message().to_vec();
+    echo[0] = 0xC2;
+    echo[1170] = 1; // a cookie never issued
+    let no_cid = |_: &[u8; 8]| false;
+    // Warm: the first hello draws the window's cookie secret.
+    let first = server.handle(
+        psk.message(),
+        "192.0.2.1:1".parse().unwrap(),
+        local,
+        now,
+        &mut e,
+        &no_cid,
+    );
+    assert!(matches!(first, Ok(ServerAction::Challenge(_))));
+
+    let before = allocations();
+    for i in 0..3_000u32 {
+        let from = SocketAddr::new(Ipv4Addr::from(0x0A00_0000 + i).into(), 1024 + (i % 5000) as u16);
+        let hello = if i % 2 == 0 { psk.message() } else { tok.message() };
+        let r = server.handle(hello, from, local, now, &mut e, &no_cid);
+        assert!(matches!(r, Ok(ServerAction::Challenge(_))));
+        assert!(server.handle(&echo, from, local, now, &mut e, &no_cid).is_err());
+    }
+    assert_eq!(
+        allocations() - before,
+        0,
+        "allocations for 3,000 hellos and 3,000 forged echoes"
+    );
+    assert_eq!(server.used_entries(), 0);
 }
