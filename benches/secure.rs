@@ -78,19 +78,17 @@ fn server(capacity: usize) -> Server {
     Server::new(&cfg).unwrap()
 }
 
+/// What `srv` does with a datagram from the client's address.
+fn handle(srv: &mut Server, d: &[u8]) -> Result<ServerAction, kcpx::secure::SecureError> {
+    srv.handle(d, client_addr(), server_addr(), now(), &mut OsEntropy, &no_cid)
+}
+
 /// `n` clients' echoes, ready for `srv` (made outside the timing).
 fn echoes(srv: &mut Server, cfg: &ClientConfig, n: usize) -> Vec<Vec<u8>> {
     (0..n)
         .map(|_| {
             let mut c = Client::new(cfg, now().ms, &mut OsEntropy).unwrap();
-            let ch = match srv.handle(
-                c.message(),
-                client_addr(),
-                server_addr(),
-                now(),
-                &mut OsEntropy,
-                &no_cid,
-            ) {
+            let ch = match handle(srv, c.message()) {
                 Ok(ServerAction::Challenge(ch)) => ch,
                 other => panic!("{other:?}"),
             };
@@ -149,7 +147,7 @@ fn main() {
     let mut srv = server(1 << 20);
     let hello = Client::new(&psk, now().ms, &mut OsEntropy).unwrap().message().to_vec();
     let hellos = rate(budget, 1.0, || {
-        let r = srv.handle(&hello, client_addr(), server_addr(), now(), &mut OsEntropy, &no_cid);
+        let r = handle(&mut srv, &hello);
         assert!(matches!(black_box(r), Ok(ServerAction::Challenge(_))));
     });
     println!("  {:<52} {hellos:>9.0}/s", "PSK hellos answered (stateless CHALLENGE)");
@@ -158,14 +156,7 @@ fn main() {
     let tok = ClientConfig::token(&blob).unwrap();
     let token_hello = Client::new(&tok, now().ms, &mut OsEntropy).unwrap().message().to_vec();
     let token_hellos = rate(budget, 1.0, || {
-        let r = srv.handle(
-            &token_hello,
-            client_addr(),
-            server_addr(),
-            now(),
-            &mut OsEntropy,
-            &no_cid,
-        );
+        let r = handle(&mut srv, &token_hello);
         assert!(matches!(black_box(r), Ok(ServerAction::Challenge(_))));
     });
     println!(
@@ -176,7 +167,7 @@ fn main() {
     let mut forged = echoes(&mut srv, &psk, 1).pop().unwrap();
     forged[1170] ^= 1;
     let refused = rate(budget, 1.0, || {
-        let r = srv.handle(&forged, client_addr(), server_addr(), now(), &mut OsEntropy, &no_cid);
+        let r = handle(&mut srv, &forged);
         assert!(black_box(r).is_err());
     });
     println!("  {:<52} {refused:>9.0}/s", "echoes with a forged cookie refused");
@@ -188,7 +179,7 @@ fn main() {
     let origin = Instant::now();
     let cpu = cpu_seconds(origin);
     for e in &es {
-        let r = srv.handle(e, client_addr(), server_addr(), now(), &mut OsEntropy, &no_cid);
+        let r = handle(&mut srv, e);
         assert!(matches!(black_box(r), Ok(ServerAction::Accept(_))));
     }
     let accepted = n as f64 / (cpu_seconds(origin) - cpu);
@@ -229,31 +220,11 @@ fn main() {
     let mut srv = server(1 << 22);
     let both = rate(budget, 1.0, || {
         let mut c = Client::new(&psk, now().ms, &mut OsEntropy).unwrap();
-        let ServerAction::Challenge(ch) = srv
-            .handle(
-                c.message(),
-                client_addr(),
-                server_addr(),
-                now(),
-                &mut OsEntropy,
-                &no_cid,
-            )
-            .unwrap()
-        else {
+        let ServerAction::Challenge(ch) = handle(&mut srv, c.message()).unwrap() else {
             panic!("challenge")
         };
         c.handle(&ch, now().ms).unwrap();
-        let ServerAction::Accept(a) = srv
-            .handle(
-                c.message(),
-                client_addr(),
-                server_addr(),
-                now(),
-                &mut OsEntropy,
-                &no_cid,
-            )
-            .unwrap()
-        else {
+        let ServerAction::Accept(a) = handle(&mut srv, c.message()).unwrap() else {
             panic!("accept")
         };
         black_box(c.handle(&a.server_hello, now().ms).unwrap());
