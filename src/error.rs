@@ -4,7 +4,8 @@
 //! [`Error::from_code`] convert, and [`Error::message`] is both the Rust
 //! `Display` text and what `kcpx_strerror` returns.
 //!
-//! Module-level errors ([`crate::crypt::CryptError`], [`crate::fec::FecError`])
+//! Module-level errors ([`crate::crypt::CryptError`], [`crate::fec::FecError`],
+//! [`crate::secure::SecureError`])
 //! keep their detail for direct users of those modules and convert into
 //! [`Error`] at the connection layer.
 #![forbid(unsafe_code)]
@@ -213,6 +214,22 @@ impl From<crate::fec::FecError> for Error {
         match e {
             FecError::InvalidShards { .. } => Error::Fec,
             FecError::TooShort | FecError::TooLong => Error::Internal,
+        }
+    }
+}
+
+impl From<crate::secure::SecureError> for Error {
+    fn from(e: crate::secure::SecureError) -> Self {
+        use crate::secure::SecureError as S;
+        match e {
+            // Until the secure mode reaches the C API (with codes of its
+            // own), a refusal maps onto the nearest existing code.
+            S::Truncated | S::Malformed | S::Version | S::Unexpected => Error::Short,
+            S::Forged | S::Replayed => Error::Checksum,
+            S::Invalid | S::Unsupported | S::Expired | S::WrongAddress | S::TokenReused => Error::Invalid,
+            S::Random => Error::Random,
+            S::Full => Error::Again,
+            S::KeysExhausted | S::Failed => Error::Closed,
         }
     }
 }

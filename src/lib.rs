@@ -13,6 +13,9 @@
 //! * [`endpoint`] is a sans-IO multi-session endpoint (kcp-go's listener
 //!   demultiplexing, timers, events) over many connections.
 //! * [`net`] drives endpoints over real UDP sockets: listeners and dialers.
+//! * [`secure`] is kcpx's own secure wire (handshake, per-session AEAD, replay
+//!   window, connection IDs; `docs/secure-wire.md`), sans-IO, not yet used by
+//!   the session layer.
 //! * [`error`] is the library's one error type and its C codes.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -30,6 +33,7 @@ pub mod fec;
 pub mod ffi;
 pub mod kcp;
 pub mod net;
+pub mod secure;
 
 /// The tests' seeded PRNG and simulated network, shared with the
 /// integration tests (`tests/support/sim.rs`).
