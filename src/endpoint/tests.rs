@@ -698,7 +698,10 @@ fn quiet_sessions_end_their_fec_groups_and_wake_intact() {
             let payload = crypt.open(&mut d).unwrap();
             if !matches!(u16::from_le_bytes([payload[4], payload[5]]), 0xf1 | 0xf2) {
                 // Without FEC framing: control segments only (pure ACKs).
-                assert!(payload.chunks(24).all(|seg| seg[4] != crate::kcp::consts::CMD_PUSH));
+                assert!(
+                    payload.chunks(24).all(|seg| seg[4] != 81),
+                    "no data segment (KCP's cmd 81)"
+                );
                 plain += 1;
                 continue;
             }
