@@ -171,7 +171,13 @@ fn server(a: &Args) {
                 }
                 n -= at;
                 match s.sink {
-                    Some(0) => s.pending.extend_from_slice(&buf[at..at + n]),
+                    // Echoed straight from the read buffer, as Go's
+                    // io.CopyBuffer does; only what the send queue refuses
+                    // waits (allocated then).
+                    Some(0) => {
+                        let sent = l.send(id, &buf[at..at + n]).unwrap_or(0);
+                        s.pending.extend_from_slice(&buf[at + sent..at + n]);
+                    }
                     Some(total) => {
                         s.got += n as u64;
                         if s.got >= total && s.got - (n as u64) < total {

@@ -198,6 +198,15 @@ impl Outbox {
     }
 }
 
+/// Whether the KCP bytes of one datagram hold a data segment. The core
+/// writes a flush's control segments (24 bytes each, no payload) before its
+/// data, so the scan stops at the first data segment or the end.
+fn carries_data(segments: &[u8]) -> bool {
+    segments
+        .chunks(crate::kcp::OVERHEAD as usize)
+        .any(|seg| seg.get(4) == Some(&crate::kcp::consts::CMD_PUSH))
+}
+
 /// A KCP connection speaking kcp-go's wire format.
 pub struct Conn {
     kcp: Kcp,
@@ -918,10 +927,19 @@ fn frame(
 ) {
     // AES-GCM's tag goes after every datagram (FEC shards exclude it).
     let trailer = crypt.as_ref().map_or(0, |c| c.trailer_len());
+    let crypt_len = header_len - encoder.as_ref().map_or(0, |_| FEC_DATA_OVERHEAD);
+    // A datagram of control segments only (ACKs, window probes) goes
+    // without FEC framing: kcp-go reads a datagram without it as KCP
+    // whatever its FEC setting, as kcpx does (`Incoming`), and a lost ACK
+    // is repaired by the next one (they are cumulative), not by parity; so
+    // it costs no parity share and no shard in the peer's decoder.
+    let fec = encoder.as_mut().filter(|_| carries_data(segments));
     let at = outbox.bytes.len();
-    outbox.bytes.resize(at + header_len, 0);
+    outbox
+        .bytes
+        .resize(at + if fec.is_some() { header_len } else { crypt_len }, 0);
     outbox.bytes.extend_from_slice(segments);
-    let parity = match encoder {
+    let parity = match fec {
         Some(e) => match e.encode(&mut outbox.bytes[at..], now_ms) {
             Ok(p) => p,
             // Cannot happen with a validated MTU; counted, never silent.

@@ -767,3 +767,41 @@ fn unreliable_messages_between_connections() {
         assert_eq!(a.stats().datagrams_out, 3);
     }
 }
+
+/// A datagram of control segments only (pure ACKs) goes without FEC
+/// framing: no seqid spent, no parity share, no shard kept by the peer's
+/// decoder. Every datagram with data is an FEC data shard; the transfer
+/// under loss still completes (FEC rebuilds data, ACKs are cumulative).
+#[test]
+fn pure_acks_go_without_fec_framing() {
+    let cfg = config(Some((CryptMethod::Aes128, 16)), Some((10, 3)));
+    let mut a = Driven::new(9, &cfg).unwrap();
+    let mut b = Driven::new(9, &cfg).unwrap();
+    let crypt = PacketCrypt::new(CryptMethod::Aes128, &[0x5a; 16]).unwrap();
+    let (mut net, mut buf) = (wire(3, 5), vec![0u8; 1 << 16]);
+    let data = Rng::new(3).bytes(200_000);
+    a.send(&data).unwrap();
+    let (mut got, mut plain, mut shards) = (0, 0, 0);
+    for step in 0..10_000u32 {
+        let now = step * 5;
+        deliver(&mut a, &mut b, now, &mut net);
+        for mut d in deliver(&mut b, &mut a, now, &mut net) {
+            // b only acknowledges: every datagram it sends is plain KCP.
+            let payload = crypt.open(&mut d).unwrap();
+            let flag = u16::from_le_bytes([payload[4], payload[5]]);
+            assert!(flag != 0xf1 && flag != 0xf2, "an ACK datagram in FEC framing");
+            assert!(!carries_data(payload));
+            plain += 1;
+        }
+        while let Ok(n) = b.recv(&mut buf) {
+            got += n;
+        }
+        shards = a.stats().out_pkts;
+        if got == data.len() {
+            break;
+        }
+    }
+    assert_eq!(got, data.len());
+    assert!(plain >= 2 && shards > 100, "{plain} ACK datagrams, {shards} from a");
+    assert!(b.stats().fec_recovered > 0, "FEC still rebuilds the data");
+}

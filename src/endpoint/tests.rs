@@ -683,7 +683,7 @@ fn quiet_sessions_end_their_fec_groups_and_wake_intact() {
     // of every group dropped: parity must rebuild each of them exactly.
     let crypt = PacketCrypt::new(crate::crypt::CryptMethod::Aes128, &[0x42; 16]).unwrap();
     let fec = FecConfig::new(10, 3).unwrap();
-    let (mut rebuilt, mut groups_with_parity, mut ended) = (0, 0, 0);
+    let (mut rebuilt, mut groups_with_parity, mut ended, mut plain) = (0, 0, 0, 0);
     for (node, _, _) in &clients {
         let mut last: Option<u32> = None;
         let to = w.nodes[*node].0;
@@ -696,6 +696,15 @@ fn quiet_sessions_end_their_fec_groups_and_wake_intact() {
             }
             let mut d = d.clone();
             let payload = crypt.open(&mut d).unwrap();
+            if !matches!(u16::from_le_bytes([payload[4], payload[5]]), 0xf1 | 0xf2) {
+                // Without FEC framing: control segments only (pure ACKs).
+                assert!(
+                    payload.chunks(24).all(|seg| seg[4] != 81),
+                    "no data segment (KCP's cmd 81)"
+                );
+                plain += 1;
+                continue;
+            }
             let seqid = u32::from_le_bytes(payload[..4].try_into().unwrap());
             if last.is_some_and(|l| seqid != l + 1) {
                 // A group ended by a pause: the next one starts afresh.
@@ -721,6 +730,7 @@ fn quiet_sessions_end_their_fec_groups_and_wake_intact() {
     }
     assert!(groups_with_parity > 10, "{groups_with_parity} groups");
     assert!(ended > 0, "no pause ended a group");
+    assert!(plain > 0, "pure ACKs go without FEC framing");
     assert_eq!(rebuilt, groups_with_parity, "every group's dropped shard rebuilt");
 }
 

@@ -388,16 +388,21 @@ impl Driver {
     }
 
     /// The endpoint went quiet after traffic (see `Endpoint::take_quiet`):
-    /// the receive batch shrinks to one buffer, and the heap freed by the
-    /// endpoint and its sessions goes back to the system.
+    /// the receive batch shrinks to one buffer, and, for a listener, the
+    /// heap freed by the endpoint and its sessions goes back to the system
+    /// (not for each of a process's dialers: `malloc_trim` walks the whole
+    /// heap, and a program with thousands of dialers would pay for that
+    /// thousands of times when they go quiet together).
     #[cfg(target_os = "linux")]
     fn shrink_quiet(&mut self) {
         self.rx.truncate(self.rx_slot);
         self.rx.shrink_to_fit();
         self.rx_meta = Vec::new();
         self.rx_peak = 0;
-        self.stats.heap_trims += 1;
-        sys::trim_heap();
+        if self.endpoint.is_listener() {
+            self.stats.heap_trims += 1;
+            sys::trim_heap();
+        }
     }
 
     /// The receive batch's size in bytes (tests).

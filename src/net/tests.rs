@@ -448,6 +448,42 @@ fn receive_batch_shrinks_after_a_burst() {
     assert_eq!(server.stats().socket.heap_trims, 1);
 }
 
+/// A dialer that goes quiet after traffic shrinks its receive batch too,
+/// but leaves `malloc_trim` to listeners (a process may hold thousands of
+/// dialers going quiet together); its listener trims once.
+#[cfg(target_os = "linux")]
+#[test]
+fn only_listeners_trim_the_heap_when_quiet() {
+    let mut server = Listener::bind("127.0.0.1:0".parse().unwrap(), &config(true)).unwrap();
+    let mut client = Dialer::connect(server.local_addr().unwrap(), &config(true)).unwrap();
+    client.send(b"hello").unwrap();
+    let mut buf = [0u8; 64];
+    let mut got = 0;
+    for _ in 0..500 {
+        client.wait(2).unwrap();
+        server.wait(2).unwrap();
+        while let Some(ev) = server.poll_event() {
+            if let Event::Readable(id) = ev {
+                while let Ok(n) = server.recv(id, &mut buf) {
+                    got += n;
+                }
+            }
+        }
+        if got == 5 {
+            break;
+        }
+    }
+    assert_eq!(got, 5);
+    let t = now_ms();
+    for dt in [500, 1000, 1500, 2000, 2500, 3000] {
+        client.driver.update(t.wrapping_add(dt)).unwrap();
+        server.driver.update(t.wrapping_add(dt)).unwrap();
+    }
+    assert_eq!(server.stats().socket.heap_trims, 1);
+    assert_eq!(client.stats().endpoint.quiet_shrinks, 1);
+    assert_eq!(client.stats().socket.heap_trims, 0);
+}
+
 /// An update reads a bounded batch: with more datagrams waiting after it,
 /// `check` says "now" (an edge-triggered epoll would not wake for them, and
 /// a datagram behind 6,000 junk ones waited a second), and `wait` does not
