@@ -18,12 +18,15 @@ mod config;
 mod incoming;
 mod messages;
 mod rate;
+mod secure;
 
 pub use config::{ConnConfig, MAX_WINDOW, MIN_KCP_BYTES};
 pub use incoming::{InCounters, Incoming, Route};
 use messages::MessageQueue;
 pub use messages::{QUEUE_BYTES as DATAGRAM_QUEUE_BYTES, QUEUE_MESSAGES as DATAGRAM_QUEUE_MESSAGES};
 pub use rate::RateLimit;
+pub use secure::{Control, OpenedInfo, SecureStats, CONTROL_QUEUE, SECURE_PREFIX_LEN};
+use secure::{SecureKeys, Wire};
 
 use crate::crypt::PacketCrypt;
 use crate::error::Error;
@@ -210,10 +213,12 @@ fn carries_data(segments: &[u8]) -> bool {
 /// A KCP connection speaking kcp-go's wire format.
 pub struct Conn {
     kcp: Kcp,
-    crypt: Option<Arc<PacketCrypt>>,
+    /// kcp-go's cipher (or none), or the secure wire's session keys.
+    wire: Wire,
     encoder: Option<FecEncoder>,
     decoder: Option<FecDecoder>,
-    /// Bytes in front of the KCP data: crypto header, then FEC header + size.
+    /// Bytes in front of the KCP data: crypto header (or the secure wire's
+    /// short header and KCP frame byte), then FEC header + size.
     header_len: usize,
     stream: bool,
     /// Buffers some owners never use (a listener's sessions do without):
@@ -282,15 +287,53 @@ impl Conn {
         if crypt.is_some() != config.crypt.is_some() {
             return Err(Error::Key);
         }
+        Conn::build(conv, config, Wire::KcpGo(crypt), fec)
+    }
+
+    /// A connection speaking kcpx's secure wire (`docs/secure-wire.md`)
+    /// with the keys of a finished handshake (`session`, from
+    /// [`crate::secure::Client`] or [`crate::secure::Server`]). Every
+    /// datagram it emits is one sealed short datagram `[short header 13]
+    /// [0x01 KCP frame ‖ the kcp-go-form payload][tag 16]`, so the MTU
+    /// loses 30 bytes (as a cipher's header does); [`Conn::input`] opens
+    /// and replay-checks what arrives and queues its control frames for
+    /// [`Conn::poll_control`]. `config.crypt` must be `None` (else
+    /// [`Error::Key`]): the session's keys are the cipher. Both ends use
+    /// the same `conv`.
+    pub fn secure(conv: u32, config: &ConnConfig, session: crate::secure::Session) -> Result<Conn, Error> {
+        Conn::secure_shared(conv, config, session, config.fec.map(FecCode::new))
+    }
+
+    /// [`Conn::secure`] with a Reed-Solomon code shared by the sessions of
+    /// one listener (the code of `config.fec`, else [`Error::Invalid`]).
+    pub fn secure_shared(
+        conv: u32,
+        config: &ConnConfig,
+        session: crate::secure::Session,
+        fec: Option<Arc<FecCode>>,
+    ) -> Result<Conn, Error> {
+        config.validate()?;
+        if config.crypt.is_some() {
+            return Err(Error::Key);
+        }
+        if (config.mtu as usize) < config.header_len() + secure::OVERHEAD + MIN_KCP_BYTES {
+            return Err(Error::Mtu);
+        }
+        Conn::build(conv, config, Wire::Secure(Box::new(SecureKeys::new(session))), fec)
+    }
+
+    fn build(conv: u32, config: &ConnConfig, wire: Wire, fec: Option<Arc<FecCode>>) -> Result<Conn, Error> {
         if fec.as_ref().map(|f| f.config()) != config.fec {
             return Err(Error::Invalid);
         }
-        let header_len = config.header_len();
-        let crypt_len = crypt.as_ref().map_or(0, |c| c.header_len());
+        // The FEC header comes after the crypto header (or the secure
+        // wire's short header and frame byte).
+        let crypt_len = wire.prefix_len();
+        let header_len = crypt_len + if config.fec.is_some() { FEC_DATA_OVERHEAD } else { 0 };
         let mtu = config.mtu as usize;
         let mut kcp = Kcp::new(conv);
         // As kcp-go: the MTU holds the crypto header and trailer (AES-GCM's tag) too.
-        kcp.set_mtu((mtu - header_len - config.trailer_len()) as u32)
+        kcp.set_mtu((mtu - header_len - wire.trailer_len()) as u32)
             .map_err(|_| Error::Mtu)?;
         // ConnConfig keeps ikcp_nodelay's form: a negative value keeps the
         // core's default.
@@ -313,7 +356,7 @@ impl Conn {
         let decoder = fec.map(|f| FecDecoder::with_code(f, KCPGO_MTU_LIMIT));
         Ok(Conn {
             kcp,
-            crypt,
+            wire,
             encoder,
             decoder,
             header_len,
@@ -343,7 +386,7 @@ impl Conn {
     }
 
     fn trailer_len(&self) -> usize {
-        self.crypt.as_ref().map_or(0, |c| c.trailer_len())
+        self.wire.trailer_len()
     }
 
     /// Whether the peer acknowledged any segment this connection sent (it
@@ -516,13 +559,25 @@ impl Conn {
     /// length, and a peer could otherwise grow the connection without bound.
     /// The datagram is copied once, to be opened in place; see
     /// [`Conn::input_incoming`] for a datagram already read.
+    ///
+    /// A secure connection ([`Conn::secure`]) opens the datagram with its
+    /// session's receive keys: a forged, corrupted, reflected or replayed
+    /// datagram changes nothing and is counted (`in_csum_errors`, and by
+    /// kind in [`Conn::secure_stats`]); one with broken frames after it
+    /// opened is a protocol error (`in_errs`). Its KCP frame goes to FEC
+    /// and KCP as a kcp-go datagram's payload does; its control frames wait
+    /// for [`Conn::poll_control`].
     pub fn input(&mut self, datagram: &[u8], now_ms: u32) -> Result<(), Error> {
-        if self.crypt.is_none() {
-            return match Incoming::unsealed(datagram) {
-                Ok(incoming) => self.input_incoming(incoming, now_ms),
-                Err(e) => Err(self.refuse(datagram.len(), e)),
-            };
-        }
+        let secure = match &self.wire {
+            Wire::KcpGo(None) => {
+                return match Incoming::unsealed(datagram) {
+                    Ok(incoming) => self.deliver(incoming, now_ms),
+                    Err(e) => Err(self.refuse(datagram.len(), e)),
+                };
+            }
+            Wire::KcpGo(Some(_)) => false,
+            Wire::Secure(_) => true,
+        };
         if datagram.len() > KCPGO_MTU_LIMIT {
             return Err(self.refuse(datagram.len(), Error::Short));
         }
@@ -530,12 +585,36 @@ impl Conn {
         let mut inbuf = core::mem::take(&mut self.side.get_or_insert_with(Box::default).inbuf);
         inbuf.clear();
         inbuf.extend_from_slice(datagram);
-        let result = match Incoming::open(self.crypt.as_deref(), &mut inbuf) {
-            Ok(incoming) => self.input_incoming(incoming, now_ms),
-            Err(e) => Err(self.refuse(datagram.len(), e)),
+        let result = if secure {
+            self.input_secure(&mut inbuf, now_ms)
+        } else {
+            match Incoming::open(self.wire.kcpgo_crypt(), &mut inbuf) {
+                Ok(incoming) => self.deliver(incoming, now_ms),
+                Err(e) => Err(self.refuse(datagram.len(), e)),
+            }
         };
         self.side.get_or_insert_with(Box::default).inbuf = inbuf;
         result
+    }
+
+    /// Opens a secure datagram (a copy, in place), queues its control
+    /// frames and delivers its KCP frame.
+    fn input_secure(&mut self, datagram: &mut [u8], now_ms: u32) -> Result<(), Error> {
+        let wire_len = datagram.len();
+        let Wire::Secure(keys) = &mut self.wire else {
+            return Err(Error::Internal);
+        };
+        let kcp_frame = match keys.open(datagram) {
+            Ok(kcp_frame) => kcp_frame,
+            Err(e) => return Err(self.refuse(wire_len, e)),
+        };
+        match kcp_frame {
+            Some(payload) => self.deliver(Incoming::opened(payload, wire_len), now_ms),
+            None => {
+                self.stats.input.datagram(wire_len);
+                Ok(())
+            }
+        }
     }
 
     fn refuse(&mut self, len: usize, e: Error) -> Error {
@@ -545,8 +624,18 @@ impl Conn {
 
     /// Takes a datagram already opened and read with this connection's
     /// cipher (see [`Incoming::open`]): what a listener that read a
-    /// datagram to route it hands on, without reading it twice.
+    /// datagram to route it hands on, without reading it twice. A secure
+    /// connection refuses it ([`Error::Key`], nothing counted): its
+    /// datagrams must be opened with its session's keys, by [`Conn::input`].
     pub fn input_incoming(&mut self, incoming: Incoming<'_>, now_ms: u32) -> Result<(), Error> {
+        if let Wire::Secure(_) = self.wire {
+            return Err(Error::Key);
+        }
+        self.deliver(incoming, now_ms)
+    }
+
+    /// A datagram's kcp-go-form payload, authenticated, into FEC and KCP.
+    fn deliver(&mut self, incoming: Incoming<'_>, now_ms: u32) -> Result<(), Error> {
         let Conn {
             kcp,
             decoder,
@@ -597,6 +686,87 @@ impl Conn {
         result
     }
 
+    // ----- the secure wire's control frames -----
+
+    /// The oldest control frame (PING, PONG, CLOSE, PATH_CHALLENGE,
+    /// PATH_RESPONSE) received on a secure connection and not yet taken,
+    /// for its owner to act on (`Conn` answers none itself). At most
+    /// [`CONTROL_QUEUE`] wait; beyond, the oldest are dropped (counted in
+    /// [`SecureStats::controls_dropped`]). Always `None` on a kcp-go
+    /// connection.
+    pub fn poll_control(&mut self) -> Option<Control> {
+        match &mut self.wire {
+            Wire::Secure(keys) => keys.poll_control(),
+            Wire::KcpGo(_) => None,
+        }
+    }
+
+    /// Appends to `out` one sealed datagram holding `control` alone (a
+    /// PING, a CLOSE, a PATH_RESPONSE... for the owner to send). Not
+    /// charged to the rate limit. [`Error::Invalid`] on a kcp-go connection
+    /// or for a KCP frame;
+    /// [`Error::Closed`] once the packet numbers are exhausted (nothing
+    /// appended).
+    pub fn send_control(&mut self, control: Control, out: &mut Outbox) -> Result<(), Error> {
+        let Wire::Secure(keys) = &mut self.wire else {
+            return Err(Error::Invalid);
+        };
+        let at = out.bytes.len();
+        match keys.seal_control(control, &mut out.bytes) {
+            Ok(()) => {
+                out.ends.push(out.bytes.len());
+                self.stats.out_pkts += 1;
+                self.stats.out_bytes += (out.bytes.len() - at) as u64;
+                Ok(())
+            }
+            Err(e) => {
+                out.bytes.truncate(at);
+                Err(e)
+            }
+        }
+    }
+
+    /// The secure wire's counters, `None` on a kcp-go connection.
+    pub fn secure_stats(&self) -> Option<SecureStats> {
+        match &self.wire {
+            Wire::Secure(keys) => Some(keys.stats()),
+            Wire::KcpGo(_) => None,
+        }
+    }
+
+    /// The packet number of the last datagram that opened on a secure
+    /// connection and whether it was the newest so far (a datagram from a
+    /// new address may start a path check only then); `None` before the
+    /// first and on a kcp-go connection.
+    pub fn last_opened(&self) -> Option<OpenedInfo> {
+        match &self.wire {
+            Wire::Secure(keys) => keys.last_opened(),
+            Wire::KcpGo(_) => None,
+        }
+    }
+
+    /// The connection ID of a secure connection's session (`None`: kcp-go).
+    pub fn connection_id(&self) -> Option<crate::secure::wire::ConnectionId> {
+        match &self.wire {
+            Wire::Secure(keys) => Some(keys.cid()),
+            Wire::KcpGo(_) => None,
+        }
+    }
+
+    /// The client's ID from its connect token, on a server's secure
+    /// connection whose client dialled with one.
+    pub fn client_id(&self) -> Option<u64> {
+        match &self.wire {
+            Wire::Secure(keys) => keys.client_id(),
+            Wire::KcpGo(_) => None,
+        }
+    }
+
+    /// Whether this connection speaks the secure wire ([`Conn::secure`]).
+    pub fn is_secure(&self) -> bool {
+        matches!(self.wire, Wire::Secure(_))
+    }
+
     // ----- unreliable messages -----
 
     /// The longest unreliable message [`Conn::send_datagram`] takes: what
@@ -605,7 +775,7 @@ impl Conn {
     /// the default MTU of 1,400, FEC and a CFB cipher: 1,368 bytes; with
     /// AES-GCM (nonce and tag): 1,360.
     pub fn datagram_max(&self) -> usize {
-        let crypt_len = self.crypt.as_ref().map_or(0, |c| c.header_len());
+        let crypt_len = self.wire.prefix_len();
         let mtu = self.kcp.mtu() as usize + self.header_len;
         mtu.saturating_sub(crypt_len + FEC_DATA_OVERHEAD + OOB_CONV_LEN)
     }
@@ -634,17 +804,14 @@ impl Conn {
             }
             r.charge(wire);
         }
-        let crypt_len = self.crypt.as_ref().map_or(0, |c| c.header_len());
+        let crypt_len = self.wire.prefix_len();
         let at = out.bytes.len();
         out.bytes.resize(at + crypt_len + FEC_DATA_OVERHEAD, 0);
         out.bytes.extend_from_slice(&self.kcp.conv().to_le_bytes());
         out.bytes.extend_from_slice(data);
         frame_oob(&mut out.bytes[at..], crypt_len);
-        out.push_trailer(self.crypt.as_ref().map_or(0, |c| c.trailer_len()));
-        if let Some(c) = &self.crypt {
-            // Cannot fail: the datagram holds its header and trailer.
-            let _ = c.seal(&mut out.bytes[at..]);
-        }
+        out.push_trailer(self.trailer_len());
+        self.wire.seal_one(&mut out.bytes[at..]);
         self.stats.out_pkts += 1;
         self.stats.out_bytes += (out.bytes.len() - at) as u64;
         self.stats.datagrams_out += 1;
@@ -654,7 +821,7 @@ impl Conn {
     /// Bytes in front of an unreliable message: crypto header, out-of-band
     /// header, conv.
     fn header_len_oob(&self) -> usize {
-        self.crypt.as_ref().map_or(0, |c| c.header_len()) + FEC_DATA_OVERHEAD + OOB_CONV_LEN
+        self.wire.prefix_len() + FEC_DATA_OVERHEAD + OOB_CONV_LEN
     }
 
     /// Copies the oldest unreliable message received into `buf` and
@@ -740,7 +907,7 @@ impl Conn {
     fn emit(&mut self, outbox: &mut Outbox, acks_only: bool) {
         let Conn {
             kcp,
-            crypt,
+            wire,
             encoder,
             header_len,
             stats,
@@ -753,13 +920,14 @@ impl Conn {
         }
         let (first, start) = (outbox.ends.len(), outbox.bytes.len());
         let now = kcp.current();
-        let out = |segments: &[u8]| frame(outbox, segments, *header_len, encoder, crypt, stats, now);
+        let trailer = wire.trailer_len();
+        let out = |segments: &[u8]| frame(outbox, segments, *header_len, encoder, trailer, stats, now);
         if acks_only {
             kcp.flush_acks(out);
         } else {
             kcp.flush(out);
         }
-        seal(outbox, start, first, crypt, rate);
+        seal(outbox, start, first, wire, rate);
     }
 
     /// Frees what only an active connection needs: the core's flush buffer
@@ -880,6 +1048,7 @@ impl Conn {
     /// not included.
     pub fn heap_bytes(&self) -> usize {
         self.kcp.heap_bytes()
+            + self.wire.heap_bytes()
             + self.encoder.as_ref().map_or(0, FecEncoder::heap_bytes)
             + self.decoder.as_ref().map_or(0, FecDecoder::heap_bytes)
             + self.side.as_ref().map_or(0, |s| {
@@ -921,12 +1090,12 @@ fn frame(
     segments: &[u8],
     header_len: usize,
     encoder: &mut Option<FecEncoder>,
-    crypt: &Option<Arc<PacketCrypt>>,
+    trailer: usize,
     stats: &mut Counters,
     now_ms: u32,
 ) {
-    // AES-GCM's tag goes after every datagram (FEC shards exclude it).
-    let trailer = crypt.as_ref().map_or(0, |c| c.trailer_len());
+    // AES-GCM's (or the secure wire's) tag goes after every datagram (FEC
+    // shards exclude it).
     let crypt_len = header_len - encoder.as_ref().map_or(0, |_| FEC_DATA_OVERHEAD);
     // A datagram of control segments only (ACKs, window probes) goes
     // without FEC framing: kcp-go reads a datagram without it as KCP
@@ -961,19 +1130,8 @@ fn frame(
 
 /// Seals the datagrams a flush appended from `start` (the `first`-th on)
 /// and charges them to the rate limit.
-fn seal(
-    outbox: &mut Outbox,
-    start: usize,
-    first: usize,
-    crypt: &Option<Arc<PacketCrypt>>,
-    rate: &mut Option<Box<rate::Bucket>>,
-) {
-    if let Some(c) = crypt {
-        // All of this flush's datagrams at once: CFB is serial within a
-        // datagram, so sealing several side by side is much faster.
-        // Cannot fail: every datagram holds at least the header and trailer bytes.
-        let _ = c.seal_packed(&mut outbox.bytes, start, &outbox.ends[first..]);
-    }
+fn seal(outbox: &mut Outbox, start: usize, first: usize, wire: &mut Wire, rate: &mut Option<Box<rate::Bucket>>) {
+    wire.seal_packed(&mut outbox.bytes, start, &outbox.ends[first..]);
     if let Some(r) = rate {
         r.charge(outbox.bytes.len() - start);
     }
@@ -1010,5 +1168,7 @@ pub fn conv_of(config: &ConnConfig, datagram: &[u8]) -> Result<u32, Error> {
 mod master_tests;
 #[cfg(test)]
 mod rate_tests;
+#[cfg(test)]
+mod secure_tests;
 #[cfg(test)]
 pub(crate) mod tests;

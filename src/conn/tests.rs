@@ -106,8 +106,22 @@ pub(super) fn config(crypt: Option<(CryptMethod, usize)>, fec: Option<(usize, us
 /// Sends `len` seeded bytes from a to b through a wire dropping `loss`% of
 /// datagrams each way; returns both ends' stats. Checks every byte.
 fn transfer(seed: u64, cfg: &ConnConfig, len: usize, loss: u64) -> (ConnStats, ConnStats) {
-    let mut a = Driven::new(9, cfg).unwrap();
-    let mut b = Driven::new(9, cfg).unwrap();
+    let a = Driven::new(9, cfg).unwrap();
+    let b = Driven::new(9, cfg).unwrap();
+    let (a, b) = transfer_between(seed, a, b, cfg, len, loss);
+    (a.stats(), b.stats())
+}
+
+/// [`transfer`] between two connections made by the caller (of `cfg`);
+/// returns them.
+pub(super) fn transfer_between(
+    seed: u64,
+    mut a: Driven,
+    mut b: Driven,
+    cfg: &ConnConfig,
+    len: usize,
+    loss: u64,
+) -> (Driven, Driven) {
     let mut rng = Rng::new(seed);
     let mut net = wire(!seed, loss);
     let data: Vec<u8> = rng.bytes(len);
@@ -147,7 +161,7 @@ fn transfer(seed: u64, cfg: &ConnConfig, len: usize, loss: u64) -> (ConnStats, C
         "seed {seed} {cfg:?}: {} of {len} bytes arrived intact",
         got.len()
     );
-    (a.stats(), b.stats())
+    (a, b)
 }
 
 #[test]

@@ -24,8 +24,9 @@
 //! vectors are deterministic. Errors carry their detail ([`SecureError`]) and
 //! convert into the crate's one error type.
 //!
-//! The session layer does not use this module yet (the spec's last section
-//! says how it will).
+//! A connection speaks it with [`crate::conn::Conn::secure`]; the endpoint
+//! and the C API do not use it yet (the spec's last section says how they
+//! will).
 #![forbid(unsafe_code)]
 
 pub mod aead;
