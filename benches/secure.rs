@@ -1,7 +1,9 @@
 //! Cost of the secure wire (`docs/secure-wire.md`, section 14): seal + open
 //! throughput of each AEAD beside kcp-go's AES-128-CFB and AES-128-GCM
 //! transforms in the same run, and server handshakes per second of one core
-//! (stateless hellos, accepted echoes, refused echoes, whole handshakes).
+//! (stateless hellos, accepted echoes, refused echoes, whole handshakes),
+//! and the stream payload two connections carry per CPU-second on the
+//! secure wire beside kcp-go's AES-128-CFB (FEC 10/3, virtual clock).
 //!
 //! Run with `cargo bench --bench secure` (`-- quick` for a short run). One
 //! thread; rates are per second of this thread's CPU time (Linux's
@@ -142,6 +144,8 @@ fn main() {
         DATAGRAM - SHORT_HEADER_LEN - TAG_LEN - 1
     );
 
+    conn_rates(budget);
+
     println!("server handshake work per second of one core:");
     let psk = ClientConfig::psk(PSK).unwrap();
     let mut srv = server(1 << 20);
@@ -219,18 +223,92 @@ fn main() {
     // Both sides of a handshake on one core.
     let mut srv = server(1 << 22);
     let both = rate(budget, 1.0, || {
-        let mut c = Client::new(&psk, now().ms, &mut OsEntropy).unwrap();
-        let ServerAction::Challenge(ch) = handle(&mut srv, c.message()).unwrap() else {
-            panic!("challenge")
-        };
-        c.handle(&ch, now().ms).unwrap();
-        let ServerAction::Accept(a) = handle(&mut srv, c.message()).unwrap() else {
-            panic!("accept")
-        };
-        black_box(c.handle(&a.server_hello, now().ms).unwrap());
+        black_box(handshake(&mut srv, &psk));
     });
     println!(
         "  {:<52} {both:>9.0}/s",
         "whole PSK handshakes, client and server on one core"
+    );
+}
+
+/// A whole handshake of a client with `cfg` and `srv`: (the client's
+/// session, the server's).
+fn handshake(srv: &mut Server, cfg: &ClientConfig) -> (kcpx::secure::Session, kcpx::secure::Session) {
+    let mut c = Client::new(cfg, now().ms, &mut OsEntropy).unwrap();
+    let ServerAction::Challenge(ch) = handle(srv, c.message()).unwrap() else {
+        panic!("challenge")
+    };
+    c.handle(&ch, now().ms).unwrap();
+    let ServerAction::Accept(a) = handle(srv, c.message()).unwrap() else {
+        panic!("accept")
+    };
+    match c.handle(&a.server_hello, now().ms).unwrap() {
+        kcpx::secure::ClientProgress::Established(s) => (*s, a.session),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Stream payload from one connection to another (both driven here, no
+/// loss, a virtual clock): bytes delivered per CPU-second of the thread.
+fn conn_rate(budget: Duration, mut a: kcpx::conn::Conn, mut b: kcpx::conn::Conn) -> f64 {
+    use kcpx::conn::Outbox;
+    let chunk = vec![0x5Au8; 64 * 1024];
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut out_a, mut out_b) = (Outbox::default(), Outbox::default());
+    let mut t = 0u32;
+    let mut delivered = 0u64;
+    let origin = Instant::now();
+    let mut best = 0.0f64;
+    for _ in 0..3 {
+        let (start, cpu, from) = (Instant::now(), cpu_seconds(origin), delivered);
+        while start.elapsed() < budget / 3 {
+            while a.wait_snd() < 512 {
+                a.send(&chunk).unwrap();
+            }
+            t += 10;
+            a.update(t, &mut out_a);
+            for d in out_a.iter() {
+                let _ = b.input(d, t);
+            }
+            out_a.clear();
+            b.update(t, &mut out_b);
+            for d in out_b.iter() {
+                let _ = a.input(d, t);
+            }
+            out_b.clear();
+            while let Ok(n) = b.recv(&mut buf) {
+                delivered += n as u64;
+            }
+        }
+        best = best.max((delivered - from) as f64 / (cpu_seconds(origin) - cpu));
+    }
+    best
+}
+
+fn conn_rates(budget: Duration) {
+    use kcpx::conn::{Conn, ConnConfig};
+    let mut cfg = ConnConfig {
+        fec: Some(kcpx::fec::FecConfig::new(10, 3).unwrap()),
+        nodelay: (1, 10, 2, 1),
+        window: (1024, 1024),
+        stream: true,
+        ..ConnConfig::default()
+    };
+    println!("two connections, stream payload per CPU-second (FEC 10/3, MTU 1400, no loss):");
+    let (c, s) = handshake(&mut server(16), &ClientConfig::psk(PSK).unwrap());
+    let alg = c.alg;
+    let secure = conn_rate(
+        budget,
+        Conn::secure(1, &cfg, c).unwrap(),
+        Conn::secure(1, &cfg, s).unwrap(),
+    );
+    cfg.crypt = Some((CryptMethod::Aes128, vec![0x42; 16]));
+    let cfb = conn_rate(budget, Conn::new(1, &cfg).unwrap(), Conn::new(1, &cfg).unwrap());
+    println!("  {:<40} {:>7.1} MB/s", "kcp-go aes-128 (CFB + CRC-32)", cfb / 1e6);
+    println!(
+        "  {:<40} {:>7.1} MB/s  {:.2}x CFB",
+        format!("secure wire (Conn::secure, {alg:?})"),
+        secure / 1e6,
+        secure / cfb
     );
 }

@@ -597,6 +597,24 @@ impl Conn {
         result
     }
 
+    /// [`Conn::input`] for a datagram in the caller's buffer, opened (and
+    /// so modified) in place there: no copy. For an owner that reads each
+    /// datagram into a buffer of its own and hands it to one connection
+    /// (the secure wire's endpoint, which routes by connection ID).
+    pub fn input_in_place(&mut self, datagram: &mut [u8], now_ms: u32) -> Result<(), Error> {
+        if datagram.len() > KCPGO_MTU_LIMIT {
+            return Err(self.refuse(datagram.len(), Error::Short));
+        }
+        if let Wire::Secure(_) = self.wire {
+            return self.input_secure(datagram, now_ms);
+        }
+        let wire_len = datagram.len();
+        match Incoming::open(self.wire.kcpgo_crypt(), datagram) {
+            Ok(incoming) => self.deliver(incoming, now_ms),
+            Err(e) => Err(self.refuse(wire_len, e)),
+        }
+    }
+
     /// Opens a secure datagram (a copy, in place), queues its control
     /// frames and delivers its KCP frame.
     fn input_secure(&mut self, datagram: &mut [u8], now_ms: u32) -> Result<(), Error> {
@@ -968,6 +986,9 @@ impl Conn {
         }
         if self.side.as_ref().is_some_and(|s| s.is_empty()) {
             self.side = None;
+        }
+        if let Wire::Secure(keys) = &mut self.wire {
+            keys.shed();
         }
     }
 

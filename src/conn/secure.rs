@@ -141,6 +141,13 @@ impl SecureKeys {
         self.last
     }
 
+    /// Frees the control queue's memory when it is empty.
+    pub(super) fn shed(&mut self) {
+        if self.control.is_empty() {
+            self.control = VecDeque::new();
+        }
+    }
+
     pub(super) fn poll_control(&mut self) -> Option<Control> {
         self.control.pop_front()
     }

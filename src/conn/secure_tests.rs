@@ -210,13 +210,19 @@ fn a_reflected_or_tampered_datagram_fails_to_open_and_changes_nothing() {
         d[i] ^= 0x20;
         assert!(b.input(&d, 0).is_err(), "byte {i} tampered");
     }
+    // In place, in the caller's buffer, too.
+    let mut d = good.clone();
+    d[20] ^= 1;
+    assert_eq!(b.input_in_place(&mut d, 0), Err(Error::Checksum));
     let s = b.secure_stats().unwrap();
     assert_eq!(s.opened, 0);
-    assert_eq!(s.forged + s.malformed, good.len() as u64);
+    assert_eq!(s.forged + s.malformed, good.len() as u64 + 1);
     assert!(b.input(&good[..good.len() - 1], 0).is_err());
     assert_eq!(b.received_in_order(), 0);
     // The original still opens, once.
-    b.input(&good, 0).unwrap();
+    b.input_in_place(&mut good.clone(), 0).unwrap();
+    assert_eq!(b.input(&good, 0), Err(Error::Checksum), "a replay");
+    assert_eq!(b.secure_stats().unwrap().replayed, 1);
     let mut buf = [0u8; 64];
     assert_eq!(b.recv(&mut buf), Ok(18));
     assert_eq!(&buf[..18], b"hello, secure wire");
@@ -264,6 +270,10 @@ fn control_frames_come_out_of_the_peers_queue() {
     assert_eq!(a.secure_stats().unwrap().controls_dropped, 4);
     assert_eq!(a.poll_control(), Some(Control::Ping(4)));
     assert_eq!(core::iter::from_fn(|| a.poll_control()).count(), CONTROL_QUEUE - 1);
+    assert!(a.heap_bytes() > 0);
+    let queued = a.heap_bytes();
+    a.compact_idle_memory();
+    assert!(a.heap_bytes() < queued, "the empty control queue is freed");
 }
 
 #[test]
