@@ -12,6 +12,12 @@
 //! messages in kcp-go's out-of-band datagrams ([`Conn::send_datagram`],
 //! [`Conn::recv_datagram`]): `[crypto header][seqid 0xFFFFFFFF | type 0xF3
 //! | size][conv][payload]`, never retransmitted, never FEC-protected.
+//!
+//! A connection made with [`Conn::secure`] speaks kcpx's secure wire
+//! instead (`docs/secure-wire.md`; `secure.rs`): each of those datagrams,
+//! without kcp-go's crypto header, becomes the KCP frame of one sealed short
+//! datagram `[short header 13][0x01][payload][tag 16]`, and the control
+//! frames that arrive wait for the owner ([`Conn::poll_control`]).
 #![forbid(unsafe_code)]
 
 mod config;
@@ -791,7 +797,8 @@ impl Conn {
     /// one datagram holds after the crypto header, the 8-byte out-of-band
     /// header and the conv (kcp-go's `GetOOBMaxSize`: KCP's MTU − 4). With
     /// the default MTU of 1,400, FEC and a CFB cipher: 1,368 bytes; with
-    /// AES-GCM (nonce and tag): 1,360.
+    /// AES-GCM (nonce and tag): 1,360; on the secure wire
+    /// ([`Conn::secure`]): 1,358.
     pub fn datagram_max(&self) -> usize {
         let crypt_len = self.wire.prefix_len();
         let mtu = self.kcp.mtu() as usize + self.header_len;
