@@ -187,6 +187,11 @@
 #define KCPX_DIAL_CLOSE_LINGER_MS 2000
 
 /*
+ Bytes of the blob `kcpx_token_make` writes.
+ */
+#define KCPX_TOKEN_LEN 357
+
+/*
  Settings for new connections. Create with `kcpx_config_new`, free with
  `kcpx_config_free`. Opaque.
  */
@@ -1424,6 +1429,39 @@ int kcpx_listener_stats(const struct kcpx_listener *l, struct kcpx_listener_coun
  `l` is NULL or from `kcpx_listen` and not yet closed.
  */
 void kcpx_listener_close(struct kcpx_listener *l);
+
+/*
+ Makes a connect token (a backend's call): for client `client_id`, valid
+ for `valid_s` seconds from now (the system clock, Unix seconds), for the
+ game servers at `server_addrs` (1 to 8 numeric `"ip:port"` strings,
+ `"[::1]:4000"` for IPv6: the addresses the servers' clients dial), sealed
+ with `token_key` (32 bytes, the key the servers are configured with). It
+ writes KCPX_TOKEN_LEN bytes to `out`: the part sealed for the server
+ and the client's fresh session keys. Hand it to that one client over
+ your own secure channel (HTTPS, say): whoever holds it can connect as
+ the client until it expires, once per server. Returns KCPX_TOKEN_LEN,
+ or KCPX_ERR_NULL (a NULL pointer, also among the first `n_addrs`),
+ KCPX_ERR_KEY (`key_len` not 32), KCPX_ERR_INVALID (`n_addrs` 0 or over 8,
+ `valid_s` 0), KCPX_ERR_ADDR (an address that does not parse),
+ KCPX_ERR_BUFFER_TOO_SMALL (`out_len` under KCPX_TOKEN_LEN; nothing
+ written), KCPX_ERR_RANDOM. Thread-safe: it reads only its arguments.
+
+ Sessions do not speak the secure wire yet (docs/secure-wire.md, section
+ 15): a token made now is for the servers of a later kcpx release.
+
+ # Safety
+ `token_key` NULL or readable for `key_len` bytes; `server_addrs` NULL or
+ readable for `n_addrs` pointers, each NULL or NUL-terminated; `out` NULL
+ or writable for `out_len` bytes.
+ */
+int kcpx_token_make(const uint8_t *token_key,
+                    size_t key_len,
+                    uint64_t client_id,
+                    uint32_t valid_s,
+                    const char *const *server_addrs,
+                    size_t n_addrs,
+                    uint8_t *out,
+                    size_t out_len);
 
 #ifdef __cplusplus
 }  // extern "C"

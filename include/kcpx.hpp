@@ -29,6 +29,7 @@
 #include "kcpx.h"
 
 #include <array>
+#include <initializer_list>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -371,6 +372,23 @@ result<std::array<std::uint8_t, N>> key_from_password(std::string_view password)
 	std::array<std::uint8_t, N> key{};
 	if (status s = key_from_password(password, bytes(key)); !s) return s.error();
 	return key;
+}
+
+/*
+ * kcpx_token_make: a connect token for the secure wire (a backend's call):
+ * client `client_id`, valid `valid_s` seconds, for 1 to 8 numeric "ip:port"
+ * server addresses, sealed with the servers' 32-byte token key. Sessions do
+ * not speak the secure wire yet (docs/secure-wire.md, section 15).
+ */
+inline result<std::array<std::uint8_t, KCPX_TOKEN_LEN>> make_token(const_bytes token_key, std::uint64_t client_id,
+								   std::uint32_t valid_s,
+								   std::initializer_list<const char *> server_addrs) noexcept
+{
+	std::array<std::uint8_t, KCPX_TOKEN_LEN> out{};
+	int rc = kcpx_token_make(token_key.data(), token_key.size(), client_id, valid_s, server_addrs.begin(),
+				 server_addrs.size(), out.data(), out.size());
+	if (rc < 0) return detail::code(rc);
+	return out;
 }
 
 /* ------------------------------------------------------------- config */

@@ -108,6 +108,7 @@ const EXPECTED_EXPORTS: &[&str] = &[
     "kcpx_session_user",
     "kcpx_session_wait",
     "kcpx_strerror",
+    "kcpx_token_make",
 ];
 
 /// SONAME of the v1 C ABI (set by build.rs). Bump only for a breaking change.

@@ -44,6 +44,7 @@ fn kcpx_h_matches_code() {
             "src/ffi/conn.rs",
             "src/ffi/session.rs",
             "src/ffi/listener.rs",
+            "src/ffi/token.rs",
         ],
     );
 }

@@ -480,3 +480,81 @@ fn out_parameters_are_written_only_on_success() {
         kcpx_config_free(cfg);
     }
 }
+
+/// A token made through the C API opens at a server it names, until it
+/// expires, and at no other; every bad argument gets its documented code.
+#[test]
+#[cfg_attr(miri, ignore)] // the system clock and random source are outside Miri's isolation
+fn tokens_made_in_c_open_at_the_servers_they_name() {
+    use kcpx::ffi::token::{kcpx_token_make, KCPX_TOKEN_LEN};
+    use kcpx::secure::token::{TokenBlob, TokenOpener};
+    let key = [0x3cu8; 32];
+    let addrs = [c"127.0.0.1:4000".as_ptr(), c"[::1]:4001".as_ptr()];
+    let mut out = [0u8; KCPX_TOKEN_LEN];
+    let make = |key: &[u8], valid: u32, addrs: &[*const core::ffi::c_char], out: &mut [u8]| unsafe {
+        kcpx_token_make(
+            key.as_ptr(),
+            key.len(),
+            77,
+            valid,
+            addrs.as_ptr(),
+            addrs.len(),
+            out.as_mut_ptr(),
+            out.len(),
+        )
+    };
+    assert_eq!(make(&key, 60, &addrs, &mut out), KCPX_TOKEN_LEN as c_int);
+    let blob = TokenBlob::parse(&out).unwrap();
+    assert_eq!(blob.client_id, 77);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let opener = TokenOpener::new(&key).unwrap();
+    for at in ["127.0.0.1:4000", "[::1]:4001"] {
+        let opened = opener.open(&blob.sealed, now, 3600, at.parse().unwrap()).unwrap();
+        assert_eq!((opened.client_id, opened.c2s_key), (77, blob.c2s_key));
+    }
+    assert!(opener
+        .open(&blob.sealed, now, 3600, "127.0.0.1:4002".parse().unwrap())
+        .is_err());
+    assert!(opener
+        .open(&blob.sealed, now + 61, 3600, "127.0.0.1:4000".parse().unwrap())
+        .is_err());
+    assert!(TokenOpener::new(&[0x3d; 32])
+        .unwrap()
+        .open(&blob.sealed, now, 3600, "127.0.0.1:4000".parse().unwrap())
+        .is_err());
+    // Two tokens for the same client differ (fresh keys and nonce).
+    let mut again = [0u8; KCPX_TOKEN_LEN];
+    assert_eq!(make(&key, 60, &addrs, &mut again), KCPX_TOKEN_LEN as c_int);
+    assert_ne!(out, again);
+
+    let nine = [addrs[0]; 9];
+    let bad = [c"localhost:4000".as_ptr()];
+    let with_null = [addrs[0], null()];
+    assert_eq!(make(&key[..31], 60, &addrs, &mut out), KCPX_ERR_KEY);
+    assert_eq!(make(&key, 0, &addrs, &mut out), KCPX_ERR_INVALID);
+    assert_eq!(make(&key, 60, &[], &mut out), KCPX_ERR_INVALID);
+    assert_eq!(make(&key, 60, &nine, &mut out), KCPX_ERR_INVALID);
+    assert_eq!(make(&key, 60, &bad, &mut out), KCPX_ERR_ADDR);
+    assert_eq!(make(&key, 60, &with_null, &mut out), KCPX_ERR_NULL);
+    assert_eq!(
+        make(&key, 60, &addrs, &mut out[..KCPX_TOKEN_LEN - 1]),
+        KCPX_ERR_BUFFER_TOO_SMALL
+    );
+    unsafe {
+        assert_eq!(
+            kcpx_token_make(null(), 32, 1, 60, addrs.as_ptr(), 2, out.as_mut_ptr(), out.len()),
+            KCPX_ERR_NULL
+        );
+        assert_eq!(
+            kcpx_token_make(key.as_ptr(), 32, 1, 60, null(), 2, out.as_mut_ptr(), out.len()),
+            KCPX_ERR_NULL
+        );
+        assert_eq!(
+            kcpx_token_make(key.as_ptr(), 32, 1, 60, addrs.as_ptr(), 2, null_mut(), 500),
+            KCPX_ERR_NULL
+        );
+    }
+}

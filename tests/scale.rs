@@ -122,7 +122,14 @@ fn run_clients(to: SocketAddr, first_seed: u64, count: usize, connected: Arc<Bar
                         }
                     }
                     Err(Error::Again) => break,
-                    Err(e) => panic!("seed {}: recv: {e}", c.seed),
+                    Err(e) => panic!(
+                        "seed {}: recv: {e} (close reason {:?}, {} of {} bytes echoed, session {:?})",
+                        c.seed,
+                        c.dialer.endpoint().close_reason(c.dialer.id()),
+                        c.got,
+                        c.data.len(),
+                        c.dialer.endpoint().session_stats(c.dialer.id())
+                    ),
                 }
             }
         }

@@ -13,6 +13,7 @@
 //!   settings of `kcpx_config`: sessions over UDP sockets (also
 //!   `include/kcpx.h`).
 //! * `listener.rs` — `kcpx_listen`, `kcpx_listener_*`, `kcpx_accept`.
+//! * `token.rs` — `kcpx_token_make`: connect tokens of the secure wire.
 //! * `alloc.rs` — `ikcp_allocator` hooks and the allocator the core uses.
 //! * `ikcp_log.c` — `ikcp_log`, a C-variadic function (not definable in
 //!   stable Rust), compiled by build.rs.
@@ -23,5 +24,6 @@ pub mod ikcp;
 pub mod listener;
 pub(crate) mod ptr;
 pub mod session;
+pub mod token;
 
 pub(crate) use ptr::guard;

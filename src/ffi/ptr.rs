@@ -8,7 +8,8 @@
 //!   [`Handle::into_ptr`] by their constructor, reached with [`try_ref!`] or
 //!   [`try_mut!`], freed with [`try_take!`] by their destructor.
 //! * [`try_slice!`], [`try_slice_or_empty!`], [`try_slice_mut!`]: byte
-//!   slices from `(pointer, length)`; [`try_out!`], [`maybe_out!`]: an
+//!   slices from `(pointer, length)`; [`try_array!`]: an array of other
+//!   elements (C string pointers); [`try_out!`], [`maybe_out!`]: an
 //!   [`Out`] for an out-parameter, written once; [`maybe_str!`]: a C string.
 //!
 //! Each macro checks NULL and, for NULL, makes the *enclosing closure*
@@ -139,6 +140,19 @@ pub(crate) unsafe fn opt_slice<'a>(p: *const u8, len: usize) -> Option<&'a [u8]>
     (!p.is_null()).then(|| unsafe { core::slice::from_raw_parts(p, len) })
 }
 
+/// `len` elements of an array argument at `p` (an array of C strings, say),
+/// or None for NULL.
+///
+/// # Safety
+/// `p` is NULL or points to `len` initialised, aligned `T`s, not written
+/// during the call.
+#[inline]
+pub(crate) unsafe fn opt_array<'a, T: Copy>(p: *const T, len: usize) -> Option<&'a [T]> {
+    // SAFETY: `len` aligned, initialised elements per the caller (a C array
+    // is at most isize::MAX bytes); `T: Copy` has no drop to run.
+    (!p.is_null()).then(|| unsafe { core::slice::from_raw_parts(p, len) })
+}
+
 /// As [`opt_slice`], but NULL with `len` 0 is the empty slice.
 ///
 /// # Safety
@@ -248,6 +262,14 @@ macro_rules! try_slice {
     };
 }
 
+/// `&[T]` from an array argument `*const T` and its element count; NULL
+/// returns `$or`.
+macro_rules! try_array {
+    ($p:expr, $len:expr, $or:expr) => {
+        $crate::ffi::ptr::arg!(opt_array($p, $len) else $or)
+    };
+}
+
 /// `&[u8]` as [`try_slice!`], but NULL with length 0 is the empty slice
 /// (for exports that document "NULL or readable for `len` bytes" with NULL
 /// allowed when `len` is 0).
@@ -289,7 +311,8 @@ macro_rules! maybe_str {
 }
 
 pub(crate) use {
-    arg, maybe_out, maybe_str, try_mut, try_out, try_ref, try_slice, try_slice_mut, try_slice_or_empty, try_take,
+    arg, maybe_out, maybe_str, try_array, try_mut, try_out, try_ref, try_slice, try_slice_mut, try_slice_or_empty,
+    try_take,
 };
 
 #[cfg(test)]

@@ -17,7 +17,8 @@ use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{Key, Tag, XChaCha20Poly1305, XNonce};
 
 use super::wire::{canonical, decode_addr, encode_addr, ADDR_LEN};
-use super::{random, Entropy, SecureError};
+use super::{random, Entropy, OsEntropy, SecureError};
+use crate::error::Error;
 
 /// Bytes of a token key and of each of the token's session keys.
 pub const TOKEN_KEY_LEN: usize = 32;
@@ -127,6 +128,37 @@ pub fn make(
     blob[81..83].copy_from_slice(&(SEALED_LEN as u16).to_be_bytes());
     blob[83..].copy_from_slice(&sealed);
     Ok(blob)
+}
+
+/// [`make`] as a backend calls it: at the system clock (Unix seconds), with
+/// the system's randomness, for servers named by numeric `"ip:port"`
+/// strings (`"[::1]:4000"` for IPv6). Errors: [`Error::Key`] for a token key
+/// that is not [`TOKEN_KEY_LEN`] bytes, [`Error::Addr`] for an address that
+/// does not parse, [`Error::Invalid`] for no address, more than
+/// [`MAX_ADDRS`] or `valid_s` 0, [`Error::Random`] if the system's random
+/// source fails.
+pub fn make_now(token_key: &[u8], client_id: u64, valid_s: u32, addrs: &[&str]) -> Result<[u8; BLOB_LEN], Error> {
+    if token_key.len() != TOKEN_KEY_LEN {
+        return Err(Error::Key);
+    }
+    if addrs.is_empty() || addrs.len() > MAX_ADDRS {
+        return Err(Error::Invalid);
+    }
+    let mut parsed = [SocketAddr::from(([0, 0, 0, 0], 0)); MAX_ADDRS];
+    for (slot, text) in parsed.iter_mut().zip(addrs) {
+        *slot = text.parse().map_err(|_| Error::Addr)?;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Ok(make(
+        token_key,
+        client_id,
+        now,
+        valid_s,
+        &parsed[..addrs.len()],
+        &mut OsEntropy,
+    )?)
 }
 
 impl TokenBlob {

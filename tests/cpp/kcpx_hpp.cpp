@@ -244,6 +244,13 @@ void errors_map_to_one_error_type()
 	auto k1 = kcpx::key_from_password<32>("kcpx-interop");
 	auto k2 = kcpx::key_from_password<16>("kcpx-interop");
 	check(k1 && k2 && std::memcmp(k1->data(), k2->data(), 16) == 0, "PBKDF2 keys: a prefix of the longer");
+	std::array<std::uint8_t, 32> token_key{};
+	auto token = kcpx::make_token(kcpx::const_bytes(token_key), 7, 60, {"127.0.0.1:4000", "[::1]:4000"});
+	check(token && token->size() == KCPX_TOKEN_LEN, "make_token: a KCPX_TOKEN_LEN blob");
+	check_error(kcpx::make_token(kcpx::const_bytes(token_key.data(), 31), 7, 60, {"127.0.0.1:4000"}),
+		    kcpx::errc::key, "a 31-byte token key is errc::key");
+	check_error(kcpx::make_token(kcpx::const_bytes(token_key), 7, 60, {"example.com:4000"}), kcpx::errc::addr,
+		    "a host name is errc::addr");
 
 	kcpx::config empty;
 	check(!empty, "a default config is empty");
