@@ -777,8 +777,8 @@ impl Conn {
         }
     }
 
-    /// The client's ID from its connect token, on a server's secure
-    /// connection whose client dialled with one.
+    /// The client's ID from its connect token, on either side of a secure
+    /// session whose client used one (`None` with a PSK).
     pub fn client_id(&self) -> Option<u64> {
         match &self.wire {
             Wire::Secure(keys) => keys.client_id(),

@@ -16,6 +16,12 @@ const CONV: u32 = 0x5ec0_0001;
 /// A full PSK handshake between a `Client` and a `Server` in memory:
 /// (the client's session, the server's).
 fn sessions(seed: u64) -> (Session, Session) {
+    handshake(seed, false)
+}
+
+/// A full handshake in memory, with the PSK or (`token`) a connect token
+/// for client 4242.
+fn handshake(seed: u64, token: bool) -> (Session, Session) {
     let now = Now {
         ms: 1_000_000,
         unix_s: 1_700_000_000,
@@ -23,9 +29,16 @@ fn sessions(seed: u64) -> (Session, Session) {
     let (client_addr, server_addr) = ("192.0.2.7:40000".parse().unwrap(), "198.51.100.1:7000".parse().unwrap());
     let mut scfg = ServerConfig::default();
     scfg.set_psk(PSK).unwrap();
+    scfg.set_token_key(&[0x5A; 32]).unwrap();
     let mut server = Server::new(&scfg).unwrap();
     let mut se = SeededEntropy::new(seed);
-    let mut c = Client::new(&ClientConfig::psk(PSK).unwrap(), now.ms, &mut SeededEntropy::new(!seed)).unwrap();
+    let ccfg = if token {
+        let blob = crate::secure::token::make(&[0x5A; 32], 4242, now.unix_s, 60, &[server_addr], &mut se).unwrap();
+        ClientConfig::token(&blob).unwrap()
+    } else {
+        ClientConfig::psk(PSK).unwrap()
+    };
+    let mut c = Client::new(&ccfg, now.ms, &mut SeededEntropy::new(!seed)).unwrap();
     let taken = |_: &crate::secure::wire::ConnectionId| false;
     let ch = match server.handle(c.message(), client_addr, server_addr, now, &mut se, &taken) {
         Ok(ServerAction::Challenge(ch)) => ch,
@@ -391,4 +404,21 @@ fn duplicates_on_the_wire_are_refused_as_replays_one_each() {
         assert_eq!(x.forged + x.malformed + x.protocol_errors, 0, "seed {seed} {side}");
         assert_eq!(x.opened + x.replayed, c.stats().in_pkts, "seed {seed} {side}");
     }
+}
+
+#[test]
+fn a_token_sessions_conn_knows_its_client_and_carries_data() {
+    let cfg = config(None, None);
+    let (c, s) = handshake(0x5ece, true);
+    let (mut a, mut b) = (
+        Conn::secure(CONV, &cfg, c).unwrap(),
+        Conn::secure(CONV, &cfg, s).unwrap(),
+    );
+    assert_eq!((a.client_id(), b.client_id()), (Some(4242), Some(4242)));
+    assert_eq!(a.connection_id(), b.connection_id());
+    let mut out = Outbox::default();
+    a.send_datagram(b"from a token client", &mut out).unwrap();
+    b.input(out.get(0).unwrap(), 0).unwrap();
+    let mut buf = [0u8; 64];
+    assert_eq!(b.recv_datagram(&mut buf), Ok(19));
 }
