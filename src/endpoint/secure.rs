@@ -1,0 +1,345 @@
+//! The secure wire in the endpoint (`docs/secure-wire.md`, section 15):
+//! long headers go to the stateless handshake (a listener's
+//! [`Server`](crate::secure::Server), a dialer's
+//! [`Client`](crate::secure::Client)), short headers to the session of
+//! their connection ID, and the control frames a session's connection
+//! queued are answered (PING) or end it (CLOSE).
+//!
+//! A session's conv is the low 32 bits of its connection ID (big-endian
+//! bytes 4..8), on both sides. A datagram of a session from another address
+//! is taken if it opens, but the session keeps its address (counted in
+//! [`EndpointStats::secure_addr_changed`](super::EndpointStats)): migration
+//! with its path check is not wired in yet.
+
+use super::{CloseReason, Endpoint, Role, SessionId, State};
+use crate::conn::Conn;
+use crate::error::Error;
+use crate::secure::frames::{CloseReason as WireReason, Frame};
+use crate::secure::handshake::Now;
+use crate::secure::wire::{self, ConnectionId, Form};
+use crate::secure::{Client, ClientProgress, OsEntropy, ServerAction};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// The conv both sides give a secure session's KCP: the connection ID's
+/// low 32 bits.
+pub(super) fn conv_of(cid: &ConnectionId) -> u32 {
+    u32::from_be_bytes([cid[4], cid[5], cid[6], cid[7]])
+}
+
+/// The reason a CLOSE frame carries for a local end of a session.
+pub(super) fn wire_reason(r: CloseReason) -> WireReason {
+    match r {
+        CloseReason::Local => WireReason::Application,
+        CloseReason::Idle => WireReason::Idle,
+        CloseReason::DeadLink => WireReason::DeadLink,
+        CloseReason::Evicted => WireReason::Evicted,
+        CloseReason::Listener => WireReason::Shutdown,
+        CloseReason::Replaced | CloseReason::Remote { .. } => WireReason::Protocol,
+    }
+}
+
+impl Endpoint {
+    /// A secure dialer starts its handshake: the CLIENT_HELLO leaves now.
+    pub(super) fn start_handshake(&mut self, t: u64) -> Result<(), Error> {
+        let Some(super::SecureRole::Dial(cfg)) = self.config.secure.as_ref().map(|s| s.role()) else {
+            return Ok(());
+        };
+        let client = Client::new(cfg, t, &mut OsEntropy)?;
+        self.queue_raw(client.message());
+        self.client = Some(Box::new(client));
+        Ok(())
+    }
+
+    /// Whether session `id` is a dialer's whose handshake is not done: it
+    /// cannot send yet.
+    pub(super) fn handshaking(&self) -> bool {
+        self.client.is_some()
+    }
+
+    /// The dialer's handshake retransmission deadline.
+    pub(super) fn handshake_deadline(&self) -> Option<u64> {
+        self.client.as_ref()?.poll_timeout()
+    }
+
+    /// Runs the dialer's handshake timer: resend, or give up (the session
+    /// closes with [`CloseReason::DeadLink`]).
+    pub(super) fn handshake_timeout(&mut self, t: u64) {
+        let Some(client) = self.client.as_mut() else { return };
+        if client.poll_timeout().map_or(true, |d| d > t) {
+            return;
+        }
+        match client.handle_timeout(t) {
+            Ok(true) => {
+                let msg = client.message().to_vec();
+                self.queue_raw(&msg);
+            }
+            Ok(false) => {}
+            Err(_) => {
+                self.client = None;
+                self.stats.closed_dead_link += 1;
+                if let Some(slot) = self.dialer_slot() {
+                    if self.session_at(slot).state == State::Open {
+                        self.end(slot, CloseReason::DeadLink);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The dialer's one session's slot, while it lives.
+    fn dialer_slot(&self) -> Option<u32> {
+        let Role::Dialer { remote } = self.role else {
+            return None;
+        };
+        self.by_addr.get(&remote).copied()
+    }
+
+    /// Queues one handshake datagram to the dialer's peer.
+    fn queue_raw(&mut self, d: &[u8]) {
+        if let Role::Dialer { remote } = self.role {
+            self.queue_raw_to(d, remote, None);
+        }
+    }
+
+    fn queue_raw_to(&mut self, d: &[u8], to: SocketAddr, local: Option<IpAddr>) {
+        self.tx.out.push_datagram(d);
+        self.tx.close_run(to, local);
+    }
+
+    /// A datagram at a secure endpoint.
+    pub(super) fn handle_secure(
+        &mut self,
+        now_ms: u32,
+        t: u64,
+        from: SocketAddr,
+        to: Option<IpAddr>,
+        datagram: &mut [u8],
+    ) {
+        match wire::classify(datagram) {
+            Form::Long(_) => self.handle_long(t, from, to, datagram),
+            Form::Short(cid) => self.handle_short(now_ms, t, from, to, cid, datagram),
+            Form::Other => self.stats.refused_kcpgo += 1,
+        }
+    }
+
+    fn handle_long(&mut self, t: u64, from: SocketAddr, to: Option<IpAddr>, d: &[u8]) {
+        if let Role::Dialer { remote } = self.role {
+            let progress = match self.client.as_mut() {
+                Some(client) if from == remote => client.handle(d, t),
+                // A repeated SERVER_HELLO after the handshake, or another
+                // address's message.
+                _ => {
+                    self.stats.secure_refused += 1;
+                    return;
+                }
+            };
+            match progress {
+                Ok(ClientProgress::Send) => {
+                    let msg = self.client.as_ref().expect("handshaking").message().to_vec();
+                    self.queue_raw(&msg);
+                }
+                Ok(ClientProgress::Nothing) => {}
+                Ok(ClientProgress::Established(session)) => self.established(*session),
+                Err(_) => self.stats.secure_refused += 1,
+            }
+            return;
+        }
+        let Some(server) = self.server.as_mut() else { return };
+        let local = SocketAddr::new(to.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), 0);
+        // PSK: the endpoint's monotonic seconds stand for Unix time (only
+        // the used-echo table's expiry reads them).
+        let now = now_of(t);
+        let by_cid = &self.by_cid;
+        let action = server.handle(d, from, local, now, &mut OsEntropy, &|cid| by_cid.contains_key(cid));
+        match action {
+            Ok(ServerAction::Challenge(c)) => {
+                self.stats.secure_challenges += 1;
+                self.queue_raw_to(&c, from, to);
+            }
+            Ok(ServerAction::Accept(acc)) => {
+                if !self.admit(t) {
+                    return;
+                }
+                let cid = acc.session.cid;
+                let conv = conv_of(&cid);
+                let Ok(conn) = Conn::secure_shared(conv, &self.config.conn, acc.session, self.fec.clone()) else {
+                    self.count(Error::Invalid);
+                    return;
+                };
+                self.queue_raw_to(&acc.server_hello, from, to);
+                let id = self.open_conn(from, conv, conn);
+                self.by_cid.insert(cid, id.slot);
+                self.stats.secure_established += 1;
+                let s = self.slots[id.slot as usize].as_mut().expect("live slot");
+                s.local = to;
+                s.hello = Some(Box::new((acc.client_random, acc.server_hello)));
+                self.queue_accept(id);
+            }
+            Ok(ServerAction::Duplicate(random)) => {
+                // The session whose SERVER_HELLO may have been lost.
+                let found = self.by_cid.values().find_map(|&slot| {
+                    let s = self.slots[slot as usize].as_ref()?;
+                    let (r, hello) = s.hello.as_deref()?;
+                    (*r == random && s.addr == from).then_some(*hello)
+                });
+                if let Some(hello) = found {
+                    self.queue_raw_to(&hello, from, to);
+                }
+            }
+            Err(_) => self.stats.secure_refused += 1,
+        }
+    }
+
+    /// The dialer's handshake is done: its session's connection speaks the
+    /// secure wire from now on.
+    fn established(&mut self, session: crate::secure::Session) {
+        self.client = None;
+        let Some(slot) = self.dialer_slot() else { return };
+        let cid = session.cid;
+        let conv = conv_of(&cid);
+        let conn = match Conn::secure_shared(conv, &self.config.conn, session, self.fec.clone()) {
+            Ok(conn) => conn,
+            Err(e) => return self.count(e),
+        };
+        self.stats.secure_established += 1;
+        self.by_cid.insert(cid, slot);
+        let s = self.slots[slot as usize].as_mut().expect("live slot");
+        s.conn = conn;
+        s.conn.set_linear_backoff(self.config.dead_link_ms > 0);
+        s.conv = conv;
+        s.cid = Some(cid);
+        // `send` said Again until now.
+        s.want_writable = true;
+        self.after_activity(slot);
+    }
+
+    fn handle_short(
+        &mut self,
+        now_ms: u32,
+        t: u64,
+        from: SocketAddr,
+        to: Option<IpAddr>,
+        cid: ConnectionId,
+        datagram: &mut [u8],
+    ) {
+        let Some(&slot) = self.by_cid.get(&cid) else {
+            self.stats.dropped_unknown += 1;
+            return;
+        };
+        let s = self.slots[slot as usize].as_mut().expect("mapped slots are live");
+        if s.addr != from {
+            // No migration yet: taken if it opens, the address kept.
+            self.stats.secure_addr_changed += 1;
+        }
+        let result = s.conn.input_in_place(datagram, now_ms);
+        if let Err(e) = result {
+            return self.count(e);
+        }
+        s.wake();
+        if s.addr == from {
+            s.heard(t);
+            if to.is_some() {
+                s.local = to;
+            }
+        }
+        // The client has its SERVER_HELLO.
+        s.hello = None;
+        if !s.dirty {
+            s.dirty = true;
+            self.dirty.push(slot);
+        }
+        if self.controls(slot) {
+            return;
+        }
+        self.after_activity(slot);
+        self.enforce_memory_budget(); // budget.rs
+    }
+
+    /// Acts on the control frames session `slot` received; `true` when a
+    /// CLOSE ended it.
+    fn controls(&mut self, slot: u32) -> bool {
+        loop {
+            let s = self.slots[slot as usize].as_mut().expect("live slot");
+            let Some(control) = s.conn.poll_control() else {
+                return false;
+            };
+            match control {
+                Frame::Ping(id) => {
+                    let sent = s.conn.send_control(Frame::Pong(id), &mut self.tx.out);
+                    if sent.is_ok() {
+                        self.tx.close_run(s.addr, s.local);
+                    }
+                }
+                Frame::Close { reason, code } => {
+                    s.close_sent = true;
+                    match s.state {
+                        State::Open => self.end(slot, CloseReason::Remote { reason, code }),
+                        State::Draining { .. } => self.free_slot(slot),
+                        State::Closed(_) => {}
+                    }
+                    return true;
+                }
+                // PONG answers a PING this side never sends yet; the path
+                // frames wait for migration.
+                _ => {}
+            }
+        }
+    }
+
+    /// Sends session `slot`'s CLOSE frame once (a secure session that did
+    /// not hear its peer's), with the code its owner gave.
+    pub(super) fn say_close(&mut self, slot: u32, reason: WireReason) {
+        let Some(s) = self.slots[slot as usize].as_mut() else {
+            return;
+        };
+        if s.cid.is_none() || s.close_sent {
+            return;
+        }
+        s.close_sent = true;
+        let code = s.close_code;
+        if s.conn
+            .send_control(Frame::Close { reason, code }, &mut self.tx.out)
+            .is_ok()
+        {
+            self.tx.close_run(s.addr, s.local);
+        }
+    }
+
+    /// [`Endpoint::close`] with an application code: a secure session's
+    /// peer gets [`CloseReason::Remote`] with it (after what was queued
+    /// was acknowledged). On kcp-go's wire the code goes nowhere.
+    pub fn close_with_code(&mut self, id: SessionId, code: u32, now_ms: u32) -> Result<(), Error> {
+        self.session_mut(id)?.close_code = code;
+        self.close(id, now_ms)
+    }
+
+    /// The secure listener's handshake counters, if it is one.
+    pub fn handshake_stats(&self) -> Option<crate::secure::handshake::ServerStats> {
+        self.server.as_ref().map(|s| s.stats())
+    }
+
+    /// The connection ID of secure session `id` (`None` on kcp-go's wire
+    /// and before a dialer's handshake is done).
+    pub fn connection_id(&self, id: SessionId) -> Result<Option<ConnectionId>, Error> {
+        self.get(id).map(|s| s.cid).ok_or(Error::Closed)
+    }
+
+    /// Whether `id` has no secure session yet (a dialer's handshake).
+    pub(super) fn not_ready(&mut self, id: SessionId) -> bool {
+        if !self.handshaking() {
+            return false;
+        }
+        if let Some(s) = self.get_mut(id) {
+            s.want_writable = true;
+        }
+        true
+    }
+}
+
+/// The time the handshake reads, from the endpoint's extended clock.
+fn now_of(t: u64) -> Now {
+    Now {
+        ms: t,
+        unix_s: t / 1000,
+    }
+}

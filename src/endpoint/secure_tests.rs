@@ -1,0 +1,302 @@
+//! Secure endpoints (PSK) on the virtual clock: the handshake, a byte-exact
+//! transfer under loss, hello floods, replays, kcp-go datagrams at a secure
+//! listener, a remote close with its code, and a wrong key.
+
+use super::tests::{addr, config, echo_all, World};
+use super::*;
+use crate::secure::{ClientConfig, ServerConfig};
+use crate::sim::{LinkConfig, Rng};
+
+const PSK: [u8; 32] = [0x5a; 32];
+
+/// A listener's and a dialer's settings with `psk` (the listener's is
+/// always [`PSK`]).
+fn secure_configs(fec: bool, dialer_psk: &[u8]) -> (EndpointConfig, EndpointConfig) {
+    let mut server = config(fec, false);
+    let mut cfg = ServerConfig::default();
+    cfg.set_psk(&PSK).unwrap();
+    server.secure = Some(SecureSetting::listen(cfg));
+    let mut client = config(fec, false);
+    client.secure = Some(SecureSetting::dial(ClientConfig::psk(dialer_psk).unwrap()));
+    (server, client)
+}
+
+fn run(w: &mut World, ms: u64) {
+    let end = w.t + ms;
+    while w.t < end {
+        w.step(end - w.t);
+    }
+}
+
+/// A dialer sends `bytes` seeded bytes, the listener echoes them; returns
+/// the world, the nodes and the dialer's session once the echo is complete
+/// (byte-exact) or the time is up.
+fn echo(seed: u64, loss: f64, bytes: usize, fec: bool) -> (World, usize, usize, SessionId) {
+    println!("seed {seed}, loss {loss}, {bytes} bytes, fec {fec}");
+    let link = LinkConfig {
+        loss,
+        ..LinkConfig::default()
+    };
+    let (scfg, ccfg) = secure_configs(fec, &PSK);
+    let mut w = World::new(seed, link);
+    let server = w.add(addr(1), Endpoint::listener(scfg).unwrap());
+    let (ep, id) = Endpoint::dialer(ccfg, addr(1), w.now()).unwrap();
+    let client = w.add(addr(2), ep);
+    let data = Rng::new(seed).bytes(bytes);
+    let (mut sent, mut echoed) = (0, Vec::new());
+    let mut buf = vec![0u8; 64 * 1024];
+    while echoed.len() < data.len() && w.t < 600_000 {
+        let now = w.now();
+        while sent < data.len() {
+            match w.ep(client).send(id, &data[sent..(sent + 8192).min(data.len())], now) {
+                Ok(n) => sent += n,
+                Err(Error::Again) => break,
+                Err(e) => panic!("seed {seed}: {e:?}"),
+            }
+        }
+        w.step(10);
+        echo_all(&mut w, server, &mut buf);
+        while let Ok(n) = w.ep(client).recv(id, &mut buf) {
+            echoed.extend_from_slice(&buf[..n]);
+        }
+    }
+    assert!(
+        echoed == data,
+        "seed {seed}: byte-exact echo ({} of {bytes} bytes)",
+        echoed.len()
+    );
+    (w, server, client, id)
+}
+
+#[test]
+fn psk_sessions_echo_one_mib_byte_exact_with_and_without_loss() {
+    for (seed, loss, fec) in [(1901, 0.0, false), (1902, 0.10, false), (1903, 0.10, true)] {
+        let (mut w, server, client, id) = echo(seed, loss, 1 << 20, fec);
+        let (s, c) = (w.ep(server).stats(), w.ep(client).stats());
+        assert_eq!((s.secure_established, c.secure_established), (1, 1), "seed {seed}");
+        assert_eq!(s.refused_kcpgo + c.refused_kcpgo, 0, "seed {seed}");
+        assert!(w.ep(client).connection_id(id).unwrap().is_some());
+        let st = w.ep(client).session_stats(id).unwrap();
+        println!("seed {seed}: client out {} datagrams, server {s:?}", st.out_pkts);
+    }
+}
+
+/// Sends before the handshake is done say Again; a Writable event follows
+/// once it is.
+#[test]
+fn a_dialer_sends_after_its_handshake() {
+    let (_, ccfg) = secure_configs(false, &PSK);
+    let (mut ep, id) = Endpoint::dialer(ccfg, addr(1), 0).unwrap();
+    assert_eq!(ep.send(id, b"early", 0), Err(Error::Again));
+    assert_eq!(ep.send_datagram(id, b"early", 0), Err(Error::Again));
+    // The CLIENT_HELLO is the one transmit, padded to 1,200 bytes.
+    assert_eq!(ep.transmits().len(), 1);
+    assert_eq!(
+        ep.transmits().get(0).unwrap().1.len(),
+        crate::secure::handshake::HELLO_LEN
+    );
+
+    let (scfg, ccfg) = secure_configs(false, &PSK);
+    let mut w = World::new(1904, LinkConfig::default());
+    let server = w.add(addr(1), Endpoint::listener(scfg).unwrap());
+    let (ep, id) = Endpoint::dialer(ccfg, addr(1), w.now()).unwrap();
+    let client = w.add(addr(2), ep);
+    let now = w.now();
+    assert_eq!(w.ep(client).send(id, b"early", now), Err(Error::Again));
+    run(&mut w, 200);
+    assert_eq!(w.ep(client).poll_event(), Some(Event::Writable(id)));
+    let now = w.now();
+    assert_eq!(w.ep(client).send(id, b"hello", now), Ok(5));
+    run(&mut w, 200);
+    let sid = w.ep(server).accept().expect("a session");
+    let mut buf = [0u8; 16];
+    assert_eq!(w.ep(server).recv(sid, &mut buf), Ok(5));
+    assert_eq!(&buf[..5], b"hello");
+}
+
+/// CLIENT_HELLOs from 1,000 spoofed addresses: a CHALLENGE each (no larger
+/// than the hello), no session, no state.
+#[test]
+fn a_hello_flood_from_spoofed_addresses_creates_nothing() {
+    let seed = 1905;
+    println!("seed {seed}");
+    let (scfg, ccfg) = secure_configs(false, &PSK);
+    let mut w = World::new(seed, LinkConfig::default());
+    let server = w.add(addr(1), Endpoint::listener(scfg).unwrap());
+    let (mut dialer, _) = Endpoint::dialer(ccfg, addr(1), w.now()).unwrap();
+    let hello = dialer.transmits().get(0).unwrap().1.to_vec();
+    dialer.clear_transmits();
+    let now = w.now();
+    for i in 0..1000u32 {
+        let from = SocketAddr::from(([10, (i >> 8) as u8, i as u8, 1], 4000 + i as u16));
+        let mut d = hello.clone();
+        w.ep(server).handle(now, from, &mut d);
+    }
+    let ep = w.ep(server);
+    assert_eq!(ep.sessions_alive(), 0);
+    assert_eq!(ep.stats().secure_challenges, 1000);
+    assert_eq!(ep.transmits().len(), 1000);
+    assert!(ep.transmits().iter().all(|(_, d)| d.len() <= hello.len()));
+    assert_eq!(ep.by_cid.len() + ep.by_addr.len() + ep.slots.len(), 0);
+    assert_eq!(ep.poll_event(), None);
+}
+
+/// Every datagram of a whole session (handshake, data, close), captured
+/// and replayed to its destination afterwards, changes nothing: no session
+/// opens, no data is delivered, each is refused and counted.
+#[test]
+fn every_captured_datagram_replayed_changes_nothing() {
+    let seed = 1906;
+    println!("seed {seed}");
+    let (scfg, ccfg) = secure_configs(false, &PSK);
+    let mut w = World::new(seed, LinkConfig::default());
+    w.sent = Some(Vec::new());
+    let server = w.add(addr(1), Endpoint::listener(scfg).unwrap());
+    let (ep, id) = Endpoint::dialer(ccfg, addr(1), w.now()).unwrap();
+    let client = w.add(addr(2), ep);
+    run(&mut w, 200);
+    let now = w.now();
+    w.ep(client).send(id, &Rng::new(seed).bytes(20_000), now).unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut sid = None;
+    for _ in 0..50 {
+        w.step(10);
+        while let Some(ev) = w.ep(server).poll_event() {
+            if let Event::Accept(s) = ev {
+                sid = Some(s);
+            }
+        }
+    }
+    let sid = sid.expect("accepted");
+    let mut got = 0;
+    while let Ok(n) = w.ep(server).recv(sid, &mut buf) {
+        got += n;
+    }
+    assert_eq!(got, 20_000);
+    let captured = w.sent.take().unwrap();
+    assert!(captured.len() > 10, "{} datagrams", captured.len());
+    let before = (w.ep(server).stats(), w.ep(client).stats());
+    let dups = w.ep(server).handshake_stats().unwrap().duplicates;
+    let alive = (w.ep(server).sessions_alive(), w.ep(client).sessions_alive());
+    let now = w.now();
+    for (from, to, d) in &captured {
+        let node = if *to == addr(1) { server } else { client };
+        let mut d = d.clone();
+        w.ep(node).handle(now, *from, &mut d);
+    }
+    w.ep(server).flush_received(now);
+    w.ep(client).flush_received(now);
+    let after = (w.ep(server).stats(), w.ep(client).stats());
+    assert_eq!(alive, (w.ep(server).sessions_alive(), w.ep(client).sessions_alive()));
+    assert_eq!(
+        w.ep(server).recv(sid, &mut buf),
+        Err(Error::Again),
+        "no data delivered twice"
+    );
+    assert_eq!(w.ep(client).recv(id, &mut buf), Err(Error::Again));
+    assert_eq!(after.0.secure_established, before.0.secure_established);
+    assert_eq!(after.1.secure_established, before.1.secure_established);
+    let refused = |s: &EndpointStats| s.in_csum_errors + s.secure_refused + s.secure_challenges;
+    let counted = refused(&after.0) - refused(&before.0) + refused(&after.1) - refused(&before.1);
+    // A repeated echo is a duplicate: its session's SERVER_HELLO is no
+    // longer kept (the client's datagrams showed that it has it).
+    let counted = counted + w.ep(server).handshake_stats().unwrap().duplicates - dups;
+    println!(
+        "{} replayed, {counted} refused, re-challenged or duplicate",
+        captured.len()
+    );
+    assert_eq!(counted as usize, captured.len());
+    assert_eq!(
+        w.ep(server).transmits().len() + w.ep(client).transmits().len(),
+        1,
+        "one CHALLENGE"
+    );
+    let rs = w.ep(server).session_stats(sid).unwrap();
+    assert!(rs.in_csum_errors > 0);
+    assert_eq!(w.ep(server).poll_event(), None);
+}
+
+/// A kcp-go datagram (from a kcp-go dialer) at a secure listener is refused
+/// and counted; no session.
+#[test]
+fn a_kcpgo_datagram_at_a_secure_listener_is_refused() {
+    let (scfg, _) = secure_configs(false, &PSK);
+    let mut w = World::new(1907, LinkConfig::default());
+    let server = w.add(addr(1), Endpoint::listener(scfg).unwrap());
+    // conv 0x01020304: its first byte (0x04) is no secure header's.
+    let (ep, id) = Endpoint::dialer_with_conv(config(false, false), addr(1), 0x0102_0304, w.now()).unwrap();
+    let client = w.add(addr(2), ep);
+    let now = w.now();
+    w.ep(client).send(id, b"kcp-go", now).unwrap();
+    run(&mut w, 100);
+    assert!(w.ep(server).stats().refused_kcpgo >= 1);
+    assert_eq!(w.ep(server).sessions_alive(), 0);
+    assert_eq!(w.ep(server).poll_event(), None);
+}
+
+/// A close with an application code on one side: the other side's session
+/// closes with `Remote { Application, code }` at once (after the data).
+#[test]
+fn a_close_gives_the_peer_a_remote_close_with_the_code() {
+    for (seed, dialer_closes) in [(1908, true), (1909, false)] {
+        println!("seed {seed}");
+        let (mut w, server, client, id) = echo(seed, 0.0, 10_000, false);
+        let sid = w.ep(server).accept().or_else(|| {
+            // Handed out by its Accept event already: the only session.
+            let slot = *w.ep(server).by_cid.values().next().unwrap();
+            Some(SessionId {
+                slot,
+                generation: w.ep(server).generations[slot as usize],
+            })
+        });
+        let sid = sid.unwrap();
+        let (closer, closer_id, peer, peer_id) = if dialer_closes {
+            (client, id, server, sid)
+        } else {
+            (server, sid, client, id)
+        };
+        let now = w.now();
+        w.ep(closer).close_with_code(closer_id, 4242, now).unwrap();
+        run(&mut w, 100);
+        let mut closed = None;
+        while let Some(ev) = w.ep(peer).poll_event() {
+            if let Event::Closed(s, r) = ev {
+                closed = Some((s, r));
+            }
+        }
+        let reason = CloseReason::Remote {
+            reason: crate::secure::frames::CloseReason::Application,
+            code: 4242,
+        };
+        assert_eq!(closed, Some((peer_id, reason)), "seed {seed}");
+        assert_eq!(w.ep(peer).close_reason(peer_id), Ok(Some(reason)));
+        assert_eq!(w.ep(closer).sessions_alive(), 0);
+    }
+}
+
+/// A dialer with another key never connects: its hellos are refused as
+/// forged, no session opens, and the dialer gives up (DeadLink) after the
+/// handshake timeout.
+#[test]
+fn a_wrong_psk_never_connects() {
+    let seed = 1910;
+    println!("seed {seed}");
+    let (scfg, ccfg) = secure_configs(false, &[0x33; 32]);
+    let mut w = World::new(seed, LinkConfig::default());
+    let server = w.add(addr(1), Endpoint::listener(scfg).unwrap());
+    let (ep, id) = Endpoint::dialer(ccfg, addr(1), w.now()).unwrap();
+    let client = w.add(addr(2), ep);
+    run(&mut w, crate::secure::handshake::HANDSHAKE_TIMEOUT_MS + 3_000);
+    assert_eq!(w.ep(server).sessions_alive(), 0);
+    assert_eq!(w.ep(server).stats().secure_challenges, 0);
+    assert!(w.ep(server).stats().secure_refused >= 3);
+    assert_eq!(
+        w.ep(server).handshake_stats().unwrap().forged,
+        w.ep(server).stats().secure_refused
+    );
+    assert_eq!(
+        w.ep(client).poll_event(),
+        Some(Event::Closed(id, CloseReason::DeadLink))
+    );
+    assert_eq!(w.ep(client).stats().secure_established, 0);
+}
