@@ -256,7 +256,9 @@ impl Endpoint {
         let fec = config.conn.fec.map(FecCode::new);
         let budget = Budget::new(&config, role == Role::Listener);
         let server = match (config.secure.as_ref().map(|s| s.role()), role) {
-            (Some(SecureRole::Listen(cfg)), Role::Listener) => Some(Box::new(crate::secure::Server::new(cfg)?)),
+            (Some(SecureRole::Listen { server, .. }), Role::Listener) => {
+                Some(Box::new(crate::secure::Server::new(server)?))
+            }
             (Some(SecureRole::Dial(_)), Role::Dialer { .. }) | (None, _) => None,
             _ => return Err(Error::Invalid),
         };

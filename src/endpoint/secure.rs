@@ -145,10 +145,17 @@ impl Endpoint {
             return;
         }
         let Some(server) = self.server.as_mut() else { return };
-        let local = SocketAddr::new(to.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), 0);
-        // PSK: the endpoint's monotonic seconds stand for Unix time (only
-        // the used-echo table's expiry reads them).
-        let now = now_of(t);
+        let named = match self.config.secure.as_ref().map(|s| s.role()) {
+            Some(super::SecureRole::Listen { addr, .. }) => *addr,
+            _ => None,
+        };
+        let local = named.unwrap_or_else(|| SocketAddr::new(to.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), 0));
+        // Token expiry and the used-token table read Unix seconds: the one
+        // wall-clock read of the endpoint.
+        let now = Now {
+            ms: t,
+            unix_s: unix_now().unwrap_or(t / 1000),
+        };
         let by_cid = &self.by_cid;
         let action = server.handle(d, from, local, now, &mut OsEntropy, &|cid| by_cid.contains_key(cid));
         match action {
@@ -313,6 +320,13 @@ impl Endpoint {
         self.close(id, now_ms)
     }
 
+    /// The client's ID from its connect token, on either side of a secure
+    /// session whose client used one (`None` with a PSK, on kcp-go's wire
+    /// and before a dialer's handshake is done).
+    pub fn client_id(&self, id: SessionId) -> Result<Option<u64>, Error> {
+        self.get(id).map(|s| s.conn.client_id()).ok_or(Error::Closed)
+    }
+
     /// The secure listener's handshake counters, if it is one.
     pub fn handshake_stats(&self) -> Option<crate::secure::handshake::ServerStats> {
         self.server.as_ref().map(|s| s.stats())
@@ -336,10 +350,10 @@ impl Endpoint {
     }
 }
 
-/// The time the handshake reads, from the endpoint's extended clock.
-fn now_of(t: u64) -> Now {
-    Now {
-        ms: t,
-        unix_s: t / 1000,
-    }
+/// The wall clock's Unix seconds.
+fn unix_now() -> Option<u64> {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some(d.as_secs())
 }

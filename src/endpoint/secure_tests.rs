@@ -300,3 +300,71 @@ fn a_wrong_psk_never_connects() {
     );
     assert_eq!(w.ep(client).stats().secure_established, 0);
 }
+
+/// Connect tokens: a listener with a token key (naming its address) takes
+/// a dialer with a backend's token; its session carries the client's ID on
+/// both sides. The same token again (another handshake) is refused: no
+/// second session. A token for another server's address is refused.
+#[test]
+fn a_connect_token_dials_once() {
+    let seed = 1911;
+    println!("seed {seed}");
+    let key = [0x17u8; 32];
+    let mut cfg = ServerConfig::default();
+    cfg.set_token_key(&key).unwrap();
+    let mut scfg = config(false, false);
+    scfg.secure = Some(SecureSetting::listen_at(cfg, addr(1)));
+    let blob = crate::secure::token::make_now(&key, 77, 60, &["127.0.0.1:1"]).unwrap();
+    let other = crate::secure::token::make_now(&key, 78, 60, &["127.0.0.1:9"]).unwrap();
+    let dial = |blob: &[u8]| {
+        let mut c = config(false, false);
+        c.secure = Some(SecureSetting::dial(ClientConfig::token(blob).unwrap()));
+        c
+    };
+    let mut w = World::new(seed, LinkConfig::default());
+    let server = w.add(addr(1), Endpoint::listener(scfg).unwrap());
+    let (ep, id) = Endpoint::dialer(dial(&blob), addr(1), w.now()).unwrap();
+    let client = w.add(addr(2), ep);
+    run(&mut w, 300);
+    let now = w.now();
+    assert_eq!(w.ep(client).send(id, b"token", now), Ok(5));
+    run(&mut w, 100);
+    let sid = w.ep(server).accept().expect("a token session");
+    assert_eq!(w.ep(server).client_id(sid), Ok(Some(77)));
+    assert_eq!(w.ep(client).client_id(id), Ok(Some(77)));
+    let mut buf = [0u8; 8];
+    assert_eq!(w.ep(server).recv(sid, &mut buf), Ok(5));
+
+    let (ep, _) = Endpoint::dialer(dial(&blob), addr(1), w.now()).unwrap();
+    let again = w.add(addr(3), ep);
+    let (ep, _) = Endpoint::dialer(dial(&other), addr(1), w.now()).unwrap();
+    let elsewhere = w.add(addr(4), ep);
+    run(&mut w, 1_000);
+    assert_eq!(w.ep(server).sessions_alive(), 1);
+    assert_eq!(w.ep(server).accept(), None);
+    let hs = w.ep(server).handshake_stats().unwrap();
+    assert!(hs.token_reused >= 1, "{hs:?}");
+    assert!(
+        hs.refused > hs.token_reused,
+        "the other address's token refused: {hs:?}"
+    );
+    assert_eq!(w.ep(again).stats().secure_established, 0);
+    assert_eq!(w.ep(elsewhere).stats().secure_established, 0);
+}
+
+/// A PING from one side draws a PONG from the other's endpoint.
+#[test]
+fn a_ping_is_answered() {
+    let (mut w, server, client, id) = echo(1912, 0.0, 1_000, false);
+    let before = w.ep(client).get(id).unwrap().conn.secure_stats().unwrap().controls_in;
+    let ep = w.ep(client);
+    let s = ep.slots[id.slot as usize].as_mut().unwrap();
+    s.conn
+        .send_control(crate::secure::frames::Frame::Ping(7), &mut ep.tx.out)
+        .unwrap();
+    ep.tx.close_run(addr(1), None);
+    run(&mut w, 50);
+    let after = w.ep(client).get(id).unwrap().conn.secure_stats().unwrap().controls_in;
+    assert_eq!(after, before + 1, "one PONG came back");
+    assert!(w.ep(server).stats().out_pkts > 0);
+}

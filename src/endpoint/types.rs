@@ -85,15 +85,33 @@ pub struct SecureSetting(Arc<SecureRole>);
 #[derive(Clone, Debug)]
 pub enum SecureRole {
     /// A listener: the stateless server with these credentials.
-    Listen(ServerConfig),
+    Listen {
+        /// Its credentials (a PSK, a token key, or both).
+        server: ServerConfig,
+        /// The address connect tokens must name (the one clients dial);
+        /// `None`: the local address the datagram arrived at, port 0 (no
+        /// token matches it).
+        addr: Option<SocketAddr>,
+    },
     /// A dialer: the client with this credential.
     Dial(ClientConfig),
 }
 
 impl SecureSetting {
-    /// A listener's setting.
+    /// A listener's setting (PSK: no address needed).
     pub fn listen(cfg: ServerConfig) -> SecureSetting {
-        SecureSetting(Arc::new(SecureRole::Listen(cfg)))
+        SecureSetting(Arc::new(SecureRole::Listen {
+            server: cfg,
+            addr: None,
+        }))
+    }
+
+    /// A listener's setting accepting connect tokens that name `addr`.
+    pub fn listen_at(cfg: ServerConfig, addr: SocketAddr) -> SecureSetting {
+        SecureSetting(Arc::new(SecureRole::Listen {
+            server: cfg,
+            addr: Some(addr),
+        }))
     }
 
     /// A dialer's setting.
