@@ -116,6 +116,9 @@ struct Session {
     /// A listener's secure session until its first datagram opens: the
     /// client's random and the SERVER_HELLO, resent for a repeated echo.
     hello: Option<Box<([u8; 32], [u8; crate::secure::handshake::SERVER_HELLO_LEN])>>,
+    /// A secure listener's session's path check, from the first datagram
+    /// that opened from another address (`secure.rs`).
+    paths: Option<Box<crate::secure::path::Paths>>,
 }
 
 impl Session {
@@ -521,6 +524,7 @@ impl Endpoint {
             close_code: 0,
             close_sent: false,
             hello: None,
+            paths: None,
         };
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -620,6 +624,12 @@ impl Endpoint {
             return;
         };
         let dead = s.dead_at(self.config.dead_link_ms).is_some_and(|d| t >= d);
+        if s.paths.as_ref().and_then(|p| p.poll_timeout()).is_some_and(|d| t >= d) {
+            self.path_timeout(slot, t); // secure.rs
+        }
+        let Some(s) = self.slots[slot as usize].as_mut() else {
+            return;
+        };
         match s.state {
             State::Closed(_) => return,
             State::Open if idle > 0 && t >= s.last_recv + idle => {
@@ -698,6 +708,11 @@ impl Endpoint {
             self.clock.extend(s.conn.check(self.now_ms))
         };
         let kcp = s.dead_at(self.config.dead_link_ms).map_or(kcp, |d| kcp.min(d));
+        let kcp = s
+            .paths
+            .as_ref()
+            .and_then(|p| p.poll_timeout())
+            .map_or(kcp, |d| kcp.min(d));
         let deadline = match s.state {
             State::Open if idle > 0 => kcp.min(s.last_recv + idle),
             State::Open => kcp,

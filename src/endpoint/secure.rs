@@ -7,15 +7,17 @@
 //!
 //! A session's conv is the low 32 bits of its connection ID (big-endian
 //! bytes 4..8), on both sides. A datagram of a session from another address
-//! is taken if it opens, but the session keeps its address (counted in
-//! [`EndpointStats::secure_addr_changed`](super::EndpointStats)): migration
-//! with its path check is not wired in yet.
+//! is taken if it opens (counted in
+//! [`EndpointStats::secure_addr_changed`](super::EndpointStats)); at a
+//! listener, a newest one starts a path check (`secure::path`), and the
+//! session moves when the new address answers it.
 
 use super::{CloseReason, Endpoint, Role, SessionId, State};
 use crate::conn::Conn;
 use crate::error::Error;
 use crate::secure::frames::{CloseReason as WireReason, Frame};
 use crate::secure::handshake::Now;
+use crate::secure::path::{Challenge, Paths};
 use crate::secure::wire::{self, ConnectionId, Form};
 use crate::secure::{Client, ClientProgress, OsEntropy, ServerAction};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -233,15 +235,20 @@ impl Endpoint {
             self.stats.dropped_unknown += 1;
             return;
         };
+        let len = datagram.len();
         let s = self.slots[slot as usize].as_mut().expect("mapped slots are live");
-        if s.addr != from {
-            // No migration yet: taken if it opens, the address kept.
-            self.stats.secure_addr_changed += 1;
-        }
         let result = s.conn.input_in_place(datagram, now_ms);
         if let Err(e) = result {
             return self.count(e);
         }
+        if s.addr != from {
+            // Taken (it opened); the session moves only after a path check.
+            self.stats.secure_addr_changed += 1;
+            if self.role == Role::Listener {
+                self.path_datagram(slot, from, to, len, t);
+            }
+        }
+        let s = self.slots[slot as usize].as_mut().expect("live slot");
         s.wake();
         if s.addr == from {
             s.heard(t);
@@ -255,7 +262,7 @@ impl Endpoint {
             s.dirty = true;
             self.dirty.push(slot);
         }
-        if self.controls(slot) {
+        if self.controls(slot, from, to) {
             return;
         }
         self.after_activity(slot);
@@ -264,7 +271,7 @@ impl Endpoint {
 
     /// Acts on the control frames session `slot` received; `true` when a
     /// CLOSE ended it.
-    fn controls(&mut self, slot: u32) -> bool {
+    fn controls(&mut self, slot: u32, from: SocketAddr, to: Option<IpAddr>) -> bool {
         loop {
             let s = self.slots[slot as usize].as_mut().expect("live slot");
             let Some(control) = s.conn.poll_control() else {
@@ -286,10 +293,70 @@ impl Endpoint {
                     }
                     return true;
                 }
-                // PONG answers a PING this side never sends yet; the path
-                // frames wait for migration.
+                // Answered from where it came in, to where it came from.
+                Frame::PathChallenge(data) => {
+                    let sent = s.conn.send_control(Frame::PathResponse(data), &mut self.tx.out);
+                    if sent.is_ok() {
+                        self.tx.close_run(from, to);
+                    }
+                }
+                Frame::PathResponse(data) => {
+                    let moved = s.paths.as_mut().is_some_and(|p| p.on_response(from, &data));
+                    if moved {
+                        s.addr = from;
+                        s.local = to;
+                        s.paths = None;
+                        self.stats.secure_migrated += 1;
+                    }
+                }
+                // PONG answers a PING this side never sends yet.
                 _ => {}
             }
+        }
+    }
+
+    /// A datagram of session `slot` opened from `from`, not its address:
+    /// a newest one starts a path check (a PATH_CHALLENGE, within the
+    /// anti-amplification budget).
+    fn path_datagram(&mut self, slot: u32, from: SocketAddr, to: Option<IpAddr>, len: usize, t: u64) {
+        let s = self.slots[slot as usize].as_mut().expect("live slot");
+        let newest = s.conn.last_opened().is_some_and(|o| o.newest);
+        let srtt = s.conn.kcp().srtt().max(0) as u64;
+        let addr = s.addr;
+        let paths = s.paths.get_or_insert_with(|| Box::new(Paths::new(addr)));
+        if let Ok(Some(c)) = paths.on_datagram(from, len, newest, t, srtt, &mut OsEntropy) {
+            self.send_path_challenge(slot, c, to);
+        }
+    }
+
+    /// Session `slot`'s path check is due: retried, or given up (the
+    /// session stays where it was).
+    pub(super) fn path_timeout(&mut self, slot: u32, t: u64) {
+        let s = self.slots[slot as usize].as_mut().expect("live slot");
+        let srtt = s.conn.kcp().srtt().max(0) as u64;
+        let Some(paths) = s.paths.as_mut() else { return };
+        match paths.handle_timeout(t, srtt, &mut OsEntropy) {
+            Ok(Some(c)) => self.send_path_challenge(slot, c, None),
+            _ if paths.checking().is_none() => s.paths = None,
+            _ => {}
+        }
+    }
+
+    fn send_path_challenge(&mut self, slot: u32, c: Challenge, local: Option<IpAddr>) {
+        let s = self.slots[slot as usize].as_mut().expect("live slot");
+        let at = self.tx.out.byte_len();
+        let Some(paths) = s.paths.as_mut() else { return };
+        // Header, frame and tag: what the control datagram takes.
+        if !paths.may_send(c.to, wire::SHORT_OVERHEAD + 9) {
+            return;
+        }
+        if s.conn
+            .send_control(Frame::PathChallenge(c.data), &mut self.tx.out)
+            .is_ok()
+        {
+            paths.on_sent(c.to, self.tx.out.byte_len() - at);
+            self.tx.close_run(c.to, local);
+            self.stats.secure_path_checks += 1;
         }
     }
 

@@ -421,10 +421,13 @@ pub struct EndpointStats {
     pub secure_challenges: u64,
     /// Secure sessions established (either side).
     pub secure_established: u64,
-    /// Datagrams of a secure session that came from another address than
-    /// the session's: taken if they open, the session's address kept (no
-    /// migration yet).
+    /// Datagrams of a secure session that opened from another address than
+    /// the session's (taken; the session moves only after a path check).
     pub secure_addr_changed: u64,
+    /// PATH_CHALLENGEs a secure listener sent (tries included).
+    pub secure_path_checks: u64,
+    /// Secure sessions that moved to a new address that answered its check.
+    pub secure_migrated: u64,
 }
 
 /// Datagrams to send, each with its destination, in order. Runs of
