@@ -107,18 +107,9 @@ struct Session {
     /// layer reports it (a wildcard-bound listener, see `local.rs`): its
     /// datagrams leave from there.
     local: Option<std::net::IpAddr>,
-    /// A secure session's connection ID (`None`: kcp-go's wire).
-    cid: Option<crate::secure::wire::ConnectionId>,
-    /// The code its owner closed it with (sent in its CLOSE frame).
-    close_code: u32,
-    /// Its CLOSE frame was sent (or the peer's received): never twice.
-    close_sent: bool,
-    /// A listener's secure session until its first datagram opens: the
-    /// client's random and the SERVER_HELLO, resent for a repeated echo.
-    hello: Option<Box<([u8; 32], [u8; crate::secure::handshake::SERVER_HELLO_LEN])>>,
-    /// A secure listener's session's path check, from the first datagram
-    /// that opened from another address (`secure.rs`).
-    paths: Option<Box<crate::secure::path::Paths>>,
+    /// A secure session's state beyond its connection (`None`: kcp-go's
+    /// wire; boxed, so a kcp-go session pays one pointer).
+    secure: Option<Box<secure::SecureSlot>>,
 }
 
 impl Session {
@@ -520,11 +511,7 @@ impl Endpoint {
             idle_since: None,
             shed: false,
             local: None,
-            cid,
-            close_code: 0,
-            close_sent: false,
-            hello: None,
-            paths: None,
+            secure: cid.map(|cid| Box::new(secure::SecureSlot::new(cid))),
         };
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -624,7 +611,7 @@ impl Endpoint {
             return;
         };
         let dead = s.dead_at(self.config.dead_link_ms).is_some_and(|d| t >= d);
-        if s.paths.as_ref().and_then(|p| p.poll_timeout()).is_some_and(|d| t >= d) {
+        if s.path_deadline().is_some_and(|d| t >= d) {
             self.path_timeout(slot, t); // secure.rs
         }
         let Some(s) = self.slots[slot as usize].as_mut() else {
@@ -708,11 +695,7 @@ impl Endpoint {
             self.clock.extend(s.conn.check(self.now_ms))
         };
         let kcp = s.dead_at(self.config.dead_link_ms).map_or(kcp, |d| kcp.min(d));
-        let kcp = s
-            .paths
-            .as_ref()
-            .and_then(|p| p.poll_timeout())
-            .map_or(kcp, |d| kcp.min(d));
+        let kcp = s.path_deadline().map_or(kcp, |d| kcp.min(d));
         let deadline = match s.state {
             State::Open if idle > 0 => kcp.min(s.last_recv + idle),
             State::Open => kcp,
@@ -763,7 +746,7 @@ impl Endpoint {
         if self.by_addr.get(&s.addr) == Some(&slot) {
             self.by_addr.remove(&s.addr);
         }
-        if let Some(cid) = s.cid {
+        if let Some(cid) = s.cid() {
             self.by_cid.remove(&cid);
         }
         self.timers.disarm(slot);
@@ -790,7 +773,7 @@ impl Endpoint {
         if self.by_addr.get(&s.addr) == Some(&slot) {
             self.by_addr.remove(&s.addr);
         }
-        if let Some(cid) = s.cid {
+        if let Some(cid) = s.cid() {
             if self.by_cid.get(&cid) == Some(&slot) {
                 self.by_cid.remove(&cid);
             }

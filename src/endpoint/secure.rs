@@ -12,11 +12,12 @@
 //! listener, a newest one starts a path check (`secure::path`), and the
 //! session moves when the new address answers it.
 
-use super::{CloseReason, Endpoint, Role, SessionId, State};
+use super::{CloseReason, Endpoint, Role, Session, SessionId, State};
 use crate::conn::Conn;
 use crate::error::Error;
 use crate::secure::frames::{CloseReason as WireReason, Frame};
 use crate::secure::handshake::Now;
+use crate::secure::handshake::SERVER_HELLO_LEN;
 use crate::secure::path::{Challenge, Paths};
 use crate::secure::wire::{self, ConnectionId, Form};
 use crate::secure::{Client, ClientProgress, OsEntropy, ServerAction};
@@ -37,6 +38,46 @@ pub(super) fn wire_reason(r: CloseReason) -> WireReason {
         CloseReason::Evicted => WireReason::Evicted,
         CloseReason::Listener => WireReason::Shutdown,
         CloseReason::Replaced | CloseReason::Remote { .. } => WireReason::Protocol,
+    }
+}
+
+/// What a secure session holds beyond its connection.
+pub(super) struct SecureSlot {
+    /// Its connection ID.
+    cid: ConnectionId,
+    /// The code its owner closed it with (sent in its CLOSE frame).
+    close_code: u32,
+    /// Its CLOSE frame was sent (or the peer's received): never twice.
+    close_sent: bool,
+    /// A listener's session until its first datagram opens: the client's
+    /// random and the SERVER_HELLO, resent for a repeated echo.
+    hello: Option<Box<([u8; 32], [u8; SERVER_HELLO_LEN])>>,
+    /// The path check, from the first datagram that opened from another
+    /// address.
+    paths: Option<Box<Paths>>,
+}
+
+impl SecureSlot {
+    pub(super) fn new(cid: ConnectionId) -> SecureSlot {
+        SecureSlot {
+            cid,
+            close_code: 0,
+            close_sent: false,
+            hello: None,
+            paths: None,
+        }
+    }
+}
+
+impl Session {
+    /// A secure session's connection ID.
+    pub(super) fn cid(&self) -> Option<ConnectionId> {
+        self.secure.as_ref().map(|x| x.cid)
+    }
+
+    /// When its path check wants its timer.
+    pub(super) fn path_deadline(&self) -> Option<u64> {
+        self.secure.as_ref()?.paths.as_ref()?.poll_timeout()
     }
 }
 
@@ -181,14 +222,16 @@ impl Endpoint {
                 self.stats.secure_established += 1;
                 let s = self.slots[id.slot as usize].as_mut().expect("live slot");
                 s.local = to;
-                s.hello = Some(Box::new((acc.client_random, acc.server_hello)));
+                if let Some(x) = s.secure.as_mut() {
+                    x.hello = Some(Box::new((acc.client_random, acc.server_hello)));
+                }
                 self.queue_accept(id);
             }
             Ok(ServerAction::Duplicate(random)) => {
                 // The session whose SERVER_HELLO may have been lost.
                 let found = self.by_cid.values().find_map(|&slot| {
                     let s = self.slots[slot as usize].as_ref()?;
-                    let (r, hello) = s.hello.as_deref()?;
+                    let (r, hello) = s.secure.as_deref()?.hello.as_deref()?;
                     (*r == random && s.addr == from).then_some(*hello)
                 });
                 if let Some(hello) = found {
@@ -216,7 +259,7 @@ impl Endpoint {
         s.conn = conn;
         s.conn.set_linear_backoff(self.config.dead_link_ms > 0);
         s.conv = conv;
-        s.cid = Some(cid);
+        s.secure = Some(Box::new(SecureSlot::new(cid)));
         // `send` said Again until now.
         s.want_writable = true;
         self.after_activity(slot);
@@ -257,7 +300,9 @@ impl Endpoint {
             }
         }
         // The client has its SERVER_HELLO.
-        s.hello = None;
+        if let Some(x) = s.secure.as_mut() {
+            x.hello = None;
+        }
         if !s.dirty {
             s.dirty = true;
             self.dirty.push(slot);
@@ -285,7 +330,9 @@ impl Endpoint {
                     }
                 }
                 Frame::Close { reason, code } => {
-                    s.close_sent = true;
+                    if let Some(x) = s.secure.as_mut() {
+                        x.close_sent = true;
+                    }
                     match s.state {
                         State::Open => self.end(slot, CloseReason::Remote { reason, code }),
                         State::Draining { .. } => self.free_slot(slot),
@@ -301,11 +348,14 @@ impl Endpoint {
                     }
                 }
                 Frame::PathResponse(data) => {
-                    let moved = s.paths.as_mut().is_some_and(|p| p.on_response(from, &data));
+                    let paths = s.secure.as_mut().and_then(|x| x.paths.as_mut());
+                    let moved = paths.is_some_and(|p| p.on_response(from, &data));
                     if moved {
                         s.addr = from;
                         s.local = to;
-                        s.paths = None;
+                        if let Some(x) = s.secure.as_mut() {
+                            x.paths = None;
+                        }
                         self.stats.secure_migrated += 1;
                     }
                 }
@@ -323,7 +373,8 @@ impl Endpoint {
         let newest = s.conn.last_opened().is_some_and(|o| o.newest);
         let srtt = s.conn.kcp().srtt().max(0) as u64;
         let addr = s.addr;
-        let paths = s.paths.get_or_insert_with(|| Box::new(Paths::new(addr)));
+        let Some(x) = s.secure.as_mut() else { return };
+        let paths = x.paths.get_or_insert_with(|| Box::new(Paths::new(addr)));
         if let Ok(Some(c)) = paths.on_datagram(from, len, newest, t, srtt, &mut OsEntropy) {
             self.send_path_challenge(slot, c, to);
         }
@@ -334,10 +385,11 @@ impl Endpoint {
     pub(super) fn path_timeout(&mut self, slot: u32, t: u64) {
         let s = self.slots[slot as usize].as_mut().expect("live slot");
         let srtt = s.conn.kcp().srtt().max(0) as u64;
-        let Some(paths) = s.paths.as_mut() else { return };
+        let Some(x) = s.secure.as_mut() else { return };
+        let Some(paths) = x.paths.as_mut() else { return };
         match paths.handle_timeout(t, srtt, &mut OsEntropy) {
             Ok(Some(c)) => self.send_path_challenge(slot, c, None),
-            _ if paths.checking().is_none() => s.paths = None,
+            _ if paths.checking().is_none() => x.paths = None,
             _ => {}
         }
     }
@@ -345,7 +397,9 @@ impl Endpoint {
     fn send_path_challenge(&mut self, slot: u32, c: Challenge, local: Option<IpAddr>) {
         let s = self.slots[slot as usize].as_mut().expect("live slot");
         let at = self.tx.out.byte_len();
-        let Some(paths) = s.paths.as_mut() else { return };
+        let Some(paths) = s.secure.as_mut().and_then(|x| x.paths.as_mut()) else {
+            return;
+        };
         // Header, frame and tag: what the control datagram takes.
         if !paths.may_send(c.to, wire::SHORT_OVERHEAD + 9) {
             return;
@@ -366,11 +420,12 @@ impl Endpoint {
         let Some(s) = self.slots[slot as usize].as_mut() else {
             return;
         };
-        if s.cid.is_none() || s.close_sent {
+        let Some(x) = s.secure.as_mut() else { return };
+        if x.close_sent {
             return;
         }
-        s.close_sent = true;
-        let code = s.close_code;
+        x.close_sent = true;
+        let code = x.close_code;
         if s.conn
             .send_control(Frame::Close { reason, code }, &mut self.tx.out)
             .is_ok()
@@ -383,7 +438,9 @@ impl Endpoint {
     /// peer gets [`CloseReason::Remote`] with it (after what was queued
     /// was acknowledged). On kcp-go's wire the code goes nowhere.
     pub fn close_with_code(&mut self, id: SessionId, code: u32, now_ms: u32) -> Result<(), Error> {
-        self.session_mut(id)?.close_code = code;
+        if let Some(x) = self.session_mut(id)?.secure.as_mut() {
+            x.close_code = code;
+        }
         self.close(id, now_ms)
     }
 
@@ -402,7 +459,7 @@ impl Endpoint {
     /// The connection ID of secure session `id` (`None` on kcp-go's wire
     /// and before a dialer's handshake is done).
     pub fn connection_id(&self, id: SessionId) -> Result<Option<ConnectionId>, Error> {
-        self.get(id).map(|s| s.cid).ok_or(Error::Closed)
+        self.get(id).map(|s| s.cid()).ok_or(Error::Closed)
     }
 
     /// Whether `id` has no secure session yet (a dialer's handshake).
