@@ -511,7 +511,7 @@ impl Endpoint {
             idle_since: None,
             shed: false,
             local: None,
-            secure: cid.map(|cid| Box::new(secure::SecureSlot::new(cid))),
+            secure: cid.map(|cid| Box::new(secure::SecureSlot::new(cid, self.config.keepalive_ms, self.clock.now()))),
         };
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -611,8 +611,8 @@ impl Endpoint {
             return;
         };
         let dead = s.dead_at(self.config.dead_link_ms).is_some_and(|d| t >= d);
-        if s.path_deadline().is_some_and(|d| t >= d) {
-            self.path_timeout(slot, t); // secure.rs
+        if s.secure_deadline().is_some_and(|d| t >= d) {
+            self.secure_timeout(slot, t); // secure.rs
         }
         let Some(s) = self.slots[slot as usize].as_mut() else {
             return;
@@ -695,7 +695,7 @@ impl Endpoint {
             self.clock.extend(s.conn.check(self.now_ms))
         };
         let kcp = s.dead_at(self.config.dead_link_ms).map_or(kcp, |d| kcp.min(d));
-        let kcp = s.path_deadline().map_or(kcp, |d| kcp.min(d));
+        let kcp = s.secure_deadline().map_or(kcp, |d| kcp.min(d));
         let deadline = match s.state {
             State::Open if idle > 0 => kcp.min(s.last_recv + idle),
             State::Open => kcp,

@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::secure::frames::{CloseReason as WireReason, Frame};
 use crate::secure::handshake::Now;
 use crate::secure::handshake::SERVER_HELLO_LEN;
+use crate::secure::liveness::{Liveness, LivenessAction};
 use crate::secure::path::{Challenge, Paths};
 use crate::secure::wire::{self, ConnectionId, Form};
 use crate::secure::{Client, ClientProgress, OsEntropy, ServerAction};
@@ -55,11 +56,14 @@ pub(super) struct SecureSlot {
     /// The path check, from the first datagram that opened from another
     /// address.
     paths: Option<Box<Paths>>,
+    /// The keepalive and dead-link timer (section 9).
+    live: Liveness,
 }
 
 impl SecureSlot {
-    pub(super) fn new(cid: ConnectionId) -> SecureSlot {
+    pub(super) fn new(cid: ConnectionId, keepalive_ms: u32, now_ms: u64) -> SecureSlot {
         SecureSlot {
+            live: Liveness::new(keepalive_ms, now_ms),
             cid,
             close_code: 0,
             close_sent: false,
@@ -75,9 +79,11 @@ impl Session {
         self.secure.as_ref().map(|x| x.cid)
     }
 
-    /// When its path check wants its timer.
-    pub(super) fn path_deadline(&self) -> Option<u64> {
-        self.secure.as_ref()?.paths.as_ref()?.poll_timeout()
+    /// When its path check or its keepalive wants its timer.
+    pub(super) fn secure_deadline(&self) -> Option<u64> {
+        let x = self.secure.as_ref()?;
+        let path = x.paths.as_ref().and_then(|p| p.poll_timeout());
+        [path, x.live.poll_timeout()].into_iter().flatten().min()
     }
 }
 
@@ -259,7 +265,11 @@ impl Endpoint {
         s.conn = conn;
         s.conn.set_linear_backoff(self.config.dead_link_ms > 0);
         s.conv = conv;
-        s.secure = Some(Box::new(SecureSlot::new(cid)));
+        s.secure = Some(Box::new(SecureSlot::new(
+            cid,
+            self.config.keepalive_ms,
+            self.clock.now(),
+        )));
         // `send` said Again until now.
         s.want_writable = true;
         self.after_activity(slot);
@@ -302,6 +312,7 @@ impl Endpoint {
         // The client has its SERVER_HELLO.
         if let Some(x) = s.secure.as_mut() {
             x.hello = None;
+            x.live.on_authenticated(t);
         }
         if !s.dirty {
             s.dirty = true;
@@ -380,9 +391,30 @@ impl Endpoint {
         }
     }
 
-    /// Session `slot`'s path check is due: retried, or given up (the
+    /// Session `slot`'s secure timer is due: its keepalive (a PING, or
+    /// the end of a dead link) and its path check.
+    pub(super) fn secure_timeout(&mut self, slot: u32, t: u64) {
+        let s = self.slots[slot as usize].as_mut().expect("live slot");
+        let Some(x) = s.secure.as_mut() else { return };
+        match x.live.handle_timeout(t) {
+            LivenessAction::Ping(id) => {
+                let sent = s.conn.send_control(Frame::Ping(id), &mut self.tx.out);
+                if sent.is_ok() {
+                    self.tx.close_run(s.addr, s.local);
+                }
+            }
+            LivenessAction::Dead if s.state == State::Open => {
+                self.stats.closed_dead_link += 1;
+                return self.end(slot, CloseReason::DeadLink);
+            }
+            _ => {}
+        }
+        self.path_timeout(slot, t);
+    }
+
+    /// Session `slot`'s path check, if due: retried, or given up (the
     /// session stays where it was).
-    pub(super) fn path_timeout(&mut self, slot: u32, t: u64) {
+    fn path_timeout(&mut self, slot: u32, t: u64) {
         let s = self.slots[slot as usize].as_mut().expect("live slot");
         let srtt = s.conn.kcp().srtt().max(0) as u64;
         let Some(x) = s.secure.as_mut() else { return };

@@ -452,3 +452,50 @@ fn a_spoofed_migration_neither_moves_nor_disturbs_the_session() {
     assert_eq!(w.ep(server).remote_addr(sid), Ok(addr(2)));
     assert!(st.in_csum_errors >= 1, "the genuine copies, coming second, are replays");
 }
+
+/// With a keepalive, a silent session stays open (PINGs answered by
+/// PONGs keep both sides hearing each other, past the idle timeout), and
+/// when the link dies both ways the dialer closes with DeadLink 3 periods
+/// after it last heard its peer.
+#[test]
+fn a_keepalive_keeps_a_silent_session_and_finds_a_dead_link() {
+    let seed = 1916;
+    println!("seed {seed}");
+    let (mut scfg, mut ccfg) = secure_configs(false, &PSK);
+    for c in [&mut scfg, &mut ccfg] {
+        c.keepalive_ms = 1_000;
+        c.idle_timeout_ms = 5_000;
+    }
+    let mut w = World::new(seed, LinkConfig::default());
+    let server = w.add(addr(1), Endpoint::listener(scfg).unwrap());
+    let (ep, id) = Endpoint::dialer(ccfg, addr(1), w.now()).unwrap();
+    let client = w.add(addr(2), ep);
+    run(&mut w, 200);
+    let now = w.now();
+    w.ep(client).send(id, b"hi", now).unwrap();
+    run(&mut w, 100);
+    let sid = w.ep(server).accept().expect("a session");
+    run(&mut w, 20_000);
+    assert_eq!(w.ep(client).close_reason(id), Ok(None), "open after 20 s of silence");
+    assert_eq!(w.ep(server).close_reason(sid), Ok(None));
+    let pongs = w.ep(client).get(id).unwrap().conn.secure_stats().unwrap().controls_in;
+    assert!(pongs >= 10, "{pongs} controls in");
+    // The link dies both ways.
+    w.net.link.loss = 1.0;
+    let cut = w.t;
+    let mut closed_at = None;
+    while w.t < cut + 10_000 && closed_at.is_none() {
+        w.step(100);
+        while let Some(ev) = w.ep(client).poll_event() {
+            if let Event::Closed(_, r) = ev {
+                assert_eq!(r, CloseReason::DeadLink);
+                closed_at = Some(w.t - cut);
+            }
+        }
+    }
+    let after = closed_at.expect("dead link found");
+    println!("dead link found {after} ms after the cut");
+    // Last heard at most one period before the cut (the PINGs), closed
+    // after three periods of silence.
+    assert!((2_000..=3_100).contains(&after), "{after} ms");
+}

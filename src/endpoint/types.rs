@@ -75,6 +75,12 @@ pub struct EndpointConfig {
     /// ([`Error::Key`]); a secure listener refuses kcp-go datagrams
     /// (counted in [`EndpointStats::refused_kcpgo`]).
     pub secure: Option<SecureSetting>,
+    /// A secure session that received no authenticated datagram for this
+    /// long sends a PING (the peer answers PONG), and closes with
+    /// [`CloseReason::DeadLink`] after 3 × this long of silence
+    /// (`docs/secure-wire.md`, section 9). 0 (the default): off. kcp-go's
+    /// wire has no PING: ignored there.
+    pub keepalive_ms: u32,
 }
 
 /// The secure wire's setting of an endpoint (shared, immutable).
@@ -188,6 +194,7 @@ impl Default for EndpointConfig {
             session_buffer_bytes: DEFAULT_SESSION_BUFFER_BYTES,
             listener_buffer_bytes: DEFAULT_LISTENER_BUFFER_BYTES,
             secure: None,
+            keepalive_ms: 0,
         }
     }
 }
