@@ -150,6 +150,11 @@ fn a_hello_flood_from_spoofed_addresses_creates_nothing() {
     assert_eq!(ep.transmits().len(), 1000);
     assert!(ep.transmits().iter().all(|(_, d)| d.len() <= hello.len()));
     assert_eq!(ep.by_cid.len() + ep.by_addr.len() + ep.slots.len(), 0);
+    assert_eq!(
+        ep.server.as_ref().unwrap().used_entries(),
+        0,
+        "no handshake state either"
+    );
     assert_eq!(ep.poll_event(), None);
 }
 
