@@ -135,6 +135,12 @@ impl Outbox {
         self.ends.push(self.bytes.len());
     }
 
+    /// Appends one whole datagram (a handshake message the endpoint sends).
+    pub(crate) fn push_datagram(&mut self, d: &[u8]) {
+        self.bytes.extend_from_slice(d);
+        self.ends.push(self.bytes.len());
+    }
+
     /// The datagrams, in sending order.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let starts = core::iter::once(0).chain(self.ends.iter().copied());

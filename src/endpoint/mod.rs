@@ -24,21 +24,26 @@
 //! session limit (overflow dropped and counted), an idle timeout, dead links
 //! reported as a close reason, a bounded send queue with a writable event,
 //! and `close` that keeps sending what was queued before it frees.
+//!
+//! With [`EndpointConfig::secure`] it speaks kcpx's secure wire instead
+//! (`docs/secure-wire.md`; `secure.rs`): a stateless handshake, sessions
+//! keyed by connection ID, an authenticated close with a code.
 #![forbid(unsafe_code)]
 
 mod admission;
 mod budget;
 mod local;
 mod ops;
+mod secure;
 mod shrink;
 mod timers;
 mod types;
 
 pub use types::{
-    CloseReason, EndpointConfig, EndpointStats, Event, SessionId, Transmits, DEFAULT_ACTIVE_MS, DEFAULT_BACKLOG,
-    DEFAULT_DEAD_LINK_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_LISTENER_BUFFER_BYTES, DEFAULT_MAX_SESSIONS,
-    DEFAULT_SESSION_BUFFER_BYTES, DRAIN_LIMIT_MS, MAX_SESSIONS_LIMIT, MIN_SESSION_BUFFER_BYTES, PRESSURE_SESSION_BYTES,
-    SHED_AFTER_MS,
+    CloseReason, EndpointConfig, EndpointStats, Event, SecureRole, SecureSetting, SessionId, Transmits,
+    DEFAULT_ACTIVE_MS, DEFAULT_BACKLOG, DEFAULT_DEAD_LINK_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_LISTENER_BUFFER_BYTES,
+    DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_BUFFER_BYTES, DRAIN_LIMIT_MS, MAX_SESSIONS_LIMIT, MIN_SESSION_BUFFER_BYTES,
+    PRESSURE_SESSION_BYTES, SHED_AFTER_MS,
 };
 
 use crate::conn::{Conn, InCounters, Incoming, Route};
@@ -102,6 +107,9 @@ struct Session {
     /// layer reports it (a wildcard-bound listener, see `local.rs`): its
     /// datagrams leave from there.
     local: Option<std::net::IpAddr>,
+    /// A secure session's state beyond its connection (`None`: kcp-go's
+    /// wire; boxed, so a kcp-go session pays one pointer).
+    secure: Option<Box<secure::SecureSlot>>,
 }
 
 impl Session {
@@ -161,6 +169,12 @@ pub struct Endpoint {
     free: Vec<u32>,
     live: usize,
     by_addr: HashMap<SocketAddr, u32>,
+    /// Secure sessions by connection ID (`secure.rs`).
+    by_cid: HashMap<crate::secure::wire::ConnectionId, u32>,
+    /// A secure listener's stateless handshake.
+    server: Option<Box<crate::secure::Server>>,
+    /// A secure dialer's handshake, until it is done.
+    client: Option<Box<crate::secure::Client>>,
     accept_queue: VecDeque<SessionId>,
     /// Sessions opened by peers and not yet proven, oldest first (stale
     /// entries are skipped when met): the first to go when the table is
@@ -217,12 +231,13 @@ impl Endpoint {
         now_ms: u32,
     ) -> Result<(Endpoint, SessionId), Error> {
         let mut ep = Endpoint::new(config, Role::Dialer { remote })?;
-        ep.tick(now_ms);
+        let t = ep.tick(now_ms);
         let id = ep.open(remote, conv).ok_or(Error::Internal)?;
         ep.stats.active_opens += 1;
         let s = ep.session_mut(id)?;
         s.handed_out = true;
         s.proven = true;
+        ep.start_handshake(t)?; // secure.rs
         Ok((ep, id))
     }
 
@@ -234,6 +249,13 @@ impl Endpoint {
         };
         let fec = config.conn.fec.map(FecCode::new);
         let budget = Budget::new(&config, role == Role::Listener);
+        let server = match (config.secure.as_ref().map(|s| s.role()), role) {
+            (Some(SecureRole::Listen { server, .. }), Role::Listener) => {
+                Some(Box::new(crate::secure::Server::new(server)?))
+            }
+            (Some(SecureRole::Dial(_)), Role::Dialer { .. }) | (None, _) => None,
+            _ => return Err(Error::Invalid),
+        };
         Ok(Endpoint {
             config,
             role,
@@ -244,6 +266,9 @@ impl Endpoint {
             free: Vec::new(),
             live: 0,
             by_addr: HashMap::new(),
+            by_cid: HashMap::new(),
+            server,
+            client: None,
             accept_queue: VecDeque::new(),
             unproven: VecDeque::new(),
             sweep: 0,
@@ -307,6 +332,9 @@ impl Endpoint {
         let t = self.tick(now_ms);
         self.quiet.busy(t);
         self.input.datagram(datagram.len());
+        if self.config.secure.is_some() {
+            return self.handle_secure(now_ms, t, from, to, datagram); // secure.rs
+        }
         // Read once: routed here, taken by the session's connection as it is.
         let incoming = match Incoming::open(self.crypt.as_deref(), datagram) {
             Ok(incoming) => incoming,
@@ -404,16 +432,27 @@ impl Endpoint {
     /// long-idle session makes room (`admission.rs`); else the datagram is
     /// dropped and counted.
     fn open_for(&mut self, from: SocketAddr, conv: u32, t: u64) -> Option<u32> {
+        if !self.admit(t) {
+            return None;
+        }
+        let id = self.open(from, conv)?;
+        self.queue_accept(id);
+        Some(id.slot)
+    }
+
+    /// Whether a peer may open a session now (room made if need be); else
+    /// counted.
+    fn admit(&mut self, t: u64) -> bool {
         if matches!(self.role, Role::Dialer { .. }) {
             self.stats.dropped_unknown += 1;
-            return None;
+            return false;
         }
         // Evicted sessions the application still holds count apart, up to
         // as many again: memory stays bounded if it never closes them.
         let max = self.config.max_sessions;
         if self.live >= 2 * max || (self.live - self.closed_owned >= max && !self.make_room(t)) {
             self.stats.dropped_limit += 1;
-            return None;
+            return false;
         }
         // Keep only sessions still waiting (in place: no allocation, even
         // under a flood); the queue then holds at most `backlog` ids.
@@ -422,14 +461,17 @@ impl Endpoint {
         self.accept_queue = queue;
         if self.accept_queue.len() >= self.config.backlog && !self.make_room_in_backlog() {
             self.stats.dropped_backlog += 1;
-            return None;
+            return false;
         }
-        let id = self.open(from, conv)?;
+        true
+    }
+
+    /// A peer opened session `id`: it waits for the application.
+    fn queue_accept(&mut self, id: SessionId) {
         self.stats.passive_opens += 1;
         self.accept_queue.push_back(id);
         self.unproven.push_back(id);
         self.push_event(Event::Accept(id));
-        Some(id.slot)
     }
 
     fn is_waiting(&self, id: SessionId) -> bool {
@@ -438,11 +480,19 @@ impl Endpoint {
 
     /// Creates a session in a free slot.
     fn open(&mut self, addr: SocketAddr, conv: u32) -> Option<SessionId> {
-        let mut conn = Conn::with_shared(conv, &self.config.conn, self.crypt.clone(), self.fec.clone()).ok()?;
+        let conn = Conn::with_shared(conv, &self.config.conn, self.crypt.clone(), self.fec.clone()).ok()?;
+        let id = self.open_conn(addr, conv, conn);
+        self.by_addr.insert(addr, id.slot);
+        Some(id)
+    }
+
+    /// Creates a session for `conn` in a free slot (not in any map).
+    fn open_conn(&mut self, addr: SocketAddr, conv: u32, mut conn: Conn) -> SessionId {
         conn.set_linear_backoff(self.config.dead_link_ms > 0);
         // ikcp.c flushes nothing before its first update.
         conn.update(self.now_ms, &mut self.tx.out);
         self.tx.close_run(addr, None);
+        let cid = conn_cid(&conn);
         let session = Session {
             conn,
             addr,
@@ -461,6 +511,7 @@ impl Endpoint {
             idle_since: None,
             shed: false,
             local: None,
+            secure: cid.map(|cid| Box::new(secure::SecureSlot::new(cid, self.config.keepalive_ms, self.clock.now()))),
         };
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -478,14 +529,13 @@ impl Endpoint {
             }
         };
         self.live += 1;
-        self.by_addr.insert(addr, slot);
         self.stats.curr_estab += 1;
         self.stats.max_conn = self.stats.max_conn.max(self.stats.curr_estab);
         self.rearm(slot);
-        Some(SessionId {
+        SessionId {
             slot,
             generation: self.generations[slot as usize],
-        })
+        }
     }
 
     // ----- time -----
@@ -537,6 +587,7 @@ impl Endpoint {
         while let Some(slot) = self.timers.pop_due(t) {
             self.service(slot, t);
         }
+        self.handshake_timeout(t); // secure.rs
         self.shrink_if_quiet(t); // shrink.rs
     }
 
@@ -546,10 +597,10 @@ impl Endpoint {
         if !self.dirty.is_empty() {
             return Some(self.now_ms);
         }
-        let next = match (self.timers.next(), self.quiet.deadline()) {
-            (Some(a), Some(b)) => a.min(b),
-            (a, b) => a.or(b)?,
-        };
+        let next = [self.timers.next(), self.quiet.deadline(), self.handshake_deadline()]
+            .into_iter()
+            .flatten()
+            .min()?;
         Some(self.clock.wrap(next.max(self.clock.now())))
     }
 
@@ -560,6 +611,12 @@ impl Endpoint {
             return;
         };
         let dead = s.dead_at(self.config.dead_link_ms).is_some_and(|d| t >= d);
+        if s.secure_deadline().is_some_and(|d| t >= d) {
+            self.secure_timeout(slot, t); // secure.rs
+        }
+        let Some(s) = self.slots[slot as usize].as_mut() else {
+            return;
+        };
         match s.state {
             State::Closed(_) => return,
             State::Open if idle > 0 && t >= s.last_recv + idle => {
@@ -638,6 +695,7 @@ impl Endpoint {
             self.clock.extend(s.conn.check(self.now_ms))
         };
         let kcp = s.dead_at(self.config.dead_link_ms).map_or(kcp, |d| kcp.min(d));
+        let kcp = s.secure_deadline().map_or(kcp, |d| kcp.min(d));
         let deadline = match s.state {
             State::Open if idle > 0 => kcp.min(s.last_recv + idle),
             State::Open => kcp,
@@ -683,9 +741,13 @@ impl Endpoint {
     /// Closes an open session for `reason` (an event, when the application
     /// holds it; freed at once otherwise).
     fn end(&mut self, slot: u32, reason: CloseReason) {
+        self.say_close(slot, secure::wire_reason(reason)); // secure.rs
         let s = self.slots[slot as usize].as_mut().expect("live slot");
         if self.by_addr.get(&s.addr) == Some(&slot) {
             self.by_addr.remove(&s.addr);
+        }
+        if let Some(cid) = s.cid() {
+            self.by_cid.remove(&cid);
         }
         self.timers.disarm(slot);
         match s.state {
@@ -705,10 +767,16 @@ impl Endpoint {
     }
 
     fn free_slot(&mut self, slot: u32) {
+        self.say_close(slot, crate::secure::frames::CloseReason::Application); // secure.rs
         self.release_memory(slot); // budget.rs
         let s = self.slots[slot as usize].take().expect("live slot");
         if self.by_addr.get(&s.addr) == Some(&slot) {
             self.by_addr.remove(&s.addr);
+        }
+        if let Some(cid) = s.cid() {
+            if self.by_cid.get(&cid) == Some(&slot) {
+                self.by_cid.remove(&cid);
+            }
         }
         match s.state {
             State::Open => self.stats.curr_estab -= 1,
@@ -859,6 +927,11 @@ impl Endpoint {
     }
 }
 
+/// A secure connection's connection ID.
+fn conn_cid(conn: &Conn) -> Option<crate::secure::wire::ConnectionId> {
+    conn.connection_id()
+}
+
 /// Segments a session's send queue may hold (queued and in flight) before
 /// `send` refuses with [`Error::Again`]: twice the send window.
 pub fn send_limit(conn: &Conn) -> usize {
@@ -869,5 +942,7 @@ pub fn send_limit(conn: &Conn) -> usize {
 mod datagram_tests;
 #[cfg(test)]
 mod hardening_tests;
+#[cfg(test)]
+mod secure_tests;
 #[cfg(test)]
 mod tests;

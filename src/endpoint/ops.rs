@@ -47,11 +47,16 @@ impl Endpoint {
     /// short write (stream mode: fewer bytes queued than given) an
     /// [`Event::Writable`](super::Event::Writable) follows once there is room. An empty `data`
     /// queues nothing. [`Error::Closed`] after the session closed,
-    /// [`Error::TooLarge`] for a message over 127 segments.
+    /// [`Error::TooLarge`] for a message over 127 segments. A secure
+    /// dialer's session says [`Error::Again`] until its handshake is done
+    /// (then a Writable event follows).
     pub fn send(&mut self, id: SessionId, data: &[u8], now_ms: u32) -> Result<usize, Error> {
         self.tick(now_ms);
         let flush = self.config.flush_on_send;
         let slot = self.owned_slot(id)?;
+        if self.not_ready(id) {
+            return Err(Error::Again);
+        }
         let s = self.slots[slot].as_mut().expect("live slot");
         if s.state != State::Open {
             return Err(Error::Closed);
@@ -127,6 +132,9 @@ impl Endpoint {
     pub fn send_datagram(&mut self, id: SessionId, data: &[u8], now_ms: u32) -> Result<usize, Error> {
         self.tick(now_ms);
         let slot = self.owned_slot(id)?;
+        if self.not_ready(id) {
+            return Err(Error::Again);
+        }
         let s = self.slots[slot].as_mut().expect("live slot");
         if s.state != State::Open {
             return Err(Error::Closed);
@@ -254,6 +262,7 @@ impl Endpoint {
                 s.conn.flush(&mut self.tx.out);
                 self.tx.close_run(s.addr, s.local);
             }
+            self.say_close(slot, crate::secure::frames::CloseReason::Shutdown); // secure.rs
             self.free_slot(slot);
         }
         self.accept_queue.clear();

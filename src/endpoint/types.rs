@@ -3,7 +3,9 @@
 
 use crate::conn::{ConnConfig, Outbox};
 use crate::error::Error;
+use crate::secure::{ClientConfig, ServerConfig};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 /// Settings of an endpoint: the connection settings every session shares,
 /// plus the session-layer policies kcp-go lacks.
@@ -67,7 +69,76 @@ pub struct EndpointConfig {
     /// [`DEFAULT_LISTENER_BUFFER_BYTES`] (32 MiB). `usize::MAX`: no budget.
     /// A dialer has no budget (only the per-session cap).
     pub listener_buffer_bytes: usize,
+    /// kcpx's secure wire (`docs/secure-wire.md`) instead of kcp-go's:
+    /// a listener's credentials or a dialer's. `None` (the default):
+    /// kcp-go's wire. Secure is exclusive of a kcp-go cipher
+    /// ([`Error::Key`]); a secure listener refuses kcp-go datagrams
+    /// (counted in [`EndpointStats::refused_kcpgo`]).
+    pub secure: Option<SecureSetting>,
+    /// A secure session that received no authenticated datagram for this
+    /// long sends a PING (the peer answers PONG), and closes with
+    /// [`CloseReason::DeadLink`] after 3 × this long of silence
+    /// (`docs/secure-wire.md`, section 9). 0 (the default): off. kcp-go's
+    /// wire has no PING: ignored there.
+    pub keepalive_ms: u32,
 }
+
+/// The secure wire's setting of an endpoint (shared, immutable).
+#[derive(Clone, Debug)]
+pub struct SecureSetting(Arc<SecureRole>);
+
+/// Which side of the secure handshake an endpoint runs.
+#[derive(Clone, Debug)]
+pub enum SecureRole {
+    /// A listener: the stateless server with these credentials.
+    Listen {
+        /// Its credentials (a PSK, a token key, or both).
+        server: ServerConfig,
+        /// The address connect tokens must name (the one clients dial);
+        /// `None`: the local address the datagram arrived at, port 0 (no
+        /// token matches it).
+        addr: Option<SocketAddr>,
+    },
+    /// A dialer: the client with this credential.
+    Dial(ClientConfig),
+}
+
+impl SecureSetting {
+    /// A listener's setting (PSK: no address needed).
+    pub fn listen(cfg: ServerConfig) -> SecureSetting {
+        SecureSetting(Arc::new(SecureRole::Listen {
+            server: cfg,
+            addr: None,
+        }))
+    }
+
+    /// A listener's setting accepting connect tokens that name `addr`.
+    pub fn listen_at(cfg: ServerConfig, addr: SocketAddr) -> SecureSetting {
+        SecureSetting(Arc::new(SecureRole::Listen {
+            server: cfg,
+            addr: Some(addr),
+        }))
+    }
+
+    /// A dialer's setting.
+    pub fn dial(cfg: ClientConfig) -> SecureSetting {
+        SecureSetting(Arc::new(SecureRole::Dial(cfg)))
+    }
+
+    /// Its role and credentials.
+    pub fn role(&self) -> &SecureRole {
+        &self.0
+    }
+}
+
+/// Equal when one is a clone of the other (the keys are not compared).
+impl PartialEq for SecureSetting {
+    fn eq(&self, other: &SecureSetting) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SecureSetting {}
 
 /// Default of [`EndpointConfig::idle_timeout_ms`]: one minute. A peer that
 /// sends nothing for a minute is taken for gone (kcp-go's clients send
@@ -122,6 +193,8 @@ impl Default for EndpointConfig {
             flush_on_input: true,
             session_buffer_bytes: DEFAULT_SESSION_BUFFER_BYTES,
             listener_buffer_bytes: DEFAULT_LISTENER_BUFFER_BYTES,
+            secure: None,
+            keepalive_ms: 0,
         }
     }
 }
@@ -177,6 +250,9 @@ impl EndpointConfig {
         self.conn.validate()?;
         check_limits(self.backlog, self.max_sessions)?;
         check_memory(self.session_buffer_bytes, self.listener_buffer_bytes)?;
+        if self.secure.is_some() && self.conn.crypt.is_some() {
+            return Err(Error::Key);
+        }
         Ok(())
     }
 }
@@ -227,6 +303,15 @@ pub enum CloseReason {
     /// memory budget: this one had delivered nothing yet, or was the
     /// longest idle, or held the most undeliverable data.
     Evicted,
+    /// The peer closed (a secure session's authenticated CLOSE frame):
+    /// its reason and, for [`crate::secure::frames::CloseReason::Application`],
+    /// its application's code.
+    Remote {
+        /// The peer's reason.
+        reason: crate::secure::frames::CloseReason,
+        /// The peer application's code (0 unless it chose one).
+        code: u32,
+    },
 }
 
 /// Something that happened to a session.
@@ -333,6 +418,23 @@ pub struct EndpointStats {
     pub mem_evicted: u64,
     /// Bytes its sessions hold for delivery now (the budget's measure).
     pub buffered_bytes: u64,
+    // ----- the secure wire (`docs/secure-wire.md`, section 15) -----
+    /// Datagrams of kcp-go's wire refused by a secure endpoint.
+    pub refused_kcpgo: u64,
+    /// Handshake datagrams refused (forged, expired, malformed, a wrong
+    /// credential, reflected, or out of place).
+    pub secure_refused: u64,
+    /// CHALLENGEs sent by a secure listener (stateless: no session).
+    pub secure_challenges: u64,
+    /// Secure sessions established (either side).
+    pub secure_established: u64,
+    /// Datagrams of a secure session that opened from another address than
+    /// the session's (taken; the session moves only after a path check).
+    pub secure_addr_changed: u64,
+    /// PATH_CHALLENGEs a secure listener sent (tries included).
+    pub secure_path_checks: u64,
+    /// Secure sessions that moved to a new address that answered its check.
+    pub secure_migrated: u64,
 }
 
 /// Datagrams to send, each with its destination, in order. Runs of

@@ -138,6 +138,9 @@ fn reason_code(r: CloseReason) -> c_int {
         CloseReason::Replaced => KCPX_CLOSE_REPLACED,
         CloseReason::Listener => KCPX_CLOSE_LISTENER,
         CloseReason::Evicted => KCPX_CLOSE_EVICTED,
+        // Only secure sessions close so, and the C API cannot configure
+        // one yet: KCPX_CLOSE_REMOTE comes with `kcpx_config_set_secure_psk`.
+        CloseReason::Remote { .. } => KCPX_CLOSE_LISTENER,
     }
 }
 

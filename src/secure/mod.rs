@@ -24,9 +24,9 @@
 //! vectors are deterministic. Errors carry their detail ([`SecureError`]) and
 //! convert into the crate's one error type.
 //!
-//! A connection speaks it with [`crate::conn::Conn::secure`]; the endpoint
-//! and the C API do not use it yet (the spec's last section says how they
-//! will).
+//! A connection speaks it with [`crate::conn::Conn::secure`], the sans-IO
+//! endpoint with a PSK (`EndpointConfig::secure`); the C API does not use it
+//! yet (the spec's last section says how it will).
 #![forbid(unsafe_code)]
 
 pub mod aead;
