@@ -46,6 +46,15 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// The tests of this file one at a time: each measures whether legitimate
+/// clients are served while an attack runs, on a machine of 2 cores; run
+/// side by side (cargo's default), the soak's load starved the flood
+/// test's clients, and the other way round.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: Mutex<()> = Mutex::new(());
+    ONE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 const KEY: [u8; 16] = [0x11; 16];
 /// What an attacker's forged datagrams carry; the application must never read it.
 const MARKER: &[u8] = b"\xa5ATTACKER-BYTES-0123456789\x5a";
@@ -310,6 +319,7 @@ fn must_echo(d: &mut Dialer, rng: &mut Rng, len: usize, what: &str) {
 
 #[test]
 fn spoofed_datagrams_reach_a_loopback_socket() {
+    let _one_at_a_time = one_at_a_time();
     let Some(mut spoofer) = Spoofer::open("spoofed_datagrams_reach_a_loopback_socket") else {
         return;
     };
@@ -338,6 +348,7 @@ fn spoofed_datagrams_reach_a_loopback_socket() {
 /// address.
 #[test]
 fn dialer_survives_forged_sn0_from_its_server() {
+    let _one_at_a_time = one_at_a_time();
     let Some(mut spoofer) = Spoofer::open("dialer_survives_forged_sn0_from_its_server") else {
         return;
     };
@@ -370,6 +381,7 @@ fn dialer_survives_forged_sn0_from_its_server() {
 /// server's address (no key needed).
 #[test]
 fn dialer_survives_replay_of_another_clients_datagrams() {
+    let _one_at_a_time = one_at_a_time();
     let Some(mut spoofer) = Spoofer::open("dialer_survives_replay_of_another_clients_datagrams") else {
         return;
     };
@@ -472,6 +484,7 @@ fn must_echo_result(d: &mut Dialer, rng: &mut Rng) -> Result<(), String> {
 /// carrying the attacker's bytes.
 #[test]
 fn listener_keeps_active_session_against_forged_sn0() {
+    let _one_at_a_time = one_at_a_time();
     let Some(spoofer) = Spoofer::open("listener_keeps_active_session_against_forged_sn0") else {
         return;
     };
@@ -485,6 +498,7 @@ fn listener_keeps_active_session_against_forged_sn0() {
 /// captured, replayed with B's address.
 #[test]
 fn listener_keeps_active_session_against_replayed_first_datagram() {
+    let _one_at_a_time = one_at_a_time();
     let Some(spoofer) = Spoofer::open("listener_keeps_active_session_against_replayed_first_datagram") else {
         return;
     };
@@ -655,6 +669,7 @@ fn flood_server_config(crypt: bool) -> Config {
 
 #[test]
 fn flood_of_forged_first_datagrams_leaves_room_for_clients() {
+    let _one_at_a_time = one_at_a_time();
     let Some(spoofer) = Spoofer::open("flood_of_forged_first_datagrams_leaves_room_for_clients") else {
         return;
     };
@@ -665,6 +680,7 @@ fn flood_of_forged_first_datagrams_leaves_room_for_clients() {
 
 #[test]
 fn flood_of_one_replayed_datagram_leaves_room_for_clients() {
+    let _one_at_a_time = one_at_a_time();
     let Some(spoofer) = Spoofer::open("flood_of_one_replayed_datagram_leaves_room_for_clients") else {
         return;
     };
@@ -976,6 +992,7 @@ struct Legit {
 
 #[test]
 fn soak_listener_under_hostile_traffic() {
+    let _one_at_a_time = one_at_a_time();
     let wall = Instant::now();
     let Some(_probe) = Spoofer::open("soak_listener_under_hostile_traffic") else {
         return;
