@@ -171,6 +171,10 @@ pub struct Endpoint {
     by_addr: HashMap<SocketAddr, u32>,
     /// Secure sessions by connection ID (`secure.rs`).
     by_cid: HashMap<crate::secure::wire::ConnectionId, u32>,
+    /// Secure sessions whose client has not yet shown it got its
+    /// SERVER_HELLO, by the client's random (`secure.rs`): a repeated echo
+    /// finds its session in one lookup.
+    by_hello: HashMap<[u8; 32], u32>,
     /// A secure listener's stateless handshake.
     server: Option<Box<crate::secure::Server>>,
     /// A secure dialer's handshake, until it is done.
@@ -267,6 +271,7 @@ impl Endpoint {
             live: 0,
             by_addr: HashMap::new(),
             by_cid: HashMap::new(),
+            by_hello: HashMap::new(),
             server,
             client: None,
             accept_queue: VecDeque::new(),
@@ -742,6 +747,7 @@ impl Endpoint {
     /// holds it; freed at once otherwise).
     fn end(&mut self, slot: u32, reason: CloseReason) {
         self.say_close(slot, secure::wire_reason(reason)); // secure.rs
+        self.forget_hello(slot); // secure.rs
         let s = self.slots[slot as usize].as_mut().expect("live slot");
         if self.by_addr.get(&s.addr) == Some(&slot) {
             self.by_addr.remove(&s.addr);
@@ -768,6 +774,7 @@ impl Endpoint {
 
     fn free_slot(&mut self, slot: u32) {
         self.say_close(slot, crate::secure::frames::CloseReason::Application); // secure.rs
+        self.forget_hello(slot); // secure.rs
         self.release_memory(slot); // budget.rs
         let s = self.slots[slot as usize].take().expect("live slot");
         if self.by_addr.get(&s.addr) == Some(&slot) {

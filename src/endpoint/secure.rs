@@ -230,21 +230,35 @@ impl Endpoint {
                 s.local = to;
                 if let Some(x) = s.secure.as_mut() {
                     x.hello = Some(Box::new((acc.client_random, acc.server_hello)));
+                    self.by_hello.insert(acc.client_random, id.slot);
                 }
                 self.queue_accept(id);
             }
             Ok(ServerAction::Duplicate(random)) => {
                 // The session whose SERVER_HELLO may have been lost.
-                let found = self.by_cid.values().find_map(|&slot| {
+                let found = self.by_hello.get(&random).and_then(|&slot| {
                     let s = self.slots[slot as usize].as_ref()?;
-                    let (r, hello) = s.secure.as_deref()?.hello.as_deref()?;
-                    (*r == random && s.addr == from).then_some(*hello)
+                    let (_, hello) = s.secure.as_deref()?.hello.as_deref()?;
+                    (s.addr == from).then_some(*hello)
                 });
                 if let Some(hello) = found {
                     self.queue_raw_to(&hello, from, to);
                 }
             }
             Err(_) => self.stats.secure_refused += 1,
+        }
+    }
+
+    /// Drops the SERVER_HELLO kept for a repeated echo of `slot`'s client
+    /// (it showed it has it, or the session ends), and its `by_hello` entry.
+    pub(super) fn forget_hello(&mut self, slot: u32) {
+        let Some(x) = self.slots[slot as usize].as_mut().and_then(|s| s.secure.as_mut()) else {
+            return;
+        };
+        if let Some(hello) = x.hello.take() {
+            if self.by_hello.get(&hello.0) == Some(&slot) {
+                self.by_hello.remove(&hello.0);
+            }
         }
     }
 
@@ -301,6 +315,8 @@ impl Endpoint {
                 self.path_datagram(slot, from, to, len, t);
             }
         }
+        // The client has its SERVER_HELLO.
+        self.forget_hello(slot);
         let s = self.slots[slot as usize].as_mut().expect("live slot");
         s.wake();
         if s.addr == from {
@@ -309,9 +325,7 @@ impl Endpoint {
                 s.local = to;
             }
         }
-        // The client has its SERVER_HELLO.
         if let Some(x) = s.secure.as_mut() {
-            x.hello = None;
             x.live.on_authenticated(t);
         }
         if !s.dirty {

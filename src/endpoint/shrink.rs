@@ -69,6 +69,8 @@ impl Endpoint {
         self.dirty.shrink_to_fit();
         self.free.shrink_to_fit();
         self.by_addr.shrink_to_fit();
+        self.by_cid.shrink_to_fit();
+        self.by_hello.shrink_to_fit();
         self.timers.compact();
         self.budget.shrink();
     }
