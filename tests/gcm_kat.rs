@@ -5,34 +5,17 @@
 //! nonce, seals the plaintext to the same bytes. The published GCM vectors
 //! run through the same wrapper in `src/crypt/gcm.rs`'s unit tests.
 
-use std::path::PathBuf;
+#[path = "support/kat.rs"]
+mod kat;
 
+use kat::unhex;
 use kcpx::conn::{Conn, ConnConfig, Outbox};
 use kcpx::crypt::{CryptError, CryptMethod, PacketCrypt, NONCE_LEN};
 use kcpx::fec::{classify, FecInput};
 
 /// Non-comment lines of `tests/data/gcm/NAME`, split into fields.
 fn records(name: &str) -> Vec<Vec<String>> {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "data", "gcm", name]
-        .iter()
-        .collect();
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| l.split(' ').map(str::to_owned).collect())
-        .collect()
-}
-
-/// Bytes of a hex field ("-" is empty).
-fn unhex(s: &str) -> Vec<u8> {
-    if s == "-" {
-        return Vec::new();
-    }
-    assert!(s.len() % 2 == 0, "odd hex length");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
+    kat::records("gcm", name)
 }
 
 fn crypt(name: &str, key: &str) -> PacketCrypt {

@@ -12,6 +12,10 @@
 //! Format: records separated by blank lines, one `name: value` per line
 //! (bytes in hex), `#` comments.
 
+#[path = "support/kat.rs"]
+mod kat;
+
+use kat::{hex, unhex};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -43,18 +47,6 @@ fn client_addr() -> SocketAddr {
 
 fn server_addr() -> SocketAddr {
     "198.51.100.1:7000".parse().unwrap()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex length");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
 }
 
 fn alg_name(a: AeadAlg) -> &'static str {

@@ -1,34 +1,16 @@
 //! Known-answer tests of `crypt` and `fec` against data produced by kcp-go 5.6.1
 //! itself (`tests/data/kcpgo/`, see its README.md). No Go needed at test time.
 
-use std::path::PathBuf;
+#[path = "support/kat.rs"]
+mod kat;
 
+use kat::unhex;
 use kcpx::crypt::{key_from_password, CryptMethod, PacketCrypt, HEADER_LEN, NONCE_LEN};
 use kcpx::fec::{FecConfig, FecDecoder, FecEncoder, FecInput, FEC_DATA_OVERHEAD, TYPE_PARITY};
 use reed_solomon_erasure::galois_8::ReedSolomon;
 
-fn data_file(name: &str) -> String {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "data", "kcpgo", name]
-        .iter()
-        .collect();
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// Non-comment lines of a KAT file, split into fields.
 fn records(name: &str) -> Vec<Vec<String>> {
-    data_file(name)
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| l.split(' ').map(str::to_owned).collect())
-        .collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex length");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
+    kat::records("kcpgo", name)
 }
 
 fn method(name: &str) -> CryptMethod {
